@@ -1,0 +1,101 @@
+// The configuration of a ringside process: what the command line and --config say,
+// parsed and validated before anything starts.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "ringside/address.h"
+#include "ringside/tls.h"
+
+namespace ringside {
+
+enum class Protocol : uint8_t { kTcp, kHttp };
+enum class ListenerKind : uint8_t { kIngress, kEgress };
+
+using Duration = std::chrono::milliseconds;
+
+// "250ms", "5s", "2m", "1h", "7d"; a bare number means seconds. "0" is zero.
+Result<Duration> parse_duration(std::string_view text, std::string* detail);
+std::string format_duration(Duration d);
+// "16k", "1m", "4096": bytes.
+Result<uint64_t> parse_size(std::string_view text, std::string* detail);
+
+struct ListenerConfig {
+  ListenerKind kind = ListenerKind::kIngress;
+  std::string name;  // "ingress_127.0.0.1:15443", used in stats and logs
+  SocketAddress listen;
+  Protocol protocol = Protocol::kTcp;
+  // ingress: where the local app listens; client-cert policy.
+  SocketAddress target;
+  tls::ClientCertMode client_cert = tls::ClientCertMode::kNone;
+  // egress: the service whose endpoints receive the traffic, and how to verify them.
+  std::string service;
+  std::string san;  // the DNS SAN the upstream must present; default: service
+  std::string sni;  // SNI sent; default: service
+  bool tls = true;  // egress only: tls=off relays plaintext (for tests and migration)
+};
+
+struct UpstreamEndpoint {
+  std::string text;  // as given: "10.0.0.7:15443"
+  SocketAddress address;
+};
+
+struct ServiceConfig {
+  std::string name;
+  std::vector<UpstreamEndpoint> endpoints;
+};
+
+struct Config {
+  std::string service_name;  // this task's own service (the SAN of its certificate)
+  std::vector<ListenerConfig> listeners;
+  std::map<std::string, ServiceConfig> services;  // by service name
+
+  // Certificate sources (see DESIGN.md). Files:
+  std::string cert_path, key_path, trust_path;
+  // Local issuer:
+  std::string ca_cert_path, ca_key_path, cert_dir;
+  tls::KeyType key_type = tls::KeyType::kEcdsaP256;
+  Duration cert_lifetime = std::chrono::hours(24 * 7);
+  Duration cert_renew_after = std::chrono::hours(24 * 5);
+  // Remote CA:
+  std::string ca_url;
+
+  std::optional<SocketAddress> admin;  // nullopt: --admin off
+  unsigned threads = 0;                // 0: one per CPU the process may run on
+  bool pin_threads = false;            // pin worker i to the i-th allowed CPU
+  std::vector<int> cpus;               // --cpus 0,1: the CPUs to pin to (implies pinning)
+
+  Duration connect_timeout = std::chrono::seconds(5);
+  Duration handshake_timeout = std::chrono::seconds(10);
+  Duration tcp_idle_timeout = std::chrono::hours(1);
+  Duration drain_timeout = std::chrono::seconds(20);
+
+  uint64_t max_pending_bytes = 256 * 1024;  // per direction, before back-pressure
+  unsigned buffer_count = 1024;             // provided buffers per worker
+  unsigned buffer_size = 16 * 1024 + 512;
+  unsigned max_connections = 0;             // per worker; 0 = limited by descriptors only
+
+  std::string log_level = "info";  // error|warn|info|debug
+  bool tls13_only = false;
+};
+
+// What parse_command_line decided.
+struct ParseOutcome {
+  enum class Action { kRun, kExit } action = Action::kRun;
+  int exit_code = 0;     // for kExit: 0 after --help/--version, 2 after an error
+  std::string message;   // printed by main: help text, or one error line
+  Config config;
+};
+
+// Parses argv (and --config FILE, which takes the same keys; flags override it),
+// validates everything that can be checked without starting (addresses parse, files
+// exist and are readable, every egress service has an upstream, cert and key given
+// together, ...). Never throws, never exits.
+ParseOutcome parse_command_line(int argc, const char* const* argv);
+
+}  // namespace ringside

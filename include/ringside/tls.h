@@ -1,0 +1,175 @@
+// TLS with wolfSSL over memory: a TlsSession never owns a file descriptor. Ciphertext
+// that the reactor received is handed in with set_input(); ciphertext that wolfSSL wants
+// to send is appended to a ChunkQueue that the connection sends. A TlsContext is one
+// immutable generation of TLS material with one WOLFSSL_CTX per worker.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringside/buffer.h"
+#include "ringside/result.h"
+
+struct WOLFSSL_CTX;
+struct WOLFSSL;
+
+namespace ringside::tls {
+
+// Initializes wolfSSL once per process (idempotent, thread-safe).
+void global_init();
+
+enum class Role : uint8_t { kServer, kClient };
+enum class ClientCertMode : uint8_t { kNone, kOptional, kRequire };
+enum class KeyType : uint8_t { kEcdsaP256, kRsa2048, kOther };
+
+std::string_view to_string(KeyType type);
+
+// Facts about one certificate, for validation, /certs and ringside-ca show.
+struct CertInfo {
+  std::string subject;
+  std::string issuer;
+  std::string serial_hex;  // lower-case hex, no separators
+  std::vector<std::string> dns_sans;
+  KeyType key_type = KeyType::kOther;
+  int64_t not_before = 0;  // Unix seconds
+  int64_t not_after = 0;   // Unix seconds
+  bool is_ca = false;
+  std::string sha256_hex;  // fingerprint of the DER
+};
+
+// Parses the first certificate of a PEM text.
+Result<CertInfo> inspect_certificate(std::string_view pem, std::string* detail);
+// Parses every certificate of a PEM bundle (the trust bundle); empty if none parse.
+std::vector<CertInfo> inspect_bundle(std::string_view pem);
+
+// A certificate chain (leaf first) and its private key, both PEM.
+struct Identity {
+  std::string cert_chain_pem;
+  std::string key_pem;
+};
+
+// Checks an identity before it is ever used: both parse, the key is unencrypted and
+// matches the leaf, now is within the leaf's validity, required_san (if not empty) is
+// one of its DNS SANs (wildcards allowed per RFC 6125), and the chain verifies against
+// trust_pem (if not empty). On failure detail says why in one line.
+Result<CertInfo> validate_identity(const Identity& identity, std::string_view trust_pem,
+                                   std::string_view required_san, int64_t now,
+                                   std::string* detail);
+
+struct ContextOptions {
+  Role role = Role::kServer;
+  // Server: the CAs that client certificates must chain to (used when client_cert is
+  // not kNone). Client: the CAs that the server's chain must end at (required).
+  std::string trust_pem;
+  ClientCertMode client_cert = ClientCertMode::kNone;  // server only
+  bool tls13_only = false;
+  // Client side: no verification at all (ringside-bench --insecure only).
+  bool insecure = false;
+};
+
+// One generation of TLS material: immutable once built. Protocols: TLS 1.3 and 1.2
+// with ECDHE and AEAD ciphers only (AES-128-GCM, AES-256-GCM, ChaCha20-Poly1305); no
+// renegotiation. Curves X25519 and P-256.
+class TlsContext {
+ public:
+  // Builds `workers` WOLFSSL_CTX objects (wolfSSL locks a per-CTX mutex in
+  // wolfSSL_new, so workers never share one). identity may be null for a client that
+  // presents no certificate. A server needs an identity.
+  static Result<std::shared_ptr<const TlsContext>> create(const ContextOptions& options,
+                                                          const Identity* identity,
+                                                          unsigned workers,
+                                                          std::string* detail);
+  ~TlsContext();
+  TlsContext(const TlsContext&) = delete;
+  TlsContext& operator=(const TlsContext&) = delete;
+
+  WOLFSSL_CTX* ctx(unsigned worker) const { return ctxs_[worker]; }
+  unsigned workers() const { return static_cast<unsigned>(ctxs_.size()); }
+  Role role() const { return options_.role; }
+  // The identity's leaf (empty CertInfo when there is none).
+  const CertInfo& cert() const { return cert_; }
+
+ private:
+  TlsContext() = default;
+  std::vector<WOLFSSL_CTX*> ctxs_;
+  ContextOptions options_;
+  CertInfo cert_;
+};
+
+// What a session call did.
+enum class TlsStatus : uint8_t {
+  kOk,        // done (handshake complete, or bytes moved)
+  kWantRead,  // needs more ciphertext: set_input() then call again
+  kClosed,    // the peer sent close_notify (clean end of stream)
+  kError,     // fatal: see error() / error_detail(); close the connection
+};
+
+// One TLS connection over memory buffers.
+class TlsSession {
+ public:
+  // For a client: sni (may be empty) is sent, and when verify_name is not empty the
+  // peer's certificate must carry it as a DNS SAN (CN is never used).
+  TlsSession(WOLFSSL_CTX* ctx, Role role, std::string_view sni = {},
+             std::string_view verify_name = {});
+  ~TlsSession();
+  TlsSession(const TlsSession&) = delete;
+  TlsSession& operator=(const TlsSession&) = delete;
+
+  // True when construction failed (out of memory): treat as kError.
+  bool broken() const { return ssl_ == nullptr; }
+
+  // Ciphertext received from the peer. The bytes are read (copied) by later calls;
+  // the span must stay valid until input_pending() is 0 or the next set_input().
+  void set_input(const uint8_t* data, size_t len);
+  size_t input_pending() const { return in_len_ - in_off_; }
+
+  // Where ciphertext to send is appended. Must be set before any call.
+  void set_output(ChunkQueue* out) { out_ = out; }
+
+  // Drives the handshake. kOk when it has completed.
+  TlsStatus handshake();
+  bool handshake_done() const { return handshake_done_; }
+
+  // Decrypts into out (up to cap bytes). On kOk *n is the plaintext length (> 0).
+  TlsStatus read(uint8_t* out, size_t cap, size_t* n);
+  // Encrypts len bytes; the records are appended to the output queue. Always consumes
+  // everything on kOk.
+  TlsStatus write(const uint8_t* data, size_t len);
+  // Queues close_notify.
+  void shutdown();
+
+  // After kError: kind and a one-line reason, e.g. "certificate verify failed: ...".
+  ErrorKind error_kind() const { return error_kind_; }
+  const std::string& error_detail() const { return error_detail_; }
+
+  // Negotiated facts (valid after the handshake).
+  std::string_view protocol() const;  // "TLSv1.3"
+  std::string_view cipher() const;
+  bool resumed() const;
+  // Peer leaf certificate (if one was sent).
+  Result<CertInfo> peer_certificate() const;
+
+  WOLFSSL* native() const { return ssl_; }
+
+  // wolfSSL I/O callbacks (internal).
+  int on_recv(char* buf, int sz);
+  int on_send(const char* buf, int sz);
+
+ private:
+  TlsStatus fail(int ret);
+
+  WOLFSSL* ssl_ = nullptr;
+  const uint8_t* in_ = nullptr;
+  size_t in_len_ = 0;
+  size_t in_off_ = 0;
+  ChunkQueue* out_ = nullptr;
+  bool handshake_done_ = false;
+  Role role_;
+  ErrorKind error_kind_ = ErrorKind::kTls;
+  std::string error_detail_;
+};
+
+}  // namespace ringside::tls
