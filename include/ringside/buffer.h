@@ -40,8 +40,10 @@ class ChunkQueue {
   // Frees this thread's pooled chunks.
   static void trim_pool();
 
- private:
+  // One fixed-size block of the queue; opaque, defined in src/reactor/chunk_queue.cc.
   struct Chunk;
+
+ private:
   Chunk* head_ = nullptr;
   Chunk* tail_ = nullptr;
   size_t size_ = 0;
