@@ -2,16 +2,22 @@
 //   ringside-bench URL -c CONNS -d DURATION [options]   load a target
 //   ringside-bench serve ADDR [options]                  run the hello/echo upstream
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/program_options.hpp>
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <string>
 #include <vector>
 
+#include "client.h"
 #include "common.h"
+#include "report.h"
 #include "server.h"
+#include "tls_link.h"
+#include "url.h"
 
 namespace po = boost::program_options;
 using ringside::bench::parse_duration_ns;
@@ -107,9 +113,188 @@ int serve_main(int argc, char** argv) {
   return ringside::bench::run_server(options, &g_stop);
 }
 
+int client_main(int argc, char** argv) {
+  using namespace ringside::bench;
+  ClientOptions options;
+  std::string mode;
+  std::string write_size;
+  std::string duration;
+  std::string timeout;
+  std::string json_path;
+  std::string plot_path;
+  TlsClientOptions tls;
+  po::options_description flags(
+      "ringside-bench URL -c CONNS -d DURATION [options]\n"
+      "ringside-bench serve ADDR [options]   (see: ringside-bench serve --help)\n\n"
+      "URL is http://HOST[:PORT]/PATH or https://...; tcp://HOST:PORT or tls://HOST:PORT for "
+      "--mode tcp.\nOptions");
+  // clang-format off
+  flags.add_options()
+    ("help,h", "show this help")
+    ("connections,c", po::value<unsigned>(&options.connections)->default_value(10),
+     "connections to keep open")
+    ("duration,d", po::value<std::string>(&duration)->default_value("10s"),
+     "test duration (10s, 500ms, 1m)")
+    ("threads,t", po::value<unsigned>(&options.threads)->default_value(1), "threads")
+    ("rate,R", po::value<double>(&options.rate)->default_value(0),
+     "open loop: total requests/s, latency from the intended send time (0: closed loop)")
+    ("mode", po::value<std::string>(&mode)->default_value("http"),
+     "http (keep-alive requests), handshake (new connection per request), "
+     "tcp (stream throughput)")
+    ("write-size", po::value<std::string>(&write_size)->default_value("16k"),
+     "--mode tcp: bytes per write")
+    ("header,H", po::value<std::vector<std::string>>(&options.headers)->composing(),
+     "add a request header 'Name: value' (repeatable)")
+    ("method", po::value<std::string>(&options.method)->default_value("GET"), "request method")
+    ("timeout", po::value<std::string>(&timeout)->default_value("5s"),
+     "connect, handshake and response timeout")
+    ("cacert", po::value<std::string>(&tls.cacert_file), "PEM bundle of CAs to trust")
+    ("insecure,k", po::bool_switch(&tls.insecure), "do not verify the server certificate")
+    ("sni", po::value<std::string>(&tls.sni),
+     "server name to send and verify (default: the URL host when it is a name)")
+    ("cert", po::value<std::string>(&tls.cert_file), "client certificate chain (mTLS)")
+    ("key", po::value<std::string>(&tls.key_file), "client private key (mTLS)")
+    ("tls13-only", po::bool_switch(&tls.tls13_only), "offer TLS 1.3 only")
+    ("resume", po::bool_switch(&tls.resume),
+     "--mode handshake: resume sessions with tickets")
+    ("json", po::value<std::string>(&json_path), "write all results as JSON to FILE")
+    ("plot", po::value<std::string>(&plot_path),
+     "write a latency percentile chart (SVG) to FILE");
+  // clang-format on
+  po::options_description hidden;
+  hidden.add_options()("url", po::value<std::string>());
+  po::options_description all;
+  all.add(flags).add(hidden);
+  po::positional_options_description positional;
+  positional.add("url", 1);
+  po::variables_map vm;
+  try {
+    po::store(po::command_line_parser(argc, argv).options(all).positional(positional).run(), vm);
+    po::notify(vm);
+  } catch (const po::error& e) {
+    return usage_error(e.what());
+  }
+  if (vm.count("help")) {
+    std::cout << flags << "\n";
+    return 0;
+  }
+  if (!vm.count("url")) return usage_error("missing URL, e.g. http://127.0.0.1:8080/");
+  std::string error;
+  auto url = parse_url(vm["url"].as<std::string>(), &error);
+  if (!url) return usage_error(error);
+  options.url = *url;
+  if (mode == "http") {
+    options.mode = Mode::kHttp;
+  } else if (mode == "handshake") {
+    options.mode = Mode::kHandshake;
+  } else if (mode == "tcp") {
+    options.mode = Mode::kTcp;
+  } else {
+    return usage_error("--mode must be http, handshake or tcp, not '" + mode + "'");
+  }
+  bool stream_scheme = url->scheme == "tcp" || url->scheme == "tls";
+  if (stream_scheme != (options.mode == Mode::kTcp)) {
+    return usage_error(stream_scheme ? "tcp:// and tls:// URLs need --mode tcp"
+                                     : "--mode tcp needs a tcp:// or tls:// URL");
+  }
+  if (options.connections == 0) return usage_error("-c/--connections must be at least 1");
+  if (options.threads == 0) return usage_error("-t/--threads must be at least 1");
+  if (options.threads > options.connections) options.threads = options.connections;
+  auto duration_ns = parse_duration_ns(duration);
+  if (!duration_ns || *duration_ns == 0) {
+    return usage_error("-d/--duration: bad duration '" + duration + "' (examples: 10s, 500ms, 1m)");
+  }
+  options.duration_ns = *duration_ns;
+  auto timeout_ns = parse_duration_ns(timeout);
+  if (!timeout_ns || *timeout_ns == 0) {
+    return usage_error("--timeout: bad duration '" + timeout + "'");
+  }
+  options.timeout_ns = *timeout_ns;
+  if (!(options.rate >= 0) || !std::isfinite(options.rate)) {
+    return usage_error("-R/--rate must be a positive number of requests per second");
+  }
+  auto size = parse_size(write_size);
+  if (!size || *size == 0 || *size > (64u << 20)) {
+    return usage_error("--write-size: bad size '" + write_size + "' (1 byte to 64M)");
+  }
+  options.write_size = *size;
+  for (const std::string& header : options.headers) {
+    size_t colon = header.find(':');
+    if (colon == std::string::npos || colon == 0 ||
+        header.find_first_of("\r\n") != std::string::npos) {
+      return usage_error("-H: bad header '" + header + "' (expected 'Name: value')");
+    }
+  }
+  if (options.method.empty() || options.method.find_first_of(" \r\n") != std::string::npos) {
+    return usage_error("--method: bad method '" + options.method + "'");
+  }
+  if (tls.cert_file.empty() != tls.key_file.empty()) {
+    return usage_error("--cert and --key go together");
+  }
+  if (tls.resume && options.mode != Mode::kHandshake) {
+    return usage_error("--resume applies to --mode handshake");
+  }
+  bool tls_flags = !tls.cacert_file.empty() || tls.insecure || !tls.sni.empty() ||
+                   !tls.cert_file.empty() || tls.tls13_only || tls.resume;
+  if (tls_flags && !url->tls) return usage_error("TLS options need an https:// or tls:// URL");
+  if (url->tls && tls.cacert_file.empty() && !tls.insecure) {
+    return usage_error("https:// needs --cacert FILE (or --insecure)");
+  }
+  options.resume = tls.resume;
+
+  auto endpoint = resolve_endpoint(url->host, url->port, &error);
+  if (!endpoint) {
+    std::fprintf(stderr, "ringside-bench: %s\n", error.c_str());
+    return 1;
+  }
+  options.endpoint = *endpoint;
+  std::unique_ptr<TlsClient> tls_client;
+  if (url->tls) {
+    if (tls.sni.empty() && !url->is_ipv6_literal() &&
+        url->host.find_first_not_of("0123456789.") != std::string::npos) {
+      tls.sni = url->host;
+    }
+    tls_client = TlsClient::create(tls, options.threads, &error);
+    if (!tls_client) {
+      std::fprintf(stderr, "ringside-bench: %s\n", error.c_str());
+      return 1;
+    }
+    options.tls = tls_client.get();
+  }
+  if (!preflight(options, &error)) {
+    std::fprintf(stderr, "ringside-bench: %s\n", error.c_str());
+    return 1;
+  }
+
+  options.live_progress = isatty(STDOUT_FILENO) == 1;
+  install_stop_handlers();
+  RunResult result = run_client(options, &g_stop);
+  std::fputs(format_text_report(options, result).c_str(), stdout);
+  std::fflush(stdout);
+  int status = 0;
+  if (!json_path.empty() && !write_file(json_path, format_json_report(options, result), &error)) {
+    std::fprintf(stderr, "ringside-bench: %s\n", error.c_str());
+    status = 1;
+  }
+  if (!plot_path.empty() && !write_file(plot_path, format_svg_plot(options, result), &error)) {
+    std::fprintf(stderr, "ringside-bench: %s\n", error.c_str());
+    status = 1;
+  }
+  bool succeeded =
+      options.mode == Mode::kTcp ? result.stats.payload_written > 0 : result.stats.requests > 0;
+  if (!succeeded) {
+    std::fprintf(
+        stderr, "ringside-bench: no successful %s: %s\n",
+        options.mode == Mode::kTcp ? "transfer" : "request",
+        result.stats.first_error.empty() ? "no responses" : result.stats.first_error.c_str());
+    status = 1;
+  }
+  return status;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "serve") return serve_main(argc - 1, argv + 1);
-  return usage_error("client mode is not built yet; use: ringside-bench serve ADDR");
+  return client_main(argc, argv);
 }
