@@ -56,8 +56,7 @@ struct Identity {
 // one of its DNS SANs (wildcards allowed per RFC 6125), and the chain verifies against
 // trust_pem (if not empty). On failure detail says why in one line.
 Result<CertInfo> validate_identity(const Identity& identity, std::string_view trust_pem,
-                                   std::string_view required_san, int64_t now,
-                                   std::string* detail);
+                                   std::string_view required_san, int64_t now, std::string* detail);
 
 struct ContextOptions {
   Role role = Role::kServer;
@@ -80,8 +79,7 @@ class TlsContext {
   // presents no certificate. A server needs an identity.
   static Result<std::shared_ptr<const TlsContext>> create(const ContextOptions& options,
                                                           const Identity* identity,
-                                                          unsigned workers,
-                                                          std::string* detail);
+                                                          unsigned workers, std::string* detail);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
@@ -97,6 +95,8 @@ class TlsContext {
   std::vector<WOLFSSL_CTX*> ctxs_;
   ContextOptions options_;
   CertInfo cert_;
+  // The session ticket key shared by all workers' CTXs of this generation.
+  std::shared_ptr<void> ticket_key_;
 };
 
 // What a session call did.
@@ -157,6 +157,9 @@ class TlsSession {
   // wolfSSL I/O callbacks (internal).
   int on_recv(char* buf, int sz);
   int on_send(const char* buf, int sz);
+  // Certificate verification callback state (internal).
+  const std::string& verify_name() const { return verify_name_; }
+  void record_verify_failure(std::string reason);
 
  private:
   TlsStatus fail(int ret);
@@ -168,8 +171,11 @@ class TlsSession {
   ChunkQueue* out_ = nullptr;
   bool handshake_done_ = false;
   Role role_;
+  bool failed_ = false;
   ErrorKind error_kind_ = ErrorKind::kTls;
   std::string error_detail_;
+  std::string verify_name_;     // client: the DNS SAN the peer must carry
+  std::string verify_failure_;  // first certificate verification failure
 };
 
 }  // namespace ringside::tls

@@ -1,0 +1,63 @@
+// A small private CA built on wolfSSL's certificate generation: key generation, a
+// self-signed CA, leaf certificates for a list of DNS names, and PKCS#10 requests.
+// Used by the local-issuer certificate source, the remote-CA source (CSR) and the
+// ringside-ca tool. Everything is PEM in memory; nothing here touches files.
+// These calls generate keys and sign: they belong on the control thread, never on a
+// worker.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringside/result.h"
+#include "ringside/tls.h"
+
+namespace ringside::certs {
+
+// Generates a private key (tls::KeyType::kEcdsaP256 or kRsa2048) as unencrypted PEM
+// ("EC PRIVATE KEY" / "RSA PRIVATE KEY"). kOther is rejected.
+Result<std::string> generate_key(tls::KeyType type, std::string* detail);
+
+struct CaOptions {
+  std::string common_name = "ringside CA";
+  tls::KeyType key_type = tls::KeyType::kEcdsaP256;
+  std::chrono::seconds lifetime = std::chrono::hours(24 * 3650);
+  // Start of validity in Unix seconds; 0 means now minus 5 minutes (clock skew).
+  int64_t not_before = 0;
+};
+
+// Creates a self-signed CA: basicConstraints CA:TRUE (critical), keyUsage keyCertSign
+// and cRLSign (critical), subject key identifier. The Identity holds the CA
+// certificate and its new key.
+Result<tls::Identity> create_ca(const CaOptions& options, std::string* detail);
+
+struct LeafOptions {
+  // At least one; the first is also the subject CN (verifiers ignore the CN).
+  std::vector<std::string> dns_sans;
+  tls::KeyType key_type = tls::KeyType::kEcdsaP256;
+  // When not empty, this key (PEM, unencrypted) is certified instead of a new one.
+  std::string key_pem;
+  std::chrono::seconds lifetime = std::chrono::hours(24 * 7);
+  // Start of validity in Unix seconds; 0 means now minus 5 minutes (clock skew).
+  int64_t not_before = 0;
+};
+
+// Issues a leaf signed by ca (ca.cert_chain_pem's first certificate and ca.key_pem):
+// extKeyUsage serverAuth+clientAuth, keyUsage digitalSignature (+keyEncipherment for
+// RSA), a random 128-bit serial, issuer = the CA's subject, subject and authority key
+// identifiers. The returned chain is the leaf alone (the CA is the peers' trust).
+Result<tls::Identity> issue_leaf(const tls::Identity& ca, const LeafOptions& options,
+                                 std::string* detail);
+
+// Creates a PKCS#10 certificate request (PEM) for key_pem with subject CN = the first
+// SAN and the DNS SANs in a requested-extensions attribute.
+Result<std::string> create_csr(std::string_view key_pem, const std::vector<std::string>& dns_sans,
+                               std::string* detail);
+
+// The key type of a PEM private key (kOther when it does not parse).
+tls::KeyType private_key_type(std::string_view key_pem);
+
+}  // namespace ringside::certs

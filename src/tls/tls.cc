@@ -1,0 +1,455 @@
+// TlsContext and TlsSession: wolfSSL over memory buffers (see include/ringside/tls.h).
+#include "ringside/tls.h"
+
+// clang-format off
+#include <wolfssl/options.h>
+// clang-format on
+#include <sys/random.h>
+#include <wolfssl/error-ssl.h>
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/asn.h>
+#include <wolfssl/wolfcrypt/chacha20_poly1305.h>
+#include <wolfssl/wolfcrypt/error-crypt.h>
+#include <wolfssl/wolfio.h>
+
+#include <array>
+#include <cstring>
+#include <mutex>
+
+#include "tls/pem.h"
+
+namespace ringside::tls {
+namespace {
+
+// TLS 1.3 suites first, then TLS 1.2 ECDHE with AEAD only; ECDSA before RSA so that a
+// server holding both kinds of chain would pick the cheaper signature.
+constexpr const char* kCipherList =
+    "TLS13-AES128-GCM-SHA256:TLS13-AES256-GCM-SHA384:TLS13-CHACHA20-POLY1305-SHA256:"
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+
+// Session ticket key shared by every worker's WOLFSSL_CTX of one context generation, so
+// a client resumes on whichever worker accepts it. Tickets of an older generation are
+// rejected (not fatal): the client just does a full handshake.
+struct TicketKey {
+  std::array<uint8_t, WOLFSSL_TICKET_NAME_SZ> name{};
+  std::array<uint8_t, CHACHA20_POLY1305_AEAD_KEYSIZE> key{};
+};
+
+bool fill_random(void* out, size_t len) {
+  auto* p = static_cast<uint8_t*>(out);
+  while (len > 0) {
+    ssize_t n = getrandom(p, len, 0);
+    if (n <= 0) return false;
+    p += n;
+    len -= static_cast<size_t>(n);
+  }
+  return true;
+}
+
+int ticket_callback(WOLFSSL* /*ssl*/, unsigned char key_name[WOLFSSL_TICKET_NAME_SZ],
+                    unsigned char iv[WOLFSSL_TICKET_IV_SZ],
+                    unsigned char mac[WOLFSSL_TICKET_MAC_SZ], int enc, unsigned char* ticket,
+                    int in_len, int* out_len, void* user_ctx) {
+  const auto* tk = static_cast<const TicketKey*>(user_ctx);
+  if (tk == nullptr || in_len < 0) return WOLFSSL_TICKET_RET_FATAL;
+  if (enc) {
+    std::memcpy(key_name, tk->name.data(), tk->name.size());
+    if (!fill_random(iv, WOLFSSL_TICKET_IV_SZ)) return WOLFSSL_TICKET_RET_REJECT;
+  } else if (std::memcmp(key_name, tk->name.data(), tk->name.size()) != 0) {
+    return WOLFSSL_TICKET_RET_REJECT;
+  }
+  uint8_t aad[WOLFSSL_TICKET_NAME_SZ + WOLFSSL_TICKET_IV_SZ + 2];
+  std::memcpy(aad, tk->name.data(), WOLFSSL_TICKET_NAME_SZ);
+  std::memcpy(aad + WOLFSSL_TICKET_NAME_SZ, iv, WOLFSSL_TICKET_IV_SZ);
+  aad[sizeof(aad) - 2] = static_cast<uint8_t>(in_len >> 8);
+  aad[sizeof(aad) - 1] = static_cast<uint8_t>(in_len);
+  auto len = static_cast<word32>(in_len);
+  if (enc) {
+    std::memset(mac, 0, WOLFSSL_TICKET_MAC_SZ);
+    if (wc_ChaCha20Poly1305_Encrypt(tk->key.data(), iv, aad, sizeof(aad), ticket, len, ticket,
+                                    mac) != 0) {
+      return WOLFSSL_TICKET_RET_REJECT;
+    }
+  } else if (wc_ChaCha20Poly1305_Decrypt(tk->key.data(), iv, aad, sizeof(aad), ticket, len, mac,
+                                         ticket) != 0) {
+    return WOLFSSL_TICKET_RET_REJECT;
+  }
+  *out_len = in_len;
+  return WOLFSSL_TICKET_RET_OK;
+}
+
+int recv_callback(WOLFSSL* /*ssl*/, char* buf, int sz, void* ctx) {
+  return static_cast<TlsSession*>(ctx)->on_recv(buf, sz);
+}
+
+int send_callback(WOLFSSL* /*ssl*/, char* buf, int sz, void* ctx) {
+  return static_cast<TlsSession*>(ctx)->on_send(buf, sz);
+}
+
+std::string verify_reason(int error, const std::string& wanted_name) {
+  switch (error) {
+    case ASN_AFTER_DATE_E:
+      return "certificate has expired";
+    case ASN_BEFORE_DATE_E:
+      return "certificate is not yet valid";
+    case ASN_NO_SIGNER_E:
+      return "unable to get local issuer certificate";
+    case ASN_SELF_SIGNED_E:
+      return "self-signed certificate";
+    case ASN_SIG_CONFIRM_E:
+      return "certificate signature failure";
+    case ASN_PATHLEN_INV_E:
+    case ASN_PATHLEN_SIZE_E:
+      return "path length constraint exceeded";
+    case DOMAIN_NAME_MISMATCH:
+      return "SAN mismatch: wanted " + wanted_name;
+    default:
+      return detail::error_string(error);
+  }
+}
+
+bool is_verify_error(int error) {
+  switch (error) {
+    case ASN_AFTER_DATE_E:
+    case ASN_BEFORE_DATE_E:
+    case ASN_NO_SIGNER_E:
+    case ASN_SELF_SIGNED_E:
+    case ASN_SIG_CONFIRM_E:
+    case ASN_PATHLEN_INV_E:
+    case ASN_PATHLEN_SIZE_E:
+    case DOMAIN_NAME_MISMATCH:
+    case VERIFY_CERT_ERROR:
+    case NO_PEER_CERT:
+    case ASN_NO_PEM_HEADER:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+// wolfSSL calls this for every certificate of the peer's chain, the leaf last.
+int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store);
+
+void global_init() {
+  static std::once_flag once;
+  std::call_once(once, [] { wolfSSL_Init(); });
+}
+
+std::string_view to_string(KeyType type) {
+  switch (type) {
+    case KeyType::kEcdsaP256:
+      return "ecdsa-p256";
+    case KeyType::kRsa2048:
+      return "rsa-2048";
+    case KeyType::kOther:
+      return "other";
+  }
+  return "other";
+}
+
+// ---------------------------------------------------------------------------------------
+// TlsContext
+
+namespace {
+
+std::string configure_ctx(WOLFSSL_CTX* ctx, const ContextOptions& options, const Identity* identity,
+                          TicketKey* ticket) {
+  if (!options.tls13_only && wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+    return "cannot set the TLS 1.2 protocol floor";
+  }
+  if (wolfSSL_CTX_set_cipher_list(ctx, kCipherList) != WOLFSSL_SUCCESS) {
+    return "cannot set the cipher list";
+  }
+  int groups[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1};
+  if (wolfSSL_CTX_set_groups(ctx, groups, 3) != WOLFSSL_SUCCESS) {
+    return "cannot set the key exchange groups";
+  }
+  // Handshake messages of one flight go out in one send callback (one chunk append).
+  wolfSSL_CTX_set_group_messages(ctx);
+  // wolfSSL's session cache is process-global and locked; a worker-per-core proxy uses
+  // stateless tickets instead.
+  wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+  wolfSSL_CTX_SetIORecv(ctx, recv_callback);
+  wolfSSL_CTX_SetIOSend(ctx, send_callback);
+
+  if (identity != nullptr) {
+    const auto* chain = reinterpret_cast<const unsigned char*>(identity->cert_chain_pem.data());
+    if (wolfSSL_CTX_use_certificate_chain_buffer(
+            ctx, chain, static_cast<long>(identity->cert_chain_pem.size())) != WOLFSSL_SUCCESS) {
+      return "certificate chain does not load";
+    }
+    const auto* key = reinterpret_cast<const unsigned char*>(identity->key_pem.data());
+    if (wolfSSL_CTX_use_PrivateKey_buffer(ctx, key, static_cast<long>(identity->key_pem.size()),
+                                          WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+      return "private key does not load";
+    }
+    if (wolfSSL_CTX_check_private_key(ctx) != WOLFSSL_SUCCESS) {
+      return "private key does not match the certificate";
+    }
+  }
+
+  bool need_trust = options.role == Role::kClient ? !options.insecure
+                                                  : options.client_cert != ClientCertMode::kNone;
+  if (need_trust) {
+    if (options.trust_pem.empty()) {
+      return options.role == Role::kClient ? "a client context needs a trust bundle"
+                                           : "client certificates need a trust bundle";
+    }
+    const auto* trust = reinterpret_cast<const unsigned char*>(options.trust_pem.data());
+    if (wolfSSL_CTX_load_verify_buffer(ctx, trust, static_cast<long>(options.trust_pem.size()),
+                                       WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
+      return "trust bundle does not load";
+    }
+  }
+
+  if (options.role == Role::kServer) {
+    int mode = WOLFSSL_VERIFY_NONE;
+    if (options.client_cert == ClientCertMode::kOptional) mode = WOLFSSL_VERIFY_PEER;
+    if (options.client_cert == ClientCertMode::kRequire) {
+      mode = WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
+    }
+    wolfSSL_CTX_set_verify(ctx, mode, mode == WOLFSSL_VERIFY_NONE ? nullptr : verify_callback);
+    wolfSSL_CTX_set_TicketEncCb(ctx, ticket_callback);
+    wolfSSL_CTX_set_TicketEncCtx(ctx, ticket);
+  } else {
+    wolfSSL_CTX_set_verify(ctx, options.insecure ? WOLFSSL_VERIFY_NONE : WOLFSSL_VERIFY_PEER,
+                           options.insecure ? nullptr : verify_callback);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::shared_ptr<const TlsContext>> TlsContext::create(const ContextOptions& options,
+                                                             const Identity* identity,
+                                                             unsigned workers,
+                                                             std::string* detail) {
+  global_init();
+  auto fail = [detail](std::string why) -> Result<std::shared_ptr<const TlsContext>> {
+    if (detail) *detail = std::move(why);
+    return make_error(ErrorKind::kConfig, Side::kInternal, "TLS context");
+  };
+  if (workers == 0) return fail("a TLS context needs at least one worker");
+  if (options.role == Role::kServer && identity == nullptr) {
+    return fail("a server context needs a certificate and key");
+  }
+  std::shared_ptr<TlsContext> context(new TlsContext());
+  context->options_ = options;
+  if (identity != nullptr) {
+    std::string why;
+    auto der = detail::pem_certificates(identity->cert_chain_pem, &why);
+    if (der.empty()) return fail("certificate chain: " + why);
+    if (!detail::decode_certificate(der.front(), &context->cert_, &why)) {
+      return fail("certificate chain: " + why);
+    }
+  }
+  // The ticket key lives as long as the context: it is the CTX's ticket user data.
+  auto ticket = std::make_shared<TicketKey>();
+  if (!fill_random(ticket->name.data(), ticket->name.size()) ||
+      !fill_random(ticket->key.data(), ticket->key.size())) {
+    return fail("no randomness for the session ticket key");
+  }
+  context->ticket_key_ = ticket;
+  for (unsigned i = 0; i < workers; ++i) {
+    WOLFSSL_METHOD* method = nullptr;
+    if (options.role == Role::kServer) {
+      method = options.tls13_only ? wolfTLSv1_3_server_method() : wolfSSLv23_server_method();
+    } else {
+      method = options.tls13_only ? wolfTLSv1_3_client_method() : wolfSSLv23_client_method();
+    }
+    WOLFSSL_CTX* ctx = method ? wolfSSL_CTX_new(method) : nullptr;
+    if (ctx == nullptr) return fail("out of memory creating a TLS context");
+    context->ctxs_.push_back(ctx);
+    std::string why = configure_ctx(ctx, options, identity, ticket.get());
+    if (!why.empty()) return fail(why);
+  }
+  return std::shared_ptr<const TlsContext>(std::move(context));
+}
+
+TlsContext::~TlsContext() {
+  for (WOLFSSL_CTX* ctx : ctxs_) wolfSSL_CTX_free(ctx);
+}
+
+// ---------------------------------------------------------------------------------------
+// TlsSession
+
+TlsSession::TlsSession(WOLFSSL_CTX* ctx, Role role, std::string_view sni,
+                       std::string_view verify_name)
+    : role_(role) {
+  ssl_ = ctx ? wolfSSL_new(ctx) : nullptr;
+  if (ssl_ == nullptr) return;
+  wolfSSL_SetIOReadCtx(ssl_, this);
+  wolfSSL_SetIOWriteCtx(ssl_, this);
+  // The verify callback finds this session (and the name it must check) here.
+  wolfSSL_SetCertCbCtx(ssl_, this);
+  if (role == Role::kClient) {
+    if (!sni.empty()) {
+      wolfSSL_UseSNI(ssl_, WOLFSSL_SNI_HOST_NAME, sni.data(), static_cast<word16>(sni.size()));
+    }
+    if (!verify_name.empty()) {
+      verify_name_.assign(verify_name);
+      // With SANs present wolfSSL matches the SANs only; a certificate without any SAN
+      // is refused by verify_callback, so the CN is never used.
+      if (wolfSSL_check_domain_name(ssl_, verify_name_.c_str()) != WOLFSSL_SUCCESS) {
+        wolfSSL_free(ssl_);
+        ssl_ = nullptr;
+      }
+    }
+  }
+}
+
+TlsSession::~TlsSession() {
+  if (ssl_ != nullptr) wolfSSL_free(ssl_);
+}
+
+void TlsSession::set_input(const uint8_t* data, size_t len) {
+  in_ = data;
+  in_len_ = len;
+  in_off_ = 0;
+}
+
+int TlsSession::on_recv(char* buf, int sz) {
+  size_t available = in_len_ - in_off_;
+  if (available == 0) return WOLFSSL_CBIO_ERR_WANT_READ;
+  size_t n = std::min(available, static_cast<size_t>(sz));
+  std::memcpy(buf, in_ + in_off_, n);
+  in_off_ += n;
+  return static_cast<int>(n);
+}
+
+int TlsSession::on_send(const char* buf, int sz) {
+  if (out_ == nullptr) return WOLFSSL_CBIO_ERR_GENERAL;
+  out_->append(buf, static_cast<size_t>(sz));
+  return sz;
+}
+
+void TlsSession::record_verify_failure(std::string reason) {
+  if (verify_failure_.empty()) verify_failure_ = std::move(reason);
+}
+
+TlsStatus TlsSession::fail(int ret) {
+  int error = wolfSSL_get_error(ssl_, ret);
+  if (error == WOLFSSL_ERROR_WANT_READ || error == WOLFSSL_ERROR_WANT_WRITE) {
+    return TlsStatus::kWantRead;
+  }
+  if (error == WOLFSSL_ERROR_ZERO_RETURN) return TlsStatus::kClosed;
+  if (!verify_failure_.empty()) {
+    error_kind_ = ErrorKind::kVerify;
+    error_detail_ = "certificate verify failed: " + verify_failure_;
+  } else if (error == NO_PEER_CERT) {
+    error_kind_ = ErrorKind::kVerify;
+    error_detail_ = "certificate verify failed: peer did not send a certificate";
+  } else if (is_verify_error(error)) {
+    error_kind_ = ErrorKind::kVerify;
+    error_detail_ = "certificate verify failed: " + verify_reason(error, verify_name_);
+  } else {
+    error_kind_ = ErrorKind::kTls;
+    error_detail_ = "TLS failure: " + detail::error_string(error);
+  }
+  failed_ = true;
+  return TlsStatus::kError;
+}
+
+TlsStatus TlsSession::handshake() {
+  if (ssl_ == nullptr || failed_) return TlsStatus::kError;
+  if (handshake_done_) return TlsStatus::kOk;
+  int ret = role_ == Role::kServer ? wolfSSL_accept(ssl_) : wolfSSL_connect(ssl_);
+  if (ret != WOLFSSL_SUCCESS) return fail(ret);
+  handshake_done_ = true;
+  return TlsStatus::kOk;
+}
+
+TlsStatus TlsSession::read(uint8_t* out, size_t cap, size_t* n) {
+  *n = 0;
+  if (ssl_ == nullptr || failed_) return TlsStatus::kError;
+  if (cap == 0) return TlsStatus::kOk;
+  int want = cap > static_cast<size_t>(INT32_MAX) ? INT32_MAX : static_cast<int>(cap);
+  int ret = wolfSSL_read(ssl_, out, want);
+  if (ret > 0) {
+    // wolfSSL completes the handshake inside read() when the caller skipped handshake().
+    handshake_done_ = true;
+    *n = static_cast<size_t>(ret);
+    return TlsStatus::kOk;
+  }
+  return fail(ret);
+}
+
+TlsStatus TlsSession::write(const uint8_t* data, size_t len) {
+  if (ssl_ == nullptr || failed_) return TlsStatus::kError;
+  while (len > 0) {
+    int chunk = len > (1u << 30) ? (1 << 30) : static_cast<int>(len);
+    int ret = wolfSSL_write(ssl_, data, chunk);
+    if (ret <= 0) return fail(ret);
+    data += ret;
+    len -= static_cast<size_t>(ret);
+  }
+  return TlsStatus::kOk;
+}
+
+void TlsSession::shutdown() {
+  if (ssl_ == nullptr || failed_) return;
+  // One call queues close_notify; we do not wait for the peer's (the proxy closes).
+  wolfSSL_shutdown(ssl_);
+}
+
+std::string_view TlsSession::protocol() const {
+  if (ssl_ == nullptr) return {};
+  const char* v = wolfSSL_get_version(ssl_);
+  return v ? v : "";
+}
+
+std::string_view TlsSession::cipher() const {
+  if (ssl_ == nullptr) return {};
+  const char* c = wolfSSL_get_cipher_name(ssl_);
+  return c ? c : "";
+}
+
+bool TlsSession::resumed() const { return ssl_ != nullptr && wolfSSL_session_reused(ssl_) == 1; }
+
+Result<CertInfo> TlsSession::peer_certificate() const {
+  WOLFSSL_X509* peer = ssl_ ? wolfSSL_get_peer_certificate(ssl_) : nullptr;
+  if (peer == nullptr)
+    return make_error(ErrorKind::kVerify, Side::kInternal, "no peer certificate");
+  int len = 0;
+  const unsigned char* der = wolfSSL_X509_get_der(peer, &len);
+  CertInfo info;
+  bool ok = der != nullptr && len > 0 &&
+            detail::decode_certificate(detail::Der(der, der + len), &info, nullptr);
+  wolfSSL_X509_free(peer);
+  if (!ok) return make_error(ErrorKind::kVerify, Side::kInternal, "peer certificate unreadable");
+  return info;
+}
+
+int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
+  auto* session = static_cast<TlsSession*>(store->userCtx);
+  if (session == nullptr) return preverify_ok;
+  if (!preverify_ok) {
+    session->record_verify_failure(verify_reason(store->error, session->verify_name()));
+    return 0;
+  }
+  // The leaf (depth 0) must name the expected service in a DNS SAN: a certificate with
+  // no SAN would make wolfSSL fall back to the CN, which ringside never accepts.
+  if (store->error_depth == 0 && !session->verify_name().empty()) {
+    bool has_dns_san = false;
+    int len = 0;
+    const unsigned char* der =
+        store->current_cert ? wolfSSL_X509_get_der(store->current_cert, &len) : nullptr;
+    CertInfo leaf;
+    if (der != nullptr && len > 0 &&
+        detail::decode_certificate(detail::Der(der, der + len), &leaf, nullptr)) {
+      has_dns_san = !leaf.dns_sans.empty();
+    }
+    if (!has_dns_san) {
+      session->record_verify_failure("certificate has no DNS SAN (the CN is not used): wanted " +
+                                     session->verify_name());
+      return 0;
+    }
+  }
+  return 1;
+}
+
+}  // namespace ringside::tls

@@ -1,0 +1,473 @@
+// TlsContext/TlsSession: complete handshakes and data transfer between a client and a
+// server entirely in memory.
+#include <gtest/gtest.h>
+
+// clang-format off
+#include <wolfssl/options.h>
+// clang-format on
+#include <wolfssl/ssl.h>
+
+#include <numeric>
+#include <random>
+
+#include "tls_test_util.h"
+
+namespace ringside::tls {
+namespace {
+
+using testing::make_ca;
+using testing::make_leaf;
+using testing::run_handshake;
+using testing::Side;
+using testing::transfer;
+
+constexpr const char* kService = "orders.sample-namespace";
+
+// One CA and server/client leaves of each key type, made once for the whole suite.
+struct Material {
+  Identity ca_ecdsa, ca_rsa, other_ca;
+  Identity server_ecdsa, server_rsa, client_ecdsa, untrusted_client, expired_server;
+};
+
+const Material& material() {
+  static const Material* m = [] {
+    auto* mat = new Material;
+    mat->ca_ecdsa = make_ca(KeyType::kEcdsaP256, "ringside test CA");
+    mat->ca_rsa = make_ca(KeyType::kRsa2048, "ringside RSA test CA");
+    mat->other_ca = make_ca(KeyType::kEcdsaP256, "some other CA");
+    mat->server_ecdsa = make_leaf(mat->ca_ecdsa, {kService, "*.wild.test"});
+    mat->server_rsa = make_leaf(mat->ca_rsa, {kService}, KeyType::kRsa2048);
+    mat->client_ecdsa = make_leaf(mat->ca_ecdsa, {"client.sample-namespace"});
+    mat->untrusted_client = make_leaf(mat->other_ca, {"client.sample-namespace"});
+    // Valid for one day, ten days ago.
+    mat->expired_server = make_leaf(mat->ca_ecdsa, {kService}, KeyType::kEcdsaP256,
+                                    std::chrono::hours(24), testing::now_seconds() - 10 * 86400);
+    return mat;
+  }();
+  return *m;
+}
+
+std::shared_ptr<const TlsContext> server_context(const Identity& identity,
+                                                 ClientCertMode mode = ClientCertMode::kNone,
+                                                 std::string trust = {}, bool tls13_only = false,
+                                                 unsigned workers = 1) {
+  ContextOptions options;
+  options.role = Role::kServer;
+  options.client_cert = mode;
+  options.trust_pem = std::move(trust);
+  options.tls13_only = tls13_only;
+  std::string detail;
+  auto ctx = TlsContext::create(options, &identity, workers, &detail);
+  EXPECT_TRUE(ctx.ok()) << detail;
+  return ctx.ok() ? ctx.value() : nullptr;
+}
+
+std::shared_ptr<const TlsContext> client_context(const std::string& trust,
+                                                 const Identity* identity = nullptr) {
+  ContextOptions options;
+  options.role = Role::kClient;
+  options.trust_pem = trust;
+  std::string detail;
+  auto ctx = TlsContext::create(options, identity, 1, &detail);
+  EXPECT_TRUE(ctx.ok()) << detail;
+  return ctx.ok() ? ctx.value() : nullptr;
+}
+
+// Sends data from one side and reads it all on the other.
+std::vector<uint8_t> send_through(Side& from, Side& to, const std::vector<uint8_t>& data) {
+  EXPECT_EQ(from.session.write(data.data(), data.size()), TlsStatus::kOk);
+  transfer(from, to);
+  to.received.clear();
+  EXPECT_EQ(to.read_all(), TlsStatus::kWantRead) << to.session.error_detail();
+  return to.received;
+}
+
+std::vector<uint8_t> bytes(std::string_view text) {
+  return std::vector<uint8_t>(text.begin(), text.end());
+}
+
+struct HandshakeCase {
+  bool rsa;
+  bool tls12;
+};
+
+class HandshakeTest : public ::testing::TestWithParam<HandshakeCase> {};
+
+TEST_P(HandshakeTest, CompletesAndMovesDataBothWays) {
+  const auto& m = material();
+  const HandshakeCase c = GetParam();
+  auto server_ctx = server_context(c.rsa ? m.server_rsa : m.server_ecdsa);
+  auto client_ctx = client_context(c.rsa ? m.ca_rsa.cert_chain_pem : m.ca_ecdsa.cert_chain_pem);
+  ASSERT_TRUE(server_ctx && client_ctx);
+  Side server(server_ctx->ctx(0), Role::kServer);
+  Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+  ASSERT_FALSE(client.session.broken());
+  if (c.tls12) {
+    ASSERT_EQ(wolfSSL_set_max_proto_version(client.session.native(), TLS1_2_VERSION), 1);
+  }
+
+  run_handshake(client, server);
+  ASSERT_TRUE(client.session.handshake_done()) << client.session.error_detail();
+  ASSERT_TRUE(server.session.handshake_done()) << server.session.error_detail();
+  EXPECT_EQ(client.session.protocol(), c.tls12 ? "TLSv1.2" : "TLSv1.3");
+  EXPECT_EQ(server.session.protocol(), client.session.protocol());
+  std::string cipher(client.session.cipher());
+  EXPECT_TRUE(cipher.find("GCM") != std::string::npos ||
+              cipher.find("CHACHA20") != std::string::npos)
+      << cipher;
+  if (c.tls12) {
+    EXPECT_NE(cipher.find(c.rsa ? "RSA" : "ECDSA"), std::string::npos) << cipher;
+  }
+
+  auto peer = client.session.peer_certificate();
+  ASSERT_TRUE(peer.ok());
+  EXPECT_EQ(peer->dns_sans.front(), kService);
+  EXPECT_EQ(peer->key_type, c.rsa ? KeyType::kRsa2048 : KeyType::kEcdsaP256);
+
+  EXPECT_EQ(send_through(client, server, bytes("GET / HTTP/1.1\r\n\r\n")),
+            bytes("GET / HTTP/1.1\r\n\r\n"));
+  EXPECT_EQ(send_through(server, client, bytes("HTTP/1.1 200 OK\r\n\r\n")),
+            bytes("HTTP/1.1 200 OK\r\n\r\n"));
+}
+
+INSTANTIATE_TEST_SUITE_P(KeysAndVersions, HandshakeTest,
+                         ::testing::Values(HandshakeCase{false, false}, HandshakeCase{false, true},
+                                           HandshakeCase{true, false}, HandshakeCase{true, true}),
+                         [](const ::testing::TestParamInfo<HandshakeCase>& param_info) {
+                           const HandshakeCase& c = param_info.param;
+                           return std::string(c.rsa ? "Rsa" : "Ecdsa") +
+                                  (c.tls12 ? "Tls12" : "Tls13");
+                         });
+
+struct Connected {
+  std::shared_ptr<const TlsContext> server_ctx, client_ctx;
+  std::unique_ptr<Side> server, client;
+};
+
+Connected connect_pair() {
+  const auto& m = material();
+  Connected c;
+  c.server_ctx = server_context(m.server_ecdsa);
+  c.client_ctx = client_context(m.ca_ecdsa.cert_chain_pem);
+  c.server = std::make_unique<Side>(c.server_ctx->ctx(0), Role::kServer);
+  c.client = std::make_unique<Side>(c.client_ctx->ctx(0), Role::kClient, kService, kService);
+  run_handshake(*c.client, *c.server);
+  EXPECT_TRUE(c.client->session.handshake_done() && c.server->session.handshake_done());
+  return c;
+}
+
+TEST(TlsSession, OneMegabyteArrivesByteForByteInBothDirections) {
+  auto c = connect_pair();
+  std::vector<uint8_t> data(1 << 20);
+  std::mt19937 rng(7);
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  EXPECT_EQ(send_through(*c.client, *c.server, data), data);
+  std::reverse(data.begin(), data.end());
+  EXPECT_EQ(send_through(*c.server, *c.client, data), data);
+}
+
+TEST(TlsSession, ReadWithSmallBufferReturnsEverythingInOrder) {
+  auto c = connect_pair();
+  std::vector<uint8_t> data(40000);
+  std::iota(data.begin(), data.end(), 0);
+  ASSERT_EQ(c.client->session.write(data.data(), data.size()), TlsStatus::kOk);
+  transfer(*c.client, *c.server);
+  std::vector<uint8_t> got;
+  uint8_t buf[1000];
+  while (true) {
+    size_t n = 0;
+    auto st = c.server->feed([&] { return c.server->session.read(buf, sizeof(buf), &n); });
+    if (st != TlsStatus::kOk) break;
+    EXPECT_LE(n, sizeof(buf));
+    got.insert(got.end(), buf, buf + n);
+  }
+  EXPECT_EQ(got, data);
+}
+
+TEST(TlsSession, CloseNotifyEndsTheStreamCleanly) {
+  auto c = connect_pair();
+  EXPECT_EQ(send_through(*c.client, *c.server, bytes("last words")), bytes("last words"));
+  c.client->session.shutdown();
+  ASSERT_GT(transfer(*c.client, *c.server), 0u);
+  EXPECT_EQ(c.server->read_all(), TlsStatus::kClosed);
+}
+
+TEST(TlsSession, ResumesWithATicketOnAnotherWorker) {
+  const auto& m = material();
+  auto server_ctx = server_context(m.server_ecdsa, ClientCertMode::kNone, {}, false, 2);
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem);
+  WOLFSSL_SESSION* saved = nullptr;
+  {
+    Side server(server_ctx->ctx(0), Role::kServer);
+    Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+    run_handshake(client, server);
+    ASSERT_TRUE(client.session.handshake_done());
+    // The TLS 1.3 ticket arrives after the handshake: let the client read it.
+    send_through(server, client, bytes("x"));
+    saved = wolfSSL_get1_session(client.session.native());
+    ASSERT_NE(saved, nullptr);
+    EXPECT_FALSE(client.session.resumed());
+  }
+  Side server(server_ctx->ctx(1), Role::kServer);
+  Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+  ASSERT_EQ(wolfSSL_set_session(client.session.native(), saved), WOLFSSL_SUCCESS);
+  wolfSSL_SESSION_free(saved);
+  run_handshake(client, server);
+  ASSERT_TRUE(client.session.handshake_done()) << client.session.error_detail();
+  ASSERT_TRUE(server.session.handshake_done()) << server.session.error_detail();
+  EXPECT_TRUE(server.session.resumed());
+  EXPECT_EQ(send_through(client, server, bytes("again")), bytes("again"));
+}
+
+// ---- client certificates ------------------------------------------------------------
+
+struct MtlsResult {
+  bool client_ok, server_ok;
+  std::unique_ptr<Side> server, client;
+};
+
+MtlsResult mtls(ClientCertMode mode, const Identity* client_identity) {
+  const auto& m = material();
+  auto server_ctx = server_context(m.server_ecdsa, mode, m.ca_ecdsa.cert_chain_pem);
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem, client_identity);
+  MtlsResult r;
+  r.server = std::make_unique<Side>(server_ctx->ctx(0), Role::kServer);
+  r.client = std::make_unique<Side>(client_ctx->ctx(0), Role::kClient, kService, kService);
+  run_handshake(*r.client, *r.server);
+  // In TLS 1.3 the client finishes first; the server's verdict reaches it on read.
+  if (r.client->session.handshake_done()) {
+    r.client->session.write(reinterpret_cast<const uint8_t*>("ping"), 4);
+    transfer(*r.client, *r.server);
+    r.server->read_all();
+    transfer(*r.server, *r.client);
+    r.client->read_all();
+  }
+  r.client_ok = r.client->last != TlsStatus::kError;
+  r.server_ok = r.server->session.handshake_done() && r.server->last != TlsStatus::kError;
+  return r;
+}
+
+TEST(TlsSession, RequiredClientCertificateIsVerifiedAndVisible) {
+  auto r = mtls(ClientCertMode::kRequire, &material().client_ecdsa);
+  ASSERT_TRUE(r.server_ok) << r.server->session.error_detail();
+  auto peer = r.server->session.peer_certificate();
+  ASSERT_TRUE(peer.ok());
+  EXPECT_EQ(peer->dns_sans, std::vector<std::string>{"client.sample-namespace"});
+  EXPECT_EQ(r.server->received, bytes("ping"));
+}
+
+TEST(TlsSession, MissingRequiredClientCertificateFailsVerification) {
+  auto r = mtls(ClientCertMode::kRequire, nullptr);
+  EXPECT_FALSE(r.server_ok);
+  EXPECT_EQ(r.server->session.error_kind(), ErrorKind::kVerify);
+  EXPECT_NE(r.server->session.error_detail().find("did not send a certificate"), std::string::npos)
+      << r.server->session.error_detail();
+  EXPECT_TRUE(r.server->received.empty());
+  EXPECT_FALSE(r.client_ok);
+}
+
+TEST(TlsSession, OptionalClientCertificateMayBeAbsent) {
+  auto r = mtls(ClientCertMode::kOptional, nullptr);
+  ASSERT_TRUE(r.server_ok) << r.server->session.error_detail();
+  EXPECT_FALSE(r.server->session.peer_certificate().ok());
+  EXPECT_EQ(r.server->received, bytes("ping"));
+}
+
+TEST(TlsSession, OptionalClientCertificateMustVerifyWhenPresent) {
+  auto r = mtls(ClientCertMode::kOptional, &material().untrusted_client);
+  EXPECT_FALSE(r.server_ok);
+  EXPECT_EQ(r.server->session.error_kind(), ErrorKind::kVerify);
+  EXPECT_NE(r.server->session.error_detail().find("unable to get local issuer certificate"),
+            std::string::npos)
+      << r.server->session.error_detail();
+  EXPECT_TRUE(r.server->received.empty());
+}
+
+// ---- server certificate verification -------------------------------------------------
+
+struct ClientVerdict {
+  TlsStatus status;
+  ErrorKind kind;
+  std::string detail;
+};
+
+ClientVerdict connect_to(const Identity& server_identity, const std::string& trust,
+                         std::string_view verify_name) {
+  auto server_ctx = server_context(server_identity);
+  auto client_ctx = client_context(trust);
+  Side server(server_ctx->ctx(0), Role::kServer);
+  Side client(client_ctx->ctx(0), Role::kClient, verify_name, verify_name);
+  run_handshake(client, server);
+  return {client.session.handshake_done() ? TlsStatus::kOk : client.last,
+          client.session.error_kind(), client.session.error_detail()};
+}
+
+TEST(TlsVerify, WrongSanIsRejected) {
+  const auto& m = material();
+  auto v = connect_to(m.server_ecdsa, m.ca_ecdsa.cert_chain_pem, "payments.sample-namespace");
+  EXPECT_EQ(v.status, TlsStatus::kError);
+  EXPECT_EQ(v.kind, ErrorKind::kVerify);
+  EXPECT_NE(v.detail.find("SAN mismatch: wanted payments.sample-namespace"), std::string::npos)
+      << v.detail;
+}
+
+TEST(TlsVerify, WildcardSanMatchesOneLabel) {
+  const auto& m = material();
+  EXPECT_EQ(connect_to(m.server_ecdsa, m.ca_ecdsa.cert_chain_pem, "a.wild.test").status,
+            TlsStatus::kOk);
+  EXPECT_EQ(connect_to(m.server_ecdsa, m.ca_ecdsa.cert_chain_pem, "a.b.wild.test").status,
+            TlsStatus::kError);
+}
+
+TEST(TlsVerify, UntrustedCaIsRejected) {
+  const auto& m = material();
+  auto v = connect_to(m.server_ecdsa, m.other_ca.cert_chain_pem, kService);
+  EXPECT_EQ(v.status, TlsStatus::kError);
+  EXPECT_EQ(v.kind, ErrorKind::kVerify);
+  EXPECT_NE(v.detail.find("unable to get local issuer certificate"), std::string::npos) << v.detail;
+}
+
+TEST(TlsVerify, ExpiredCertificateIsRejected) {
+  const auto& m = material();
+  auto v = connect_to(m.expired_server, m.ca_ecdsa.cert_chain_pem, kService);
+  EXPECT_EQ(v.status, TlsStatus::kError);
+  EXPECT_EQ(v.kind, ErrorKind::kVerify);
+  EXPECT_NE(v.detail.find("certificate has expired"), std::string::npos) << v.detail;
+}
+
+TEST(TlsVerify, CommonNameOnlyCertificateIsRejected) {
+  if (!testing::have_openssl()) GTEST_SKIP() << "openssl command not available";
+  std::string dir = testing::make_temp_dir(), out;
+  ASSERT_EQ(testing::run_command("cd " + dir +
+                                     " && openssl req -x509 -newkey ec -pkeyopt "
+                                     "ec_paramgen_curve:P-256 -nodes -subj /CN=" +
+                                     kService + " -keyout key.pem -out cert.pem -days 2",
+                                 &out),
+            0)
+      << out;
+  Identity cn_only;
+  ASSERT_EQ(testing::run_command("cat " + dir + "/cert.pem", &cn_only.cert_chain_pem), 0);
+  ASSERT_EQ(testing::run_command("cat " + dir + "/key.pem", &cn_only.key_pem), 0);
+  auto v = connect_to(cn_only, cn_only.cert_chain_pem, kService);
+  EXPECT_EQ(v.status, TlsStatus::kError);
+  EXPECT_EQ(v.kind, ErrorKind::kVerify);
+  EXPECT_NE(v.detail.find("no DNS SAN"), std::string::npos) << v.detail;
+  testing::run_command("rm -rf " + dir, &out);
+}
+
+TEST(TlsVerify, InsecureClientAcceptsAnything) {
+  const auto& m = material();
+  ContextOptions options;
+  options.role = Role::kClient;
+  options.insecure = true;
+  std::string detail;
+  auto client_ctx = TlsContext::create(options, nullptr, 1, &detail);
+  ASSERT_TRUE(client_ctx.ok()) << detail;
+  auto server_ctx = server_context(m.expired_server);
+  Side server(server_ctx->ctx(0), Role::kServer);
+  Side client(client_ctx.value()->ctx(0), Role::kClient);
+  run_handshake(client, server);
+  EXPECT_TRUE(client.session.handshake_done()) << client.session.error_detail();
+}
+
+// ---- hostile input on a server --------------------------------------------------------
+
+TlsStatus server_given(const std::vector<uint8_t>& input, std::string* detail = nullptr) {
+  auto server_ctx = server_context(material().server_ecdsa);
+  Side server(server_ctx->ctx(0), Role::kServer);
+  server.pending = input;
+  TlsStatus st = server.handshake();
+  if (detail) *detail = server.session.error_detail();
+  return st;
+}
+
+TEST(TlsServerInput, PlaintextHttpFailsCleanly) {
+  std::string detail;
+  EXPECT_EQ(server_given(bytes("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), &detail), TlsStatus::kError);
+  EXPECT_FALSE(detail.empty());
+}
+
+TEST(TlsServerInput, RandomGarbageFailsCleanly) {
+  std::mt19937 rng(1);
+  for (int i = 0; i < 50; ++i) {
+    std::vector<uint8_t> junk(1 + rng() % 3000);
+    for (auto& b : junk) b = static_cast<uint8_t>(rng());
+    if (i % 2 == 0) junk[0] = 0x16;  // looks like a handshake record
+    TlsStatus st = server_given(junk);
+    EXPECT_TRUE(st == TlsStatus::kError || st == TlsStatus::kWantRead);
+  }
+  EXPECT_EQ(server_given(std::vector<uint8_t>(100, 0xff)), TlsStatus::kError);
+}
+
+TEST(TlsServerInput, HalfAClientHelloWaitsThenGarbageFails) {
+  const auto& m = material();
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem);
+  Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+  ASSERT_EQ(client.handshake(), TlsStatus::kWantRead);
+  std::vector<uint8_t> hello;
+  while (!client.out.empty()) {
+    auto s = client.out.front();
+    hello.insert(hello.end(), s.begin(), s.end());
+    client.out.consume(s.size());
+  }
+  ASSERT_GT(hello.size(), 100u);
+  auto server_ctx = server_context(m.server_ecdsa);
+  Side server(server_ctx->ctx(0), Role::kServer);
+  server.pending.assign(hello.begin(), hello.begin() + static_cast<long>(hello.size() / 2));
+  EXPECT_EQ(server.handshake(), TlsStatus::kWantRead);
+  EXPECT_TRUE(server.out.empty());
+  // The rest of the record, overwritten with zeros, is a malformed ClientHello.
+  server.pending.assign(hello.size() - hello.size() / 2, 0);
+  EXPECT_EQ(server.handshake(), TlsStatus::kError);
+  EXPECT_EQ(server.session.error_kind(), ErrorKind::kTls);
+  // Once failed, the session stays failed.
+  EXPECT_EQ(server.handshake(), TlsStatus::kError);
+}
+
+// ---- context construction -------------------------------------------------------------
+
+TEST(TlsContext, RejectsBadConfigurations) {
+  const auto& m = material();
+  std::string detail;
+  ContextOptions server;
+  EXPECT_FALSE(TlsContext::create(server, nullptr, 1, &detail).ok());
+  EXPECT_NE(detail.find("needs a certificate"), std::string::npos) << detail;
+
+  ContextOptions client;
+  client.role = Role::kClient;
+  EXPECT_FALSE(TlsContext::create(client, nullptr, 1, &detail).ok());
+  EXPECT_NE(detail.find("trust"), std::string::npos) << detail;
+
+  Identity mismatched{m.server_ecdsa.cert_chain_pem, m.client_ecdsa.key_pem};
+  EXPECT_FALSE(TlsContext::create(server, &mismatched, 1, &detail).ok());
+  EXPECT_NE(detail.find("does not match"), std::string::npos) << detail;
+
+  server.client_cert = ClientCertMode::kRequire;
+  EXPECT_FALSE(TlsContext::create(server, &m.server_ecdsa, 1, &detail).ok());
+  EXPECT_NE(detail.find("trust"), std::string::npos) << detail;
+}
+
+TEST(TlsContext, OneCtxPerWorkerAndTheLeafFacts) {
+  auto ctx = server_context(material().server_ecdsa, ClientCertMode::kNone, {}, false, 3);
+  ASSERT_TRUE(ctx);
+  EXPECT_EQ(ctx->workers(), 3u);
+  EXPECT_NE(ctx->ctx(0), ctx->ctx(1));
+  EXPECT_NE(ctx->ctx(1), ctx->ctx(2));
+  EXPECT_EQ(ctx->role(), Role::kServer);
+  EXPECT_EQ(ctx->cert().dns_sans.front(), kService);
+}
+
+TEST(TlsContext, Tls13OnlyServerRefusesTls12) {
+  const auto& m = material();
+  auto server_ctx = server_context(m.server_ecdsa, ClientCertMode::kNone, {}, true);
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem);
+  Side server(server_ctx->ctx(0), Role::kServer);
+  Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+  ASSERT_EQ(wolfSSL_set_max_proto_version(client.session.native(), TLS1_2_VERSION), 1);
+  run_handshake(client, server);
+  EXPECT_FALSE(server.session.handshake_done());
+  EXPECT_EQ(server.last, TlsStatus::kError);
+}
+
+}  // namespace
+}  // namespace ringside::tls
