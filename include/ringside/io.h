@@ -74,7 +74,8 @@ class IoRing {
   virtual bool recv_multishot(int fd, uint64_t token) = 0;
   // data must stay valid until the completion arrives.
   virtual bool send(int fd, const void* data, uint32_t len, uint64_t token) = 0;
-  // addr is copied into ring-owned storage; it need not outlive the call.
+  // addr is copied into ring-owned storage; it need not outlive the call. At most
+  // sizeof(sockaddr_storage) bytes.
   virtual bool connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) = 0;
   virtual bool shutdown(int fd, int how, uint64_t token) = 0;
   virtual bool close(int fd, uint64_t token) = 0;
@@ -86,8 +87,9 @@ class IoRing {
   virtual bool read(int fd, void* buf, uint32_t len, uint64_t token) = 0;
 
   // Submits everything queued and waits until at least one completion is ready or
-  // timeout_ns passes (0: do not wait). Returns the number of ready completions, or
-  // -errno on a real ring failure (-EINTR and -ETIME are not failures: they return 0).
+  // timeout_ns passes (0: do not wait; negative: no time limit). Returns the number of
+  // ready completions, or -errno on a real ring failure (-EINTR and -ETIME are not
+  // failures: they return 0).
   virtual int submit_and_wait(int64_t timeout_ns) = 0;
   // Moves up to out.size() ready completions into out, in order, and marks them seen.
   // Returns how many were moved.
@@ -102,9 +104,16 @@ class IoRing {
 
   // Which setup features the kernel granted, for logs and /stats.
   virtual std::string describe() const = 0;
+
+  // How many times the kernel reported a CQ overflow (completions parked in its backlog
+  // because the CQ was full; none are lost with IORING_FEAT_NODROP, but the CQ is too
+  // small). Should stay 0; exported to /stats.
+  virtual uint64_t cq_overflow_events() const { return 0; }
 };
 
 // Creates the real io_uring backed ring. Fails with a clear Error (e.g. io_uring disabled).
+// Call it on the thread that will use the ring: IORING_SETUP_SINGLE_ISSUER binds the
+// ring to the creating thread, and submissions from any other thread fail.
 Result<std::unique_ptr<IoRing>> make_io_uring(const RingOptions& options);
 
 }  // namespace ringside
