@@ -67,6 +67,8 @@ uint64_t LatencyHistogram::percentile(double p) const {
   uint64_t seen = 0;
   for (size_t i = 0; i < kBucketCount; ++i) {
     seen += counts_[i];
+    // The bucket holding the largest value reports it exactly.
+    if (seen == total_) return max_;
     if (seen >= rank) return std::clamp(midpoint(i), min(), max_);
   }
   return max_;
@@ -79,8 +81,9 @@ std::vector<LatencyHistogram::SpectrumPoint> LatencyHistogram::spectrum() const 
   for (size_t i = 0; i < kBucketCount; ++i) {
     if (counts_[i] == 0) continue;
     seen += counts_[i];
-    points.push_back(SpectrumPoint{100.0 * static_cast<double>(seen) / static_cast<double>(total_),
-                                   std::clamp(midpoint(i), min(), max_)});
+    uint64_t value = seen == total_ ? max_ : std::clamp(midpoint(i), min(), max_);
+    points.push_back(
+        SpectrumPoint{100.0 * static_cast<double>(seen) / static_cast<double>(total_), value});
   }
   return points;
 }
