@@ -1,0 +1,71 @@
+// The state of one proxied connection: a downstream socket and an upstream socket, each
+// with an optional TLS session stacked on it and a queue of bytes to send. The worker
+// moves bytes between the halves; this header is plain data so it stays small (it is
+// the per-connection memory the proxy pays).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "proxy/runtime.h"
+#include "ringside/buffer.h"
+#include "ringside/timer_wheel.h"
+#include "ringside/tls.h"
+
+namespace ringside::proxy {
+
+enum class HalfId : uint8_t { kDown = 0, kUp = 1 };
+
+// One socket of a connection.
+struct Half {
+  int fd = -1;
+  HalfId id = HalfId::kDown;
+  bool connected = false;     // the socket can send (accepted, or connect succeeded)
+  bool recv_armed = false;    // a multishot recv is outstanding
+  bool recv_paused = false;   // back-pressure: its recv was cancelled on purpose
+  bool eof = false;           // its read direction has ended (FIN or close_notify)
+  bool shut_wanted = false;   // shut down its write side once `out` drains
+  bool shut_done = false;     // shutdown(SHUT_WR) was submitted
+  uint32_t send_len = 0;      // bytes of the send in flight; 0 when none
+  ChunkQueue out;             // bytes to send on this socket (ciphertext when TLS)
+  std::unique_ptr<tls::TlsSession> tls;  // null: plaintext socket
+};
+
+struct Connection;
+
+// A timer with its owner: the wheel hands back the TimerNode, the first member of this
+// standard-layout struct, so the owner is found without offsetof tricks.
+struct OwnedTimer {
+  TimerNode node;
+  Connection* connection = nullptr;  // null: a listener's timer
+  uint32_t listener = 0;
+};
+
+enum class ConnState : uint8_t {
+  kDownHandshake,  // ingress: TLS handshake with the client
+  kConnecting,     // connecting to the upstream
+  kUpHandshake,    // egress: TLS handshake with the upstream
+  kRelaying,       // bytes flow both ways
+  kClosing,        // waiting for the kernel to return every outstanding operation
+};
+
+struct Connection {
+  uint32_t slot = 0;
+  uint16_t gen = 0;
+  uint16_t listener = 0;
+  ConnState state = ConnState::kDownHandshake;
+  uint8_t attempts = 0;       // upstream connect attempts made
+  uint32_t endpoint = 0;      // index of the endpoint being tried
+  uint32_t pending_ops = 0;   // operations the kernel still owes a completion for
+  bool upstream_counted = false;
+  bool retired = false;       // queued for release
+  uint64_t last_activity_ms = 0;
+  const TlsGeneration* tls_generation = nullptr;  // the context this connection started with
+  OwnedTimer timer;
+  Half down;
+  Half up;
+
+  Half& other(const Half& h) { return h.id == HalfId::kDown ? up : down; }
+};
+
+}  // namespace ringside::proxy

@@ -1,0 +1,498 @@
+// The per-connection half of the worker: accept -> (TLS handshake) -> connect ->
+// (TLS handshake) -> relay both ways with back-pressure and half-close -> close.
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "net/socket.h"
+#include "proxy/worker.h"
+#include "ringside/log.h"
+
+namespace ringside::proxy {
+namespace {
+
+constexpr size_t kPlainChunk = 16 * 1024;
+
+const char* half_name(const Half& half) { return half.id == HalfId::kDown ? "downstream" : "upstream"; }
+
+}  // namespace
+
+uint64_t Worker::token(const Connection* c, const Half& half, OpCode op) const {
+  return Token{c->slot, c->gen, static_cast<uint8_t>(half.id), op}.pack();
+}
+
+Connection* Worker::allocate(uint32_t listener) {
+  uint32_t slot;
+  if (!free_slots_.empty()) {
+    slot = free_slots_.back();
+    free_slots_.pop_back();
+  } else {
+    slot = static_cast<uint32_t>(slots_.size());
+    slots_.emplace_back();
+  }
+  auto c = std::make_unique<Connection>();
+  c->slot = slot;
+  // The generation survives reuse of the slot, so stale completions are recognised.
+  if (slot_gen_.size() <= slot) slot_gen_.resize(slot + 1, 0);
+  c->gen = ++slot_gen_[slot];
+  c->listener = static_cast<uint16_t>(listener);
+  c->down.id = HalfId::kDown;
+  c->up.id = HalfId::kUp;
+  c->timer.connection = c.get();
+  c->last_activity_ms = now_ms_;
+  slots_[slot] = std::move(c);
+  ++live_;
+  return slots_[slot].get();
+}
+
+Connection* Worker::lookup(const Token& t) {
+  if (t.slot >= slots_.size()) return nullptr;
+  Connection* c = slots_[t.slot].get();
+  if (c == nullptr || c->gen != t.gen) return nullptr;
+  return c;
+}
+
+void Worker::release(Connection* c) {
+  timers_.cancel(&c->timer.node);
+  // Every operation on these descriptors has completed: closing cannot race with one.
+  // The close completion carries no connection (OpCode::kNone).
+  for (Half* half : {&c->down, &c->up}) {
+    if (half->fd >= 0) ring_->close(half->fd, 0);
+    half->fd = -1;
+  }
+  ListenerStats& stats = lstats(c);
+  stats.cx_active.dec();
+  if (c->upstream_counted) stats.upstream_cx_active.dec();
+  uint32_t slot = c->slot;
+  slots_[slot].reset();
+  free_slots_.push_back(slot);
+  --live_;
+}
+
+void Worker::schedule_timer(Connection* c, uint64_t deadline_ms) {
+  timers_.schedule(&c->timer.node, deadline_ms);
+}
+
+void Worker::start_ingress(Connection* c) {
+  ListenerRuntime& listener = listener_config(c);
+  const TlsGeneration* generation = listener.tls->load();
+  c->tls_generation = generation;
+  c->down.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kServer);
+  if (c->down.tls->broken()) {
+    abort(c);
+    return;
+  }
+  c->down.tls->set_output(&c->down.out);
+  c->state = ConnState::kDownHandshake;
+  schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.handshake_timeout.count()));
+  arm_recv(c, c->down);
+}
+
+void Worker::start_connect(Connection* c) {
+  ListenerRuntime& listener = listener_config(c);
+  const SocketAddress* address;
+  if (listener.config.kind == ListenerKind::kIngress) {
+    address = &listener.config.target;
+  } else {
+    const auto& endpoints = listener.cluster->endpoints;
+    if (c->attempts == 0) {
+      c->endpoint = rr_next_[c->listener]++ % endpoints.size();
+    } else {
+      c->endpoint = (c->endpoint + 1) % endpoints.size();
+    }
+    address = &endpoints[c->endpoint].address;
+  }
+  ++c->attempts;
+  c->state = ConnState::kConnecting;
+  auto fd = net::make_client_socket(*address);
+  if (!fd.ok()) {
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: upstream socket: %s",
+                        listener.config.name.c_str(), std::strerror(fd.error().sys_errno));
+    lstats(c).upstream_cx_connect_fail.add();
+    abort(c);
+    return;
+  }
+  c->up.fd = *fd;
+  lstats(c).upstream_cx_total.add();
+  // The side byte carries the attempt number, so the completion of an abandoned
+  // (timed-out) attempt is told apart from the current one.
+  ring_->connect(c->up.fd, address->get(), address->length,
+                 Token{c->slot, c->gen, c->attempts, OpCode::kConnect}.pack());
+  ++c->pending_ops;
+  schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.connect_timeout.count()));
+}
+
+void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& completion) {
+  --c->pending_ops;
+  // Closing, or the completion of an attempt that timed out and was replaced.
+  if (c->state != ConnState::kConnecting || attempt != c->attempts) return;
+  ListenerRuntime& listener = listener_config(c);
+  if (completion.res < 0) {
+    int err = -completion.res;
+    lstats(c).upstream_cx_connect_fail.add();
+    const SocketAddress& address = listener.config.kind == ListenerKind::kIngress
+                                       ? listener.config.target
+                                       : listener.cluster->endpoints[c->endpoint].address;
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s failed: %s",
+                        listener.config.name.c_str(), address.to_string().c_str(),
+                        std::strerror(err));
+    ring_->close(c->up.fd, 0);
+    c->up.fd = -1;
+    if (listener.config.kind == ListenerKind::kEgress &&
+        c->attempts < listener.cluster->endpoints.size() && !stopping_) {
+      start_connect(c);  // next endpoint
+      return;
+    }
+    abort(c);
+    return;
+  }
+  c->up.connected = true;
+  c->upstream_counted = true;
+  lstats(c).upstream_cx_active.inc();
+  if (listener.config.kind == ListenerKind::kIngress || listener.tls == nullptr) {
+    c->state = ConnState::kRelaying;
+    schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
+    arm_recv(c, c->up);
+    if (!c->down.recv_armed && !c->down.eof) arm_recv(c, c->down);
+    flush(c, c->up);
+    return;
+  }
+  // Egress: TLS to the upstream. Not a byte of the client's is read before the
+  // upstream's certificate has been verified.
+  const TlsGeneration* generation = listener.tls->load();
+  c->tls_generation = generation;
+  c->up.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kClient,
+                                                listener.sni, listener.verify_name);
+  if (c->up.tls->broken()) {
+    abort(c);
+    return;
+  }
+  c->up.tls->set_output(&c->up.out);
+  c->state = ConnState::kUpHandshake;
+  schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.handshake_timeout.count()));
+  tls::TlsStatus status = c->up.tls->handshake();
+  if (status == tls::TlsStatus::kError) {
+    on_handshake_failed(c, c->up);
+    return;
+  }
+  arm_recv(c, c->up);
+  flush(c, c->up);
+}
+
+void Worker::arm_recv(Connection* c, Half& half) {
+  if (half.recv_armed || half.eof || half.fd < 0 || c->state == ConnState::kClosing) return;
+  ring_->recv_multishot(half.fd, token(c, half, OpCode::kRecv));
+  half.recv_armed = true;
+  half.recv_paused = false;
+  ++c->pending_ops;
+}
+
+void Worker::pause_recv(Connection* c, Half& half) {
+  if (!half.recv_armed || half.recv_paused) return;
+  half.recv_paused = true;
+  ring_->cancel(token(c, half, OpCode::kRecv), token(c, half, OpCode::kCancel));
+  ++c->pending_ops;
+}
+
+void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
+  if (!completion.more) {
+    half.recv_armed = false;
+    --c->pending_ops;
+  }
+  if (completion.res > 0) {
+    const uint8_t* data = ring_->buffer(static_cast<uint16_t>(completion.buffer_id));
+    size_t len = static_cast<size_t>(completion.res);
+    if (half.id == HalfId::kDown) {
+      lstats(c).downstream_bytes_rx.add(len);
+    } else {
+      lstats(c).upstream_bytes_rx.add(len);
+    }
+    c->last_activity_ms = now_ms_;
+    if (c->state != ConnState::kClosing) process_input(c, half, data, len);
+    ring_->recycle(static_cast<uint16_t>(completion.buffer_id));
+    if (!completion.more && !half.recv_paused && c->state != ConnState::kClosing) {
+      arm_recv(c, half);
+    }
+    return;
+  }
+  if (completion.buffer_id >= 0) ring_->recycle(static_cast<uint16_t>(completion.buffer_id));
+  if (c->state == ConnState::kClosing) return;
+  if (completion.res == 0) {
+    on_eof(c, half);
+    return;
+  }
+  int err = -completion.res;
+  if (err == ENOBUFS) {
+    // The provided-buffer ring is empty: back-pressure for the whole worker. Re-arm once
+    // buffers come back.
+    stats_->buffer_exhausted.add();
+    starved_.push_back(token(c, half, OpCode::kRecv));
+    return;
+  }
+  if (err == ECANCELED) {
+    if (!half.recv_paused) abort(c);
+    return;
+  }
+  if (err == EINTR || err == EAGAIN) {
+    arm_recv(c, half);
+    return;
+  }
+  lstats(c).cx_reset.add();
+  RS_DEBUG("%s: %s recv: %s", listener_config(c).config.name.c_str(), half_name(half),
+           std::strerror(err));
+  abort(c);
+}
+
+void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t len) {
+  Half& out = c->other(in);
+  if (in.tls) {
+    tls::TlsSession& session = *in.tls;
+    session.set_input(data, len);
+    if (!session.handshake_done()) {
+      tls::TlsStatus status = session.handshake();
+      if (status == tls::TlsStatus::kError) {
+        on_handshake_failed(c, in);
+        return;
+      }
+      if (status == tls::TlsStatus::kWantRead) {
+        flush(c, in);
+        return;
+      }
+      on_handshake_done(c, in);
+      if (c->state == ConnState::kClosing) return;
+    }
+    while (true) {
+      size_t n = 0;
+      tls::TlsStatus status;
+      if (out.tls) {
+        uint8_t plain[kPlainChunk];
+        status = session.read(plain, sizeof(plain), &n);
+        if (status == tls::TlsStatus::kOk && out.tls->write(plain, n) != tls::TlsStatus::kOk) {
+          abort(c);
+          return;
+        }
+      } else {
+        std::span<uint8_t> space = out.out.reserve();
+        status = session.read(space.data(), space.size(), &n);
+        if (status == tls::TlsStatus::kOk) out.out.commit(n);
+      }
+      if (status == tls::TlsStatus::kOk) continue;
+      if (status == tls::TlsStatus::kWantRead) break;
+      if (status == tls::TlsStatus::kClosed) {
+        flush(c, in);
+        flush(c, out);
+        on_eof(c, in);
+        return;
+      }
+      RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: %s TLS error: %s",
+                          listener_config(c).config.name.c_str(), half_name(in),
+                          session.error_detail().c_str());
+      lstats(c).cx_reset.add();
+      abort(c);
+      return;
+    }
+  } else if (out.tls) {
+    if (out.tls->write(data, len) != tls::TlsStatus::kOk) {
+      abort(c);
+      return;
+    }
+  } else {
+    out.out.append(data, len);
+  }
+  flush(c, out);
+  flush(c, in);
+  if (out.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, in);
+}
+
+void Worker::on_handshake_done(Connection* c, Half& half) {
+  lstats(c).tls_handshake_success.add();
+  if (half.id == HalfId::kDown) {
+    // Ingress: the client is authenticated as far as the listener asks; now reach the app.
+    start_connect(c);
+    return;
+  }
+  c->state = ConnState::kRelaying;
+  schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
+  arm_recv(c, c->down);
+  flush(c, c->up);
+}
+
+void Worker::on_handshake_failed(Connection* c, Half& half) {
+  ListenerStats& stats = lstats(c);
+  stats.tls_handshake_failure.add();
+  const tls::TlsSession& session = *half.tls;
+  if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
+  if (half.id == HalfId::kUp) {
+    const SocketAddress& address = listener_config(c).cluster->endpoints[c->endpoint].address;
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
+                        listener_config(c).config.name.c_str(), address.to_string().c_str(),
+                        session.error_detail().c_str());
+  } else {
+    RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: client handshake failed: %s",
+                        listener_config(c).config.name.c_str(), session.error_detail().c_str());
+  }
+  // Send the alert wolfSSL queued, then close (the send completes before release).
+  flush(c, half);
+  abort(c);
+}
+
+void Worker::on_eof(Connection* c, Half& in) {
+  in.eof = true;
+  Half& out = c->other(in);
+  if (c->state == ConnState::kConnecting && in.id == HalfId::kDown) {
+    // Ingress: the client finished sending while the app connection is being made;
+    // what it sent is queued and the half-close follows it once connected.
+    out.shut_wanted = true;
+    return;
+  }
+  if (c->state != ConnState::kRelaying) {
+    // The client left before the relay started (or the upstream closed mid-handshake).
+    abort(c);
+    return;
+  }
+  out.shut_wanted = true;
+  if (out.tls) out.tls->shutdown();
+  flush(c, out);
+  maybe_finish(c);
+}
+
+void Worker::flush(Connection* c, Half& half) {
+  if (half.fd < 0 || !half.connected || half.send_len != 0) return;
+  if (!half.out.empty()) {
+    std::span<const uint8_t> bytes = half.out.front();
+    half.send_len = static_cast<uint32_t>(bytes.size());
+    ring_->send(half.fd, bytes.data(), half.send_len, token(c, half, OpCode::kSend));
+    ++c->pending_ops;
+    return;
+  }
+  if (half.shut_wanted && !half.shut_done && c->state != ConnState::kClosing) {
+    half.shut_done = true;
+    ring_->shutdown(half.fd, SHUT_WR, token(c, half, OpCode::kShutdown));
+    ++c->pending_ops;
+  }
+}
+
+void Worker::on_send(Connection* c, Half& half, const Completion& completion) {
+  --c->pending_ops;
+  half.send_len = 0;
+  if (completion.res < 0) {
+    if (c->state != ConnState::kClosing) {
+      lstats(c).cx_reset.add();
+      RS_DEBUG("%s: %s send: %s", listener_config(c).config.name.c_str(), half_name(half),
+               std::strerror(-completion.res));
+      abort(c);
+    }
+    return;
+  }
+  size_t sent = static_cast<size_t>(completion.res);
+  half.out.consume(sent);
+  if (half.id == HalfId::kDown) {
+    lstats(c).downstream_bytes_tx.add(sent);
+  } else {
+    lstats(c).upstream_bytes_tx.add(sent);
+  }
+  c->last_activity_ms = now_ms_;
+  if (c->state == ConnState::kClosing) return;
+  flush(c, half);
+  Half& producer = c->other(half);
+  if (producer.recv_paused && half.out.size() <= runtime_.config.max_pending_bytes / 2) {
+    // Resume: the cancelled recv may still be in flight; arm_recv waits for it.
+    if (!producer.recv_armed) {
+      producer.recv_paused = false;
+      arm_recv(c, producer);
+    } else {
+      producer.recv_paused = false;  // the cancel's completion will re-arm (see on_recv)
+    }
+  }
+  maybe_finish(c);
+}
+
+void Worker::maybe_finish(Connection* c) {
+  if (c->state != ConnState::kRelaying) return;
+  for (const Half* half : {&c->down, &c->up}) {
+    if (!half->eof || !half->out.empty() || half->send_len != 0) return;
+    if (!c->other(*half).shut_done) return;
+  }
+  abort(c);  // both directions ended cleanly
+}
+
+void Worker::abort(Connection* c) {
+  if (c->state == ConnState::kClosing) return;
+  c->state = ConnState::kClosing;
+  timers_.cancel(&c->timer.node);
+  if (c->pending_ops != 0) {
+    // A recv, a send to a peer that stopped reading, or a connect may be outstanding:
+    // cancel everything on both sockets so the kernel returns them promptly.
+    for (Half* half : {&c->down, &c->up}) {
+      if (half->fd < 0) continue;
+      ring_->cancel_fd(half->fd, token(c, *half, OpCode::kCancel));
+      ++c->pending_ops;
+    }
+  }
+  retire_if_idle(c);
+}
+
+void Worker::retire_if_idle(Connection* c) {
+  if (c->state == ConnState::kClosing && c->pending_ops == 0 && !c->retired) {
+    c->retired = true;
+    retired_.push_back(c);
+  }
+}
+
+void Worker::release_retired() {
+  for (Connection* c : retired_) release(c);
+  retired_.clear();
+}
+
+void Worker::connection_timer(Connection* c) {
+  ListenerStats& stats = lstats(c);
+  switch (c->state) {
+    case ConnState::kDownHandshake:
+    case ConnState::kUpHandshake:
+      stats.timeout_handshake.add();
+      stats.tls_handshake_failure.add();
+      RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: %s TLS handshake timed out",
+                          listener_config(c).config.name.c_str(),
+                          c->state == ConnState::kDownHandshake ? "client" : "upstream");
+      abort(c);
+      return;
+    case ConnState::kConnecting: {
+      stats.timeout_connect.add();
+      stats.upstream_cx_connect_fail.add();
+      ListenerRuntime& listener = listener_config(c);
+      RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream connect timed out",
+                          listener.config.name.c_str());
+      if (listener.config.kind == ListenerKind::kEgress &&
+          c->attempts < listener.cluster->endpoints.size()) {
+        // Abandon this attempt: cancel its connect (the completion is ignored since the
+        // state moves on) and try the next endpoint on a new socket.
+        ring_->cancel_fd(c->up.fd, token(c, c->up, OpCode::kCancel));
+        ++c->pending_ops;
+        ring_->close(c->up.fd, 0);
+        c->up.fd = -1;
+        start_connect(c);
+        return;
+      }
+      abort(c);
+      return;
+    }
+    case ConnState::kRelaying: {
+      uint64_t idle = static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count());
+      if (idle == 0) return;
+      uint64_t deadline = c->last_activity_ms + idle;
+      if (deadline > now_ms_) {
+        schedule_timer(c, deadline);
+        return;
+      }
+      stats.timeout_idle.add();
+      abort(c);
+      return;
+    }
+    case ConnState::kClosing:
+      return;
+  }
+}
+
+}  // namespace ringside::proxy

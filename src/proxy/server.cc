@@ -1,0 +1,415 @@
+#include "proxy/server.h"
+
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+#include "ringside/admin.h"
+#include "ringside/certs.h"
+#include "ringside/log.h"
+
+namespace ringside::proxy {
+namespace {
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+bool read_file(const std::string& path, std::string* out, std::string* detail) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    *detail = path + ": " + std::strerror(errno);
+    return false;
+  }
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  *out = buffer.str();
+  return true;
+}
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string iso_time(int64_t unix_seconds) {
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+unsigned cgroup_cpu_limit() {
+  // cgroup v2: "max 100000" or "200000 100000" (quota period).
+  std::ifstream in("/sys/fs/cgroup/cpu.max");
+  std::string quota;
+  long period = 0;
+  if (!(in >> quota >> period) || quota == "max" || period <= 0) return 0;
+  long q = std::strtol(quota.c_str(), nullptr, 10);
+  if (q <= 0) return 0;
+  return static_cast<unsigned>((q + period - 1) / period);
+}
+
+}  // namespace
+
+unsigned usable_cpus() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  unsigned count = 0;
+  if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+    count = static_cast<unsigned>(CPU_COUNT(&set));
+  }
+  if (count == 0) count = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN));
+  unsigned limit = cgroup_cpu_limit();
+  if (limit != 0 && limit < count) count = limit;
+  return count == 0 ? 1 : count;
+}
+
+Server::Server(Config config) { runtime_.config = std::move(config); }
+
+Server::~Server() {
+  for (auto& worker : workers_) {
+    if (worker) worker->request_stop();
+  }
+  for (auto& thread : threads_) {
+    if (thread.joinable()) thread.join();
+  }
+  if (admin_) admin_->stop();
+}
+
+Result<void> Server::load_tls(std::string* detail) {
+  const Config& config = runtime_.config;
+  auto fail = [&](const std::string& why) {
+    *detail = why;
+    return make_error(ErrorKind::kConfig, Side::kInternal, "tls");
+  };
+
+  std::string trust;
+  if (!config.trust_path.empty() && !read_file(config.trust_path, &trust, detail)) {
+    return fail("--trust: " + *detail);
+  }
+
+  bool have_identity = false;
+  tls::Identity identity;
+  if (!config.cert_path.empty()) {
+    if (!read_file(config.cert_path, &identity.cert_chain_pem, detail)) return fail("--cert: " + *detail);
+    if (!read_file(config.key_path, &identity.key_pem, detail)) return fail("--key: " + *detail);
+    have_identity = true;
+  } else if (!config.ca_cert_path.empty()) {
+    // Local issuer: issue this task's certificate now. (Renewal is the rotation agent's.)
+    tls::Identity ca;
+    if (!read_file(config.ca_cert_path, &ca.cert_chain_pem, detail)) return fail("--ca-cert: " + *detail);
+    if (!read_file(config.ca_key_path, &ca.key_pem, detail)) return fail("--ca-key: " + *detail);
+    certs::LeafOptions leaf;
+    leaf.dns_sans = {config.service_name};
+    leaf.key_type = config.key_type;
+    leaf.lifetime = std::chrono::duration_cast<std::chrono::seconds>(config.cert_lifetime);
+    auto issued = certs::issue_leaf(ca, leaf, detail);
+    if (!issued.ok()) return fail("local issuer: " + *detail);
+    identity = std::move(*issued);
+    have_identity = true;
+    if (trust.empty()) trust = ca.cert_chain_pem;
+  }
+
+  if (have_identity) {
+    // Egress-only sidecars may name no service; ingress certificates must carry it.
+    auto info = tls::validate_identity(identity, /*trust_pem=*/"", config.service_name,
+                                       unix_now(), detail);
+    if (!info.ok()) return fail("certificate rejected: " + *detail);
+    RS_INFO("certificate: serial %s, SANs %s, expires %s", info->serial_hex.c_str(),
+            info->dns_sans.empty() ? "-" : info->dns_sans.front().c_str(),
+            iso_time(info->not_after).c_str());
+  }
+
+  uint64_t next_generation = 1;
+  auto build = [&](const tls::ContextOptions& options, const tls::Identity* id,
+                   const std::string& what) -> ContextSlot* {
+    auto context = tls::TlsContext::create(options, id, runtime_.workers, detail);
+    if (!context.ok()) {
+      *detail = what + ": " + *detail;
+      return nullptr;
+    }
+    auto generation = std::make_unique<TlsGeneration>();
+    generation->context = std::move(*context);
+    generation->id = next_generation;
+    auto slot = std::make_unique<ContextSlot>();
+    slot->publish(generation.get());
+    generations_.push_back(std::move(generation));
+    runtime_.slots.push_back(std::move(slot));
+    return runtime_.slots.back().get();
+  };
+
+  for (ListenerRuntime& listener : runtime_.listeners) {
+    const ListenerConfig& lc = listener.config;
+    tls::ContextOptions options;
+    options.tls13_only = config.tls13_only;
+    if (lc.kind == ListenerKind::kIngress) {
+      if (!have_identity) return fail(lc.name + ": an ingress listener needs a certificate (--cert/--key or --ca-cert/--ca-key)");
+      options.role = tls::Role::kServer;
+      options.client_cert = lc.client_cert;
+      if (lc.client_cert != tls::ClientCertMode::kNone) {
+        if (trust.empty()) return fail(lc.name + ": client-cert needs --trust");
+        options.trust_pem = trust;
+      }
+      listener.tls = build(options, &identity, lc.name);
+    } else {
+      if (!lc.tls) continue;
+      if (trust.empty()) return fail(lc.name + ": egress TLS needs --trust");
+      options.role = tls::Role::kClient;
+      options.trust_pem = trust;
+      listener.tls = build(options, have_identity ? &identity : nullptr, lc.name);
+      listener.verify_name = lc.san.empty() ? lc.service : lc.san;
+      listener.sni = lc.sni.empty() ? lc.service : lc.sni;
+    }
+    if (listener.tls == nullptr) return fail(*detail);
+  }
+  return {};
+}
+
+Result<void> Server::prepare(std::string* detail) {
+  Config& config = runtime_.config;
+  tls::global_init();
+  runtime_.workers = config.threads != 0 ? config.threads : usable_cpus();
+
+  std::vector<std::string> names;
+  for (const ListenerConfig& lc : config.listeners) {
+    ListenerRuntime listener;
+    listener.config = lc;
+    if (lc.kind == ListenerKind::kEgress) {
+      auto it = config.services.find(lc.service);
+      if (it == config.services.end() || it->second.endpoints.empty()) {
+        *detail = lc.name + ": service '" + lc.service + "' has no --upstream";
+        return make_error(ErrorKind::kConfig, Side::kInternal, "config");
+      }
+      auto cluster = std::make_unique<Cluster>();
+      cluster->name = lc.service;
+      cluster->endpoints = it->second.endpoints;
+      listener.cluster = cluster.get();
+      runtime_.clusters.push_back(std::move(cluster));
+    }
+    runtime_.listeners.push_back(std::move(listener));
+    names.push_back(lc.name);
+  }
+  runtime_.stats = std::make_unique<StatsRegistry>(runtime_.workers, std::move(names));
+
+  auto loaded = load_tls(detail);
+  if (!loaded.ok()) return loaded;
+
+  RingOptions ring_options;
+  ring_options.buffer_count = config.buffer_count;
+  ring_options.buffer_size = config.buffer_size;
+  {
+    // Probe once here so a kernel without io_uring fails before anything starts; each
+    // worker then makes its own ring on its own thread.
+    auto probe = make_io_uring(ring_options);
+    if (!probe.ok()) {
+      *detail = "io_uring: " + std::string(probe.error().what) + ": " +
+                std::strerror(probe.error().sys_errno);
+      return probe.error();
+    }
+  }
+  for (unsigned i = 0; i < runtime_.workers; ++i) {
+    auto worker = std::make_unique<Worker>(i, runtime_, ring_options);
+    auto opened = worker->open_listeners(detail);
+    if (!opened.ok()) return opened;
+    workers_.push_back(std::move(worker));
+  }
+  return {};
+}
+
+void Server::start_admin() {
+  if (!runtime_.config.admin) return;
+  std::string detail;
+  auto admin = AdminServer::start(*runtime_.config.admin, &detail);
+  if (!admin.ok()) {
+    RS_ERROR("admin: %s (continuing without the admin listener)", detail.c_str());
+    return;
+  }
+  admin_ = std::move(*admin);
+  admin_->route("GET", "/ready", [this](const std::string&, const std::string&, const std::string&) {
+    if (draining_.load(std::memory_order_relaxed)) return AdminResponse{503, "text/plain", "draining\n"};
+    return AdminResponse{200, "text/plain", "ready\n"};
+  });
+  admin_->route("GET", "/stats", [this](const std::string&, const std::string&, const std::string&) {
+    return AdminResponse{200, "text/plain; version=0.0.4", render_stats()};
+  });
+  admin_->route("GET", "/certs", [this](const std::string&, const std::string&, const std::string&) {
+    return AdminResponse{200, "application/json", render_certs()};
+  });
+  admin_->route("GET", "/clusters", [this](const std::string&, const std::string&, const std::string&) {
+    return AdminResponse{200, "application/json", render_clusters()};
+  });
+  admin_->route("POST", "/drain", [this](const std::string&, const std::string&, const std::string&) {
+    drain_requested_.store(true, std::memory_order_release);
+    return AdminResponse{202, "text/plain", "draining\n"};
+  });
+  RS_INFO("admin listening on %s", admin_->bound_address().to_string().c_str());
+}
+
+std::string Server::render_stats() const {
+  std::string text = render_prometheus(*runtime_.stats);
+  text += "# HELP ringside_workers Worker threads.\n# TYPE ringside_workers gauge\n";
+  text += "ringside_workers " + std::to_string(runtime_.workers) + "\n";
+  text += "# HELP ringside_draining 1 while draining.\n# TYPE ringside_draining gauge\n";
+  text += std::string("ringside_draining ") + (draining_.load() ? "1" : "0") + "\n";
+  text += "# HELP ringside_uptime_seconds Seconds since start.\n# TYPE ringside_uptime_seconds gauge\n";
+  text += "ringside_uptime_seconds " + std::to_string(unix_now() - started_at_) + "\n";
+  return text;
+}
+
+std::string Server::render_certs() const {
+  std::string out = "{\"listeners\":[";
+  bool first = true;
+  for (const ListenerRuntime& listener : runtime_.listeners) {
+    if (listener.tls == nullptr) continue;
+    const TlsGeneration* generation = listener.tls->load();
+    const tls::CertInfo& cert = generation->context->cert();
+    if (!first) out += ",";
+    first = false;
+    out += "{\"listener\":\"" + json_escape(listener.config.name) + "\",\"generation\":" +
+           std::to_string(generation->id);
+    if (!cert.serial_hex.empty()) {
+      out += ",\"serial\":\"" + cert.serial_hex + "\",\"key_type\":\"" +
+             std::string(tls::to_string(cert.key_type)) + "\",\"not_before\":\"" +
+             iso_time(cert.not_before) + "\",\"not_after\":\"" + iso_time(cert.not_after) +
+             "\",\"sans\":[";
+      for (size_t i = 0; i < cert.dns_sans.size(); ++i) {
+        out += (i ? ",\"" : "\"") + json_escape(cert.dns_sans[i]) + "\"";
+      }
+      out += "]";
+    }
+    out += "}";
+  }
+  out += "]}\n";
+  return out;
+}
+
+std::string Server::render_clusters() const {
+  std::string out = "{\"clusters\":[";
+  for (size_t i = 0; i < runtime_.clusters.size(); ++i) {
+    const Cluster& cluster = *runtime_.clusters[i];
+    out += (i ? "," : "") + std::string("{\"name\":\"") + json_escape(cluster.name) + "\",\"endpoints\":[";
+    for (size_t j = 0; j < cluster.endpoints.size(); ++j) {
+      out += (j ? "," : "") + std::string("{\"address\":\"") +
+             json_escape(cluster.endpoints[j].address.to_string()) + "\",\"state\":\"active\"}";
+    }
+    out += "]}";
+  }
+  out += "]}\n";
+  return out;
+}
+
+int Server::run() {
+  started_at_ = unix_now();
+  // Signals are taken synchronously by this (control) thread; every other thread
+  // inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  const Config& config = runtime_.config;
+  std::vector<int> cpus = config.cpus;
+  if (cpus.empty() && config.pin_threads) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof(set), &set) == 0) {
+      for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+        if (CPU_ISSET(cpu, &set)) cpus.push_back(cpu);
+      }
+    }
+  }
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    Worker* worker = workers_[i].get();
+    threads_.emplace_back([worker] { worker->run(); });
+    if (!cpus.empty()) {
+      cpu_set_t set;
+      CPU_ZERO(&set);
+      CPU_SET(cpus[i % cpus.size()], &set);
+      if (pthread_setaffinity_np(threads_.back().native_handle(), sizeof(set), &set) != 0) {
+        RS_WARN("worker %zu: cannot pin to CPU %d", i, cpus[i % cpus.size()]);
+      }
+    }
+  }
+  start_admin();
+  std::string listeners;
+  for (const ListenerRuntime& listener : runtime_.listeners) {
+    listeners += " " + listener.config.name;
+  }
+  RS_INFO("ringside started: %zu workers, listeners:%s", workers_.size(), listeners.c_str());
+
+  while (true) {
+    timespec timeout{0, 200 * 1000 * 1000};
+    int sig = sigtimedwait(&signals, nullptr, &timeout);
+    if (sig == SIGTERM || sig == SIGINT) {
+      RS_INFO("received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (sig == SIGHUP) {
+      RS_INFO("received SIGHUP (certificate reload is done by the rotation agent)");
+      continue;
+    }
+    if (drain_requested_.load(std::memory_order_acquire)) {
+      RS_INFO("drain requested through the admin endpoint");
+      break;
+    }
+    bool all_finished = true;
+    for (auto& worker : workers_) all_finished = all_finished && worker->finished();
+    if (all_finished) {
+      RS_ERROR("every worker stopped; exiting");
+      return 1;
+    }
+  }
+  drain_and_stop();
+  return 0;
+}
+
+void Server::drain_and_stop() {
+  draining_.store(true, std::memory_order_release);
+  for (auto& worker : workers_) worker->request_drain();
+  auto deadline = std::chrono::steady_clock::now() + runtime_.config.drain_timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    bool done = true;
+    for (auto& worker : workers_) done = done && worker->finished();
+    if (done) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  int64_t left = 0;
+  for (auto& worker : workers_) {
+    if (!worker->finished()) left += worker->open_connections();
+  }
+  if (left > 0) RS_INFO("drain timeout: closing %lld connections", static_cast<long long>(left));
+  for (auto& worker : workers_) worker->request_stop();
+  for (auto& thread : threads_) thread.join();
+  threads_.clear();
+  if (admin_) admin_->stop();
+  RS_INFO("stopped");
+}
+
+}  // namespace ringside::proxy

@@ -1,0 +1,56 @@
+// The ringside process: turns a Config into running workers, the admin server and the
+// control loop (signals, drain), and back down again.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "proxy/runtime.h"
+#include "proxy/worker.h"
+#include "ringside/config.h"
+
+namespace ringside {
+class AdminServer;
+}
+
+namespace ringside::proxy {
+
+class Server {
+ public:
+  explicit Server(Config config);
+  ~Server();
+
+  // Loads certificates, builds TLS contexts, opens every listener on every worker.
+  // Nothing is started on failure; detail is one line naming the problem.
+  Result<void> prepare(std::string* detail);
+  // Starts workers and the admin server, waits for SIGTERM/SIGINT (or POST /drain),
+  // drains, stops. Returns the process exit status.
+  int run();
+
+  // Number of workers prepare() decided on.
+  unsigned workers() const { return runtime_.workers; }
+
+ private:
+  Result<void> load_tls(std::string* detail);
+  void start_admin();
+  void drain_and_stop();
+  std::string render_stats() const;
+  std::string render_certs() const;
+  std::string render_clusters() const;
+
+  Runtime runtime_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::vector<std::thread> threads_;
+  std::vector<std::unique_ptr<TlsGeneration>> generations_;
+  std::unique_ptr<AdminServer> admin_;
+  std::atomic<bool> draining_{false};
+  std::atomic<bool> drain_requested_{false};
+  int64_t started_at_ = 0;
+};
+
+// The number of CPUs this process may run on (affinity mask, then cgroup cpu.max).
+unsigned usable_cpus();
+
+}  // namespace ringside::proxy

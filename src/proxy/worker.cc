@@ -1,0 +1,303 @@
+#include "proxy/worker.h"
+
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "net/socket.h"
+#include "ringside/log.h"
+
+namespace ringside::proxy {
+namespace {
+
+// Token slots at and above this value name listeners (accept) rather than connections.
+constexpr uint32_t kListenerSlotBase = 0xffff0000u;
+constexpr uint32_t kWakeSlot = 0xfffffffeu;
+// How long accepting pauses after the process ran out of descriptors.
+constexpr uint64_t kAcceptRetryMs = 100;
+// The longest the loop sleeps, so commands and the quiescent epoch always move.
+constexpr int64_t kMaxWaitMs = 250;
+constexpr size_t kReapBatch = 256;
+
+bool is_descriptor_shortage(int err) {
+  return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
+}
+
+}  // namespace
+
+Worker::Worker(unsigned index, Runtime& runtime, RingOptions ring_options)
+    : Worker(index, runtime, std::unique_ptr<IoRing>()) {
+  ring_options_ = ring_options;
+}
+
+Worker::Worker(unsigned index, Runtime& runtime, std::unique_ptr<IoRing> ring)
+    : index_(index),
+      runtime_(runtime),
+      ring_(std::move(ring)),
+      timers_(monotonic_ms()),
+      now_ms_(monotonic_ms()),
+      listeners_(runtime.listeners.size()),
+      rr_next_(runtime.listeners.size(), index),
+      stats_(&runtime.stats->workers[index]),
+      listener_stats_(&runtime.stats->listeners[index]) {
+  wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  for (uint32_t i = 0; i < listeners_.size(); ++i) listeners_[i].retry_timer.listener = i;
+}
+
+Worker::~Worker() {
+  for (auto& listener : listeners_) {
+    timers_.cancel(&listener.retry_timer.node);
+    if (listener.fd >= 0) ::close(listener.fd);
+  }
+  for (auto& slot : slots_) {
+    if (!slot) continue;
+    timers_.cancel(&slot->timer.node);
+    if (slot->down.fd >= 0) ::close(slot->down.fd);
+    if (slot->up.fd >= 0) ::close(slot->up.fd);
+  }
+  if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+Result<void> Worker::open_listeners(std::string* detail) {
+  if (wake_fd_ < 0) {
+    *detail = std::string("eventfd: ") + std::strerror(errno);
+    return make_error(ErrorKind::kResource, Side::kInternal, "eventfd", errno);
+  }
+  for (size_t i = 0; i < runtime_.listeners.size(); ++i) {
+    const ListenerConfig& config = runtime_.listeners[i].config;
+    auto fd = net::make_listener(config.listen);
+    if (!fd.ok()) {
+      *detail = config.name + ": cannot listen on " + config.listen.to_string() + ": " +
+                std::string(fd.error().what) + ": " + std::strerror(fd.error().sys_errno);
+      return fd.error();
+    }
+    listeners_[i].fd = *fd;
+  }
+  return {};
+}
+
+void Worker::request_drain() {
+  drain_requested_.store(true, std::memory_order_release);
+  wake();
+}
+
+void Worker::request_stop() {
+  stop_requested_.store(true, std::memory_order_release);
+  wake();
+}
+
+void Worker::wake() {
+  uint64_t one = 1;
+  // A full eventfd counter (EAGAIN) still wakes the reader: nothing to handle.
+  ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
+  (void)ignored;
+}
+
+void Worker::run() {
+  char name[16];
+  std::snprintf(name, sizeof(name), "w%u", index_);
+  log::set_thread_name(name);
+  if (!ring_) {
+    auto ring = make_io_uring(ring_options_);
+    if (!ring.ok()) {
+      RS_ERROR("worker %u: cannot create io_uring: %s: %s", index_, std::string(ring.error().what).c_str(),
+               std::strerror(ring.error().sys_errno));
+      finished_.store(true, std::memory_order_release);
+      return;
+    }
+    ring_ = std::move(*ring);
+  }
+  RS_DEBUG("worker %u: %s", index_, ring_->describe().c_str());
+  for (uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
+  ring_->read(wake_fd_, &wake_value_, sizeof(wake_value_), Token{kWakeSlot, 0, 0, OpCode::kWake}.pack());
+
+  std::array<Completion, kReapBatch> batch;
+  while (true) {
+    check_commands();
+    if ((draining_ && live_ == 0) || (stopping_ && (live_ == 0 || now_ms_ >= stop_deadline_ms_))) {
+      break;
+    }
+    int64_t wait_ms = timers_.ms_until_next(now_ms_);
+    if (wait_ms < 0 || wait_ms > kMaxWaitMs) wait_ms = kMaxWaitMs;
+    int ready = ring_->submit_and_wait(wait_ms * 1000000);
+    if (ready < 0) {
+      RS_ERROR("worker %u: io_uring failed: %s", index_, std::strerror(-ready));
+      break;
+    }
+    now_ms_ = monotonic_ms();
+    unsigned n;
+    while ((n = ring_->reap(batch)) > 0) {
+      for (unsigned i = 0; i < n; ++i) handle(batch[i]);
+      if (n < batch.size()) break;
+    }
+    timers_.advance(now_ms_, [this](TimerNode* node) { on_timer(node); });
+    rearm_starved();
+    release_retired();
+    stats_->loop_iterations.add();
+    // Quiescent point: nothing from the previous turn is still being read.
+    epoch_.store(epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
+    open_connections_.store(live_, std::memory_order_relaxed);
+  }
+  close_listeners();
+  open_connections_.store(live_, std::memory_order_relaxed);
+  finished_.store(true, std::memory_order_release);
+}
+
+void Worker::check_commands() {
+  if (!stopping_ && stop_requested_.load(std::memory_order_acquire)) {
+    stopping_ = true;
+    draining_ = true;
+    stop_deadline_ms_ = now_ms_ + 1000;
+    close_listeners();
+    for (auto& slot : slots_) {
+      if (slot && slot->state != ConnState::kClosing) {
+        lstats(slot.get()).cx_drained.add();
+        abort(slot.get());
+      }
+    }
+    release_retired();
+  }
+  if (!draining_ && drain_requested_.load(std::memory_order_acquire)) {
+    draining_ = true;
+    close_listeners();
+  }
+}
+
+void Worker::close_listeners() {
+  for (auto& listener : listeners_) {
+    timers_.cancel(&listener.retry_timer.node);
+    if (listener.fd < 0) continue;
+    if (listener.accept_armed) ring_->cancel_fd(listener.fd, 0);
+    // Closing the descriptor through the ring keeps the order: cancel first.
+    ring_->close(listener.fd, 0);
+    listener.fd = -1;
+  }
+}
+
+void Worker::arm_accept(uint32_t listener) {
+  ListenerSocket& socket = listeners_[listener];
+  if (socket.fd < 0 || socket.accept_armed || draining_) return;
+  ring_->accept_multishot(socket.fd, Token{kListenerSlotBase + listener, 0, 0, OpCode::kAccept}.pack());
+  socket.accept_armed = true;
+}
+
+void Worker::handle(const Completion& completion) {
+  Token t = Token::unpack(completion.user_data);
+  switch (t.op) {
+    case OpCode::kAccept:
+      on_accept(t.slot - kListenerSlotBase, completion);
+      return;
+    case OpCode::kWake:
+      if (completion.res >= 0 || completion.res == -EINTR || completion.res == -EAGAIN) {
+        ring_->read(wake_fd_, &wake_value_, sizeof(wake_value_), completion.user_data);
+      } else {
+        RS_ERROR("worker %u: wake read failed: %s", index_, std::strerror(-completion.res));
+      }
+      return;
+    case OpCode::kNone:
+      return;  // fire-and-forget operations (listener close, final close)
+    default:
+      break;
+  }
+  Connection* c = lookup(t);
+  if (c == nullptr) {
+    // A completion for a connection that no longer exists: only its buffer matters.
+    if (completion.buffer_id >= 0) ring_->recycle(static_cast<uint16_t>(completion.buffer_id));
+    return;
+  }
+  Half& half = t.side == 0 ? c->down : c->up;  // kConnect: side = attempt (>= 1)
+  switch (t.op) {
+    case OpCode::kRecv:
+      on_recv(c, half, completion);
+      break;
+    case OpCode::kSend:
+      on_send(c, half, completion);
+      break;
+    case OpCode::kConnect:
+      on_connect(c, t.side, completion);
+      break;
+    case OpCode::kShutdown:
+    case OpCode::kCancel:
+      --c->pending_ops;
+      break;
+    default:
+      break;
+  }
+  retire_if_idle(c);
+}
+
+void Worker::on_accept(uint32_t listener, const Completion& completion) {
+  if (listener >= listeners_.size()) return;
+  ListenerSocket& socket = listeners_[listener];
+  if (!completion.more) socket.accept_armed = false;
+  if (completion.res >= 0) {
+    int fd = completion.res;
+    if (draining_ ||
+        (runtime_.config.max_connections != 0 && live_ >= runtime_.config.max_connections)) {
+      ::close(fd);
+      return;
+    }
+    Connection* c = allocate(listener);
+    c->down.fd = fd;
+    c->down.connected = true;
+    lstats(c).cx_total.add();
+    lstats(c).cx_active.inc();
+    if (listener_config(c).config.kind == ListenerKind::kIngress) {
+      start_ingress(c);
+    } else {
+      start_connect(c);
+    }
+  } else if (completion.res != -ECANCELED) {
+    int err = -completion.res;
+    stats_->accept_errors.add();
+    if (is_descriptor_shortage(err)) {
+      // Stop accepting for a moment instead of spinning on a full descriptor table; the
+      // pending connections wait in the backlog.
+      RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: accept: %s; pausing accepts for %llu ms",
+                          runtime_.listeners[listener].config.name.c_str(), std::strerror(err),
+                          static_cast<unsigned long long>(kAcceptRetryMs));
+      stats_->accept_paused.add();
+      if (socket.accept_armed) {
+        ring_->cancel_fd(socket.fd, 0);
+        socket.accept_armed = false;
+      }
+      timers_.schedule(&socket.retry_timer.node, now_ms_ + kAcceptRetryMs);
+      return;
+    }
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: accept: %s",
+                        runtime_.listeners[listener].config.name.c_str(), std::strerror(err));
+  }
+  if (!socket.accept_armed && !socket.retry_timer.node.linked() && socket.fd >= 0) {
+    arm_accept(listener);
+  }
+}
+
+void Worker::on_listener_retry(uint32_t listener) { arm_accept(listener); }
+
+void Worker::on_timer(TimerNode* node) {
+  auto* timer = reinterpret_cast<OwnedTimer*>(node);
+  if (timer->connection == nullptr) {
+    on_listener_retry(timer->listener);
+  } else {
+    connection_timer(timer->connection);
+  }
+}
+
+void Worker::rearm_starved() {
+  if (starved_.empty() || ring_->buffers_free() == 0) return;
+  std::vector<uint64_t> tokens;
+  tokens.swap(starved_);
+  for (uint64_t value : tokens) {
+    Connection* c = lookup(Token::unpack(value));
+    if (c == nullptr) continue;
+    Half& half = Token::unpack(value).side == 0 ? c->down : c->up;
+    arm_recv(c, half);
+  }
+}
+
+}  // namespace ringside::proxy

@@ -1,0 +1,127 @@
+// A worker: one thread, one io_uring, its own SO_REUSEPORT listeners, connections,
+// timers and stats shard. A connection lives and dies on the worker that accepted it;
+// nothing on the per-connection path takes a lock or an atomic read-modify-write.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/connection.h"
+#include "proxy/runtime.h"
+#include "ringside/io.h"
+#include "ringside/timer_wheel.h"
+
+namespace ringside::proxy {
+
+class Worker {
+ public:
+  // The ring is made by the worker's own thread at the start of run()
+  // (IORING_SETUP_SINGLE_ISSUER ties a ring to the thread that creates it); tests pass
+  // a ring (a FakeRing) through the second constructor.
+  Worker(unsigned index, Runtime& runtime, RingOptions ring_options);
+  Worker(unsigned index, Runtime& runtime, std::unique_ptr<IoRing> ring);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Opens this worker's listening sockets (start-up, before run()). detail names the
+  // listener and the reason on failure.
+  Result<void> open_listeners(std::string* detail);
+
+  // The event loop; returns when stopped, or when draining and the last connection
+  // has closed.
+  void run();
+
+  // Control thread -> worker (thread-safe, wake the loop).
+  // Stop accepting; let open connections finish.
+  void request_drain();
+  // Close everything now and return from run().
+  void request_stop();
+
+  // Written by the worker, read by the control thread.
+  bool finished() const { return finished_.load(std::memory_order_acquire); }
+  int64_t open_connections() const { return open_connections_.load(std::memory_order_relaxed); }
+  // Quiescent-state counter: incremented (plain store) once per loop turn.
+  uint64_t quiescent_epoch() const { return epoch_.load(std::memory_order_acquire); }
+
+  unsigned index() const { return index_; }
+
+ private:
+  struct ListenerSocket {
+    int fd = -1;
+    bool accept_armed = false;
+    OwnedTimer retry_timer;  // re-arms accept after a descriptor shortage
+  };
+
+  void wake();
+  void handle(const Completion& completion);
+  void on_accept(uint32_t listener, const Completion& completion);
+  void on_listener_retry(uint32_t listener);
+  void arm_accept(uint32_t listener);
+  void close_listeners();
+  void on_timer(TimerNode* node);
+  void check_commands();
+  void rearm_starved();
+
+  // Connection life cycle (connection.cc).
+  Connection* allocate(uint32_t listener);
+  void release(Connection* c);
+  Connection* lookup(const Token& token);
+  void start_ingress(Connection* c);
+  void start_connect(Connection* c);
+  void on_connect(Connection* c, uint8_t attempt, const Completion& completion);
+  void on_recv(Connection* c, Half& half, const Completion& completion);
+  void on_send(Connection* c, Half& half, const Completion& completion);
+  void process_input(Connection* c, Half& in, const uint8_t* data, size_t len);
+  void on_handshake_done(Connection* c, Half& half);
+  void on_handshake_failed(Connection* c, Half& half);
+  void on_eof(Connection* c, Half& in);
+  void arm_recv(Connection* c, Half& half);
+  void pause_recv(Connection* c, Half& half);
+  void flush(Connection* c, Half& half);
+  void maybe_finish(Connection* c);
+  void abort(Connection* c);
+  void retire_if_idle(Connection* c);
+  void release_retired();
+  void schedule_timer(Connection* c, uint64_t deadline_ms);
+  void connection_timer(Connection* c);
+  uint64_t token(const Connection* c, const Half& half, OpCode op) const;
+
+  ListenerRuntime& listener_config(const Connection* c) { return runtime_.listeners[c->listener]; }
+  ListenerStats& lstats(const Connection* c) { return (*listener_stats_)[c->listener]; }
+
+  unsigned index_;
+  Runtime& runtime_;
+  RingOptions ring_options_;
+  std::unique_ptr<IoRing> ring_;
+  TimerWheel timers_;
+  uint64_t now_ms_;
+  std::vector<ListenerSocket> listeners_;
+  std::vector<uint32_t> rr_next_;  // per listener: next endpoint (round robin)
+
+  std::vector<std::unique_ptr<Connection>> slots_;
+  std::vector<uint32_t> free_slots_;
+  std::vector<uint16_t> slot_gen_;    // per slot: generation of its last connection
+  std::vector<Connection*> retired_;  // closed, no operation outstanding: free at turn end
+  int64_t live_ = 0;
+  std::vector<uint64_t> starved_;  // recv tokens that hit -ENOBUFS, to re-arm
+
+  WorkerStats* stats_;
+  std::vector<ListenerStats>* listener_stats_;
+
+  int wake_fd_ = -1;
+  uint64_t wake_value_ = 0;
+  bool draining_ = false;
+  bool stopping_ = false;
+  uint64_t stop_deadline_ms_ = 0;
+  std::atomic<bool> drain_requested_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<int64_t> open_connections_{0};
+  std::atomic<uint64_t> epoch_{0};
+};
+
+}  // namespace ringside::proxy
