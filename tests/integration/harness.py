@@ -132,6 +132,8 @@ class Process:
                 self.popen.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        if self.popen.stdin:
+            self.popen.stdin.close()
         for f in (self._out, self._err):
             if not f.closed:
                 f.close()
