@@ -29,8 +29,10 @@ class TimerWheel {
   explicit TimerWheel(uint64_t now_ms, uint32_t tick_ms = 10, uint32_t slots = 1024);
   TimerWheel(const TimerWheel&) = delete;
   TimerWheel& operator=(const TimerWheel&) = delete;
-  // Unlinks every node still scheduled (they become !linked()).
-  ~TimerWheel();
+  // Does not touch nodes still scheduled: their owners are usually destroyed first (a
+  // worker's connections go before its wheel). Such a node keeps linked() == true and
+  // must not be scheduled or cancelled again.
+  ~TimerWheel() = default;
 
   // Links node to fire at deadline_ms, unlinking it first if it was scheduled. A
   // deadline that has already passed fires on the next advance().

@@ -15,12 +15,6 @@ TimerWheel::TimerWheel(uint64_t now_ms, uint32_t tick_ms, uint32_t slots)
   for (uint32_t i = 0; i <= mask_; ++i) slots_[i].prev = slots_[i].next = &slots_[i];
 }
 
-TimerWheel::~TimerWheel() {
-  for (uint32_t i = 0; i <= mask_; ++i) {
-    while (!list_empty(&slots_[i])) unlink(slots_[i].next);
-  }
-}
-
 void TimerWheel::schedule(TimerNode* node, uint64_t deadline_ms) {
   if (node->linked()) {
     unlink(node);
