@@ -145,6 +145,7 @@ class Worker {
     plain_buffer_.resize(kReadBufferSize);
     if (options_.mode == Mode::kTcp) write_block_.assign(options_.write_size, 'x');
     end_ = end;
+    head_method_ = options_.method == "HEAD";
     open_loop_ = options_.rate > 0 && options_.mode != Mode::kTcp;
     if (open_loop_) {
       interval_ns_ = static_cast<double>(options_.connections) / options_.rate * 1e9;
@@ -332,7 +333,7 @@ class Worker {
     conn.latency_origin = origin;
     conn.deadline = now + options_.timeout_ns;
     conn.state = ConnState::kAwaiting;
-    conn.parser.reset(options_.method == "HEAD");
+    conn.parser.reset(head_method_);
     if (conn.tls) {
       auto data = reinterpret_cast<const uint8_t*>(request_.data());
       if (conn.tls->write(data, request_.size()) != TlsStep::kOk) {
@@ -639,6 +640,7 @@ class Worker {
   int epoll_fd_ = -1;
   bool have_pwait2_ = true;
   bool open_loop_ = false;
+  bool head_method_ = false;
   double interval_ns_ = 0;
   uint64_t end_ = 0;
 };

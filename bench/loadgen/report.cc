@@ -246,13 +246,16 @@ std::string format_svg_plot(const ClientOptions& options, const RunResult& resul
   if (count > 0) max_nines = std::max(2.0, std::ceil(std::log10(static_cast<double>(count))));
   max_nines = std::min(max_nines, 6.0);
   double max_ms = std::max(static_cast<double>(latency.max()) / 1e6, 0.001);
-  // A round upper bound for the y axis: 1, 2 or 5 times a power of ten.
+  // A round upper bound for the y axis, so that five divisions give round ticks.
   double magnitude = std::pow(10.0, std::floor(std::log10(max_ms)));
   double y_top = magnitude;
-  for (double step : {1.0, 2.0, 5.0, 10.0}) {
+  for (double step : {1.0, 1.25, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0}) {
     y_top = step * magnitude;
     if (y_top >= max_ms) break;
   }
+  // Tick labels share one unit, chosen by the top of the axis.
+  const char* tick_unit = y_top >= 1000 ? "s" : y_top >= 1 ? "ms" : "us";
+  double tick_scale = y_top >= 1000 ? 1e-3 : y_top >= 1 ? 1 : 1e3;
   auto x_of = [&](double percentile) {
     double rest = 1.0 - percentile / 100.0;
     double nines = rest <= 0 ? max_nines : std::min(max_nines, -std::log10(rest));
@@ -288,8 +291,8 @@ std::string format_svg_plot(const ClientOptions& options, const RunResult& resul
     svg +=
         printf_string("<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n",
                       kLeft, y, kLeft + plot_w, y);
-    svg += printf_string("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%s</text>\n", kLeft - 8,
-                         y + 4, format_duration_ns(ms * 1e6).c_str());
+    svg += printf_string("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\">%g%s</text>\n", kLeft - 8,
+                         y + 4, ms * tick_scale, tick_unit);
   }
   for (int nines = 0; nines <= static_cast<int>(max_nines); ++nines) {
     double p = 100.0 * (1.0 - std::pow(10.0, -nines));
@@ -329,9 +332,13 @@ std::string format_svg_plot(const ClientOptions& options, const RunResult& resul
       double ms = static_cast<double>(latency.percentile(p)) / 1e6;
       svg += printf_string("<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"#d62728\"/>\n",
                            x_of(p), y_of(ms));
-      svg += printf_string("<text x=\"%.1f\" y=\"%.1f\" fill=\"#d62728\">p%s %s</text>\n",
-                           x_of(p) + 6, y_of(ms) - 6, percentile_label(p).c_str(),
-                           format_duration_ns(ms * 1e6).c_str());
+      // Labels sit above and left of their marker (clear of the rising curve), unless
+      // that would cross the y axis.
+      bool room_left = x_of(p) - kLeft > 110;
+      svg += printf_string(
+          "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" fill=\"#d62728\">p%s %s</text>\n",
+          room_left ? x_of(p) - 6 : x_of(p) + 6, y_of(ms) - 8, room_left ? "end" : "start",
+          percentile_label(p).c_str(), format_duration_ns(ms * 1e6).c_str());
     }
   } else {
     svg += printf_string("<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\">no samples</text>\n",
