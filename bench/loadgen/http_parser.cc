@@ -29,11 +29,6 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-const char* find_head_end(const char* data, size_t len) {
-  const void* found = memmem(data, len, "\r\n\r\n", 4);
-  return static_cast<const char*>(found);
-}
-
 }  // namespace
 
 void ResponseParser::reset(bool head_request) {
@@ -49,92 +44,104 @@ void ResponseParser::reset(bool head_request) {
   error_ = "";
 }
 
-bool ResponseParser::parse_head(std::string_view head) {
-  head_bytes_ += head.size();
-  size_t eol = head.find("\r\n");
-  std::string_view status_line = head.substr(0, eol);
-  // "HTTP/1.1 200 OK": the version, one space, three digits.
-  if (status_line.size() < 12 || !status_line.starts_with("HTTP/1.") || status_line[8] != ' ') {
+// One pass over the lines: finds the end of the head and reads the headers on the way
+// (memchr per line rather than a search for CRLFCRLF followed by a second pass).
+ResponseParser::HeadScan ResponseParser::scan_head(const char* data, size_t len) {
+  const char* end = data + len;
+  const char* nl = static_cast<const char*>(std::memchr(data, '\n', len));
+  if (nl == nullptr) return HeadScan::kIncomplete;
+  std::string_view status_line(data, static_cast<size_t>(nl - data));
+  if (!status_line.empty() && status_line.back() == '\r') status_line.remove_suffix(1);
+  // "HTTP/1.1 200 OK": the version, one space, three digits, then a space or nothing.
+  if (status_line.size() < 12 || !status_line.starts_with("HTTP/1.") || status_line[8] != ' ' ||
+      (status_line.size() > 12 && status_line[12] != ' ')) {
     error_ = "malformed status line";
-    return false;
+    return HeadScan::kError;
   }
-  bool http10 = status_line[7] == '0';
   int code = 0;
   for (size_t i = 9; i < 12; ++i) {
     char c = status_line[i];
     if (c < '0' || c > '9') {
       error_ = "malformed status code";
-      return false;
+      return HeadScan::kError;
     }
     code = code * 10 + (c - '0');
   }
-  if (status_line.size() > 12 && status_line[12] != ' ') {
-    error_ = "malformed status code";
-    return false;
-  }
-  status_code_ = code;
-
+  bool http10 = status_line[7] == '0';
   bool have_length = false;
   bool chunked = false;
+  bool transfer_encoding = false;
   bool connection_close = false;
   bool connection_keep_alive = false;
   uint64_t length = 0;
-  std::string_view lines = head.substr(eol + 2);
-  while (!lines.empty()) {
-    eol = lines.find("\r\n");
-    std::string_view line = lines.substr(0, eol);
-    lines.remove_prefix(eol == std::string_view::npos ? lines.size() : eol + 2);
-    if (line.empty()) break;
-    char first = static_cast<char>(line[0] | 0x20);
-    if (first == 'c') {
-      if (iequals_prefix(line, "content-length:")) {
-        std::string_view value = trim(line.substr(15));
-        if (value.empty()) {
-          error_ = "empty Content-Length";
-          return false;
+  const char* line = nl + 1;
+  for (;;) {
+    nl = static_cast<const char*>(std::memchr(line, '\n', static_cast<size_t>(end - line)));
+    if (nl == nullptr) return HeadScan::kIncomplete;
+    std::string_view header(line, static_cast<size_t>(nl - line));
+    line = nl + 1;
+    if (!header.empty() && header.back() == '\r') header.remove_suffix(1);
+    if (header.empty()) break;
+    // Only three headers matter; the name's length picks the candidate before any
+    // character is compared.
+    size_t colon = header.find(':');
+    if (colon == std::string_view::npos) continue;
+    std::string_view name = header.substr(0, colon);
+    if (name.size() != 14 && name.size() != 10 && name.size() != 17) continue;
+    std::string_view value = trim(header.substr(colon + 1));
+    if (name.size() == 14 && iequals_prefix(name, "content-length")) {
+      if (value.empty()) {
+        error_ = "empty Content-Length";
+        return HeadScan::kError;
+      }
+      uint64_t parsed = 0;
+      for (char c : value) {
+        if (c < '0' || c > '9' || parsed > (UINT64_MAX - 9) / 10) {
+          error_ = "malformed Content-Length";
+          return HeadScan::kError;
         }
-        uint64_t parsed = 0;
-        for (char c : value) {
-          if (c < '0' || c > '9' || parsed > (UINT64_MAX - 9) / 10) {
-            error_ = "malformed Content-Length";
-            return false;
-          }
-          parsed = parsed * 10 + static_cast<uint64_t>(c - '0');
-        }
-        if (have_length && parsed != length) {
-          error_ = "conflicting Content-Length headers";
-          return false;
-        }
-        have_length = true;
-        length = parsed;
-      } else if (iequals_prefix(line, "connection:")) {
-        std::string_view value = line.substr(11);
+        parsed = parsed * 10 + static_cast<uint64_t>(c - '0');
+      }
+      if (have_length && parsed != length) {
+        error_ = "conflicting Content-Length headers";
+        return HeadScan::kError;
+      }
+      have_length = true;
+      length = parsed;
+    } else if (name.size() == 10 && iequals_prefix(name, "connection")) {
+      if (value.size() == 10 && iequals_prefix(value, "keep-alive")) {
+        connection_keep_alive = true;
+      } else if (value.size() == 5 && iequals_prefix(value, "close")) {
+        connection_close = true;
+      } else {  // a list such as "Upgrade, close"
         if (icontains(value, "close")) connection_close = true;
         if (icontains(value, "keep-alive")) connection_keep_alive = true;
       }
-    } else if (first == 't' && iequals_prefix(line, "transfer-encoding:")) {
-      std::string_view value = trim(line.substr(18));
+    } else if (name.size() == 17 && iequals_prefix(name, "transfer-encoding")) {
+      transfer_encoding = true;
       // Chunked must be the final coding (RFC 9112 6.1); anything else is close-delimited.
       chunked = value.size() >= 7 && iequals_prefix(value.substr(value.size() - 7), "chunked");
-      if (!chunked) have_length = false;
     }
   }
-  keep_alive_ = http10 ? connection_keep_alive && !connection_close : !connection_close;
 
+  head_length_ = static_cast<size_t>(line - data);
+  head_bytes_ += head_length_;
+  status_code_ = code;
+  keep_alive_ = http10 ? connection_keep_alive && !connection_close : !connection_close;
   if (code >= 100 && code < 200 && code != 101) {
     state_ = State::kHead;  // interim response: the final one follows
   } else if (head_request_ || code == 204 || code == 304 || (code >= 100 && code < 200)) {
     state_ = State::kDone;
   } else if (chunked) {
     state_ = State::kChunkSize;
-  } else if (have_length) {
+  } else if (have_length && !transfer_encoding) {
     remaining_ = length;
     state_ = length == 0 ? State::kDone : State::kBodyLength;
   } else {
     keep_alive_ = false;
     state_ = State::kUntilClose;
   }
-  return true;
+  return HeadScan::kComplete;
 }
 
 bool ResponseParser::take_line(const char* data, size_t len, size_t* used) {
@@ -167,11 +174,10 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
     switch (state_) {
       case State::kHead: {
         if (head_.empty()) {
-          const char* end = find_head_end(p, avail);
-          if (end != nullptr) {
-            size_t head_len = static_cast<size_t>(end - p) + 4;
-            if (!parse_head(std::string_view(p, head_len))) return Status::kError;
-            pos += head_len;
+          HeadScan scan = scan_head(p, avail);
+          if (scan == HeadScan::kError) return Status::kError;
+          if (scan == HeadScan::kComplete) {
+            pos += head_length_;
             break;
           }
           if (avail > kMaxHeadBytes) return fail("response head too large");
@@ -179,21 +185,18 @@ ResponseParser::Status ResponseParser::feed(const char* data, size_t len, size_t
           pos = len;
           break;
         }
+        // A head split across reads: rescan the joined bytes (rare, so simple).
         size_t old_size = head_.size();
         head_.append(p, avail);
-        size_t search_from = old_size >= 3 ? old_size - 3 : 0;
-        const char* end = find_head_end(head_.data() + search_from, head_.size() - search_from);
-        if (end == nullptr) {
+        HeadScan scan = scan_head(head_.data(), head_.size());
+        if (scan == HeadScan::kError) return Status::kError;
+        if (scan == HeadScan::kIncomplete) {
           if (head_.size() > kMaxHeadBytes) return fail("response head too large");
           pos = len;
           break;
         }
-        size_t head_len = static_cast<size_t>(end - head_.data()) + 4;
-        pos += head_len - old_size;
-        std::string head = std::move(head_);
+        pos += head_length_ - old_size;
         head_.clear();
-        head.resize(head_len);
-        if (!parse_head(head)) return Status::kError;
         break;
       }
       case State::kBodyLength: {

@@ -56,8 +56,10 @@ class ResponseParser {
     kDone,
   };
 
-  // Parses a complete head (ending with the blank line). Returns false on error.
-  bool parse_head(std::string_view head);
+  enum class HeadScan : uint8_t { kComplete, kIncomplete, kError };
+  // Parses the head at the start of data if all of it is there; on kComplete sets
+  // head_length_ and the state for the body.
+  HeadScan scan_head(const char* data, size_t len);
   Status fail(const char* why) {
     error_ = why;
     return Status::kError;
@@ -71,6 +73,7 @@ class ResponseParser {
   bool keep_alive_ = true;
   int status_code_ = 0;
   uint64_t remaining_ = 0;
+  size_t head_length_ = 0;
   uint64_t head_bytes_ = 0;
   uint64_t body_bytes_ = 0;
   std::string head_;  // a head split across reads

@@ -172,3 +172,23 @@ TEST(ResponseParser, HeadTooLarge) {
 
 }  // namespace
 }  // namespace ringside::bench
+
+namespace ringside::bench {
+namespace {
+
+TEST(ResponseParser, NonChunkedTransferEncodingIsCloseDelimited) {
+  // RFC 9112 6.3: a final coding other than chunked means the body ends at the close,
+  // whatever Content-Length says.
+  std::string response =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\nContent-Length: 2\r\n\r\nabcdef";
+  ResponseParser parser;
+  parser.reset();
+  size_t consumed = 0;
+  EXPECT_EQ(parser.feed(response, &consumed), ResponseParser::Status::kNeedMore);
+  EXPECT_EQ(parser.finish_at_eof(), ResponseParser::Status::kComplete);
+  EXPECT_EQ(parser.body_bytes(), 6u);
+  EXPECT_FALSE(parser.keep_alive());
+}
+
+}  // namespace
+}  // namespace ringside::bench
