@@ -65,6 +65,9 @@ struct ContextOptions {
   std::string trust_pem;
   ClientCertMode client_cert = ClientCertMode::kNone;  // server only
   bool tls13_only = false;
+  // Offer and accept TLS 1.2 only (interop tests and benchmarks). A 1.3-capable client
+  // cannot be downgraded instead: RFC 8446's downgrade sentinel aborts the handshake.
+  bool tls12_only = false;
   // Client side: no verification at all (ringside-bench --insecure only).
   bool insecure = false;
 };
@@ -149,7 +152,9 @@ class TlsSession {
   std::string_view protocol() const;  // "TLSv1.3"
   std::string_view cipher() const;
   bool resumed() const;
-  // Peer leaf certificate (if one was sent).
+  // Peer leaf certificate, when one was sent and verified (a server with client_cert
+  // kNone and an insecure client do not verify, so they have none). Decoded on each call;
+  // only the DER (~0.5 KB for ECDSA) is kept per session.
   Result<CertInfo> peer_certificate() const;
 
   WOLFSSL* native() const { return ssl_; }
@@ -160,6 +165,7 @@ class TlsSession {
   // Certificate verification callback state (internal).
   const std::string& verify_name() const { return verify_name_; }
   void record_verify_failure(std::string reason);
+  void keep_peer_certificate(std::vector<uint8_t> der);
 
  private:
   TlsStatus fail(int ret);
@@ -174,8 +180,9 @@ class TlsSession {
   bool failed_ = false;
   ErrorKind error_kind_ = ErrorKind::kTls;
   std::string error_detail_;
-  std::string verify_name_;     // client: the DNS SAN the peer must carry
-  std::string verify_failure_;  // first certificate verification failure
+  std::string verify_name_;        // client: the DNS SAN the peer must carry
+  std::string verify_failure_;     // first certificate verification failure
+  std::vector<uint8_t> peer_der_;  // the verified peer leaf
 };
 
 }  // namespace ringside::tls

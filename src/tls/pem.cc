@@ -11,6 +11,7 @@
 #include <wolfssl/wolfcrypt/rsa.h>
 #include <wolfssl/wolfcrypt/sha256.h>
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 
@@ -103,6 +104,10 @@ bool decode_certificate(const Der& der, CertInfo* info, std::string* detail) {
       ci.dns_sans.emplace_back(name->name, static_cast<size_t>(name->len));
     }
   }
+#if !defined(OPENSSL_EXTRA) || defined(WOLFSSL_ALT_NAMES_NO_REV)
+  // Without OPENSSL_EXTRA wolfSSL prepends each name: restore the certificate's order.
+  std::reverse(ci.dns_sans.begin(), ci.dns_sans.end());
+#endif
   if (dc->keyOID == ECDSAk) {
     ci.key_type = dc->pkCurveOID == ECC_SECP256R1_OID ? KeyType::kEcdsaP256 : KeyType::kOther;
   } else if (dc->keyOID == RSAk) {

@@ -158,21 +158,32 @@ namespace {
 
 std::string configure_ctx(WOLFSSL_CTX* ctx, const ContextOptions& options, const Identity* identity,
                           TicketKey* ticket) {
-  if (!options.tls13_only && wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
+  if (!options.tls13_only && !options.tls12_only &&
+      wolfSSL_CTX_SetMinVersion(ctx, WOLFSSL_TLSV1_2) != WOLFSSL_SUCCESS) {
     return "cannot set the TLS 1.2 protocol floor";
   }
   if (wolfSSL_CTX_set_cipher_list(ctx, kCipherList) != WOLFSSL_SUCCESS) {
     return "cannot set the cipher list";
   }
   int groups[] = {WOLFSSL_ECC_X25519, WOLFSSL_ECC_SECP256R1, WOLFSSL_ECC_SECP384R1};
-  if (wolfSSL_CTX_set_groups(ctx, groups, 3) != WOLFSSL_SUCCESS) {
+  if (options.tls12_only) {
+    // wolfSSL_CTX_set_groups() is for 1.3-capable contexts only.
+    for (int group : groups) {
+      if (wolfSSL_CTX_UseSupportedCurve(ctx, static_cast<word16>(group)) != WOLFSSL_SUCCESS) {
+        return "cannot set the key exchange groups";
+      }
+    }
+  } else if (wolfSSL_CTX_set_groups(ctx, groups, 3) != WOLFSSL_SUCCESS) {
     return "cannot set the key exchange groups";
   }
   // Handshake messages of one flight go out in one send callback (one chunk append).
   wolfSSL_CTX_set_group_messages(ctx);
   // wolfSSL's session cache is process-global and locked; a worker-per-core proxy uses
-  // stateless tickets instead.
-  wolfSSL_CTX_set_session_cache_mode(ctx, WOLFSSL_SESS_CACHE_OFF);
+  // stateless tickets instead. A client keeps the cache "on" but never stores into it, so
+  // that a caller can still resume with wolfSSL_get1_session()/wolfSSL_set_session().
+  wolfSSL_CTX_set_session_cache_mode(ctx, options.role == Role::kServer
+                                              ? WOLFSSL_SESS_CACHE_OFF
+                                              : WOLFSSL_SESS_CACHE_NO_INTERNAL_STORE);
   wolfSSL_CTX_SetIORecv(ctx, recv_callback);
   wolfSSL_CTX_SetIOSend(ctx, send_callback);
 
@@ -234,6 +245,9 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const ContextOption
     return make_error(ErrorKind::kConfig, Side::kInternal, "TLS context");
   };
   if (workers == 0) return fail("a TLS context needs at least one worker");
+  if (options.tls12_only && options.tls13_only) {
+    return fail("tls12_only and tls13_only exclude each other");
+  }
   if (options.role == Role::kServer && identity == nullptr) {
     return fail("a server context needs a certificate and key");
   }
@@ -257,9 +271,13 @@ Result<std::shared_ptr<const TlsContext>> TlsContext::create(const ContextOption
   for (unsigned i = 0; i < workers; ++i) {
     WOLFSSL_METHOD* method = nullptr;
     if (options.role == Role::kServer) {
-      method = options.tls13_only ? wolfTLSv1_3_server_method() : wolfSSLv23_server_method();
+      method = options.tls13_only   ? wolfTLSv1_3_server_method()
+               : options.tls12_only ? wolfTLSv1_2_server_method()
+                                    : wolfSSLv23_server_method();
     } else {
-      method = options.tls13_only ? wolfTLSv1_3_client_method() : wolfSSLv23_client_method();
+      method = options.tls13_only   ? wolfTLSv1_3_client_method()
+               : options.tls12_only ? wolfTLSv1_2_client_method()
+                                    : wolfSSLv23_client_method();
     }
     WOLFSSL_CTX* ctx = method ? wolfSSL_CTX_new(method) : nullptr;
     if (ctx == nullptr) return fail("out of memory creating a TLS context");
@@ -282,6 +300,9 @@ TlsSession::TlsSession(WOLFSSL_CTX* ctx, Role role, std::string_view sni,
     : role_(role) {
   ssl_ = ctx ? wolfSSL_new(ctx) : nullptr;
   if (ssl_ == nullptr) return;
+  // Per session as well as per CTX, so that a session also works on a CTX built elsewhere.
+  wolfSSL_SSLSetIORecv(ssl_, recv_callback);
+  wolfSSL_SSLSetIOSend(ssl_, send_callback);
   wolfSSL_SetIOReadCtx(ssl_, this);
   wolfSSL_SetIOWriteCtx(ssl_, this);
   // The verify callback finds this session (and the name it must check) here.
@@ -411,18 +432,17 @@ std::string_view TlsSession::cipher() const {
 bool TlsSession::resumed() const { return ssl_ != nullptr && wolfSSL_session_reused(ssl_) == 1; }
 
 Result<CertInfo> TlsSession::peer_certificate() const {
-  WOLFSSL_X509* peer = ssl_ ? wolfSSL_get_peer_certificate(ssl_) : nullptr;
-  if (peer == nullptr)
-    return make_error(ErrorKind::kVerify, Side::kInternal, "no peer certificate");
-  int len = 0;
-  const unsigned char* der = wolfSSL_X509_get_der(peer, &len);
   CertInfo info;
-  bool ok = der != nullptr && len > 0 &&
-            detail::decode_certificate(detail::Der(der, der + len), &info, nullptr);
-  wolfSSL_X509_free(peer);
-  if (!ok) return make_error(ErrorKind::kVerify, Side::kInternal, "peer certificate unreadable");
+  if (peer_der_.empty()) {
+    return make_error(ErrorKind::kVerify, Side::kInternal, "no peer certificate");
+  }
+  if (!detail::decode_certificate(peer_der_, &info, nullptr)) {
+    return make_error(ErrorKind::kVerify, Side::kInternal, "peer certificate unreadable");
+  }
   return info;
 }
+
+void TlsSession::keep_peer_certificate(std::vector<uint8_t> der) { peer_der_ = std::move(der); }
 
 int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
   auto* session = static_cast<TlsSession*>(store->userCtx);
@@ -431,23 +451,22 @@ int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
     session->record_verify_failure(verify_reason(store->error, session->verify_name()));
     return 0;
   }
-  // The leaf (depth 0) must name the expected service in a DNS SAN: a certificate with
-  // no SAN would make wolfSSL fall back to the CN, which ringside never accepts.
-  if (store->error_depth == 0 && !session->verify_name().empty()) {
-    bool has_dns_san = false;
-    int len = 0;
-    const unsigned char* der =
-        store->current_cert ? wolfSSL_X509_get_der(store->current_cert, &len) : nullptr;
-    CertInfo leaf;
-    if (der != nullptr && len > 0 &&
-        detail::decode_certificate(detail::Der(der, der + len), &leaf, nullptr)) {
-      has_dns_san = !leaf.dns_sans.empty();
-    }
-    if (!has_dns_san) {
-      session->record_verify_failure("certificate has no DNS SAN (the CN is not used): wanted " +
-                                     session->verify_name());
-      return 0;
-    }
+  if (store->error_depth != 0) return 1;
+  // The leaf: store->certs[0] is its DER as the peer sent it.
+  CertInfo leaf;
+  bool decoded = false;
+  if (store->certs != nullptr && store->totalCerts > 0 && store->certs[0].buffer != nullptr) {
+    const uint8_t* der = store->certs[0].buffer;
+    detail::Der copy(der, der + store->certs[0].length);
+    decoded = detail::decode_certificate(copy, &leaf, nullptr);
+    if (decoded) session->keep_peer_certificate(std::move(copy));
+  }
+  // A client must find the expected service in a DNS SAN: a certificate with no SAN
+  // would make wolfSSL fall back to the CN, which ringside never accepts.
+  if (!session->verify_name().empty() && (!decoded || leaf.dns_sans.empty())) {
+    session->record_verify_failure("certificate has no DNS SAN (the CN is not used): wanted " +
+                                   session->verify_name());
+    return 0;
   }
   return 1;
 }

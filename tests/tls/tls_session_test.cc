@@ -63,10 +63,12 @@ std::shared_ptr<const TlsContext> server_context(const Identity& identity,
 }
 
 std::shared_ptr<const TlsContext> client_context(const std::string& trust,
-                                                 const Identity* identity = nullptr) {
+                                                 const Identity* identity = nullptr,
+                                                 bool tls12_only = false) {
   ContextOptions options;
   options.role = Role::kClient;
   options.trust_pem = trust;
+  options.tls12_only = tls12_only;
   std::string detail;
   auto ctx = TlsContext::create(options, identity, 1, &detail);
   EXPECT_TRUE(ctx.ok()) << detail;
@@ -97,14 +99,12 @@ TEST_P(HandshakeTest, CompletesAndMovesDataBothWays) {
   const auto& m = material();
   const HandshakeCase c = GetParam();
   auto server_ctx = server_context(c.rsa ? m.server_rsa : m.server_ecdsa);
-  auto client_ctx = client_context(c.rsa ? m.ca_rsa.cert_chain_pem : m.ca_ecdsa.cert_chain_pem);
+  const std::string& trust = c.rsa ? m.ca_rsa.cert_chain_pem : m.ca_ecdsa.cert_chain_pem;
+  auto client_ctx = client_context(trust, nullptr, c.tls12);
   ASSERT_TRUE(server_ctx && client_ctx);
   Side server(server_ctx->ctx(0), Role::kServer);
   Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
   ASSERT_FALSE(client.session.broken());
-  if (c.tls12) {
-    ASSERT_EQ(wolfSSL_set_max_proto_version(client.session.native(), TLS1_2_VERSION), 1);
-  }
 
   run_handshake(client, server);
   ASSERT_TRUE(client.session.handshake_done()) << client.session.error_detail();
@@ -460,10 +460,9 @@ TEST(TlsContext, OneCtxPerWorkerAndTheLeafFacts) {
 TEST(TlsContext, Tls13OnlyServerRefusesTls12) {
   const auto& m = material();
   auto server_ctx = server_context(m.server_ecdsa, ClientCertMode::kNone, {}, true);
-  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem);
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem, nullptr, /*tls12_only=*/true);
   Side server(server_ctx->ctx(0), Role::kServer);
   Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
-  ASSERT_EQ(wolfSSL_set_max_proto_version(client.session.native(), TLS1_2_VERSION), 1);
   run_handshake(client, server);
   EXPECT_FALSE(server.session.handshake_done());
   EXPECT_EQ(server.last, TlsStatus::kError);
