@@ -420,16 +420,17 @@ void Worker::maybe_finish(Connection* c) {
 
 void Worker::abort(Connection* c) {
   if (c->state == ConnState::kClosing) return;
+  bool connecting = c->state == ConnState::kConnecting;
   c->state = ConnState::kClosing;
   timers_.cancel(&c->timer.node);
-  if (c->pending_ops != 0) {
-    // A recv, a send to a peer that stopped reading, or a connect may be outstanding:
-    // cancel everything on both sockets so the kernel returns them promptly.
-    for (Half* half : {&c->down, &c->up}) {
-      if (half->fd < 0) continue;
-      ring_->cancel_fd(half->fd, token(c, *half, OpCode::kCancel));
-      ++c->pending_ops;
-    }
+  // A recv, a send to a peer that stopped reading, or a connect may be outstanding:
+  // cancel them so the kernel returns them promptly. (A shutdown completes by itself.)
+  for (Half* half : {&c->down, &c->up}) {
+    if (half->fd < 0) continue;
+    bool busy = half->recv_armed || half->send_len != 0 || (connecting && half->id == HalfId::kUp);
+    if (!busy) continue;
+    ring_->cancel_fd(half->fd, token(c, *half, OpCode::kCancel));
+    ++c->pending_ops;
   }
   retire_if_idle(c);
 }

@@ -20,8 +20,6 @@ constexpr uint32_t kListenerSlotBase = 0xffff0000u;
 constexpr uint32_t kWakeSlot = 0xfffffffeu;
 // How long accepting pauses after the process ran out of descriptors.
 constexpr uint64_t kAcceptRetryMs = 100;
-// The longest the loop sleeps, so commands and the quiescent epoch always move.
-constexpr int64_t kMaxWaitMs = 250;
 constexpr size_t kReapBatch = 256;
 
 bool is_descriptor_shortage(int err) {
@@ -99,53 +97,62 @@ void Worker::wake() {
 }
 
 void Worker::run() {
+  if (start()) {
+    while (turn(kMaxWaitMs)) {
+    }
+  }
+  close_listeners();
+  open_connections_.store(live_, std::memory_order_relaxed);
+  finished_.store(true, std::memory_order_release);
+}
+
+bool Worker::start() {
   char name[16];
   std::snprintf(name, sizeof(name), "w%u", index_);
   log::set_thread_name(name);
   if (!ring_) {
     auto ring = make_io_uring(ring_options_);
     if (!ring.ok()) {
-      RS_ERROR("worker %u: cannot create io_uring: %s: %s", index_, std::string(ring.error().what).c_str(),
-               std::strerror(ring.error().sys_errno));
-      finished_.store(true, std::memory_order_release);
-      return;
+      RS_ERROR("worker %u: cannot create io_uring: %s: %s", index_,
+               std::string(ring.error().what).c_str(), std::strerror(ring.error().sys_errno));
+      return false;
     }
     ring_ = std::move(*ring);
   }
   RS_DEBUG("worker %u: %s", index_, ring_->describe().c_str());
   for (uint32_t i = 0; i < listeners_.size(); ++i) arm_accept(i);
-  ring_->read(wake_fd_, &wake_value_, sizeof(wake_value_), Token{kWakeSlot, 0, 0, OpCode::kWake}.pack());
+  ring_->read(wake_fd_, &wake_value_, sizeof(wake_value_),
+              Token{kWakeSlot, 0, 0, OpCode::kWake}.pack());
+  return true;
+}
 
-  std::array<Completion, kReapBatch> batch;
-  while (true) {
-    check_commands();
-    if ((draining_ && live_ == 0) || (stopping_ && (live_ == 0 || now_ms_ >= stop_deadline_ms_))) {
-      break;
-    }
-    int64_t wait_ms = timers_.ms_until_next(now_ms_);
-    if (wait_ms < 0 || wait_ms > kMaxWaitMs) wait_ms = kMaxWaitMs;
-    int ready = ring_->submit_and_wait(wait_ms * 1000000);
-    if (ready < 0) {
-      RS_ERROR("worker %u: io_uring failed: %s", index_, std::strerror(-ready));
-      break;
-    }
-    now_ms_ = monotonic_ms();
-    unsigned n;
-    while ((n = ring_->reap(batch)) > 0) {
-      for (unsigned i = 0; i < n; ++i) handle(batch[i]);
-      if (n < batch.size()) break;
-    }
-    timers_.advance(now_ms_, [this](TimerNode* node) { on_timer(node); });
-    rearm_starved();
-    release_retired();
-    stats_->loop_iterations.add();
-    // Quiescent point: nothing from the previous turn is still being read.
-    epoch_.store(epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
-    open_connections_.store(live_, std::memory_order_relaxed);
+bool Worker::turn(int64_t max_wait_ms) {
+  check_commands();
+  if ((draining_ && live_ == 0) || (stopping_ && (live_ == 0 || now_ms_ >= stop_deadline_ms_))) {
+    return false;
   }
-  close_listeners();
+  int64_t wait_ms = timers_.ms_until_next(now_ms_);
+  if (wait_ms < 0 || wait_ms > max_wait_ms) wait_ms = max_wait_ms;
+  int ready = ring_->submit_and_wait(wait_ms * 1000000);
+  if (ready < 0) {
+    RS_ERROR("worker %u: io_uring failed: %s", index_, std::strerror(-ready));
+    return false;
+  }
+  now_ms_ = monotonic_ms();
+  std::array<Completion, kReapBatch> batch;
+  unsigned n;
+  while ((n = ring_->reap(batch)) > 0) {
+    for (unsigned i = 0; i < n; ++i) handle(batch[i]);
+    if (n < batch.size()) break;
+  }
+  timers_.advance(now_ms_, [this](TimerNode* node) { on_timer(node); });
+  rearm_starved();
+  release_retired();
+  stats_->loop_iterations.add();
+  // Quiescent point: nothing from the previous turn is still being read.
+  epoch_.store(epoch_.load(std::memory_order_relaxed) + 1, std::memory_order_release);
   open_connections_.store(live_, std::memory_order_relaxed);
-  finished_.store(true, std::memory_order_release);
+  return true;
 }
 
 void Worker::check_commands() {

@@ -35,6 +35,19 @@ class Worker {
   // has closed.
   void run();
 
+  // run() in steps, for tests that drive a FakeRing: start() makes the ring (if none was
+  // given) and arms the listeners; turn() is one loop iteration (submit, wait at most
+  // max_wait_ms, handle completions and timers) and returns false when the loop ends.
+  bool start();
+  bool turn(int64_t max_wait_ms);
+  // Tests: use fd as listener i's socket instead of opening one.
+  void adopt_listener(size_t i, int fd) { listeners_[i].fd = fd; }
+  int64_t live_connections() const { return live_; }
+  IoRing& ring() { return *ring_; }
+
+  // The longest the loop sleeps, so commands and the quiescent epoch always move.
+  static constexpr int64_t kMaxWaitMs = 250;
+
   // Control thread -> worker (thread-safe, wake the loop).
   // Stop accepting; let open connections finish.
   void request_drain();
