@@ -1,0 +1,760 @@
+// parse_command_line: flags and --config FILE through Boost.Program_options, then every
+// check that can be made before anything starts. Boost throws; nothing escapes here.
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cerrno>
+#include <charconv>
+#include <cstring>
+#include <fstream>
+#include <set>
+#include <sstream>
+
+// wolfSSL's options.h must come before any other wolfSSL header.
+#include <wolfssl/options.h>
+#include <wolfssl/version.h>
+
+#include "config/ringside_version.h"
+#include "ringside/config.h"
+
+namespace ringside {
+
+namespace po = boost::program_options;
+
+namespace {
+
+// Everything as the user spelled it; converted and checked after Boost is done.
+struct RawOptions {
+  std::string service_name;
+  std::vector<std::string> ingress, egress, upstream;
+  std::string cert, key, trust;
+  std::string ca_cert, ca_key, cert_dir, key_type, cert_lifetime, cert_renew_after, ca_url;
+  std::string admin;
+  bool admin_allow_remote = false;
+  std::string threads, cpus;
+  bool pin_threads = false;
+  std::string connect_timeout, handshake_timeout, idle_timeout, drain_timeout;
+  std::string max_pending_bytes, buffers, buffer_size, max_connections;
+  bool tls13_only = false;
+  std::string log_level;
+  std::string config_file;
+};
+
+constexpr unsigned kMaxThreads = 1024;
+// io_uring's provided-buffer rings hold at most 32768 entries.
+constexpr unsigned kMaxBuffers = 32768;
+constexpr uint64_t kMinBufferSize = 1024;
+constexpr uint64_t kMaxBufferSize = 1 << 20;
+
+// Thrown only inside this file, caught in parse_command_line: the first problem found.
+struct ConfigProblem {
+  std::string message;
+};
+
+[[noreturn]] void fail(const std::string& flag, const std::string& value,
+                       const std::string& problem) {
+  throw ConfigProblem{"ringside: --" + flag + " '" + value + "': " + problem};
+}
+
+[[noreturn]] void fail(const std::string& text) { throw ConfigProblem{"ringside: " + text}; }
+
+// Adds every option that both the command line and the config file take.
+void describe_options(RawOptions& raw, po::options_description& all) {
+  po::options_description listeners("Listeners (repeatable)");
+  listeners.add_options()  //
+      ("service-name", po::value(&raw.service_name)->value_name("NAME"),
+       "this task's service name: the DNS SAN of its certificate")  //
+      ("ingress", po::value(&raw.ingress)->value_name("LISTEN=TARGET[,KEY=VAL]"),
+       "TLS listener forwarding plaintext to the local app at TARGET; keys: "
+       "protocol=tcp|http (tcp), client-cert=none|optional|require (none)")  //
+      ("egress", po::value(&raw.egress)->value_name("LISTEN=SERVICE[,KEY=VAL]"),
+       "plaintext listener whose traffic goes over TLS to SERVICE's upstreams; keys: "
+       "protocol=tcp|http (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), tls=on|off (on)");
+
+  po::options_description upstreams("Upstreams (repeatable)");
+  upstreams.add_options()  //
+      ("upstream", po::value(&raw.upstream)->value_name("SERVICE=HOST:PORT"),
+       "an endpoint of SERVICE; host names are resolved at start");
+
+  po::options_description certificates("Certificates");
+  certificates.add_options()  //
+      ("cert", po::value(&raw.cert)->value_name("FILE"),
+       "certificate chain (PEM, leaf first), watched for changes; needs --key")        //
+      ("key", po::value(&raw.key)->value_name("FILE"), "private key of --cert (PEM)")  //
+      ("trust", po::value(&raw.trust)->value_name("FILE"),
+       "CA bundle (PEM) that peer certificates must chain to")  //
+      ("ca-cert", po::value(&raw.ca_cert)->value_name("FILE"),
+       "local issuer: CA certificate that signs this task's certificates; needs --ca-key")  //
+      ("ca-key", po::value(&raw.ca_key)->value_name("FILE"), "local issuer: the CA's key")  //
+      ("cert-dir", po::value(&raw.cert_dir)->value_name("DIR"),
+       "where issued certificates and keys are written")  //
+      ("key-type", po::value(&raw.key_type)->value_name("TYPE")->default_value("ecdsa-p256"),
+       "key of issued certificates: ecdsa-p256 or rsa-2048")  //
+      ("cert-lifetime", po::value(&raw.cert_lifetime)->value_name("DURATION")->default_value("7d"),
+       "validity of issued certificates")  //
+      ("cert-renew-after",
+       po::value(&raw.cert_renew_after)->value_name("DURATION")->default_value("5d"),
+       "renew an issued certificate this long after it was issued")  //
+      ("ca-url", po::value(&raw.ca_url)->value_name("URL"),
+       "remote CA (cfssl HTTP API) that signs this task's certificates");
+
+  po::options_description timeouts("Timeouts (DURATION: 250ms, 5s, 2m, 1h, 7d; bare = seconds)");
+  timeouts.add_options()  //
+      ("connect-timeout",
+       po::value(&raw.connect_timeout)->value_name("DURATION")->default_value("5s"),
+       "upstream TCP connect")  //
+      ("handshake-timeout",
+       po::value(&raw.handshake_timeout)->value_name("DURATION")->default_value("10s"),
+       "TLS handshake, either side")  //
+      ("idle-timeout", po::value(&raw.idle_timeout)->value_name("DURATION")->default_value("1h"),
+       "close a TCP connection idle this long in both directions (0: never)")  //
+      ("drain-timeout", po::value(&raw.drain_timeout)->value_name("DURATION")->default_value("20s"),
+       "on shutdown or POST /drain, close what is still open after this long");
+
+  po::options_description performance("Performance");
+  performance.add_options()  //
+      ("threads", po::value(&raw.threads)->value_name("N")->default_value("0"),
+       "worker threads (0: one per allowed CPU, or per --cpus entry)")  //
+      ("cpus", po::value(&raw.cpus)->value_name("LIST"),
+       "pin workers to these CPUs, e.g. 0,1 or 2-3 (implies --pin-threads)")  //
+      ("pin-threads", po::bool_switch(&raw.pin_threads),
+       "pin worker i to the i-th CPU the process may run on")  //
+      ("max-pending-bytes",
+       po::value(&raw.max_pending_bytes)->value_name("SIZE")->default_value("256k"),
+       "bytes buffered per direction before reading from the sender pauses")  //
+      ("buffers", po::value(&raw.buffers)->value_name("N")->default_value("1024"),
+       "receive buffers per worker (a power of two)")  //
+      ("buffer-size", po::value(&raw.buffer_size)->value_name("SIZE")->default_value("16896"),
+       "bytes per receive buffer (16896 holds a full TLS record)")  //
+      ("max-connections", po::value(&raw.max_connections)->value_name("N")->default_value("0"),
+       "downstream connections per worker (0: limited by descriptors only)")  //
+      ("tls13-only", po::bool_switch(&raw.tls13_only), "refuse TLS 1.2");
+
+  po::options_description admin("Admin");
+  admin.add_options()  //
+      ("admin", po::value(&raw.admin)->value_name("ADDR")->default_value("127.0.0.1:9901"),
+       "admin HTTP server (/ready, /stats, /certs, ...); 'off' disables it")  //
+      ("admin-allow-remote", po::bool_switch(&raw.admin_allow_remote),
+       "allow --admin on a non-loopback address");
+
+  po::options_description logging("Logging");
+  logging.add_options()  //
+      ("log-level", po::value(&raw.log_level)->value_name("LEVEL")->default_value("info"),
+       "error, warn, info or debug");
+
+  all.add(listeners)
+      .add(upstreams)
+      .add(certificates)
+      .add(timeouts)
+      .add(performance)
+      .add(admin)
+      .add(logging);
+}
+
+// ---- small parsers --------------------------------------------------------------------
+
+bool parse_unsigned(std::string_view text, uint64_t* out) {
+  const char* end = text.data() + text.size();
+  auto [ptr, ec] = std::from_chars(text.data(), end, *out);
+  return !text.empty() && ec == std::errc() && ptr == end;
+}
+
+std::vector<std::string_view> split(std::string_view text, char separator) {
+  std::vector<std::string_view> parts;
+  size_t start = 0;
+  while (true) {
+    const size_t at = text.find(separator, start);
+    parts.push_back(text.substr(start, at == std::string_view::npos ? at : at - start));
+    if (at == std::string_view::npos) return parts;
+    start = at + 1;
+  }
+}
+
+// A DNS-style service name: letters, digits, '-', '_', '.'.
+bool is_service_name(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  for (char c : name) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+bool is_loopback(const SocketAddress& address) {
+  if (address.family() == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&address.storage);
+    return (ntohl(sin->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (address.family() == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+    if (IN6_IS_ADDR_LOOPBACK(&sin6->sin6_addr)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&sin6->sin6_addr) && sin6->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+bool is_wildcard(const SocketAddress& address) {
+  if (address.family() == AF_INET) {
+    return reinterpret_cast<const sockaddr_in*>(&address.storage)->sin_addr.s_addr ==
+           htonl(INADDR_ANY);
+  }
+  const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&address.storage);
+  return IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+}
+
+// Resolves "HOST:PORT" or explains, in words for the user, why not.
+SocketAddress resolve_or_fail(const std::string& flag, const std::string& value,
+                              std::string_view role, std::string_view text) {
+  std::string detail;
+  auto address = SocketAddress::resolve(text, &detail);
+  if (!address) {
+    const std::string what = std::string(role) + " '" + std::string(text) + "'";
+    if (text.find(':') == std::string_view::npos) fail(flag, value, what + " is not HOST:PORT");
+    fail(flag, value, what + ": " + detail);
+  }
+  return address.value();
+}
+
+void check_readable_file(const std::string& flag, const std::string& path) {
+  if (path.empty()) return;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) fail(flag, path, std::string("cannot read: ") + std::strerror(errno));
+  struct stat st {};
+  const bool regular = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  ::close(fd);
+  if (!regular) fail(flag, path, "not a regular file");
+}
+
+// The directory must exist and be writable, or be creatable in a writable parent.
+void check_writable_dir(const std::string& flag, const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode)) fail(flag, path, "not a directory");
+    if (access(path.c_str(), W_OK | X_OK) != 0) {
+      fail(flag, path, std::string("not writable: ") + std::strerror(errno));
+    }
+    return;
+  }
+  std::string parent = path;
+  while (parent.size() > 1 && parent.back() == '/') parent.pop_back();
+  const size_t slash = parent.rfind('/');
+  parent = slash == std::string::npos ? "." : (slash == 0 ? "/" : parent.substr(0, slash));
+  if (stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      access(parent.c_str(), W_OK | X_OK) != 0) {
+    fail(flag, path, "does not exist and cannot be created in '" + parent + "'");
+  }
+}
+
+Duration duration_or_fail(const std::string& flag, const std::string& value) {
+  std::string detail;
+  auto d = parse_duration(value, &detail);
+  if (!d) fail("--" + flag + ": " + detail);
+  return d.value();
+}
+
+uint64_t size_or_fail(const std::string& flag, const std::string& value) {
+  std::string detail;
+  auto size = parse_size(value, &detail);
+  if (!size) fail("--" + flag + ": " + detail);
+  return size.value();
+}
+
+uint64_t number_or_fail(const std::string& flag, const std::string& value, uint64_t min,
+                        uint64_t max) {
+  uint64_t n = 0;
+  if (!parse_unsigned(value, &n)) fail(flag, value, "not a whole number");
+  if (n < min || n > max) {
+    fail(flag, value, "out of range (" + std::to_string(min) + " to " + std::to_string(max) + ")");
+  }
+  return n;
+}
+
+std::string format_cpu_set(const cpu_set_t& set) {
+  std::string out;
+  for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) {
+    if (!CPU_ISSET(cpu, &set)) continue;
+    int last = cpu;
+    while (last + 1 < CPU_SETSIZE && CPU_ISSET(last + 1, &set)) ++last;
+    if (!out.empty()) out += ",";
+    out += std::to_string(cpu);
+    if (last > cpu) out += "-" + std::to_string(last);
+    cpu = last;
+  }
+  return out;
+}
+
+std::vector<int> parse_cpus(const std::string& value) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  if (sched_getaffinity(0, sizeof(allowed), &allowed) != 0) {
+    for (int cpu = 0; cpu < CPU_SETSIZE; ++cpu) CPU_SET(cpu, &allowed);
+  }
+  std::vector<int> cpus;
+  std::set<int> seen;
+  for (std::string_view item : split(value, ',')) {
+    uint64_t first = 0, last = 0;
+    const size_t dash = item.find('-');
+    const bool ok = dash == std::string_view::npos
+                        ? parse_unsigned(item, &first) && (last = first, true)
+                        : parse_unsigned(item.substr(0, dash), &first) &&
+                              parse_unsigned(item.substr(dash + 1), &last);
+    if (!ok || first > last) {
+      fail("cpus", value, "'" + std::string(item) + "' is not a CPU number or range like 2-3");
+    }
+    for (uint64_t cpu = first; cpu <= last; ++cpu) {
+      if (cpu >= CPU_SETSIZE || !CPU_ISSET(static_cast<int>(cpu), &allowed)) {
+        fail("cpus", value,
+             "CPU " + std::to_string(cpu) +
+                 " is not available to this process (allowed: " + format_cpu_set(allowed) + ")");
+      }
+      if (!seen.insert(static_cast<int>(cpu)).second) {
+        fail("cpus", value, "CPU " + std::to_string(cpu) + " is listed twice");
+      }
+      cpus.push_back(static_cast<int>(cpu));
+    }
+  }
+  return cpus;
+}
+
+// ---- listeners and upstreams ----------------------------------------------------------
+
+struct KeyValue {
+  std::string_view key, value;
+};
+
+std::vector<KeyValue> parse_keys(const std::string& flag, const std::string& spec,
+                                 const std::vector<std::string_view>& items) {
+  std::vector<KeyValue> keys;
+  std::set<std::string_view> seen;
+  for (size_t i = 1; i < items.size(); ++i) {
+    const size_t eq = items[i].find('=');
+    if (eq == std::string_view::npos || eq == 0) {
+      fail(flag, spec, "'" + std::string(items[i]) + "' is not KEY=VALUE");
+    }
+    KeyValue kv{items[i].substr(0, eq), items[i].substr(eq + 1)};
+    if (!seen.insert(kv.key).second) {
+      fail(flag, spec, "key '" + std::string(kv.key) + "' given twice");
+    }
+    keys.push_back(kv);
+  }
+  return keys;
+}
+
+Protocol protocol_or_fail(const std::string& flag, const std::string& spec,
+                          std::string_view value) {
+  if (value == "tcp") return Protocol::kTcp;
+  if (value == "http") return Protocol::kHttp;
+  fail(flag, spec, "protocol '" + std::string(value) + "' is not tcp or http");
+}
+
+ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
+  const std::string flag = kind == ListenerKind::kIngress ? "ingress" : "egress";
+  const std::vector<std::string_view> items = split(spec, ',');
+  const std::string_view head = items[0];
+  const size_t eq = head.find('=');
+  if (eq == std::string_view::npos) {
+    fail(flag, spec,
+         kind == ListenerKind::kIngress ? "expected LISTEN=TARGET" : "expected LISTEN=SERVICE");
+  }
+  ListenerConfig listener;
+  listener.kind = kind;
+  listener.listen = resolve_or_fail(flag, spec, "listen address", head.substr(0, eq));
+  if (listener.listen.port() == 0) {
+    // Every worker binds its own SO_REUSEPORT socket: they must agree on a port.
+    fail(flag, spec, "listen port 0 is not allowed: give the port to listen on");
+  }
+  listener.name = flag + "_" + listener.listen.to_string();
+  const std::string_view target = head.substr(eq + 1);
+
+  if (kind == ListenerKind::kIngress) {
+    listener.target = resolve_or_fail(flag, spec, "target", target);
+    if (listener.target.port() == 0) fail(flag, spec, "target port 0 is not a port to connect to");
+    for (const KeyValue& kv : parse_keys(flag, spec, items)) {
+      if (kv.key == "protocol") {
+        listener.protocol = protocol_or_fail(flag, spec, kv.value);
+      } else if (kv.key == "client-cert") {
+        if (kv.value == "none") {
+          listener.client_cert = tls::ClientCertMode::kNone;
+        } else if (kv.value == "optional") {
+          listener.client_cert = tls::ClientCertMode::kOptional;
+        } else if (kv.value == "require") {
+          listener.client_cert = tls::ClientCertMode::kRequire;
+        } else {
+          fail(flag, spec,
+               "client-cert '" + std::string(kv.value) + "' is not none, optional or require");
+        }
+      } else {
+        fail(flag, spec,
+             "unknown key '" + std::string(kv.key) + "' (ingress keys: protocol, client-cert)");
+      }
+    }
+    return listener;
+  }
+
+  if (!is_service_name(target)) {
+    fail(flag, spec, "service '" + std::string(target) + "' is not a service name");
+  }
+  listener.service = std::string(target);
+  listener.san = listener.service;
+  listener.sni = listener.service;
+  for (const KeyValue& kv : parse_keys(flag, spec, items)) {
+    if (kv.key == "protocol") {
+      listener.protocol = protocol_or_fail(flag, spec, kv.value);
+    } else if (kv.key == "san" || kv.key == "sni") {
+      if (!is_service_name(kv.value)) {
+        fail(flag, spec,
+             std::string(kv.key) + " '" + std::string(kv.value) + "' is not a DNS name");
+      }
+      (kv.key == "san" ? listener.san : listener.sni) = std::string(kv.value);
+    } else if (kv.key == "tls") {
+      if (kv.value != "on" && kv.value != "off") {
+        fail(flag, spec, "tls '" + std::string(kv.value) + "' is not on or off");
+      }
+      listener.tls = kv.value == "on";
+    } else {
+      fail(flag, spec,
+           "unknown key '" + std::string(kv.key) + "' (egress keys: protocol, san, sni, tls)");
+    }
+  }
+  return listener;
+}
+
+// Two listeners collide on the same port and family when the addresses are equal or
+// either is the wildcard address.
+void check_no_overlap(const std::vector<ListenerConfig>& listeners, const ListenerConfig& added,
+                      const std::string& spec) {
+  for (const ListenerConfig& other : listeners) {
+    if (other.listen.family() != added.listen.family() ||
+        other.listen.port() != added.listen.port()) {
+      continue;
+    }
+    const std::string flag = added.kind == ListenerKind::kIngress ? "ingress" : "egress";
+    if (other.listen.to_string() == added.listen.to_string()) {
+      fail(flag, spec,
+           "listen address " + added.listen.to_string() + " is already used by " + other.name);
+    }
+    if (is_wildcard(other.listen) || is_wildcard(added.listen)) {
+      fail(flag, spec, "listen address " + added.listen.to_string() + " overlaps " + other.name);
+    }
+  }
+}
+
+void add_upstream(std::map<std::string, ServiceConfig>& services, const std::string& spec) {
+  const size_t eq = spec.find('=');
+  if (eq == std::string::npos) fail("upstream", spec, "expected SERVICE=HOST:PORT");
+  const std::string service = spec.substr(0, eq);
+  const std::string endpoint = spec.substr(eq + 1);
+  if (!is_service_name(service)) {
+    fail("upstream", spec, "service '" + service + "' is not a service name");
+  }
+  for (std::string_view prefix : {"dns:", "file:"}) {
+    if (endpoint.rfind(prefix, 0) == 0) {
+      fail("upstream", spec,
+           std::string(prefix) + " endpoints are not supported yet; give HOST:PORT");
+    }
+  }
+  UpstreamEndpoint upstream;
+  upstream.text = endpoint;
+  upstream.address = resolve_or_fail("upstream", spec, "endpoint", endpoint);
+  if (upstream.address.port() == 0) fail("upstream", spec, "port 0 is not a port to connect to");
+  ServiceConfig& config = services[service];
+  config.name = service;
+  for (const UpstreamEndpoint& existing : config.endpoints) {
+    if (existing.address.to_string() == upstream.address.to_string()) {
+      fail("upstream", spec,
+           "endpoint " + upstream.address.to_string() + " is already an upstream of " + service);
+    }
+  }
+  config.endpoints.push_back(std::move(upstream));
+}
+
+// ---- whole-config checks --------------------------------------------------------------
+
+void build_config(const RawOptions& raw, const po::variables_map& vm, Config& config) {
+  if (vm.count("service-name")) {
+    if (!is_service_name(raw.service_name)) {
+      fail("service-name", raw.service_name, "not a service name (letters, digits, '-', '.')");
+    }
+    config.service_name = raw.service_name;
+  }
+
+  std::vector<std::string> specs;  // specs[i] is what the user wrote for listeners[i]
+  for (const std::string& spec : raw.ingress) {
+    ListenerConfig listener = parse_listener(ListenerKind::kIngress, spec);
+    check_no_overlap(config.listeners, listener, spec);
+    config.listeners.push_back(std::move(listener));
+    specs.push_back(spec);
+  }
+  for (const std::string& spec : raw.egress) {
+    ListenerConfig listener = parse_listener(ListenerKind::kEgress, spec);
+    check_no_overlap(config.listeners, listener, spec);
+    config.listeners.push_back(std::move(listener));
+    specs.push_back(spec);
+  }
+  for (const std::string& spec : raw.upstream) add_upstream(config.services, spec);
+
+  // Certificate sources.
+  config.cert_path = raw.cert;
+  config.key_path = raw.key;
+  config.trust_path = raw.trust;
+  config.ca_cert_path = raw.ca_cert;
+  config.ca_key_path = raw.ca_key;
+  config.cert_dir = raw.cert_dir;
+  config.ca_url = raw.ca_url;
+  if (!raw.cert.empty() && raw.key.empty()) fail("--cert needs --key (the certificate's key)");
+  if (raw.cert.empty() && !raw.key.empty()) fail("--key needs --cert (the certificate)");
+  if (!raw.ca_cert.empty() && raw.ca_key.empty()) fail("--ca-cert needs --ca-key");
+  if (raw.ca_cert.empty() && !raw.ca_key.empty()) fail("--ca-key needs --ca-cert");
+  const bool files_source = !raw.cert.empty();
+  const bool issuer_source = !raw.ca_cert.empty();
+  const bool remote_source = !raw.ca_url.empty();
+  if (files_source + issuer_source + remote_source > 1) {
+    fail("give one certificate source: --cert/--key, --ca-cert/--ca-key or --ca-url");
+  }
+  if (!raw.cert_dir.empty() && !issuer_source && !remote_source) {
+    fail("--cert-dir holds issued certificates: it needs --ca-cert/--ca-key or --ca-url");
+  }
+  check_readable_file("cert", raw.cert);
+  check_readable_file("key", raw.key);
+  check_readable_file("trust", raw.trust);
+  check_readable_file("ca-cert", raw.ca_cert);
+  check_readable_file("ca-key", raw.ca_key);
+  if (!raw.cert_dir.empty()) check_writable_dir("cert-dir", raw.cert_dir);
+  if (remote_source && raw.ca_url.rfind("http://", 0) != 0 &&
+      raw.ca_url.rfind("https://", 0) != 0) {
+    fail("ca-url", raw.ca_url, "not an http:// or https:// URL");
+  }
+  if (raw.key_type == "ecdsa-p256") {
+    config.key_type = tls::KeyType::kEcdsaP256;
+  } else if (raw.key_type == "rsa-2048") {
+    config.key_type = tls::KeyType::kRsa2048;
+  } else {
+    fail("key-type", raw.key_type, "not ecdsa-p256 or rsa-2048");
+  }
+  config.cert_lifetime = duration_or_fail("cert-lifetime", raw.cert_lifetime);
+  config.cert_renew_after = duration_or_fail("cert-renew-after", raw.cert_renew_after);
+  if (config.cert_lifetime.count() == 0) fail("cert-lifetime", raw.cert_lifetime, "must be > 0");
+  if (config.cert_renew_after.count() == 0 || config.cert_renew_after >= config.cert_lifetime) {
+    fail("cert-renew-after", raw.cert_renew_after,
+         "must be more than 0 and less than --cert-lifetime (" +
+             format_duration(config.cert_lifetime) + ")");
+  }
+  if ((issuer_source || remote_source) && config.service_name.empty()) {
+    fail("issuing certificates needs --service-name (the SAN they carry)");
+  }
+
+  // What each listener needs.
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const ListenerConfig& listener = config.listeners[i];
+    const std::string& spec = specs[i];
+    const std::string flag = listener.kind == ListenerKind::kIngress ? "ingress" : "egress";
+    if (listener.kind == ListenerKind::kIngress) {
+      if (!files_source && !issuer_source && !remote_source) {
+        fail(flag, spec,
+             "needs a certificate: give --cert and --key, --ca-cert and --ca-key, or --ca-url");
+      }
+      if (config.service_name.empty()) {
+        fail(flag, spec, "needs --service-name (the name clients verify)");
+      }
+      if (listener.client_cert != tls::ClientCertMode::kNone && raw.trust.empty()) {
+        fail(flag, spec, "client-cert needs --trust (the CAs client certificates chain to)");
+      }
+    } else {
+      if (listener.tls && raw.trust.empty()) {
+        fail(flag, spec, "tls=on needs --trust (the CAs upstream certificates chain to)");
+      }
+      if (config.services.count(listener.service) == 0) {
+        fail(flag, spec, "no --upstream for service '" + listener.service + "'");
+      }
+    }
+  }
+  if (config.listeners.empty()) fail("nothing to do: give at least one --ingress or --egress");
+
+  // Admin.
+  if (raw.admin != "off") {
+    config.admin = resolve_or_fail("admin", raw.admin, "address", raw.admin);
+    if (!raw.admin_allow_remote && !is_loopback(*config.admin)) {
+      fail("admin", raw.admin,
+           "not a loopback address (add --admin-allow-remote to serve it on the network)");
+    }
+  }
+
+  // Performance.
+  config.threads = static_cast<unsigned>(number_or_fail("threads", raw.threads, 0, kMaxThreads));
+  if (vm.count("cpus") && !raw.cpus.empty()) {
+    config.cpus = parse_cpus(raw.cpus);
+    config.pin_threads = true;
+    if (config.threads == 0) config.threads = static_cast<unsigned>(config.cpus.size());
+  } else if (vm.count("cpus")) {
+    fail("cpus", raw.cpus, "empty CPU list");
+  }
+  config.pin_threads = config.pin_threads || raw.pin_threads;
+  config.max_pending_bytes = size_or_fail("max-pending-bytes", raw.max_pending_bytes);
+  if (config.max_pending_bytes == 0)
+    fail("max-pending-bytes", raw.max_pending_bytes, "must be > 0");
+  config.buffer_count =
+      static_cast<unsigned>(number_or_fail("buffers", raw.buffers, 1, kMaxBuffers));
+  if ((config.buffer_count & (config.buffer_count - 1)) != 0) {
+    fail("buffers", raw.buffers, "not a power of two");
+  }
+  const uint64_t buffer_size = size_or_fail("buffer-size", raw.buffer_size);
+  if (buffer_size < kMinBufferSize || buffer_size > kMaxBufferSize) {
+    fail("buffer-size", raw.buffer_size, "out of range (1k to 1m)");
+  }
+  config.buffer_size = static_cast<unsigned>(buffer_size);
+  config.max_connections =
+      static_cast<unsigned>(number_or_fail("max-connections", raw.max_connections, 0, 1u << 24));
+  config.tls13_only = raw.tls13_only;
+
+  // Timeouts.
+  config.connect_timeout = duration_or_fail("connect-timeout", raw.connect_timeout);
+  config.handshake_timeout = duration_or_fail("handshake-timeout", raw.handshake_timeout);
+  config.tcp_idle_timeout = duration_or_fail("idle-timeout", raw.idle_timeout);
+  config.drain_timeout = duration_or_fail("drain-timeout", raw.drain_timeout);
+  if (config.connect_timeout.count() == 0)
+    fail("connect-timeout", raw.connect_timeout, "must be > 0");
+  if (config.handshake_timeout.count() == 0) {
+    fail("handshake-timeout", raw.handshake_timeout, "must be > 0");
+  }
+
+  // Logging.
+  if (raw.log_level != "error" && raw.log_level != "warn" && raw.log_level != "info" &&
+      raw.log_level != "debug") {
+    fail("log-level", raw.log_level, "not error, warn, info or debug");
+  }
+  config.log_level = raw.log_level;
+}
+
+// Turns a Boost exception into our one line. where: "" for the command line, or
+// "--config 'FILE': " for the file.
+std::string describe_boost_error(const po::error& e, const std::string& where) {
+  const bool in_file = !where.empty();
+  const std::string noun = in_file ? "key" : "flag";
+  if (const auto* unknown = dynamic_cast<const po::unknown_option*>(&e)) {
+    return "ringside: " + where + "unknown " + noun + " '" + unknown->get_option_name() +
+           "' (see --help)";
+  }
+  if (const auto* with_name = dynamic_cast<const po::error_with_option_name*>(&e)) {
+    std::string name = with_name->get_option_name();
+    if (in_file && name.rfind("--", 0) == 0) name = name.substr(2);
+    if (dynamic_cast<const po::multiple_occurrences*>(&e)) {
+      return "ringside: " + where + name + " given more than once (it takes one value)";
+    }
+    if (dynamic_cast<const po::invalid_command_line_syntax*>(&e) ||
+        dynamic_cast<const po::invalid_syntax*>(&e)) {
+      const auto& syntax = dynamic_cast<const po::invalid_syntax&>(e);
+      switch (syntax.kind()) {
+        case po::invalid_syntax::missing_parameter:
+          return "ringside: " + where + name + " needs a value";
+        case po::invalid_syntax::extra_parameter:
+          return "ringside: " + where + name + " takes no value";
+        default:
+          break;
+      }
+    }
+  }
+  if (dynamic_cast<const po::too_many_positional_options_error*>(&e)) {
+    return "ringside: " + where + "unexpected argument (flags start with --; see --help)";
+  }
+  return "ringside: " + where + e.what();
+}
+
+std::string help_text(const po::options_description& all) {
+  std::ostringstream out;
+  out << "ringside " RINGSIDE_VERSION " - TLS sidecar proxy\n\n"
+      << "Usage: ringside --service-name NAME [--ingress LISTEN=TARGET[,...]]...\n"
+      << "                [--egress LISTEN=SERVICE[,...]]... [--upstream SERVICE=HOST:PORT]...\n"
+      << "                [certificate flags] [other flags] [--config FILE]\n\n"
+      << "Example:\n"
+      << "  ringside --service-name app.ns --ingress 0.0.0.0:15443=127.0.0.1:8080,protocol=http "
+         "\\\n"
+      << "    --egress 127.0.0.1:15080=orders.ns --upstream orders.ns=10.0.0.7:15443 \\\n"
+      << "    --ca-cert ca.pem --ca-key ca.key --cert-dir /var/run/ringside --trust ca.pem\n\n"
+      << all << "\n"
+      << "General:\n"
+      << "  --config FILE    INI file with the same names as keys (ingress = ...), repeated\n"
+      << "                   for repeatable ones; '#' starts a comment. Flags given on the\n"
+      << "                   command line override the file; a repeatable flag given there\n"
+      << "                   replaces all of the file's values for it.\n"
+      << "  -h [ --help ]    print this help\n"
+      << "  --version        print the version\n";
+  return out.str();
+}
+
+}  // namespace
+
+ParseOutcome parse_command_line(int argc, const char* const* argv) {
+  ParseOutcome outcome;
+  auto exit_with = [&outcome](int code, std::string message) {
+    outcome.action = ParseOutcome::Action::kExit;
+    outcome.exit_code = code;
+    outcome.message = std::move(message);
+    outcome.config = Config{};
+    return outcome;
+  };
+
+  try {
+    RawOptions raw;
+    po::options_description shared(100, 50);
+    describe_options(raw, shared);
+    po::options_description general("General");
+    general.add_options()  //
+        ("config", po::value(&raw.config_file)->value_name("FILE"),
+         "INI file with the same keys")  //
+        ("help,h", "print this help")    //
+        ("version", "print the version");
+    po::options_description command_line;
+    command_line.add(shared).add(general);
+
+    po::variables_map vm;
+    std::string where;
+    try {
+      // No abbreviations: a flag is spelled in full, so adding a flag never changes
+      // what an existing command line means.
+      const int style =
+          po::command_line_style::default_style & ~po::command_line_style::allow_guessing;
+      po::store(po::command_line_parser(argc, const_cast<char**>(argv))
+                    .options(command_line)
+                    .style(style)
+                    .positional({})
+                    .run(),
+                vm);
+      if (vm.count("help")) return exit_with(0, help_text(shared));
+      if (vm.count("version")) {
+        return exit_with(0, "ringside " RINGSIDE_VERSION " (wolfSSL " LIBWOLFSSL_VERSION_STRING
+                            ", liburing " RINGSIDE_LIBURING_VERSION ")\n");
+      }
+      if (vm.count("config")) {
+        const std::string path = vm["config"].as<std::string>();
+        where = "--config '" + path + "': ";
+        std::ifstream file(path);
+        if (!file) {
+          return exit_with(2, "ringside: " + where + "cannot read: " + std::strerror(errno));
+        }
+        po::store(po::parse_config_file(file, shared, /*allow_unregistered=*/false), vm);
+        if (file.bad()) {
+          return exit_with(2, "ringside: " + where + "read error: " + std::strerror(errno));
+        }
+        where.clear();
+      }
+      po::notify(vm);
+    } catch (const po::error& e) {
+      return exit_with(2, describe_boost_error(e, where));
+    }
+
+    build_config(raw, vm, outcome.config);
+    return outcome;
+  } catch (const ConfigProblem& problem) {
+    return exit_with(2, problem.message);
+  } catch (const std::exception& e) {
+    return exit_with(2, std::string("ringside: ") + e.what());
+  } catch (...) {
+    return exit_with(2, "ringside: unexpected error while reading the command line");
+  }
+}
+
+}  // namespace ringside

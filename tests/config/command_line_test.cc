@@ -1,0 +1,502 @@
+#include <gtest/gtest.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "ringside/config.h"
+
+namespace ringside {
+namespace {
+
+using std::chrono::hours;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class CommandLineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char pattern[] = "/tmp/ringside-config-test-XXXXXX";
+    ASSERT_NE(mkdtemp(pattern), nullptr);
+    dir_ = pattern;
+    cert_ = write_file("cert.pem", "-----BEGIN CERTIFICATE-----\n");
+    key_ = write_file("key.pem", "-----BEGIN PRIVATE KEY-----\n");
+    ca_ = write_file("ca.pem", "-----BEGIN CERTIFICATE-----\n");
+    cert_dir_ = dir_ + "/issued";
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  std::string write_file(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  static ParseOutcome parse(std::vector<std::string> args) {
+    args.insert(args.begin(), "ringside");
+    std::vector<const char*> argv;
+    for (const std::string& arg : args) argv.push_back(arg.c_str());
+    argv.push_back(nullptr);
+    return parse_command_line(static_cast<int>(args.size()), argv.data());
+  }
+
+  // The smallest valid command line: one ingress with file certificates.
+  std::vector<std::string> minimal() const {
+    return {"--service-name", "app.ns", "--ingress", "0.0.0.0:15443=127.0.0.1:8080",
+            "--cert",         cert_,    "--key",     key_};
+  }
+
+  std::string dir_, cert_, key_, ca_, cert_dir_;
+};
+
+TEST_F(CommandLineTest, DesignExample) {
+  const ParseOutcome outcome = parse({
+      "--service-name", "app.sample-namespace",
+      "--ingress",      "0.0.0.0:15443=127.0.0.1:8080,protocol=http",
+      "--egress",       "127.0.0.1:15080=orders.sample-namespace,protocol=http",
+      "--upstream",     "orders.sample-namespace=10.0.0.7:15443",
+      "--upstream",     "orders.sample-namespace=10.0.0.8:15443",
+      "--ca-cert",      ca_,
+      "--ca-key",       key_,
+      "--cert-dir",     cert_dir_,
+      "--trust",        ca_,
+      "--admin",        "127.0.0.1:9901",
+      "--threads",      "0",
+  });
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  EXPECT_EQ(c.service_name, "app.sample-namespace");
+  ASSERT_EQ(c.listeners.size(), 2u);
+
+  const ListenerConfig& ingress = c.listeners[0];
+  EXPECT_EQ(ingress.kind, ListenerKind::kIngress);
+  EXPECT_EQ(ingress.name, "ingress_0.0.0.0:15443");
+  EXPECT_EQ(ingress.listen.to_string(), "0.0.0.0:15443");
+  EXPECT_EQ(ingress.target.to_string(), "127.0.0.1:8080");
+  EXPECT_EQ(ingress.protocol, Protocol::kHttp);
+  EXPECT_EQ(ingress.client_cert, tls::ClientCertMode::kNone);
+
+  const ListenerConfig& egress = c.listeners[1];
+  EXPECT_EQ(egress.kind, ListenerKind::kEgress);
+  EXPECT_EQ(egress.name, "egress_127.0.0.1:15080");
+  EXPECT_EQ(egress.service, "orders.sample-namespace");
+  EXPECT_EQ(egress.san, "orders.sample-namespace");
+  EXPECT_EQ(egress.sni, "orders.sample-namespace");
+  EXPECT_TRUE(egress.tls);
+  EXPECT_EQ(egress.protocol, Protocol::kHttp);
+
+  ASSERT_EQ(c.services.count("orders.sample-namespace"), 1u);
+  const ServiceConfig& orders = c.services.at("orders.sample-namespace");
+  EXPECT_EQ(orders.name, "orders.sample-namespace");
+  ASSERT_EQ(orders.endpoints.size(), 2u);
+  EXPECT_EQ(orders.endpoints[0].text, "10.0.0.7:15443");
+  EXPECT_EQ(orders.endpoints[0].address.to_string(), "10.0.0.7:15443");
+  EXPECT_EQ(orders.endpoints[1].address.to_string(), "10.0.0.8:15443");
+
+  EXPECT_EQ(c.ca_cert_path, ca_);
+  EXPECT_EQ(c.ca_key_path, key_);
+  EXPECT_EQ(c.cert_dir, cert_dir_);
+  EXPECT_EQ(c.trust_path, ca_);
+  ASSERT_TRUE(c.admin.has_value());
+  EXPECT_EQ(c.admin->to_string(), "127.0.0.1:9901");
+  EXPECT_EQ(c.threads, 0u);
+}
+
+TEST_F(CommandLineTest, Defaults) {
+  const ParseOutcome outcome = parse(minimal());
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  EXPECT_EQ(c.cert_path, cert_);
+  EXPECT_EQ(c.key_path, key_);
+  EXPECT_TRUE(c.trust_path.empty());
+  EXPECT_EQ(c.key_type, tls::KeyType::kEcdsaP256);
+  EXPECT_EQ(c.cert_lifetime, hours(24 * 7));
+  EXPECT_EQ(c.cert_renew_after, hours(24 * 5));
+  ASSERT_TRUE(c.admin.has_value());
+  EXPECT_EQ(c.admin->to_string(), "127.0.0.1:9901");
+  EXPECT_EQ(c.threads, 0u);
+  EXPECT_FALSE(c.pin_threads);
+  EXPECT_TRUE(c.cpus.empty());
+  EXPECT_EQ(c.connect_timeout, seconds(5));
+  EXPECT_EQ(c.handshake_timeout, seconds(10));
+  EXPECT_EQ(c.tcp_idle_timeout, hours(1));
+  EXPECT_EQ(c.drain_timeout, seconds(20));
+  EXPECT_EQ(c.max_pending_bytes, 256u * 1024);
+  EXPECT_EQ(c.buffer_count, 1024u);
+  EXPECT_EQ(c.buffer_size, 16896u);
+  EXPECT_EQ(c.max_connections, 0u);
+  EXPECT_EQ(c.log_level, "info");
+  EXPECT_FALSE(c.tls13_only);
+  EXPECT_EQ(c.listeners[0].protocol, Protocol::kTcp);
+}
+
+TEST_F(CommandLineTest, EveryTunable) {
+  std::vector<std::string> args = minimal();
+  for (const char* arg : {"--threads",
+                          "2",
+                          "--pin-threads",
+                          "--connect-timeout",
+                          "250ms",
+                          "--handshake-timeout",
+                          "3s",
+                          "--idle-timeout",
+                          "0",
+                          "--drain-timeout",
+                          "1m",
+                          "--max-pending-bytes",
+                          "1m",
+                          "--buffers",
+                          "256",
+                          "--buffer-size",
+                          "32k",
+                          "--max-connections",
+                          "10000",
+                          "--tls13-only",
+                          "--log-level",
+                          "debug",
+                          "--admin",
+                          "off",
+                          "--key-type",
+                          "rsa-2048",
+                          "--cert-lifetime",
+                          "2h",
+                          "--cert-renew-after",
+                          "90m"}) {
+    args.push_back(arg);
+  }
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  EXPECT_EQ(c.threads, 2u);
+  EXPECT_TRUE(c.pin_threads);
+  EXPECT_EQ(c.connect_timeout, milliseconds(250));
+  EXPECT_EQ(c.handshake_timeout, seconds(3));
+  EXPECT_EQ(c.tcp_idle_timeout, Duration(0));
+  EXPECT_EQ(c.drain_timeout, seconds(60));
+  EXPECT_EQ(c.max_pending_bytes, 1u << 20);
+  EXPECT_EQ(c.buffer_count, 256u);
+  EXPECT_EQ(c.buffer_size, 32768u);
+  EXPECT_EQ(c.max_connections, 10000u);
+  EXPECT_TRUE(c.tls13_only);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_FALSE(c.admin.has_value());
+  EXPECT_EQ(c.key_type, tls::KeyType::kRsa2048);
+  EXPECT_EQ(c.cert_lifetime, hours(2));
+  EXPECT_EQ(c.cert_renew_after, std::chrono::minutes(90));
+}
+
+TEST_F(CommandLineTest, ListenerKeys) {
+  std::vector<std::string> args = minimal();
+  args[3] = "127.0.0.1:15443=localhost:8080,client-cert=require,protocol=tcp";
+  for (const char* arg :
+       {"--trust", ca_.c_str(), "--egress",
+        "127.0.0.1:15080=orders.ns,san=orders.internal,sni=orders.sni,protocol=tcp", "--egress",
+        "[::1]:15081=plain.ns,tls=off", "--upstream", "orders.ns=localhost:15443", "--upstream",
+        "plain.ns=[::1]:9000"}) {
+    args.push_back(arg);
+  }
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  ASSERT_EQ(c.listeners.size(), 3u);
+  EXPECT_EQ(c.listeners[0].client_cert, tls::ClientCertMode::kRequire);
+  EXPECT_EQ(c.listeners[0].target.to_string(), "127.0.0.1:8080");  // localhost resolved
+  EXPECT_EQ(c.listeners[1].san, "orders.internal");
+  EXPECT_EQ(c.listeners[1].sni, "orders.sni");
+  EXPECT_EQ(c.listeners[2].name, "egress_[::1]:15081");
+  EXPECT_FALSE(c.listeners[2].tls);
+  EXPECT_EQ(c.listeners[2].san, "plain.ns");
+  EXPECT_EQ(c.services.at("orders.ns").endpoints[0].address.to_string(), "127.0.0.1:15443");
+  EXPECT_EQ(c.services.at("orders.ns").endpoints[0].text, "localhost:15443");
+  EXPECT_EQ(c.services.at("plain.ns").endpoints[0].address.to_string(), "[::1]:9000");
+}
+
+TEST_F(CommandLineTest, EgressOnlyNeedsNoCertificateOrServiceName) {
+  const ParseOutcome outcome = parse({"--egress", "127.0.0.1:15080=orders.ns,tls=off", "--upstream",
+                                      "orders.ns=127.0.0.1:9000", "--admin", "[::1]:0"});
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.admin->to_string(), "[::1]:0");
+}
+
+TEST_F(CommandLineTest, CpusImplyPinningAndThreadCount) {
+  cpu_set_t allowed;
+  ASSERT_EQ(sched_getaffinity(0, sizeof(allowed), &allowed), 0);
+  int first = 0;
+  while (!CPU_ISSET(first, &allowed)) ++first;
+  std::vector<std::string> args = minimal();
+  args.push_back("--cpus");
+  args.push_back(std::to_string(first) + "-" + std::to_string(first));
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.cpus, std::vector<int>{first});
+  EXPECT_TRUE(outcome.config.pin_threads);
+  EXPECT_EQ(outcome.config.threads, 1u);
+}
+
+TEST_F(CommandLineTest, RemoteAdminNeedsExplicitFlag) {
+  std::vector<std::string> args = minimal();
+  args.push_back("--admin");
+  args.push_back("0.0.0.0:9901");
+  ParseOutcome outcome = parse(args);
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("not a loopback address"), std::string::npos);
+  args.push_back("--admin-allow-remote");
+  outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.admin->to_string(), "0.0.0.0:9901");
+}
+
+TEST_F(CommandLineTest, Help) {
+  const ParseOutcome outcome = parse({"--help"});
+  EXPECT_EQ(outcome.action, ParseOutcome::Action::kExit);
+  EXPECT_EQ(outcome.exit_code, 0);
+  for (const char* expected : {"Usage: ringside",
+                               "Listeners",
+                               "Upstreams",
+                               "Certificates",
+                               "Timeouts",
+                               "Performance",
+                               "Admin",
+                               "Logging",
+                               "--ingress",
+                               "--egress",
+                               "--upstream",
+                               "--cert-lifetime",
+                               "(=7d)",
+                               "(=5d)",
+                               "(=5s)",
+                               "(=10s)",
+                               "(=1h)",
+                               "(=20s)",
+                               "(=256k)",
+                               "(=1024)",
+                               "(=16896)",
+                               "(=127.0.0.1:9901)",
+                               "(=info)",
+                               "--config",
+                               "--version",
+                               "--tls13-only",
+                               "--admin-allow-remote"}) {
+    EXPECT_NE(outcome.message.find(expected), std::string::npos) << expected;
+  }
+  // The short form.
+  EXPECT_EQ(parse({"-h"}).exit_code, 0);
+}
+
+TEST_F(CommandLineTest, Version) {
+  const ParseOutcome outcome = parse({"--version"});
+  EXPECT_EQ(outcome.action, ParseOutcome::Action::kExit);
+  EXPECT_EQ(outcome.exit_code, 0);
+  EXPECT_EQ(outcome.message.rfind("ringside 0.", 0), 0u) << outcome.message;
+  EXPECT_NE(outcome.message.find("wolfSSL 5."), std::string::npos) << outcome.message;
+}
+
+TEST_F(CommandLineTest, ConfigFile) {
+  const std::string file = write_file("ringside.ini",
+                                      "# a comment\n"
+                                      "service-name = app.ns\n"
+                                      "ingress = 0.0.0.0:15443=127.0.0.1:8080,protocol=http\n"
+                                      "egress = 127.0.0.1:15080=orders.ns\n"
+                                      "egress = 127.0.0.1:15081=users.ns\n"
+                                      "upstream = orders.ns=10.0.0.7:15443\n"
+                                      "upstream = users.ns=10.0.0.9:15443\n"
+                                      "cert = " +
+                                          cert_ +
+                                          "\n"
+                                          "key = " +
+                                          key_ +
+                                          "\n"
+                                          "trust = " +
+                                          ca_ +
+                                          "\n"
+                                          "threads = 3\n"
+                                          "idle-timeout = 10m\n"
+                                          "tls13-only = true\n");
+  ParseOutcome outcome = parse({"--config", file});
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.service_name, "app.ns");
+  EXPECT_EQ(outcome.config.listeners.size(), 3u);
+  EXPECT_EQ(outcome.config.listeners[0].protocol, Protocol::kHttp);
+  EXPECT_EQ(outcome.config.services.size(), 2u);
+  EXPECT_EQ(outcome.config.threads, 3u);
+  EXPECT_EQ(outcome.config.tcp_idle_timeout, std::chrono::minutes(10));
+  EXPECT_TRUE(outcome.config.tls13_only);
+  EXPECT_EQ(outcome.config.connect_timeout, seconds(5));  // default where the file is silent
+
+  // Flags override the file: a scalar replaces the file's value, a repeatable flag
+  // replaces all of the file's values for it.
+  outcome = parse({"--threads", "1", "--config", file, "--egress", "127.0.0.1:15082=orders.ns"});
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.threads, 1u);
+  ASSERT_EQ(outcome.config.listeners.size(), 2u);
+  EXPECT_EQ(outcome.config.listeners[1].name, "egress_127.0.0.1:15082");
+  EXPECT_EQ(outcome.config.listeners[0].name, "ingress_0.0.0.0:15443");  // from the file
+}
+
+TEST_F(CommandLineTest, ConfigFileErrors) {
+  const std::string unknown = write_file("unknown.ini", "service-name = a\nbogus = 1\n");
+  ParseOutcome outcome = parse({"--config", unknown});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("--config '" + unknown + "': unknown key 'bogus'"),
+            std::string::npos)
+      << outcome.message;
+
+  const std::string twice = write_file("twice.ini", "threads = 1\nthreads = 2\n");
+  outcome = parse({"--config", twice});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("threads given more than once"), std::string::npos)
+      << outcome.message;
+
+  const std::string nested = write_file("nested.ini", "config = other.ini\n");
+  outcome = parse({"--config", nested});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("unknown key 'config'"), std::string::npos) << outcome.message;
+
+  outcome = parse({"--config", dir_ + "/missing.ini"});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("missing.ini': cannot read"), std::string::npos)
+      << outcome.message;
+
+  // A bad value from the file is reported under the flag's name.
+  const std::string bad = write_file("bad.ini", "connect-timeout = soon\n");
+  std::vector<std::string> args = minimal();
+  args.push_back("--config");
+  args.push_back(bad);
+  outcome = parse(args);
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("--connect-timeout: 'soon' is not a duration"), std::string::npos)
+      << outcome.message;
+}
+
+// A table of command lines that must be refused: extra arguments after minimal() and
+// a substring of the one-line message.
+TEST_F(CommandLineTest, Errors) {
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+    bool replace_minimal = false;  // true: `extra` is the whole command line
+  };
+  const std::string missing = dir_ + "/missing.pem";
+  const std::vector<Case> cases = {
+      {{"--bogus"}, "ringside: unknown flag '--bogus'"},
+      {{"--ingres", "1.2.3.4:1=1.2.3.4:2"}, "unknown flag '--ingres'"},  // no abbreviations
+      {{"stray"}, "unexpected argument"},
+      {{"--threads"}, "--threads needs a value"},
+      {{"--threads", "1", "--threads", "2"}, "--threads given more than once"},
+      {{"--pin-threads=yes"}, "--pin-threads takes no value"},
+      {{"--ingress", "0.0.0.0:15444=nowhere"},
+       "ringside: --ingress '0.0.0.0:15444=nowhere': target 'nowhere' is not HOST:PORT"},
+      {{"--ingress", "0.0.0.0:15444=no-such-host.invalid:80"},
+       "--ingress '0.0.0.0:15444=no-such-host.invalid:80': target 'no-such-host.invalid:80': "
+       "cannot resolve"},
+      {{"--ingress", "0.0.0.0:15444"}, "--ingress '0.0.0.0:15444': expected LISTEN=TARGET"},
+      {{"--ingress", "0.0.0.0:99999=127.0.0.1:1"}, "listen address '0.0.0.0:99999'"},
+      {{"--ingress", "0.0.0.0:0=127.0.0.1:1"}, "listen port 0 is not allowed"},
+      {{"--ingress", "0.0.0.0:15444=127.0.0.1:0"}, "target port 0"},
+      {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,color=blue"},
+       "unknown key 'color' (ingress keys: protocol, client-cert)"},
+      {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,protocol=udp"},
+       "protocol 'udp' is not tcp or http"},
+      {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,protocol=tcp,protocol=http"},
+       "key 'protocol' given twice"},
+      {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,http"}, "'http' is not KEY=VALUE"},
+      {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,client-cert=maybe"},
+       "client-cert 'maybe' is not none, optional or require"},
+      {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,client-cert=require"}, "client-cert needs --trust"},
+      {{"--ingress", "0.0.0.0:15443=127.0.0.1:9"},
+       "listen address 0.0.0.0:15443 is already used by ingress_0.0.0.0:15443"},
+      {{"--ingress", "127.0.0.1:15443=127.0.0.1:9"}, "overlaps ingress_0.0.0.0:15443"},
+      {{"--egress", "127.0.0.1:15080=orders.ns,tls=off"}, "no --upstream for service 'orders.ns'"},
+      {{"--egress", "127.0.0.1:15080=orders.ns", "--upstream", "orders.ns=127.0.0.1:1"},
+       "--egress '127.0.0.1:15080=orders.ns': tls=on needs --trust"},
+      {{"--egress", "127.0.0.1:15080=orders.ns,tls=maybe"}, "tls 'maybe' is not on or off"},
+      {{"--egress", "127.0.0.1:15080=orders.ns,weight=2"},
+       "unknown key 'weight' (egress keys: protocol, san, sni, tls)"},
+      {{"--egress", "127.0.0.1:15080=orders ns"}, "service 'orders ns' is not a service name"},
+      {{"--egress", "127.0.0.1:15080=orders.ns,san=a b"}, "san 'a b' is not a DNS name"},
+      {{"--upstream", "orders.ns"}, "--upstream 'orders.ns': expected SERVICE=HOST:PORT"},
+      {{"--upstream", "orders.ns=dns:orders.example:443"},
+       "--upstream 'orders.ns=dns:orders.example:443': dns: endpoints are not supported yet"},
+      {{"--upstream", "orders.ns=file:/etc/endpoints"}, "file: endpoints are not supported yet"},
+      {{"--upstream", "orders.ns=10.0.0.1"}, "endpoint '10.0.0.1' is not HOST:PORT"},
+      {{"--upstream", "orders.ns=10.0.0.1:1", "--upstream", "orders.ns=10.0.0.1:1"},
+       "endpoint 10.0.0.1:1 is already an upstream of orders.ns"},
+      {{"--service-name", "app.ns", "--ingress", "0.0.0.0:15443=127.0.0.1:8080"},
+       "--ingress '0.0.0.0:15443=127.0.0.1:8080': needs a certificate",
+       true},
+      {{"--ingress", "0.0.0.0:15443=127.0.0.1:8080", "--cert", cert_, "--key", key_},
+       "needs --service-name",
+       true},
+      {{"--service-name", "app.ns", "--ingress", "0.0.0.0:15443=127.0.0.1:8080", "--cert", cert_},
+       "--cert needs --key",
+       true},
+      {{"--service-name", "app.ns", "--ingress", "0.0.0.0:15443=127.0.0.1:8080", "--key", key_},
+       "--key needs --cert",
+       true},
+      {{"--ca-cert", ca_}, "--ca-cert needs --ca-key"},
+      {{"--ca-key", key_}, "--ca-key needs --ca-cert"},
+      {{"--ca-cert", ca_, "--ca-key", key_}, "give one certificate source"},
+      {{"--cert-dir", dir_}, "--cert-dir holds issued certificates"},
+      {{"--trust", missing}, "ringside: --trust '" + missing + "': cannot read: No such file"},
+      {{"--trust", dir_}, "--trust '" + dir_ + "': not a regular file"},
+      {{"--service-name", "app.ns", "--ingress", "0.0.0.0:1=127.0.0.1:2", "--ca-cert", ca_,
+        "--ca-key", key_, "--cert-dir", cert_ + "/sub"},
+       "--cert-dir '" + cert_ + "/sub': does not exist and cannot be created",
+       true},
+      {{"--service-name", "app.ns", "--ingress", "0.0.0.0:1=127.0.0.1:2", "--ca-url", "ftp://ca"},
+       "--ca-url 'ftp://ca': not an http:// or https:// URL",
+       true},
+      {{"--service-name", "bad name"}, "--service-name 'bad name': not a service name", true},
+      {{"--key-type", "dsa"}, "--key-type 'dsa': not ecdsa-p256 or rsa-2048"},
+      {{"--cert-lifetime", "0"}, "--cert-lifetime '0': must be > 0"},
+      {{"--cert-renew-after", "7d"}, "must be more than 0 and less than --cert-lifetime (7d)"},
+      {{"--cert-lifetime", "1x"}, "--cert-lifetime: '1x': unknown unit 'x'"},
+      {{"--connect-timeout=-1s"}, "--connect-timeout: '-1s' is negative"},
+      {{"--connect-timeout", "0"}, "--connect-timeout '0': must be > 0"},
+      {{"--handshake-timeout", "0ms"}, "--handshake-timeout '0ms': must be > 0"},
+      {{"--idle-timeout", "forever"}, "--idle-timeout: 'forever' is not a duration"},
+      {{"--drain-timeout", "99999999999999999999"},
+       "--drain-timeout: '99999999999999999999' is too long"},
+      {{"--admin", "localhost"}, "--admin 'localhost': address 'localhost' is not HOST:PORT"},
+      {{"--admin", "10.1.2.3:9901"}, "--admin '10.1.2.3:9901': not a loopback address"},
+      {{"--threads", "many"}, "--threads 'many': not a whole number"},
+      {{"--threads=-1"}, "--threads '-1': not a whole number"},
+      {{"--threads", "100000"}, "--threads '100000': out of range (0 to 1024)"},
+      {{"--cpus", "1-0"}, "--cpus '1-0': '1-0' is not a CPU number or range"},
+      {{"--cpus", "a"}, "'a' is not a CPU number"},
+      {{"--cpus", "5000"}, "CPU 5000 is not available to this process (allowed: "},
+      {{"--cpus", ""}, "--cpus '': "},
+      {{"--buffers", "1000"}, "--buffers '1000': not a power of two"},
+      {{"--buffers", "0"}, "--buffers '0': out of range (1 to 32768)"},
+      {{"--buffers", "65536"}, "out of range (1 to 32768)"},
+      {{"--buffer-size", "100"}, "--buffer-size '100': out of range (1k to 1m)"},
+      {{"--buffer-size", "2m"}, "--buffer-size '2m': out of range"},
+      {{"--max-pending-bytes", "0"}, "--max-pending-bytes '0': must be > 0"},
+      {{"--max-pending-bytes", "lots"}, "--max-pending-bytes: 'lots' is not a size"},
+      {{"--max-connections", "x"}, "--max-connections 'x': not a whole number"},
+      {{"--log-level", "verbose"}, "--log-level 'verbose': not error, warn, info or debug"},
+      {{"--admin", "off"}, "nothing to do", true},
+      {{}, "nothing to do", true},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = c.replace_minimal ? std::vector<std::string>{} : minimal();
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    const ParseOutcome outcome = parse(args);
+    std::string joined;
+    for (const std::string& arg : args) joined += arg + " ";
+    EXPECT_EQ(outcome.action, ParseOutcome::Action::kExit) << joined;
+    EXPECT_EQ(outcome.exit_code, 2) << joined;
+    EXPECT_NE(outcome.message.find(c.message), std::string::npos)
+        << joined << "\n  expected: " << c.message << "\n  got:      " << outcome.message;
+    EXPECT_EQ(outcome.message.rfind("ringside: ", 0), 0u) << outcome.message;
+    EXPECT_EQ(outcome.message.find('\n'), std::string::npos) << "one line: " << outcome.message;
+  }
+}
+
+}  // namespace
+}  // namespace ringside
