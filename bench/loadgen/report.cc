@@ -113,6 +113,8 @@ std::string format_text_report(const ClientOptions& options, const RunResult& re
                        options.threads == 1 ? "" : "s");
   if (options.rate > 0 && options.mode != Mode::kTcp) {
     out += printf_string("open loop at %.0f req/s\n", options.rate);
+  } else if (options.mode == Mode::kTcp) {
+    out += printf_string("writes of %zu bytes\n", options.write_size);
   } else {
     out += "closed loop\n";
   }
