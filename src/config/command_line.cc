@@ -43,6 +43,7 @@ struct RawOptions {
   std::string config_file;
 };
 
+constexpr unsigned kHelpWidth = 100;  // columns of --help
 constexpr unsigned kMaxThreads = 1024;
 // io_uring's provided-buffer rings hold at most 32768 entries.
 constexpr unsigned kMaxBuffers = 32768;
@@ -63,7 +64,8 @@ struct ConfigProblem {
 
 // Adds every option that both the command line and the config file take.
 void describe_options(RawOptions& raw, po::options_description& all) {
-  po::options_description listeners("Listeners (repeatable)");
+  po::options_description listeners("Service and listeners (--ingress and --egress repeat)",
+                                    kHelpWidth, kHelpWidth / 2);
   listeners.add_options()  //
       ("service-name", po::value(&raw.service_name)->value_name("NAME"),
        "this task's service name: the DNS SAN of its certificate")  //
@@ -74,12 +76,12 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "plaintext listener whose traffic goes over TLS to SERVICE's upstreams; keys: "
        "protocol=tcp|http (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), tls=on|off (on)");
 
-  po::options_description upstreams("Upstreams (repeatable)");
+  po::options_description upstreams("Upstreams (repeatable)", kHelpWidth, kHelpWidth / 2);
   upstreams.add_options()  //
       ("upstream", po::value(&raw.upstream)->value_name("SERVICE=HOST:PORT"),
        "an endpoint of SERVICE; host names are resolved at start");
 
-  po::options_description certificates("Certificates");
+  po::options_description certificates("Certificates", kHelpWidth, kHelpWidth / 2);
   certificates.add_options()  //
       ("cert", po::value(&raw.cert)->value_name("FILE"),
        "certificate chain (PEM, leaf first), watched for changes; needs --key")        //
@@ -101,7 +103,8 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("ca-url", po::value(&raw.ca_url)->value_name("URL"),
        "remote CA (cfssl HTTP API) that signs this task's certificates");
 
-  po::options_description timeouts("Timeouts (DURATION: 250ms, 5s, 2m, 1h, 7d; bare = seconds)");
+  po::options_description timeouts("Timeouts (DURATION: 250ms, 5s, 2m, 1h, 7d; bare = seconds)",
+                                   kHelpWidth, kHelpWidth / 2);
   timeouts.add_options()  //
       ("connect-timeout",
        po::value(&raw.connect_timeout)->value_name("DURATION")->default_value("5s"),
@@ -114,7 +117,7 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("drain-timeout", po::value(&raw.drain_timeout)->value_name("DURATION")->default_value("20s"),
        "on shutdown or POST /drain, close what is still open after this long");
 
-  po::options_description performance("Performance");
+  po::options_description performance("Performance", kHelpWidth, kHelpWidth / 2);
   performance.add_options()  //
       ("threads", po::value(&raw.threads)->value_name("N")->default_value("0"),
        "worker threads (0: one per allowed CPU, or per --cpus entry)")  //
@@ -133,14 +136,14 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "downstream connections per worker (0: limited by descriptors only)")  //
       ("tls13-only", po::bool_switch(&raw.tls13_only), "refuse TLS 1.2");
 
-  po::options_description admin("Admin");
+  po::options_description admin("Admin", kHelpWidth, kHelpWidth / 2);
   admin.add_options()  //
       ("admin", po::value(&raw.admin)->value_name("ADDR")->default_value("127.0.0.1:9901"),
        "admin HTTP server (/ready, /stats, /certs, ...); 'off' disables it")  //
       ("admin-allow-remote", po::bool_switch(&raw.admin_allow_remote),
        "allow --admin on a non-loopback address");
 
-  po::options_description logging("Logging");
+  po::options_description logging("Logging", kHelpWidth, kHelpWidth / 2);
   logging.add_options()  //
       ("log-level", po::value(&raw.log_level)->value_name("LEVEL")->default_value("info"),
        "error, warn, info or debug");
@@ -572,7 +575,6 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
       }
     }
   }
-  if (config.listeners.empty()) fail("nothing to do: give at least one --ingress or --egress");
 
   // Admin.
   if (raw.admin != "off") {
@@ -627,6 +629,9 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
     fail("log-level", raw.log_level, "not error, warn, info or debug");
   }
   config.log_level = raw.log_level;
+
+  // Last, so that a mistake in any other flag is what the user hears about first.
+  if (config.listeners.empty()) fail("nothing to do: give at least one --ingress or --egress");
 }
 
 // Turns a Boost exception into our one line. where: "" for the command line, or
@@ -657,13 +662,14 @@ std::string describe_boost_error(const po::error& e, const std::string& where) {
       }
     }
   }
-  if (dynamic_cast<const po::too_many_positional_options_error*>(&e)) {
-    return "ringside: " + where + "unexpected argument (flags start with --; see --help)";
-  }
   return "ringside: " + where + e.what();
 }
 
-std::string help_text(const po::options_description& all) {
+std::string help_text(const po::options_description& shared,
+                      const po::options_description& general) {
+  // One description for printing, so every group shares one column layout.
+  po::options_description display(kHelpWidth, kHelpWidth / 2);
+  display.add(shared).add(general);
   std::ostringstream out;
   out << "ringside " RINGSIDE_VERSION " - TLS sidecar proxy\n\n"
       << "Usage: ringside --service-name NAME [--ingress LISTEN=TARGET[,...]]...\n"
@@ -673,15 +679,8 @@ std::string help_text(const po::options_description& all) {
       << "  ringside --service-name app.ns --ingress 0.0.0.0:15443=127.0.0.1:8080,protocol=http "
          "\\\n"
       << "    --egress 127.0.0.1:15080=orders.ns --upstream orders.ns=10.0.0.7:15443 \\\n"
-      << "    --ca-cert ca.pem --ca-key ca.key --cert-dir /var/run/ringside --trust ca.pem\n\n"
-      << all << "\n"
-      << "General:\n"
-      << "  --config FILE    INI file with the same names as keys (ingress = ...), repeated\n"
-      << "                   for repeatable ones; '#' starts a comment. Flags given on the\n"
-      << "                   command line override the file; a repeatable flag given there\n"
-      << "                   replaces all of the file's values for it.\n"
-      << "  -h [ --help ]    print this help\n"
-      << "  --version        print the version\n";
+      << "    --ca-cert ca.pem --ca-key ca.key --cert-dir /var/run/ringside --trust ca.pem"
+      << display;
   return out.str();
 }
 
@@ -699,16 +698,23 @@ ParseOutcome parse_command_line(int argc, const char* const* argv) {
 
   try {
     RawOptions raw;
-    po::options_description shared(100, 50);
+    po::options_description shared(kHelpWidth, kHelpWidth / 2);
     describe_options(raw, shared);
-    po::options_description general("General");
+    po::options_description general("General", kHelpWidth, kHelpWidth / 2);
     general.add_options()  //
         ("config", po::value(&raw.config_file)->value_name("FILE"),
-         "INI file with the same keys")  //
-        ("help,h", "print this help")    //
+         "INI file with the flags' names as keys (ingress = ...); repeat a key for a repeatable "
+         "flag; '#' starts a comment. Flags override the file; a repeatable flag given on the "
+         "command line replaces all of the file's values for it")  //
+        ("help,h", "print this help")                              //
         ("version", "print the version");
+    // Words that are not flags land here, so the error can quote the first of them.
+    po::options_description hidden;
+    hidden.add_options()("positional-argument", po::value<std::vector<std::string>>());
+    po::positional_options_description positional;
+    positional.add("positional-argument", -1);
     po::options_description command_line;
-    command_line.add(shared).add(general);
+    command_line.add(shared).add(general).add(hidden);
 
     po::variables_map vm;
     std::string where;
@@ -720,13 +726,18 @@ ParseOutcome parse_command_line(int argc, const char* const* argv) {
       po::store(po::command_line_parser(argc, const_cast<char**>(argv))
                     .options(command_line)
                     .style(style)
-                    .positional({})
+                    .positional(positional)
                     .run(),
                 vm);
-      if (vm.count("help")) return exit_with(0, help_text(shared));
+      if (vm.count("help")) return exit_with(0, help_text(shared, general));
       if (vm.count("version")) {
         return exit_with(0, "ringside " RINGSIDE_VERSION " (wolfSSL " LIBWOLFSSL_VERSION_STRING
                             ", liburing " RINGSIDE_LIBURING_VERSION ")\n");
+      }
+      if (vm.count("positional-argument")) {
+        const auto& words = vm["positional-argument"].as<std::vector<std::string>>();
+        return exit_with(2, "ringside: unexpected argument '" + words.front() +
+                                "' (flags start with --; see --help)");
       }
       if (vm.count("config")) {
         const std::string path = vm["config"].as<std::string>();

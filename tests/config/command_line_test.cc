@@ -256,7 +256,7 @@ TEST_F(CommandLineTest, Help) {
   EXPECT_EQ(outcome.action, ParseOutcome::Action::kExit);
   EXPECT_EQ(outcome.exit_code, 0);
   for (const char* expected : {"Usage: ringside",
-                               "Listeners",
+                               "Service and listeners",
                                "Upstreams",
                                "Certificates",
                                "Timeouts",
@@ -284,6 +284,7 @@ TEST_F(CommandLineTest, Help) {
                                "--admin-allow-remote"}) {
     EXPECT_NE(outcome.message.find(expected), std::string::npos) << expected;
   }
+  EXPECT_EQ(outcome.message.find("positional"), std::string::npos) << "internal option shown";
   // The short form.
   EXPECT_EQ(parse({"-h"}).exit_code, 0);
 }
@@ -385,7 +386,10 @@ TEST_F(CommandLineTest, Errors) {
   const std::vector<Case> cases = {
       {{"--bogus"}, "ringside: unknown flag '--bogus'"},
       {{"--ingres", "1.2.3.4:1=1.2.3.4:2"}, "unknown flag '--ingres'"},  // no abbreviations
-      {{"stray"}, "unexpected argument"},
+      {{"stray"}, "ringside: unexpected argument 'stray' (flags start with --"},
+      {{"--drain-timeout", "5", "fortnights"}, "unexpected argument 'fortnights'"},
+      {{"--drain-timeout", "5 fortnights"}, "--drain-timeout: '5 fortnights': unknown unit"},
+      {{"--threads", "many"}, "--threads 'many'", true},  // not "nothing to do"
       {{"--threads"}, "--threads needs a value"},
       {{"--threads", "1", "--threads", "2"}, "--threads given more than once"},
       {{"--pin-threads=yes"}, "--pin-threads takes no value"},
