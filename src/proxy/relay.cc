@@ -66,7 +66,10 @@ void Worker::release(Connection* c) {
   stats.cx_active.dec();
   if (c->upstream_counted) stats.upstream_cx_active.dec();
   uint32_t slot = c->slot;
+  const TlsGeneration* generation = c->tls_generation;
   slots_[slot].reset();
+  // Only now that the TLS session is gone may the generation be reclaimed.
+  if (generation != nullptr) generation->release(index_);
   free_slots_.push_back(slot);
   --live_;
 }
@@ -79,8 +82,12 @@ void Worker::start_ingress(Connection* c) {
   ListenerRuntime& listener = listener_config(c);
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
+  generation->hold(index_);  // released in release(), after the session is freed
   c->down.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kServer);
   if (c->down.tls->broken()) {
+    lstats(c).tls_handshake_failure.add();
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
+                        listener.config.name.c_str());
     abort(c);
     return;
   }
@@ -163,9 +170,13 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   // upstream's certificate has been verified.
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
+  generation->hold(index_);  // released in release(), after the session is freed
   c->up.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kClient,
                                                 listener.sni, listener.verify_name);
   if (c->up.tls->broken()) {
+    lstats(c).tls_handshake_failure.add();
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
+                        listener.config.name.c_str());
     abort(c);
     return;
   }
@@ -348,7 +359,13 @@ void Worker::on_eof(Connection* c, Half& in) {
     return;
   }
   if (c->state != ConnState::kRelaying) {
-    // The client left before the relay started (or the upstream closed mid-handshake).
+    // The client left before the relay started, or the upstream closed mid-handshake:
+    // either way the handshake failed.
+    if (c->state == ConnState::kDownHandshake || c->state == ConnState::kUpHandshake) {
+      lstats(c).tls_handshake_failure.add();
+      RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: %s closed the connection during the TLS handshake",
+                          listener_config(c).config.name.c_str(), half_name(in));
+    }
     abort(c);
     return;
   }

@@ -11,29 +11,17 @@
 #include "ringside/config.h"
 #include "ringside/stats.h"
 #include "ringside/tls.h"
+#include "ringside/tls_generation.h"
 
 namespace ringside::proxy {
 
-// One published generation of TLS material for one listener.
-struct TlsGeneration {
-  std::shared_ptr<const tls::TlsContext> context;
-  uint64_t id = 0;
-};
-
-// The RCU cell a worker reads at handshake start: an acquire load of one pointer. The
-// control thread stores a new generation with release; a connection keeps the raw
-// pointer it started with, and the old generation is only freed once no worker can
-// still be using it (rotation agent).
-class ContextSlot {
- public:
-  const TlsGeneration* load() const { return current_.load(std::memory_order_acquire); }
-  void publish(const TlsGeneration* generation) {
-    current_.store(generation, std::memory_order_release);
-  }
-
- private:
-  std::atomic<const TlsGeneration*> current_{nullptr};
-};
+// One published generation of TLS material for one listener, and the RCU cell workers
+// read it from at handshake start. Both live in ringside/tls_generation.h with the
+// reclaimer: a connection calls hold()/release() on its generation (per-worker counts),
+// and an old generation is freed only after every worker passed a quiescent point and
+// none holds it (the rotation agent's GenerationReclaimer).
+using TlsGeneration = ::ringside::TlsGeneration;
+using ContextSlot = ::ringside::ContextSlot;
 
 struct Cluster {
   std::string name;

@@ -12,7 +12,7 @@
 #include <sstream>
 
 #include "ringside/admin.h"
-#include "ringside/certs.h"
+#include "ringside/rotation.h"
 #include "ringside/log.h"
 
 namespace ringside::proxy {
@@ -22,18 +22,6 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-bool read_file(const std::string& path, std::string* out, std::string* detail) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    *detail = path + ": " + std::strerror(errno);
-    return false;
-  }
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  *out = buffer.str();
-  return true;
 }
 
 std::string json_escape(std::string_view text) {
@@ -51,15 +39,6 @@ std::string json_escape(std::string_view text) {
     }
   }
   return out;
-}
-
-std::string iso_time(int64_t unix_seconds) {
-  time_t t = static_cast<time_t>(unix_seconds);
-  struct tm tm;
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
 }
 
 unsigned cgroup_cpu_limit() {
@@ -101,92 +80,31 @@ Server::~Server() {
 }
 
 Result<void> Server::load_tls(std::string* detail) {
-  const Config& config = runtime_.config;
-  auto fail = [&](const std::string& why) {
-    *detail = why;
-    return make_error(ErrorKind::kConfig, Side::kInternal, "tls");
-  };
-
-  std::string trust;
-  if (!config.trust_path.empty() && !read_file(config.trust_path, &trust, detail)) {
-    return fail("--trust: " + *detail);
-  }
-
-  bool have_identity = false;
-  tls::Identity identity;
-  if (!config.cert_path.empty()) {
-    if (!read_file(config.cert_path, &identity.cert_chain_pem, detail)) return fail("--cert: " + *detail);
-    if (!read_file(config.key_path, &identity.key_pem, detail)) return fail("--key: " + *detail);
-    have_identity = true;
-  } else if (!config.ca_cert_path.empty()) {
-    // Local issuer: issue this task's certificate now. (Renewal is the rotation agent's.)
-    tls::Identity ca;
-    if (!read_file(config.ca_cert_path, &ca.cert_chain_pem, detail)) return fail("--ca-cert: " + *detail);
-    if (!read_file(config.ca_key_path, &ca.key_pem, detail)) return fail("--ca-key: " + *detail);
-    certs::LeafOptions leaf;
-    leaf.dns_sans = {config.service_name};
-    leaf.key_type = config.key_type;
-    leaf.lifetime = std::chrono::duration_cast<std::chrono::seconds>(config.cert_lifetime);
-    auto issued = certs::issue_leaf(ca, leaf, detail);
-    if (!issued.ok()) return fail("local issuer: " + *detail);
-    identity = std::move(*issued);
-    have_identity = true;
-    if (trust.empty()) trust = ca.cert_chain_pem;
-  }
-
-  if (have_identity) {
-    // Egress-only sidecars may name no service; ingress certificates must carry it.
-    auto info = tls::validate_identity(identity, /*trust_pem=*/"", config.service_name,
-                                       unix_now(), detail);
-    if (!info.ok()) return fail("certificate rejected: " + *detail);
-    RS_INFO("certificate: serial %s, SANs %s, expires %s", info->serial_hex.c_str(),
-            info->dns_sans.empty() ? "-" : info->dns_sans.front().c_str(),
-            iso_time(info->not_after).c_str());
-  }
-
-  uint64_t next_generation = 1;
-  auto build = [&](const tls::ContextOptions& options, const tls::Identity* id,
-                   const std::string& what) -> ContextSlot* {
-    auto context = tls::TlsContext::create(options, id, runtime_.workers, detail);
-    if (!context.ok()) {
-      *detail = what + ": " + *detail;
-      return nullptr;
-    }
-    auto generation = std::make_unique<TlsGeneration>();
-    generation->context = std::move(*context);
-    generation->id = next_generation;
-    auto slot = std::make_unique<ContextSlot>();
-    slot->publish(generation.get());
-    generations_.push_back(std::move(generation));
-    runtime_.slots.push_back(std::move(slot));
-    return runtime_.slots.back().get();
-  };
-
+  // One slot per TLS listener; the rotation agent validates the certificate source,
+  // builds and publishes generation 1 here (prepare fails if it cannot), and later ones
+  // from its own thread.
+  std::vector<certs::TlsListener> tls_listeners;
   for (ListenerRuntime& listener : runtime_.listeners) {
     const ListenerConfig& lc = listener.config;
-    tls::ContextOptions options;
-    options.tls13_only = config.tls13_only;
-    if (lc.kind == ListenerKind::kIngress) {
-      if (!have_identity) return fail(lc.name + ": an ingress listener needs a certificate (--cert/--key or --ca-cert/--ca-key)");
-      options.role = tls::Role::kServer;
-      options.client_cert = lc.client_cert;
-      if (lc.client_cert != tls::ClientCertMode::kNone) {
-        if (trust.empty()) return fail(lc.name + ": client-cert needs --trust");
-        options.trust_pem = trust;
-      }
-      listener.tls = build(options, &identity, lc.name);
-    } else {
+    if (lc.kind == ListenerKind::kEgress) {
       if (!lc.tls) continue;
-      if (trust.empty()) return fail(lc.name + ": egress TLS needs --trust");
-      options.role = tls::Role::kClient;
-      options.trust_pem = trust;
-      listener.tls = build(options, have_identity ? &identity : nullptr, lc.name);
       listener.verify_name = lc.san.empty() ? lc.service : lc.san;
       listener.sni = lc.sni.empty() ? lc.service : lc.sni;
     }
-    if (listener.tls == nullptr) return fail(*detail);
+    runtime_.slots.push_back(std::make_unique<ContextSlot>());
+    listener.tls = runtime_.slots.back().get();
+    tls_listeners.push_back(certs::TlsListener{lc.name, lc.kind, lc.client_cert, listener.tls});
   }
-  return {};
+  if (tls_listeners.empty()) return {};
+  WorkerQuiescence quiescence;
+  quiescence.workers = runtime_.workers;
+  quiescence.epoch = [this](unsigned i) -> uint64_t {
+    return i < workers_.size() ? workers_[i]->quiescent_epoch() : 0;
+  };
+  quiescence.stopped = [this](unsigned i) { return i < workers_.size() && workers_[i]->finished(); };
+  agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),
+                                                  runtime_.workers, std::move(quiescence));
+  return agent_->initialize(detail);
 }
 
 Result<void> Server::prepare(std::string* detail) {
@@ -262,6 +180,11 @@ void Server::start_admin() {
   admin_->route("GET", "/clusters", [this](const std::string&, const std::string&, const std::string&) {
     return AdminResponse{200, "application/json", render_clusters()};
   });
+  admin_->route("POST", "/rotate", [this](const std::string&, const std::string&, const std::string&) {
+    if (!agent_) return AdminResponse{404, "text/plain", "no TLS listener: nothing to rotate\n"};
+    agent_->request_rotation();
+    return AdminResponse{202, "text/plain", "rotation requested\n"};
+  });
   admin_->route("POST", "/drain", [this](const std::string&, const std::string&, const std::string&) {
     drain_requested_.store(true, std::memory_order_release);
     return AdminResponse{202, "text/plain", "draining\n"};
@@ -277,34 +200,14 @@ std::string Server::render_stats() const {
   text += std::string("ringside_draining ") + (draining_.load() ? "1" : "0") + "\n";
   text += "# HELP ringside_uptime_seconds Seconds since start.\n# TYPE ringside_uptime_seconds gauge\n";
   text += "ringside_uptime_seconds " + std::to_string(unix_now() - started_at_) + "\n";
+  if (agent_) text += agent_->render_prometheus();
   return text;
 }
 
 std::string Server::render_certs() const {
-  std::string out = "{\"listeners\":[";
-  bool first = true;
-  for (const ListenerRuntime& listener : runtime_.listeners) {
-    if (listener.tls == nullptr) continue;
-    const TlsGeneration* generation = listener.tls->load();
-    const tls::CertInfo& cert = generation->context->cert();
-    if (!first) out += ",";
-    first = false;
-    out += "{\"listener\":\"" + json_escape(listener.config.name) + "\",\"generation\":" +
-           std::to_string(generation->id);
-    if (!cert.serial_hex.empty()) {
-      out += ",\"serial\":\"" + cert.serial_hex + "\",\"key_type\":\"" +
-             std::string(tls::to_string(cert.key_type)) + "\",\"not_before\":\"" +
-             iso_time(cert.not_before) + "\",\"not_after\":\"" + iso_time(cert.not_after) +
-             "\",\"sans\":[";
-      for (size_t i = 0; i < cert.dns_sans.size(); ++i) {
-        out += (i ? ",\"" : "\"") + json_escape(cert.dns_sans[i]) + "\"";
-      }
-      out += "]";
-    }
-    out += "}";
-  }
-  out += "]}\n";
-  return out;
+  // The agent's own snapshot: the admin thread never dereferences a published generation
+  // (it is not a worker, so reclamation does not wait for it).
+  return agent_ ? agent_->render_json() : "{\"generation\":0,\"listeners\":[]}\n";
 }
 
 std::string Server::render_clusters() const {
@@ -357,6 +260,10 @@ int Server::run() {
       }
     }
   }
+  if (agent_) {
+    std::string detail;
+    if (!agent_->start(&detail).ok()) RS_ERROR("rotation agent: %s (no rotation)", detail.c_str());
+  }
   start_admin();
   std::string listeners;
   for (const ListenerRuntime& listener : runtime_.listeners) {
@@ -392,6 +299,7 @@ int Server::run() {
 
 void Server::drain_and_stop() {
   draining_.store(true, std::memory_order_release);
+  if (agent_) agent_->stop();  // no rotation while draining; generations are freed with it
   for (auto& worker : workers_) worker->request_drain();
   auto deadline = std::chrono::steady_clock::now() + runtime_.config.drain_timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -10,6 +10,7 @@
 #include "proxy/runtime.h"
 #include "proxy/worker.h"
 #include "ringside/config.h"
+#include "ringside/rotation.h"
 
 namespace ringside {
 class AdminServer;
@@ -43,7 +44,7 @@ class Server {
   Runtime runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  std::vector<std::unique_ptr<TlsGeneration>> generations_;
+  std::unique_ptr<certs::RotationAgent> agent_;  // null when no listener uses TLS
   std::unique_ptr<AdminServer> admin_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> drain_requested_{false};

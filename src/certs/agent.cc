@@ -1,0 +1,668 @@
+// The rotation agent (see rotation.h): one thread that turns certificate sources into
+// published TLS generations and reclaims the ones they replace.
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "certs/sources.h"
+#include "ringside/log.h"
+#include "ringside/rotation.h"
+
+namespace ringside::certs {
+namespace {
+
+int64_t steady_now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string json_escape(std::string_view text) {
+  std::string out;
+  for (char ch : text) {
+    if (ch == '"' || ch == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (static_cast<unsigned char>(ch) < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+std::string directory_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+// What stat() says about a file (through symlinks): a change means "look again".
+struct FileSignature {
+  dev_t dev = 0;
+  ino_t ino = 0;
+  off_t size = -1;
+  int64_t mtime_ns = 0;
+  bool operator==(const FileSignature&) const = default;
+};
+
+FileSignature signature_of(const std::string& path) {
+  struct stat st;
+  FileSignature sig;
+  if (::stat(path.c_str(), &st) == 0) {
+    sig.dev = st.st_dev;
+    sig.ino = st.st_ino;
+    sig.size = st.st_size;
+    sig.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  }
+  return sig;
+}
+
+}  // namespace
+
+class RotationAgent::Impl {
+ public:
+  Impl(const Config& config, std::vector<TlsListener> listeners, unsigned workers,
+       WorkerQuiescence quiescence, RotationTuning tuning)
+      : config_(config),
+        listeners_(std::move(listeners)),
+        workers_(workers == 0 ? 1 : workers),
+        tuning_(tuning),
+        reclaimer_(std::move(quiescence)) {
+    IssuingOptions issuing;
+    issuing.service_name = config.service_name;
+    issuing.key_type = config.key_type;
+    issuing.lifetime = config.cert_lifetime;
+    issuing.renew_after = config.cert_renew_after;
+    issuing.cert_dir = config.cert_dir;
+    if (!config.cert_path.empty()) {
+      source_ = make_file_source(config.cert_path, config.key_path);
+    } else if (!config.ca_cert_path.empty()) {
+      source_ = make_local_issuer(config.ca_cert_path, config.ca_key_path, issuing);
+    } else if (!config.ca_url.empty()) {
+      std::string trust, why;
+      if (!config.trust_path.empty()) read_whole_file(config.trust_path, &trust, &why);
+      issuing.reuse_trust_pem = trust;
+      source_ = make_remote_ca(config.ca_url, issuing, tuning.ca_timeout);
+    }
+    status_.source = source_ ? std::string(source_->name()) : "none";
+    for (const TlsListener& listener : listeners_) status_.listeners.emplace_back(listener.name, 0);
+    // Backoff for the issuing sources: from 1 s, doubling, capped at an eighth of the
+    // renewal window (so several retries fit before expiry), between 1 s and 5 min.
+    auto window = std::chrono::duration_cast<std::chrono::milliseconds>(config.cert_lifetime -
+                                                                        config.cert_renew_after);
+    backoff_cap_ms_ = std::clamp<int64_t>(window.count() / 8, 1000, 300000);
+  }
+
+  ~Impl() {
+    stop();
+    if (inotify_fd_ >= 0) ::close(inotify_fd_);
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+    // Workers are stopped: every slot is left pointing at current_, freed with it; the
+    // reclaimer frees the rest.
+  }
+
+  Result<void> initialize(std::string* detail) {
+    std::string why;
+    AttemptResult result = attempt(/*renew=*/false, /*initial=*/true, &why);
+    if (result == AttemptResult::kFailed) {
+      *detail = why;
+      return make_error(ErrorKind::kConfig, Side::kInternal, "certificate");
+    }
+    return {};
+  }
+
+  Result<void> start(std::string* detail) {
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) {
+      *detail = std::string("eventfd: ") + std::strerror(errno);
+      return make_error(ErrorKind::kResource, Side::kInternal, "eventfd", errno);
+    }
+    setup_watches();
+    thread_ = std::thread([this] { run(); });
+    return {};
+  }
+
+  void stop() {
+    if (!thread_.joinable()) return;
+    stop_.store(true, std::memory_order_release);
+    wake();
+    thread_.join();
+  }
+
+  void request_rotation() {
+    rotate_requested_.store(true, std::memory_order_release);
+    wake();
+  }
+
+  AttemptResult attempt_now(bool renew) {
+    std::string why;
+    AttemptResult result = attempt(renew, false, &why);
+    if (result == AttemptResult::kFailed) record_failure(why);
+    return result;
+  }
+
+  size_t collect_now() {
+    size_t freed = reclaimer_.collect();
+    update_live();
+    return freed;
+  }
+
+  RotationStatus status() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    RotationStatus copy = status_;
+    copy.rotations = rotations_.load(std::memory_order_relaxed);
+    copy.rotations_failed = rotations_failed_.load(std::memory_order_relaxed);
+    copy.generations_live = generations_live_.load(std::memory_order_relaxed);
+    return copy;
+  }
+
+  std::string render_json() const {
+    RotationStatus s = status();
+    int64_t now = unix_now();
+    std::string out =
+        "{\"source\":\"" + s.source + "\",\"generation\":" + std::to_string(s.generation);
+    if (s.has_certificate) {
+      out += ",\"serial\":\"" + s.cert.serial_hex + "\",\"sans\":[";
+      for (size_t i = 0; i < s.cert.dns_sans.size(); ++i) {
+        out += (i ? ",\"" : "\"") + json_escape(s.cert.dns_sans[i]) + "\"";
+      }
+      out += "],\"subject\":\"" + json_escape(s.cert.subject) + "\",\"issuer\":\"" +
+             json_escape(s.cert.issuer) + "\",\"key_type\":\"" +
+             std::string(tls::to_string(s.cert.key_type)) + "\",\"not_before\":\"" +
+             iso_time(s.cert.not_before) + "\",\"not_after\":\"" + iso_time(s.cert.not_after) +
+             "\",\"expires_in_seconds\":" + std::to_string(s.cert.not_after - now) +
+             ",\"sha256\":\"" + s.cert.sha256_hex + "\"";
+    }
+    out += ",\"next_renewal\":";
+    out += s.next_renewal != 0 ? "\"" + iso_time(s.next_renewal) + "\"" : "null";
+    out += ",\"trust_cas\":" + std::to_string(s.trust_cas);
+    out += ",\"rotations\":" + std::to_string(s.rotations) +
+           ",\"rotations_failed\":" + std::to_string(s.rotations_failed) +
+           ",\"consecutive_failures\":" + std::to_string(s.consecutive_failures) +
+           ",\"generations_live\":" + std::to_string(s.generations_live) + ",\"last_error\":";
+    if (s.last_error.empty()) {
+      out += "null";
+    } else {
+      out += "{\"time\":\"" + iso_time(s.last_error_time) + "\",\"reason\":\"" +
+             json_escape(s.last_error) + "\"}";
+    }
+    out += ",\"listeners\":[";
+    for (size_t i = 0; i < s.listeners.size(); ++i) {
+      out += (i ? "," : "") + std::string("{\"listener\":\"") + json_escape(s.listeners[i].first) +
+             "\",\"generation\":" + std::to_string(s.listeners[i].second) + "}";
+    }
+    out += "]}\n";
+    return out;
+  }
+
+  std::string render_prometheus() const {
+    RotationStatus s = status();
+    std::string out;
+    auto metric = [&](const char* name, const char* type, const char* help, const std::string& v) {
+      out += std::string("# HELP ") + name + " " + help + "\n# TYPE " + name + " " + type + "\n" +
+             name + " " + v + "\n";
+    };
+    metric("ringside_cert_rotations_total", "counter",
+           "Certificate or trust generations published after the first.",
+           std::to_string(s.rotations));
+    metric("ringside_cert_rotations_failed_total", "counter",
+           "Rotations refused or failed (bad material, CA unreachable); the old certificate "
+           "stayed.",
+           std::to_string(s.rotations_failed));
+    metric("ringside_cert_renewal_failures_consecutive", "gauge",
+           "Failed attempts since the last successful rotation.",
+           std::to_string(s.consecutive_failures));
+    if (s.has_certificate) {
+      metric("ringside_cert_expiry_seconds", "gauge",
+             "Seconds until the served certificate expires.",
+             std::to_string(s.cert.not_after - unix_now()));
+    }
+    if (s.next_renewal != 0) {
+      metric("ringside_cert_next_renewal_seconds", "gauge", "Seconds until the next renewal.",
+             std::to_string(s.next_renewal - unix_now()));
+    }
+    metric("ringside_tls_generation", "gauge", "The current TLS generation number.",
+           std::to_string(s.generation));
+    metric("ringside_tls_generations_live", "gauge",
+           "TLS context generations alive: the current one plus replaced ones that open "
+           "connections or workers may still use.",
+           std::to_string(s.generations_live));
+    return out;
+  }
+
+ private:
+  void wake() {
+    if (wake_fd_ < 0) return;
+    uint64_t one = 1;
+    ssize_t ignored = ::write(wake_fd_, &one, sizeof(one));
+    (void)ignored;
+  }
+
+  // ---- one attempt ----------------------------------------------------------------------
+
+  AttemptResult attempt(bool renew, bool initial, std::string* why) {
+    const int64_t now = unix_now();
+
+    // The trust bundle: a new one is adopted only if it is sound.
+    std::string trust = current_trust_;
+    size_t trust_cas = status_trust_cas_;
+    std::string trust_problem;
+    if (!config_.trust_path.empty()) {
+      std::string text, detail;
+      if (!read_whole_file(config_.trust_path, &text, &detail)) {
+        trust_problem = "--trust " + detail;
+      } else if (initial || text != current_trust_) {
+        size_t cas = count_trust_cas(text, &detail);
+        if (cas == 0) {
+          trust_problem =
+              "--trust " + config_.trust_path + ": " + detail + "; keeping the current bundle";
+        } else {
+          trust = std::move(text);
+          trust_cas = cas;
+        }
+      }
+    } else if (source_) {
+      trust = source_->implied_trust();
+      trust_cas = trust.empty() ? 0 : tls::inspect_bundle(trust).size();
+    }
+    if (initial && !trust_problem.empty()) {
+      *why = trust_problem;
+      return AttemptResult::kFailed;
+    }
+
+    // The identity.
+    tls::Identity identity = current_identity_;
+    bool have_identity = has_identity_;
+    if (source_) {
+      std::string detail;
+      auto obtained = source_->obtain(initial, renew, &detail);
+      if (!obtained.ok()) {
+        *why = detail;
+        return AttemptResult::kFailed;
+      }
+      identity = std::move(*obtained);
+      have_identity = true;
+    }
+    tls::CertInfo info;
+    if (have_identity) {
+      std::string detail;
+      // Egress-only sidecars may name no service; then any SAN is accepted.
+      auto valid = tls::validate_identity(identity, trust, config_.service_name, now, &detail);
+      if (!valid.ok()) {
+        *why = "certificate rejected: " + detail;
+        return AttemptResult::kFailed;
+      }
+      info = std::move(*valid);
+    }
+
+    if (!initial && identity.cert_chain_pem == current_identity_.cert_chain_pem &&
+        identity.key_pem == current_identity_.key_pem && trust == current_trust_) {
+      if (!trust_problem.empty()) {
+        *why = trust_problem;
+        return AttemptResult::kFailed;
+      }
+      return AttemptResult::kUnchanged;
+    }
+
+    // Build every listener's context before publishing any: all or nothing.
+    const uint64_t id = next_generation_;
+    std::vector<std::unique_ptr<TlsGeneration>> built;
+    for (const TlsListener& listener : listeners_) {
+      tls::ContextOptions options;
+      options.tls13_only = config_.tls13_only;
+      const tls::Identity* with = have_identity ? &identity : nullptr;
+      if (listener.kind == ListenerKind::kIngress) {
+        options.role = tls::Role::kServer;
+        options.client_cert = listener.client_cert;
+        if (listener.client_cert != tls::ClientCertMode::kNone) {
+          if (trust.empty()) {
+            *why = listener.name + ": client-cert needs a trust bundle (--trust)";
+            return AttemptResult::kFailed;
+          }
+          options.trust_pem = trust;
+        }
+        if (with == nullptr) {
+          *why = listener.name + ": an ingress listener needs a certificate";
+          return AttemptResult::kFailed;
+        }
+      } else {
+        options.role = tls::Role::kClient;
+        if (trust.empty()) {
+          *why = listener.name + ": egress TLS needs a trust bundle (--trust)";
+          return AttemptResult::kFailed;
+        }
+        options.trust_pem = trust;
+      }
+      std::string detail;
+      auto context = tls::TlsContext::create(options, with, workers_, &detail);
+      if (!context.ok()) {
+        *why = listener.name + ": " + detail;
+        return AttemptResult::kFailed;
+      }
+      built.push_back(std::make_unique<TlsGeneration>(std::move(*context), id, workers_));
+    }
+
+    // Publish: one release store per slot; the replaced generations go to the reclaimer.
+    ++next_generation_;
+    for (size_t i = 0; i < listeners_.size(); ++i) listeners_[i].slot->publish(built[i].get());
+    if (!current_.empty()) reclaimer_.retire(std::move(current_));
+    current_ = std::move(built);
+    if (source_ && have_identity && identity.cert_chain_pem != current_identity_.cert_chain_pem) {
+      source_->installed(identity);
+    }
+    current_identity_ = std::move(identity);
+    has_identity_ = have_identity;
+    current_trust_ = std::move(trust);
+    status_trust_cas_ = trust_cas;
+    if (!initial) rotations_.fetch_add(1, std::memory_order_relaxed);
+    update_live();
+
+    int64_t next_renewal = 0;
+    if (source_ && source_->scheduled()) {
+      next_renewal = renewal_time(info, now, config_.cert_lifetime, config_.cert_renew_after);
+    }
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      status_.generation = id;
+      status_.has_certificate = have_identity;
+      status_.cert = info;
+      status_.trust_cas = trust_cas;
+      status_.next_renewal = next_renewal;
+      status_.consecutive_failures = 0;
+      for (auto& listener : status_.listeners) listener.second = id;
+      if (trust_problem.empty()) status_.last_error.clear();
+    }
+    next_renewal_unix_ = next_renewal;
+    if (have_identity) {
+      RS_INFO("generation %llu published: serial %s, SAN %s, %s, expires %s%s%s",
+              static_cast<unsigned long long>(id), info.serial_hex.c_str(),
+              info.dns_sans.empty() ? "-" : info.dns_sans.front().c_str(),
+              std::string(tls::to_string(info.key_type)).c_str(), iso_time(info.not_after).c_str(),
+              next_renewal != 0 ? ", renewal at " : "",
+              next_renewal != 0 ? iso_time(next_renewal).c_str() : "");
+    } else {
+      RS_INFO("generation %llu published: trust bundle with %zu CAs",
+              static_cast<unsigned long long>(id), trust_cas);
+    }
+    if (!trust_problem.empty()) {
+      *why = trust_problem;
+      record_failure(trust_problem);
+    }
+    return AttemptResult::kPublished;
+  }
+
+  void record_failure(const std::string& why) {
+    rotations_failed_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> lock(mutex_);
+    status_.last_error = why;
+    status_.last_error_time = unix_now();
+    ++status_.consecutive_failures;
+  }
+
+  void update_live() {
+    generations_live_.store((current_.empty() ? 0 : 1) + reclaimer_.pending(),
+                            std::memory_order_relaxed);
+  }
+
+  // ---- the thread -----------------------------------------------------------------------
+
+  void setup_watches() {
+    watched_paths_.clear();
+    if (source_) watched_paths_ = source_->watched_paths();
+    if (!config_.trust_path.empty()) watched_paths_.push_back(config_.trust_path);
+    signatures_.clear();
+    for (const auto& path : watched_paths_) signatures_.push_back(signature_of(path));
+    if (watched_paths_.empty()) return;
+    inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (inotify_fd_ < 0) {
+      RS_WARN("inotify unavailable (%s): certificate files are checked every %lld ms instead",
+              std::strerror(errno), static_cast<long long>(tuning_.file_poll.count()));
+      return;
+    }
+    add_directory_watches();
+  }
+
+  // Directories, not files: an atomic rename or a ..data symlink swap replaces the file
+  // (a watch on it would follow the old inode), but it is always an event in its directory.
+  void add_directory_watches() {
+    if (inotify_fd_ < 0) return;
+    for (const auto& path : watched_paths_) {
+      std::string dir = directory_of(path);
+      if (watched_dirs_.count(dir) != 0) continue;
+      int wd =
+          ::inotify_add_watch(inotify_fd_, dir.c_str(),
+                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                                  IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF);
+      if (wd < 0) {
+        RS_WARN("cannot watch %s (%s): relying on the %lld ms check", dir.c_str(),
+                std::strerror(errno), static_cast<long long>(tuning_.file_poll.count()));
+        continue;
+      }
+      watched_dirs_[dir] = wd;
+    }
+  }
+
+  // True when an event arrived. A directory that went away loses its watch; it is
+  // added again on the next stat check.
+  bool drain_inotify() {
+    bool any = false;
+    alignas(inotify_event) char buf[4096];
+    while (true) {
+      ssize_t n = ::read(inotify_fd_, buf, sizeof(buf));
+      if (n <= 0) break;
+      any = true;
+      for (char* p = buf; p < buf + n;) {
+        auto* event = reinterpret_cast<inotify_event*>(p);
+        if (event->mask & IN_IGNORED) {
+          for (auto it = watched_dirs_.begin(); it != watched_dirs_.end(); ++it) {
+            if (it->second == event->wd) {
+              watched_dirs_.erase(it);
+              break;
+            }
+          }
+        }
+        p += sizeof(inotify_event) + event->len;
+      }
+    }
+    return any;
+  }
+
+  bool files_changed_by_stat() {
+    bool changed = false;
+    for (size_t i = 0; i < watched_paths_.size(); ++i) {
+      FileSignature sig = signature_of(watched_paths_[i]);
+      if (!(sig == signatures_[i])) {
+        signatures_[i] = sig;
+        changed = true;
+      }
+    }
+    return changed;
+  }
+
+  void run() {
+    log::set_thread_name("rot");
+    const bool scheduled = source_ && source_->scheduled();
+    int64_t next_stat_ms = steady_now_ms() + tuning_.file_poll.count();
+    while (!stop_.load(std::memory_order_acquire)) {
+      int64_t now_ms = steady_now_ms();
+      int64_t wake_at = now_ms + 1000;
+      if (!watched_paths_.empty()) wake_at = std::min(wake_at, next_stat_ms);
+      if (debounce_at_ms_ != 0) wake_at = std::min(wake_at, debounce_at_ms_);
+      if (retry_at_ms_ != 0) wake_at = std::min(wake_at, retry_at_ms_);
+      if (scheduled && next_renewal_unix_ != 0 && retry_at_ms_ == 0) {
+        int64_t until = (next_renewal_unix_ - unix_now()) * 1000;
+        wake_at = std::min(wake_at, now_ms + std::max<int64_t>(until, 0));
+      }
+      if (reclaimer_.pending() != 0) {
+        wake_at = std::min(wake_at, now_ms + tuning_.reclaim_interval.count());
+      }
+      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
+      int timeout = static_cast<int>(std::max<int64_t>(wake_at - now_ms, 0));
+      int n = ::poll(fds, inotify_fd_ >= 0 ? 2 : 1, timeout);
+      if (n < 0 && errno != EINTR) {
+        RS_ERROR("rotation agent: poll: %s", std::strerror(errno));
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      }
+      now_ms = steady_now_ms();
+      if (n > 0 && (fds[0].revents & POLLIN)) {
+        uint64_t value;
+        ssize_t ignored = ::read(wake_fd_, &value, sizeof(value));
+        (void)ignored;
+      }
+      if (stop_.load(std::memory_order_acquire)) break;
+      if (inotify_fd_ >= 0 && n > 0 && (fds[1].revents & POLLIN) && drain_inotify()) {
+        debounce_at_ms_ = now_ms + tuning_.debounce.count();
+      }
+      if (!watched_paths_.empty() && now_ms >= next_stat_ms) {
+        next_stat_ms = now_ms + tuning_.file_poll.count();
+        add_directory_watches();
+        if (files_changed_by_stat() && debounce_at_ms_ == 0) {
+          debounce_at_ms_ = now_ms + tuning_.debounce.count();
+        }
+      }
+
+      if (rotate_requested_.exchange(false, std::memory_order_acq_rel)) {
+        RS_INFO("rotation requested (POST /rotate)");
+        begin_series(now_ms, /*renew=*/scheduled);
+      } else if (debounce_at_ms_ != 0 && now_ms >= debounce_at_ms_) {
+        debounce_at_ms_ = 0;
+        files_changed_by_stat();  // the change is being handled: forget its signature
+        begin_series(now_ms, /*renew=*/false);
+      } else if (retry_at_ms_ != 0 && now_ms >= retry_at_ms_) {
+        retry_at_ms_ = 0;
+        run_attempt(now_ms);
+      } else if (scheduled && retry_at_ms_ == 0 && next_renewal_unix_ != 0 &&
+                 unix_now() >= next_renewal_unix_) {
+        begin_series(now_ms, /*renew=*/true);
+      }
+
+      if (reclaimer_.pending() != 0) {
+        size_t freed = reclaimer_.collect();
+        if (freed != 0) update_live();
+      }
+    }
+  }
+
+  void begin_series(int64_t now_ms, bool renew) {
+    series_renew_ = renew;
+    file_retries_left_ = tuning_.file_retries;
+    backoff_ms_ = std::min<int64_t>(1000, backoff_cap_ms_);
+    run_attempt(now_ms);
+  }
+
+  void run_attempt(int64_t now_ms) {
+    std::string why;
+    AttemptResult result = attempt(series_renew_, false, &why);
+    if (result != AttemptResult::kFailed) {
+      retry_at_ms_ = 0;
+      if (result == AttemptResult::kUnchanged) {
+        RS_DEBUG("certificate material unchanged: nothing to publish");
+      }
+      return;
+    }
+    const bool scheduled = source_ && source_->scheduled();
+    if (!scheduled && file_retries_left_ > 0) {
+      // A writer may be half-way through replacing the pair: look again shortly, and
+      // count the failure only if it persists.
+      --file_retries_left_;
+      retry_at_ms_ = now_ms + tuning_.file_retry.count();
+      RS_DEBUG("certificate files not usable yet (%s); retrying", why.c_str());
+      return;
+    }
+    record_failure(why);
+    if (!scheduled) {
+      RS_WARN("rotation refused, keeping generation %llu: %s",
+              static_cast<unsigned long long>(next_generation_ - 1), why.c_str());
+      return;
+    }
+    retry_at_ms_ = now_ms + backoff_ms_;
+    int64_t left = status().cert.not_after - unix_now();
+    if (left <= 0) {
+      RS_ERROR("renewal failed: %s; the certificate EXPIRED %s ago; retrying in %s", why.c_str(),
+               human_seconds(-left).c_str(), human_seconds(backoff_ms_ / 1000).c_str());
+    } else {
+      int64_t window = std::chrono::duration_cast<std::chrono::seconds>(config_.cert_lifetime -
+                                                                        config_.cert_renew_after)
+                           .count();
+      auto level = left < window / 2 ? log::Level::kError : log::Level::kWarn;
+      RS_LOG(level,
+             "renewal failed: %s; keeping the current certificate, which expires in %s; "
+             "retrying in %s",
+             why.c_str(), human_seconds(left).c_str(),
+             human_seconds(std::max<int64_t>(backoff_ms_ / 1000, 1)).c_str());
+    }
+    backoff_ms_ = std::min(backoff_ms_ * 2, backoff_cap_ms_);
+  }
+
+  const Config config_;
+  std::vector<TlsListener> listeners_;
+  const unsigned workers_;
+  const RotationTuning tuning_;
+  std::unique_ptr<CertificateSource> source_;
+
+  // Agent thread only (or the caller of initialize()/attempt_now() before start()).
+  GenerationReclaimer reclaimer_;
+  std::vector<std::unique_ptr<TlsGeneration>> current_;  // one per listener
+  tls::Identity current_identity_;
+  bool has_identity_ = false;
+  std::string current_trust_;
+  size_t status_trust_cas_ = 0;
+  uint64_t next_generation_ = 1;
+  int64_t next_renewal_unix_ = 0;
+  int64_t debounce_at_ms_ = 0;
+  int64_t retry_at_ms_ = 0;
+  int64_t backoff_ms_ = 1000;
+  int64_t backoff_cap_ms_ = 300000;
+  bool series_renew_ = false;
+  int file_retries_left_ = 0;
+  std::vector<std::string> watched_paths_;
+  std::vector<FileSignature> signatures_;
+  std::map<std::string, int> watched_dirs_;
+  int inotify_fd_ = -1;
+  int wake_fd_ = -1;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+  std::atomic<bool> rotate_requested_{false};
+
+  // Read by the admin thread.
+  mutable std::mutex mutex_;
+  RotationStatus status_;
+  std::atomic<uint64_t> rotations_{0};
+  std::atomic<uint64_t> rotations_failed_{0};
+  std::atomic<size_t> generations_live_{0};
+};
+
+RotationAgent::RotationAgent(const Config& config, std::vector<TlsListener> listeners,
+                             unsigned workers, WorkerQuiescence quiescence, RotationTuning tuning)
+    : impl_(std::make_unique<Impl>(config, std::move(listeners), workers, std::move(quiescence),
+                                   tuning)) {}
+
+RotationAgent::~RotationAgent() = default;
+
+Result<void> RotationAgent::initialize(std::string* detail) { return impl_->initialize(detail); }
+Result<void> RotationAgent::start(std::string* detail) { return impl_->start(detail); }
+void RotationAgent::stop() { impl_->stop(); }
+void RotationAgent::request_rotation() { impl_->request_rotation(); }
+AttemptResult RotationAgent::attempt_now(bool renew) { return impl_->attempt_now(renew); }
+size_t RotationAgent::collect_now() { return impl_->collect_now(); }
+RotationStatus RotationAgent::status() const { return impl_->status(); }
+std::string RotationAgent::render_json() const { return impl_->render_json(); }
+std::string RotationAgent::render_prometheus() const { return impl_->render_prometheus(); }
+
+}  // namespace ringside::certs

@@ -1,0 +1,681 @@
+#include "certs/sources.h"
+
+#include <fcntl.h>
+#include <netdb.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+
+#include "ringside/certs.h"
+#include "ringside/log.h"
+
+namespace ringside::certs {
+namespace {
+
+Error source_error(std::string_view what) {
+  return make_error(ErrorKind::kConfig, Side::kInternal, what);
+}
+
+Result<tls::Identity> fail(std::string* detail, std::string why) {
+  *detail = std::move(why);
+  return source_error("certificate source");
+}
+
+std::string directory_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+std::chrono::seconds whole_seconds(Duration d) {
+  auto s = std::chrono::duration_cast<std::chrono::seconds>(d + std::chrono::milliseconds(999));
+  return s.count() < 1 ? std::chrono::seconds(1) : s;
+}
+
+// ---- files ----------------------------------------------------------------------------
+
+class FileSource final : public CertificateSource {
+ public:
+  FileSource(std::string cert, std::string key) : cert_(std::move(cert)), key_(std::move(key)) {}
+  std::string_view name() const override { return "files"; }
+  bool scheduled() const override { return false; }
+  Result<tls::Identity> obtain(bool, bool, std::string* detail) override {
+    tls::Identity identity;
+    std::string why;
+    if (!read_whole_file(cert_, &identity.cert_chain_pem, &why))
+      return fail(detail, "--cert " + why);
+    if (!read_whole_file(key_, &identity.key_pem, &why)) return fail(detail, "--key " + why);
+    return identity;
+  }
+  std::vector<std::string> watched_paths() const override { return {cert_, key_}; }
+
+ private:
+  std::string cert_, key_;
+};
+
+// ---- the issuing sources' shared part ---------------------------------------------------
+
+class IssuingSource : public CertificateSource {
+ public:
+  explicit IssuingSource(IssuingOptions options) : options_(std::move(options)) {}
+  bool scheduled() const override { return true; }
+
+  void installed(const tls::Identity& identity) override {
+    if (options_.cert_dir.empty()) return;
+    std::string why;
+    // The key first: a reader that finds the new certificate also finds its key.
+    if (!write_file_atomically(options_.cert_dir + "/key.pem", identity.key_pem, 0600, &why) ||
+        !write_file_atomically(options_.cert_dir + "/cert.pem", identity.cert_chain_pem, 0644,
+                               &why)) {
+      RS_ERROR(
+          "%s: cannot store the certificate in --cert-dir (it is served anyway, but a "
+          "restart will issue a new one): %s",
+          std::string(name()).c_str(), why.c_str());
+    }
+  }
+
+ protected:
+  // A certificate stored in --cert-dir by an earlier run, if it is valid for this service
+  // and not yet due for renewal.
+  bool reuse_stored(tls::Identity* out) {
+    if (options_.cert_dir.empty()) return false;
+    tls::Identity stored;
+    std::string why;
+    if (!read_whole_file(options_.cert_dir + "/cert.pem", &stored.cert_chain_pem, &why) ||
+        !read_whole_file(options_.cert_dir + "/key.pem", &stored.key_pem, &why)) {
+      return false;
+    }
+    int64_t now = unix_now();
+    auto info =
+        tls::validate_identity(stored, options_.reuse_trust_pem, options_.service_name, now, &why);
+    if (!info.ok()) {
+      RS_INFO("%s: not reusing the certificate in %s: %s", std::string(name()).c_str(),
+              options_.cert_dir.c_str(), why.c_str());
+      return false;
+    }
+    if (renewal_time(*info, now, options_.lifetime, options_.renew_after) <= now) {
+      RS_INFO("%s: the certificate in %s is due for renewal (expires %s); issuing a new one",
+              std::string(name()).c_str(), options_.cert_dir.c_str(),
+              iso_time(info->not_after).c_str());
+      return false;
+    }
+    RS_INFO("%s: reusing the certificate in %s (serial %s, expires %s)",
+            std::string(name()).c_str(), options_.cert_dir.c_str(), info->serial_hex.c_str(),
+            iso_time(info->not_after).c_str());
+    *out = std::move(stored);
+    return true;
+  }
+
+  IssuingOptions options_;
+};
+
+// ---- local issuer -----------------------------------------------------------------------
+
+class LocalIssuer final : public IssuingSource {
+ public:
+  LocalIssuer(std::string ca_cert, std::string ca_key, IssuingOptions options)
+      : IssuingSource(std::move(options)),
+        ca_cert_(std::move(ca_cert)),
+        ca_key_(std::move(ca_key)) {
+    std::string why;
+    if (read_whole_file(ca_cert_, &ca_pem_, &why)) options_.reuse_trust_pem = ca_pem_;
+  }
+  std::string_view name() const override { return "local-issuer"; }
+  std::string implied_trust() const override { return ca_pem_; }
+
+  Result<tls::Identity> obtain(bool initial, bool renew, std::string* detail) override {
+    tls::Identity ca;
+    std::string why;
+    if (!read_whole_file(ca_cert_, &ca.cert_chain_pem, &why))
+      return fail(detail, "--ca-cert " + why);
+    if (!read_whole_file(ca_key_, &ca.key_pem, &why)) return fail(detail, "--ca-key " + why);
+    ca_pem_ = ca.cert_chain_pem;
+    options_.reuse_trust_pem = ca_pem_;
+    tls::Identity reused;
+    if (initial && !renew && reuse_stored(&reused)) return reused;
+    auto key = generate_key(options_.key_type, &why);
+    if (!key.ok()) return fail(detail, "key generation: " + why);
+    LeafOptions leaf;
+    leaf.dns_sans = {options_.service_name};
+    leaf.key_type = options_.key_type;
+    leaf.key_pem = std::move(*key);
+    leaf.lifetime = whole_seconds(options_.lifetime);
+    auto issued = issue_leaf(ca, leaf, &why);
+    if (!issued.ok()) return fail(detail, "issuing: " + why);
+    return issued;
+  }
+
+ private:
+  std::string ca_cert_, ca_key_;
+  std::string ca_pem_;
+};
+
+// ---- remote CA (cfssl) ------------------------------------------------------------------
+
+class RemoteCa final : public IssuingSource {
+ public:
+  RemoteCa(std::string url, IssuingOptions options, std::chrono::milliseconds timeout)
+      : IssuingSource(std::move(options)), url_text_(std::move(url)), timeout_(timeout) {}
+  std::string_view name() const override { return "remote-ca"; }
+
+  Result<tls::Identity> obtain(bool initial, bool renew, std::string* detail) override {
+    tls::Identity reused;
+    if (initial && !renew && reuse_stored(&reused)) return reused;
+    HttpUrl url;
+    std::string why;
+    if (!parse_http_url(url_text_, &url, &why)) return fail(detail, "--ca-url: " + why);
+    std::string profile;
+    for (size_t at = 0; at < url.query.size();) {
+      size_t end = url.query.find('&', at);
+      if (end == std::string::npos) end = url.query.size();
+      std::string_view pair(url.query.data() + at, end - at);
+      if (pair.rfind("profile=", 0) == 0) profile = std::string(pair.substr(8));
+      at = end + 1;
+    }
+    std::string_view path = url.path;
+    while (!path.empty() && path.back() == '/') path.remove_suffix(1);
+    if (path.size() < 5 || path.substr(path.size() - 5) != "/sign") {
+      url.path = std::string(path) + "/api/v1/cfssl/sign";
+    }
+    auto key = generate_key(options_.key_type, &why);
+    if (!key.ok()) return fail(detail, "key generation: " + why);
+    auto csr = create_csr(*key, {options_.service_name}, &why);
+    if (!csr.ok()) return fail(detail, "CSR: " + why);
+    auto response =
+        http_post(url, "application/json", cfssl_sign_request(*csr, profile), timeout_, &why);
+    std::string where = url.host + ":" + std::to_string(url.port) + url.path;
+    if (!response.ok()) return fail(detail, "CA " + where + ": " + why);
+    auto cert = parse_cfssl_sign_response(response->body, &why);
+    if (!cert.ok()) {
+      return fail(detail,
+                  "CA " + where + " answered " + std::to_string(response->status) + ": " + why);
+    }
+    tls::Identity identity;
+    identity.cert_chain_pem = std::move(*cert);
+    identity.key_pem = std::move(*key);
+    return identity;
+  }
+
+ private:
+  std::string url_text_;
+  std::chrono::milliseconds timeout_;
+};
+
+// ---- HTTP -------------------------------------------------------------------------------
+
+int64_t steady_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+// Waits for fd to become ready for `events` before deadline_ms; false on timeout/error.
+bool wait_fd(int fd, short events, int64_t deadline_ms) {
+  while (true) {
+    int64_t left = deadline_ms - steady_ms();
+    if (left <= 0) return false;
+    pollfd p{fd, events, 0};
+    int n = ::poll(&p, 1, static_cast<int>(left));
+    if (n > 0) return true;
+    if (n < 0 && errno != EINTR) return false;
+  }
+}
+
+bool decode_chunked(std::string_view in, std::string* out) {
+  out->clear();
+  while (true) {
+    size_t eol = in.find("\r\n");
+    if (eol == std::string_view::npos) return false;
+    std::string size_text(in.substr(0, eol));
+    char* end = nullptr;
+    unsigned long size = std::strtoul(size_text.c_str(), &end, 16);
+    if (end == size_text.c_str()) return false;
+    in.remove_prefix(eol + 2);
+    if (size == 0) return true;
+    if (in.size() < size + 2) return false;
+    out->append(in.substr(0, size));
+    in.remove_prefix(size + 2);
+  }
+}
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Parses the JSON string starting at text[at] == '"'; *end is just past the closing quote.
+bool parse_json_string(std::string_view text, size_t at, std::string* out, size_t* end) {
+  if (at >= text.size() || text[at] != '"') return false;
+  out->clear();
+  for (size_t i = at + 1; i < text.size(); ++i) {
+    char c = text[i];
+    if (c == '"') {
+      *end = i + 1;
+      return true;
+    }
+    if (c != '\\') {
+      *out += c;
+      continue;
+    }
+    if (++i >= text.size()) return false;
+    switch (text[i]) {
+      case 'n':
+        *out += '\n';
+        break;
+      case 'r':
+        *out += '\r';
+        break;
+      case 't':
+        *out += '\t';
+        break;
+      case 'b':
+        *out += '\b';
+        break;
+      case 'f':
+        *out += '\f';
+        break;
+      case 'u': {
+        if (i + 4 >= text.size()) return false;
+        int code = 0;
+        for (int k = 1; k <= 4; ++k) {
+          int v = hex_value(text[i + static_cast<size_t>(k)]);
+          if (v < 0) return false;
+          code = code * 16 + v;
+        }
+        i += 4;
+        // PEM and cfssl's messages are ASCII; anything else becomes '?'.
+        *out += code < 0x80 ? static_cast<char>(code) : '?';
+        break;
+      }
+      default:
+        *out += text[i];
+        break;  // \" \\ \/
+    }
+  }
+  return false;
+}
+
+// The value of the first string member `"key": "..."` at or after `from`.
+bool find_json_string(std::string_view text, std::string_view key, size_t from, std::string* out) {
+  std::string quoted = "\"" + std::string(key) + "\"";
+  size_t at = text.find(quoted, from);
+  while (at != std::string_view::npos) {
+    size_t colon = text.find_first_not_of(" \t\r\n", at + quoted.size());
+    if (colon != std::string_view::npos && text[colon] == ':') {
+      size_t value = text.find_first_not_of(" \t\r\n", colon + 1);
+      size_t end = 0;
+      if (value != std::string_view::npos && parse_json_string(text, value, out, &end)) return true;
+    }
+    at = text.find(quoted, at + 1);
+  }
+  return false;
+}
+
+}  // namespace
+
+// ---- shared helpers ---------------------------------------------------------------------
+
+int64_t unix_now() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string iso_time(int64_t unix_seconds) {
+  time_t t = static_cast<time_t>(unix_seconds);
+  struct tm tm;
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string human_seconds(int64_t seconds) {
+  std::string sign = seconds < 0 ? "-" : "";
+  uint64_t s = static_cast<uint64_t>(seconds < 0 ? -seconds : seconds);
+  char buf[64];
+  if (s >= 86400) {
+    std::snprintf(buf, sizeof(buf), "%llud%lluh", static_cast<unsigned long long>(s / 86400),
+                  static_cast<unsigned long long>(s % 86400 / 3600));
+  } else if (s >= 3600) {
+    std::snprintf(buf, sizeof(buf), "%lluh%llum", static_cast<unsigned long long>(s / 3600),
+                  static_cast<unsigned long long>(s % 3600 / 60));
+  } else if (s >= 60) {
+    std::snprintf(buf, sizeof(buf), "%llum%llus", static_cast<unsigned long long>(s / 60),
+                  static_cast<unsigned long long>(s % 60));
+  } else {
+    std::snprintf(buf, sizeof(buf), "%llus", static_cast<unsigned long long>(s));
+  }
+  return sign + buf;
+}
+
+bool read_whole_file(const std::string& path, std::string* out, std::string* detail) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *detail = path + ": " + std::strerror(errno);
+    return false;
+  }
+  out->clear();
+  char buf[16384];
+  while (true) {
+    ssize_t n = ::read(fd, buf, sizeof(buf));
+    if (n > 0) {
+      out->append(buf, static_cast<size_t>(n));
+      if (out->size() > (16u << 20)) {
+        ::close(fd);
+        *detail = path + ": larger than 16 MB";
+        return false;
+      }
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    int err = errno;
+    ::close(fd);
+    if (n < 0) {
+      *detail = path + ": " + std::strerror(err);
+      return false;
+    }
+    return true;
+  }
+}
+
+bool write_file_atomically(const std::string& path, std::string_view data, mode_t mode,
+                           std::string* detail) {
+  std::string dir = directory_of(path);
+  std::string tmp = path + ".tmpXXXXXX";
+  int fd = ::mkostemp(tmp.data(), O_CLOEXEC);  // created 0600: a key is never readable
+  if (fd < 0) {
+    *detail = tmp + ": " + std::strerror(errno);
+    return false;
+  }
+  auto bail = [&](const std::string& what) {
+    *detail = what + ": " + std::strerror(errno);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return false;
+  };
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return bail(tmp);
+    done += static_cast<size_t>(n);
+  }
+  if (::fchmod(fd, mode) != 0) return bail(tmp);
+  if (::fsync(fd) != 0) return bail(tmp);
+  if (::close(fd) != 0) {
+    *detail = tmp + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    *detail = path + ": " + std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return false;
+  }
+  int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+  return true;
+}
+
+size_t count_trust_cas(std::string_view bundle_pem, std::string* detail) {
+  size_t blocks = 0;
+  for (size_t at = bundle_pem.find("-----BEGIN CERTIFICATE-----"); at != std::string_view::npos;
+       at = bundle_pem.find("-----BEGIN CERTIFICATE-----", at + 1)) {
+    ++blocks;
+  }
+  if (blocks == 0) {
+    *detail = "the trust bundle holds no PEM certificate";
+    return 0;
+  }
+  std::vector<tls::CertInfo> certs = tls::inspect_bundle(bundle_pem);
+  if (certs.size() != blocks) {
+    *detail = "the trust bundle has " + std::to_string(blocks) + " certificates but only " +
+              std::to_string(certs.size()) + " parse (truncated or damaged)";
+    return 0;
+  }
+  size_t cas = 0;
+  for (const auto& cert : certs) cas += cert.is_ca ? 1 : 0;
+  if (cas == 0) *detail = "the trust bundle holds no CA certificate";
+  return cas;
+}
+
+int64_t renewal_time(const tls::CertInfo& cert, int64_t obtained_at, Duration lifetime,
+                     Duration renew_after) {
+  double life = std::chrono::duration<double>(lifetime).count();
+  double renew = std::chrono::duration<double>(renew_after).count();
+  double margin = life - renew;  // validity left when renewal is due
+  double span = static_cast<double>(cert.not_after - cert.not_before);
+  if (span > 0 && span < life) margin = span * (margin / life);
+  auto at = static_cast<int64_t>(static_cast<double>(cert.not_after) - margin);
+  auto latest = obtained_at + static_cast<int64_t>(renew + 0.999);
+  return std::min(at, latest);
+}
+
+std::unique_ptr<CertificateSource> make_file_source(std::string cert_path, std::string key_path) {
+  return std::make_unique<FileSource>(std::move(cert_path), std::move(key_path));
+}
+
+std::unique_ptr<CertificateSource> make_local_issuer(std::string ca_cert_path,
+                                                     std::string ca_key_path,
+                                                     IssuingOptions options) {
+  return std::make_unique<LocalIssuer>(std::move(ca_cert_path), std::move(ca_key_path),
+                                       std::move(options));
+}
+
+std::unique_ptr<CertificateSource> make_remote_ca(std::string url, IssuingOptions options,
+                                                  std::chrono::milliseconds timeout) {
+  return std::make_unique<RemoteCa>(std::move(url), std::move(options), timeout);
+}
+
+bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail) {
+  if (url.rfind("http://", 0) != 0) {
+    *detail = "only http:// CA URLs are supported (cfssl's API on a trusted network)";
+    return false;
+  }
+  url.remove_prefix(7);
+  size_t slash = url.find_first_of("/?");
+  std::string_view authority = url.substr(0, slash);
+  std::string_view rest = slash == std::string_view::npos ? "" : url.substr(slash);
+  if (authority.empty()) {
+    *detail = "no host";
+    return false;
+  }
+  out->port = 80;
+  size_t colon = authority.rfind(':');
+  if (!authority.empty() && authority.front() == '[') {
+    size_t close = authority.find(']');
+    if (close == std::string_view::npos) {
+      *detail = "bad IPv6 address";
+      return false;
+    }
+    out->host = std::string(authority.substr(1, close - 1));
+    colon = authority.find(':', close);
+  } else {
+    out->host = std::string(authority.substr(0, colon));
+  }
+  if (colon != std::string_view::npos) {
+    std::string port(authority.substr(colon + 1));
+    char* end = nullptr;
+    long value = std::strtol(port.c_str(), &end, 10);
+    if (port.empty() || *end != '\0' || value <= 0 || value > 65535) {
+      *detail = "bad port '" + port + "'";
+      return false;
+    }
+    out->port = static_cast<uint16_t>(value);
+  }
+  size_t q = rest.find('?');
+  out->path = std::string(rest.substr(0, q));
+  out->query = q == std::string_view::npos ? "" : std::string(rest.substr(q + 1));
+  if (out->path.empty()) out->path = "/";
+  return true;
+}
+
+Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type,
+                               std::string_view body, std::chrono::milliseconds timeout,
+                               std::string* detail) {
+  auto io_fail = [&](std::string why) -> Result<HttpResponse> {
+    *detail = std::move(why);
+    return make_error(ErrorKind::kIo, Side::kUpstream, "http");
+  };
+  const int64_t deadline = steady_ms() + timeout.count();
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  addrinfo* found = nullptr;
+  std::string port = std::to_string(url.port);
+  int rc = ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &found);
+  if (rc != 0) return io_fail("resolving " + url.host + ": " + gai_strerror(rc));
+  int fd = -1;
+  std::string last_error = "no address";
+  for (addrinfo* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
+    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (fd < 0) continue;
+    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
+    if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline)) {
+      int err = 0;
+      socklen_t len = sizeof(err);
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      if (err == 0) break;
+      last_error = std::strerror(err);
+    } else {
+      last_error = errno == EINPROGRESS ? "connect timed out" : std::strerror(errno);
+    }
+    ::close(fd);
+    fd = -1;
+  }
+  ::freeaddrinfo(found);
+  if (fd < 0) return io_fail("connect: " + last_error);
+
+  std::string host_header =
+      url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
+  std::string request = "POST " + url.path + " HTTP/1.1\r\nHost: " + host_header + ":" + port +
+                        "\r\nContent-Type: " + std::string(content_type) +
+                        "\r\nContent-Length: " + std::to_string(body.size()) +
+                        "\r\nConnection: close\r\nUser-Agent: ringside\r\n\r\n";
+  request.append(body);
+  size_t sent = 0;
+  while (sent < request.size()) {
+    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
+    if (n > 0) {
+      sent += static_cast<size_t>(n);
+    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+      if (!wait_fd(fd, POLLOUT, deadline)) {
+        ::close(fd);
+        return io_fail("send timed out");
+      }
+    } else {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      return io_fail("send: " + why);
+    }
+  }
+  std::string raw;
+  char buf[8192];
+  while (true) {
+    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
+    if (n > 0) {
+      raw.append(buf, static_cast<size_t>(n));
+      if (raw.size() > (1u << 20)) {
+        ::close(fd);
+        return io_fail("response larger than 1 MB");
+      }
+    } else if (n == 0) {
+      break;
+    } else if (errno == EAGAIN || errno == EINTR) {
+      if (!wait_fd(fd, POLLIN, deadline)) {
+        ::close(fd);
+        return io_fail("no complete response within " + std::to_string(timeout.count()) + " ms");
+      }
+    } else {
+      std::string why = std::strerror(errno);
+      ::close(fd);
+      return io_fail("recv: " + why);
+    }
+  }
+  ::close(fd);
+
+  size_t head_end = raw.find("\r\n\r\n");
+  if (raw.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos || raw.size() < 12) {
+    return io_fail("not an HTTP/1.x response");
+  }
+  HttpResponse response;
+  response.status = std::atoi(raw.c_str() + 9);
+  std::string head = raw.substr(0, head_end);
+  std::transform(head.begin(), head.end(), head.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  std::string_view payload(raw.data() + head_end + 4, raw.size() - head_end - 4);
+  if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
+    if (!decode_chunked(payload, &response.body)) return io_fail("truncated chunked response");
+  } else {
+    size_t cl = head.find("\r\ncontent-length:");
+    if (cl != std::string::npos) {
+      size_t length = std::strtoul(head.c_str() + cl + 17, nullptr, 10);
+      if (payload.size() < length) return io_fail("truncated response");
+      payload = payload.substr(0, length);
+    }
+    response.body = std::string(payload);
+  }
+  return response;
+}
+
+std::string cfssl_sign_request(std::string_view csr_pem, std::string_view profile) {
+  std::string out = "{\"certificate_request\":\"";
+  for (char c : csr_pem) {
+    if (c == '\n') {
+      out += "\\n";
+    } else if (c == '"' || c == '\\') {
+      out += '\\';
+      out += c;
+    } else if (c != '\r') {
+      out += c;
+    }
+  }
+  out += "\"";
+  if (!profile.empty()) out += ",\"profile\":\"" + std::string(profile) + "\"";
+  out += "}";
+  return out;
+}
+
+Result<std::string> parse_cfssl_sign_response(std::string_view body, std::string* detail) {
+  auto bad = [&](std::string why) -> Result<std::string> {
+    *detail = std::move(why);
+    return make_error(ErrorKind::kProtocol, Side::kUpstream, "cfssl");
+  };
+  size_t success = body.find("\"success\"");
+  if (success == std::string_view::npos) return bad("not a cfssl response");
+  size_t value = body.find_first_not_of(" \t\r\n:", success + 9);
+  bool ok = value != std::string_view::npos && body.substr(value, 4) == "true";
+  if (!ok) {
+    std::string message;
+    size_t errors = body.find("\"errors\"");
+    if (errors != std::string_view::npos && find_json_string(body, "message", errors, &message)) {
+      return bad("cfssl refused: " + message);
+    }
+    return bad("cfssl refused the request");
+  }
+  size_t result = body.find("\"result\"");
+  std::string cert;
+  if (result == std::string_view::npos || !find_json_string(body, "certificate", result, &cert)) {
+    return bad("cfssl response has no result.certificate");
+  }
+  if (cert.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
+    return bad("cfssl result.certificate is not PEM");
+  }
+  return cert;
+}
+
+}  // namespace ringside::certs

@@ -1,0 +1,107 @@
+// The rotation agent's certificate sources and the small pieces they share (file I/O,
+// the renewal schedule, the cfssl HTTP client). Control thread only: everything here may
+// block.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringside/config.h"
+#include "ringside/result.h"
+#include "ringside/tls.h"
+
+namespace ringside::certs {
+
+int64_t unix_now();
+std::string iso_time(int64_t unix_seconds);
+// "3d4h", "12m5s", "42s", "-7s" (negative for the past): for log lines.
+std::string human_seconds(int64_t seconds);
+
+// Reads a whole file. detail: "PATH: reason".
+bool read_whole_file(const std::string& path, std::string* out, std::string* detail);
+// Replaces path atomically: a temporary file in the same directory with `mode`, fsync,
+// rename over path, fsync of the directory. A reader sees the old or the new file.
+bool write_file_atomically(const std::string& path, std::string_view data, mode_t mode,
+                           std::string* detail);
+
+// The CA certificates of a trust bundle. Every PEM certificate in it must parse and at
+// least one must be a CA; otherwise 0 and detail says why (the bundle is then never
+// adopted: an empty bundle must not mean "verify nothing").
+size_t count_trust_cas(std::string_view bundle_pem, std::string* detail);
+
+// When a certificate obtained at obtained_at should be renewed: when the validity left
+// falls to (lifetime - renew_after), or, for a certificate shorter than --cert-lifetime
+// (a remote CA's profile decides), at the same fraction of its own span; never later
+// than obtained_at + renew_after.
+int64_t renewal_time(const tls::CertInfo& cert, int64_t obtained_at, Duration lifetime,
+                     Duration renew_after);
+
+// Where a rotation agent gets its certificate from.
+class CertificateSource {
+ public:
+  virtual ~CertificateSource() = default;
+  virtual std::string_view name() const = 0;
+  // True: renews on a schedule (issuing sources). False: reacts to file changes.
+  virtual bool scheduled() const = 0;
+  // The identity to serve now. initial: start-up, where a stored certificate that is
+  // still good may be reused. renew: issue a new one even if the current one is good.
+  virtual Result<tls::Identity> obtain(bool initial, bool renew, std::string* detail) = 0;
+  // Called once the identity obtain() returned is published (issuing sources store it).
+  virtual void installed(const tls::Identity& /*identity*/) {}
+  // The trust bundle the source implies when --trust is not given (the local CA).
+  virtual std::string implied_trust() const { return {}; }
+  // Files to watch for changes.
+  virtual std::vector<std::string> watched_paths() const { return {}; }
+};
+
+// --cert/--key: read as a pair on every call.
+std::unique_ptr<CertificateSource> make_file_source(std::string cert_path, std::string key_path);
+
+struct IssuingOptions {
+  std::string service_name;
+  tls::KeyType key_type = tls::KeyType::kEcdsaP256;
+  Duration lifetime = std::chrono::hours(24 * 7);
+  Duration renew_after = std::chrono::hours(24 * 5);
+  std::string cert_dir;  // empty: nothing stored, nothing reused
+  // Validates a stored certificate before reuse (local issuer: its CA; remote: --trust).
+  std::string reuse_trust_pem;
+};
+
+// --ca-cert/--ca-key: issues leaves itself (the CA files are read on every issue, so they
+// may be replaced too).
+std::unique_ptr<CertificateSource> make_local_issuer(std::string ca_cert_path,
+                                                     std::string ca_key_path,
+                                                     IssuingOptions options);
+
+// --ca-url: a CSR to cfssl's /api/v1/cfssl/sign. The URL may carry ?profile=NAME.
+std::unique_ptr<CertificateSource> make_remote_ca(std::string url, IssuingOptions options,
+                                                  std::chrono::milliseconds timeout);
+
+// A blocking HTTP/1.1 POST over plain TCP (Connection: close; Content-Length or chunked
+// responses). For the remote CA on the control thread.
+struct HttpResponse {
+  int status = 0;
+  std::string body;
+};
+struct HttpUrl {
+  std::string host;
+  uint16_t port = 80;
+  std::string path;   // "/..." without the query
+  std::string query;  // without '?'
+};
+bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail);
+Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type,
+                               std::string_view body, std::chrono::milliseconds timeout,
+                               std::string* detail);
+
+// cfssl's sign API: the request body, and the certificate from a response (or why not).
+std::string cfssl_sign_request(std::string_view csr_pem, std::string_view profile);
+Result<std::string> parse_cfssl_sign_response(std::string_view body, std::string* detail);
+
+}  // namespace ringside::certs
