@@ -23,9 +23,21 @@ cflags="-O2 -g -fPIC -DWOLFSSL_ALT_NAMES -DHAVE_EX_DATA -DNO_WOLFSSL_DIR"
 # --enable-aesgcm=small (no 512-byte GHASH table per direction: AES-NI's PCLMUL path does
 # not use it). The verify-callback behaviour that opensslextra implied is kept explicitly.
 cflags="$cflags -DWOLFSSL_ALWAYS_VERIFY_CB -DWOLFSSL_VERIFY_CB_ALL_CERTS -DWOLFSSL_EXTRA_ALERTS"
+# Seed every WOLFSSL's RNG with getrandom(2) instead of opening /dev/urandom: no
+# descriptor (a handshake still works when the process is out of them) and no open()
+# on a worker's path.
+cflags="$cflags -DWOLFSSL_GETRANDOM"
 
 key=$(printf '%s\n' "$version" "${opts[@]}" "$cflags" | sha256sum | cut -c1-12)
 prefix="$root/wolfssl-$version-$key"
+if [ -f "$prefix/.complete" ]; then
+  echo "$prefix"
+  exit 0
+fi
+mkdir -p "$root"
+# One build at a time per prefix: a second caller waits, then finds it complete.
+exec 9>"$root/.wolfssl-$key.lock"
+flock 9
 if [ -f "$prefix/.complete" ]; then
   echo "$prefix"
   exit 0

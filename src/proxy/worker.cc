@@ -102,6 +102,9 @@ void Worker::run() {
     }
   }
   close_listeners();
+  // The cancel and close requests just queued must reach the kernel before the thread
+  // leaves, or the listening sockets stay open (and accept) until the process exits.
+  if (ring_) ring_->submit_and_wait(0);
   open_connections_.store(live_, std::memory_order_relaxed);
   finished_.store(true, std::memory_order_release);
 }
