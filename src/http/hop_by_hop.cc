@@ -1,0 +1,63 @@
+// Hop-by-hop fields (RFC 9110 7.6.1): what a proxy removes before forwarding a message.
+#include <array>
+
+#include "ringside/http.h"
+
+namespace ringside::http {
+namespace {
+
+constexpr std::array<std::string_view, 7> kFixedHopByHop = {
+    "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
+};
+
+// Calls fn(option) for every option of every Connection field.
+template <typename Fn>
+void for_each_connection_option(std::span<const Field> fields, Fn fn) {
+  for (const Field& f : fields) {
+    if (!iequals(f.name, "connection")) continue;
+    std::string_view list = f.value;
+    while (!list.empty()) {
+      const size_t comma = list.find(',');
+      std::string_view option = list.substr(0, comma);
+      while (!option.empty() && (option.front() == ' ' || option.front() == '\t')) {
+        option.remove_prefix(1);
+      }
+      while (!option.empty() && (option.back() == ' ' || option.back() == '\t')) {
+        option.remove_suffix(1);
+      }
+      if (!option.empty()) fn(option);
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+}
+
+}  // namespace
+
+std::span<const std::string_view> fixed_hop_by_hop_fields() { return kFixedHopByHop; }
+
+bool is_hop_by_hop(std::string_view name, std::span<const Field> fields) {
+  for (std::string_view fixed : kFixedHopByHop) {
+    if (iequals(name, fixed)) return true;
+  }
+  bool listed = false;
+  for_each_connection_option(fields, [&](std::string_view option) {
+    if (iequals(option, name)) listed = true;
+  });
+  return listed;
+}
+
+void hop_by_hop_names(std::span<const Field> fields, std::vector<std::string_view>& out) {
+  out.clear();
+  for (std::string_view fixed : kFixedHopByHop) {
+    for (const Field& f : fields) {
+      if (iequals(f.name, fixed)) {
+        out.push_back(fixed);
+        break;
+      }
+    }
+  }
+  for_each_connection_option(fields, [&](std::string_view option) { out.push_back(option); });
+}
+
+}  // namespace ringside::http
