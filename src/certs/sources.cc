@@ -101,7 +101,11 @@ class IssuingSource : public CertificateSource {
               options_.cert_dir.c_str(), why.c_str());
       return false;
     }
-    if (renewal_time(*info, now, options_.lifetime, options_.renew_after) <= now) {
+    // Reused only while it would not be due yet had this run issued it: more validity
+    // left than (lifetime - renew_after).
+    auto due_margin = std::chrono::duration_cast<std::chrono::seconds>(options_.lifetime -
+                                                                       options_.renew_after);
+    if (info->not_after - now <= due_margin.count()) {
       RS_INFO("%s: the certificate in %s is due for renewal (expires %s); issuing a new one",
               std::string(name()).c_str(), options_.cert_dir.c_str(),
               iso_time(info->not_after).c_str());
@@ -457,12 +461,11 @@ int64_t renewal_time(const tls::CertInfo& cert, int64_t obtained_at, Duration li
                      Duration renew_after) {
   double life = std::chrono::duration<double>(lifetime).count();
   double renew = std::chrono::duration<double>(renew_after).count();
-  double margin = life - renew;  // validity left when renewal is due
-  double span = static_cast<double>(cert.not_after - cert.not_before);
-  if (span > 0 && span < life) margin = span * (margin / life);
-  auto at = static_cast<int64_t>(static_cast<double>(cert.not_after) - margin);
-  auto latest = obtained_at + static_cast<int64_t>(renew + 0.999);
-  return std::min(at, latest);
+  // From when it was obtained, not from not_before: CAs backdate (ours and cfssl's by
+  // five minutes), which would otherwise make a short-lived certificate due at once.
+  double left = static_cast<double>(cert.not_after - obtained_at);
+  double after = left >= life ? renew : std::max(left, 0.0) * (renew / life);
+  return obtained_at + static_cast<int64_t>(after + 0.999);
 }
 
 std::unique_ptr<CertificateSource> make_file_source(std::string cert_path, std::string key_path) {

@@ -35,10 +35,10 @@ bool write_file_atomically(const std::string& path, std::string_view data, mode_
 // adopted: an empty bundle must not mean "verify nothing").
 size_t count_trust_cas(std::string_view bundle_pem, std::string* detail);
 
-// When a certificate obtained at obtained_at should be renewed: when the validity left
-// falls to (lifetime - renew_after), or, for a certificate shorter than --cert-lifetime
-// (a remote CA's profile decides), at the same fraction of its own span; never later
-// than obtained_at + renew_after.
+// When a certificate obtained at obtained_at should be renewed: renew_after later when
+// it came with a full --cert-lifetime or more; otherwise (a remote CA's profile decides,
+// or a stored certificate reused on restart) after the same fraction of the validity it
+// had left when obtained.
 int64_t renewal_time(const tls::CertInfo& cert, int64_t obtained_at, Duration lifetime,
                      Duration renew_after);
 

@@ -370,22 +370,23 @@ TEST_F(AgentTest, RemoteCaUnreachableFailsStartUpWithoutAStoredCertificate) {
   EXPECT_NE(detail.find("connect"), std::string::npos) << detail;
 }
 
-TEST(RenewalTime, FollowsLifetimeOrTheCertificatesOwnSpan) {
+TEST(RenewalTime, FollowsLifetimeOrTheValidityLeft) {
+  const auto week = std::chrono::hours(168);
+  const auto five_days = std::chrono::hours(120);
   tls::CertInfo cert;
-  cert.not_before = 1000 - 300;
+  cert.not_before = 1000 - 300;  // backdated for clock skew
   cert.not_after = 1000 + 7 * 86400;
   // Issued now with the default policy: renewed after 5 days.
-  EXPECT_EQ(renewal_time(cert, 1000, std::chrono::hours(168), std::chrono::hours(120)),
-            1000 + 5 * 86400);
-  // A CA that issues one-hour certificates: renewed at 5/7 of its span.
-  cert.not_before = 1000;
+  EXPECT_EQ(renewal_time(cert, 1000, week, five_days), 1000 + 5 * 86400);
+  // A CA that issues (backdated) one-hour certificates: at 5/7 of what was left.
   cert.not_after = 1000 + 3600;
-  EXPECT_NEAR(renewal_time(cert, 1000, std::chrono::hours(168), std::chrono::hours(120)),
-              1000 + 3600 * 5 / 7, 1);
-  // A stored certificate longer than the current policy: never later than renew_after.
+  EXPECT_NEAR(renewal_time(cert, 1000, week, five_days), 1000 + 3600 * 5 / 7, 1);
+  // Longer than the policy: never later than renew_after.
   cert.not_after = 1000 + 30 * 86400;
-  EXPECT_EQ(renewal_time(cert, 1000, std::chrono::hours(168), std::chrono::hours(120)),
-            1000 + 5 * 86400);
+  EXPECT_EQ(renewal_time(cert, 1000, week, five_days), 1000 + 5 * 86400);
+  // Already expired: due now.
+  cert.not_after = 900;
+  EXPECT_EQ(renewal_time(cert, 1000, week, five_days), 1000);
 }
 
 TEST(CfsslResponse, ParsesTheCertificateAndTheRefusal) {

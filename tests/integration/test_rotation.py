@@ -1,0 +1,407 @@
+"""Certificate rotation in the running binary, seen by real peers: openssl s_client reads
+the serial each ingress serves, a real cfssl server signs CSRs, and ringside sidecars
+(egress -> ingress) carry traffic while the CAs roll over.
+
+Files: a new pair written by atomic rename or by a Kubernetes ..data symlink swap is
+served within about a second; bad pairs never are (and are counted). Local issuer:
+a new certificate every second with --cert-lifetime 10s --cert-renew-after 1s, stored
+0600, reused on restart; POST /rotate. Remote CA: cfssl signs; with cfssl down the
+certificate is kept, failures are counted and retried, and renewal resumes when it is
+back. Trust rollover: no failed request or handshake at any step."""
+
+import json
+import os
+import re
+import shutil
+import stat
+import subprocess
+import threading
+import time
+
+import harness
+from harness import LOOPBACK, SERVICE, CLIENT_SERVICE, listener_label
+
+
+def write_atomically(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def cert_serial(path):
+    done = subprocess.run(["openssl", "x509", "-in", path, "-noout", "-serial"],
+                          capture_output=True, timeout=20)
+    return done.stdout.decode().strip().split("=")[-1].lower()
+
+
+class RotationCase(harness.PkiCase):
+    def setUp(self):
+        super().setUp()
+        self.openssl = harness.require_tool("openssl")
+
+    def served_serial(self, port, ca=None):
+        """The serial of the certificate an ingress serves, as openssl s_client sees it
+        after verifying it (None when the handshake or verification fails)."""
+        argv = [self.openssl, "s_client", "-connect", f"{LOOPBACK}:{port}", "-servername",
+                SERVICE, "-CAfile", ca or self.ca, "-verify_hostname", SERVICE,
+                "-verify_return_error"]
+        try:
+            done = subprocess.run(argv, input=b"", capture_output=True, timeout=20)
+        except subprocess.TimeoutExpired:
+            return None
+        if done.returncode != 0:
+            return None
+        x509 = subprocess.run([self.openssl, "x509", "-noout", "-serial"], input=done.stdout,
+                              capture_output=True, timeout=20)
+        match = re.search(r"serial=([0-9A-Fa-f]+)", x509.stdout.decode())
+        return match.group(1).lower().lstrip("0") if match else None
+
+    def wait_for_serial(self, port, serial, timeout=3.0, ca=None):
+        serial = serial.lstrip("0")
+        return harness.wait_until(lambda: self.served_serial(port, ca) == serial,
+                                  timeout=timeout, interval=0.1)
+
+    def certs_json(self, proc):
+        status, body = proc.admin_request("GET", "/certs")
+        self.assertEqual(status, 200, body)
+        return json.loads(body)
+
+    def new_pair(self, ca_dir=None, sans=(SERVICE,), label="leaf"):
+        cert, key = self.pki.issue(ca_dir or self.ca_dir, list(sans), label=label)
+        return read(cert), read(key), cert_serial(cert)
+
+
+class FileSourceTest(RotationCase):
+    def setUp(self):
+        super().setUp()
+        self.certdir = os.path.join(self.workdir, "certs")
+        os.makedirs(self.certdir)
+        shared_cert, shared_key = self.cert, self.key
+        self.cert = os.path.join(self.certdir, "cert.pem")
+        self.key = os.path.join(self.certdir, "key.pem")
+        shutil.copy(shared_cert, self.cert)
+        shutil.copy(shared_key, self.key)
+        self.first_serial = cert_serial(self.cert)
+        self.app = self.start_recording_app(echo=True)
+        self.ingress, self.port = self.start_ingress(self.app.port, self.cert, self.key,
+                                                     trust=self.ca)
+
+    def test_atomic_rename_is_served_within_a_second(self):
+        self.assertEqual(self.served_serial(self.port), self.first_serial.lstrip("0"))
+        cert, key, serial = self.new_pair()
+        write_atomically(self.key, key)
+        changed_at = time.monotonic()
+        write_atomically(self.cert, cert)
+        self.assertTrue(self.wait_for_serial(self.port, serial, timeout=3),
+                        "the new certificate was not served" + self.diag())
+        self.assertLess(time.monotonic() - changed_at, 1.5)
+        certs = self.certs_json(self.ingress)
+        self.assertEqual(certs["serial"].lstrip("0"), serial.lstrip("0"))
+        self.assertEqual(certs["generation"], 2)
+        self.assertEqual(certs["sans"], [SERVICE])
+        self.assertIsNone(certs["last_error"])
+        self.assertEqual(self.ingress.stat("ringside_cert_rotations_total"), 1)
+        # Old generations are reclaimed once the workers pass their quiescent points.
+        self.assertTrue(harness.wait_until(
+            lambda: self.ingress.stat("ringside_tls_generations_live") == 1, timeout=3))
+        # The same pair pushed again is a no-op.
+        write_atomically(self.cert, cert)
+        time.sleep(0.8)
+        self.assertEqual(self.certs_json(self.ingress)["generation"], 2)
+        self.assertEqual(self.ingress.stat("ringside_cert_rotations_failed_total"), 0)
+
+    def test_bad_pairs_are_never_served(self):
+        good_cert, good_key = read(self.cert), read(self.key)
+        other_ca = self.pki.ca(label="other-ca")
+        mismatched_key = self.new_pair(label="other-key")[1]
+        expired = self.pki.issue_with_openssl(self.ca_dir, [SERVICE], label="expired",
+                                              start="20200101000000Z", end="20200201000000Z")
+        future = self.pki.issue_with_openssl(self.ca_dir, [SERVICE], label="future",
+                                             start="20990101000000Z", end="20990201000000Z")
+        wrong_san = self.new_pair(sans=("other.sample-namespace",), label="wrong-san")
+        other_chain = self.new_pair(ca_dir=other_ca, label="other-chain")
+        encrypted = subprocess.run(
+            [self.openssl, "pkcs8", "-topk8", "-v2", "aes-256-cbc", "-passout", "pass:x", "-in",
+             self.key], capture_output=True, timeout=20).stdout
+        self.assertIn(b"ENCRYPTED", encrypted)
+        cases = {
+            "key that does not match": (good_cert, mismatched_key),
+            "expired": (read(expired[0]), read(expired[1])),
+            "not yet valid": (read(future[0]), read(future[1])),
+            "SAN without the service name": wrong_san[:2],
+            "chain not reaching --trust": other_chain[:2],
+            "garbage PEM": (b"-----BEGIN CERTIFICATE-----\nZ2FyYmFnZQ==\n-----END CERTIFICATE-----\n",
+                            good_key),
+            "encrypted key": (good_cert, encrypted),
+            "truncated certificate": (good_cert[:len(good_cert) // 2], good_key),
+            "empty files": (b"", b""),
+        }
+        failed = 0
+        for what, (cert, key) in cases.items():
+            write_atomically(self.key, key)
+            write_atomically(self.cert, cert)
+            failed += 1
+            ok = harness.wait_until(
+                lambda: self.ingress.stat("ringside_cert_rotations_failed_total") >= failed,
+                timeout=5)
+            self.assertTrue(ok, f"{what}: not counted as a failed rotation" + self.diag())
+            self.assertEqual(self.served_serial(self.port), self.first_serial.lstrip("0"), what)
+            certs = self.certs_json(self.ingress)
+            self.assertEqual(certs["generation"], 1, what)
+            self.assertIsNotNone(certs["last_error"], what)
+        self.assertIn("rotation refused", self.ingress.stderr_text())
+        self.assertEqual(self.ingress.stat("ringside_cert_rotations_total"), 0)
+
+    def test_kubernetes_symlink_swap(self):
+        # The projected-volume layout: cert.pem -> ..data/cert.pem, ..data -> ..v1
+        volume = os.path.join(self.workdir, "volume")
+        os.makedirs(os.path.join(volume, "..v1"))
+        shutil.copy(self.cert, os.path.join(volume, "..v1", "cert.pem"))
+        shutil.copy(self.key, os.path.join(volume, "..v1", "key.pem"))
+        os.symlink("..v1", os.path.join(volume, "..data"))
+        for name in ("cert.pem", "key.pem"):
+            os.symlink(os.path.join("..data", name), os.path.join(volume, name))
+        ingress, port = self.start_ingress(self.app.port, os.path.join(volume, "cert.pem"),
+                                           os.path.join(volume, "key.pem"), name="k8s-ingress")
+        for version in ("..v2", "..v3"):
+            cert, key, serial = self.new_pair(label=version.strip("."))
+            os.makedirs(os.path.join(volume, version))
+            with open(os.path.join(volume, version, "cert.pem"), "wb") as f:
+                f.write(cert)
+            with open(os.path.join(volume, version, "key.pem"), "wb") as f:
+                f.write(key)
+            os.symlink(version, os.path.join(volume, "..data_tmp"))
+            os.rename(os.path.join(volume, "..data_tmp"), os.path.join(volume, "..data"))
+            self.assertTrue(self.wait_for_serial(port, serial, timeout=3),
+                            f"{version}: the swapped certificate was not served" + self.diag())
+        self.assertEqual(ingress.stat("ringside_cert_rotations_total"), 2)
+
+    def test_post_rotate_reloads_files(self):
+        cert, key, serial = self.new_pair()
+        # Written in place (no event we could miss matters: POST /rotate reloads anyway).
+        write_atomically(self.key, key)
+        write_atomically(self.cert, cert)
+        status, _ = self.ingress.admin_request("POST", "/rotate")
+        self.assertEqual(status, 202)
+        self.assertTrue(self.wait_for_serial(self.port, serial, timeout=3))
+
+
+class LocalIssuerTest(RotationCase):
+    def start_issuer(self, cert_dir, lifetime="10s", renew="1s", name="issuer", extra=()):
+        app = self.start_recording_app(echo=True)
+        port = harness.free_port()
+        args = ["--service-name", SERVICE, "--ingress", f"{LOOPBACK}:{port}={LOOPBACK}:{app.port}",
+                "--ca-cert", self.ca, "--ca-key", os.path.join(self.ca_dir, "ca.key"),
+                "--cert-dir", cert_dir, "--cert-lifetime", lifetime, "--cert-renew-after", renew,
+                *extra]
+        return self.start_ringside(args, name=name), port
+
+    def test_rotates_every_second_and_stores_the_key_0600(self):
+        cert_dir = os.path.join(self.workdir, "issued")
+        os.makedirs(cert_dir)
+        proc, port = self.start_issuer(cert_dir)
+        serials = set()
+        deadline = time.monotonic() + 6
+        while time.monotonic() < deadline and len(serials) < 4:
+            serial = self.served_serial(port)
+            self.assertIsNotNone(serial, "a handshake failed during rotation" + self.diag())
+            serials.add(serial)
+            time.sleep(0.2)
+        self.assertGreaterEqual(len(serials), 4, "expected a new certificate every second")
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(cert_dir, "key.pem")).st_mode), 0o600)
+        certs = self.certs_json(proc)
+        self.assertEqual(certs["source"], "local-issuer")
+        self.assertEqual(certs["sans"], [SERVICE])
+        self.assertEqual(certs["key_type"], "ecdsa-p256")
+        self.assertIsNotNone(certs["next_renewal"])
+        self.assertGreaterEqual(proc.stat("ringside_cert_rotations_total"), 3)
+        self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0)
+        expiry = proc.stat("ringside_cert_expiry_seconds")
+        self.assertTrue(0 < expiry <= 10, expiry)
+        # Stored pair == served certificate (stored after publishing).
+        stored = cert_serial(os.path.join(cert_dir, "cert.pem")).lstrip("0")
+        self.assertTrue(harness.wait_until(
+            lambda: self.served_serial(port) == cert_serial(os.path.join(cert_dir, "cert.pem")).lstrip("0"),
+            timeout=3), stored)
+
+    def test_restart_reuses_a_valid_stored_certificate_and_post_rotate_renews(self):
+        cert_dir = os.path.join(self.workdir, "issued")
+        os.makedirs(cert_dir)
+        first, port = self.start_issuer(cert_dir, lifetime="1h", renew="30m", name="first")
+        serial = self.served_serial(port)
+        self.assertIsNotNone(serial)
+        first.stop()
+        second, port = self.start_issuer(cert_dir, lifetime="1h", renew="30m", name="second")
+        self.assertEqual(self.served_serial(port), serial, "the stored certificate was not reused")
+        self.assertIn("reusing the certificate", second.stderr_text())
+        status, _ = second.admin_request("POST", "/rotate")
+        self.assertEqual(status, 202)
+        self.assertTrue(harness.wait_until(
+            lambda: self.served_serial(port) not in (None, serial), timeout=3))
+        self.assertEqual(self.certs_json(second)["generation"], 2)
+
+
+class CfsslTest(RotationCase):
+    def start_cfssl(self, port, name="cfssl"):
+        config = os.path.join(self.workdir, "cfssl.json")
+        with open(config, "w") as f:
+            # cfssl sets not_before to now rounded to the minute minus five minutes and
+            # counts the expiry from there: 6m leaves 30 to 90 seconds of validity.
+            json.dump({"signing": {"default": {
+                "expiry": "6m",
+                "usages": ["digital signature", "key encipherment", "server auth",
+                           "client auth"]}}}, f)
+        proc = self.start(name, [self.cfssl, "serve", "-ca", self.ca, "-ca-key",
+                                 os.path.join(self.ca_dir, "ca.key"), "-config", config,
+                                 "-address", LOOPBACK, "-port", str(port)])
+        up = harness.wait_until(lambda: proc.poll() is not None or _port_open(port), timeout=15)
+        if not up or proc.poll() is not None:
+            self.fail_with_diag("cfssl serve did not start")
+        return proc
+
+    def test_signs_renews_and_survives_the_ca_going_down(self):
+        self.cfssl = harness.require_tool("cfssl")
+        cfssl_port = harness.free_port()
+        cfssl = self.start_cfssl(cfssl_port)
+        app = self.start_recording_app(echo=True)
+        port = harness.free_port()
+        proc = self.start_ringside(
+            ["--service-name", SERVICE, "--ingress", f"{LOOPBACK}:{port}={LOOPBACK}:{app.port}",
+             "--ca-url", f"http://{LOOPBACK}:{cfssl_port}", "--trust", self.ca,
+             "--cert-lifetime", "60s", "--cert-renew-after", "3s"], name="remote")
+        first = self.served_serial(port)
+        self.assertIsNotNone(first, self.diag())
+        certs = self.certs_json(proc)
+        self.assertEqual(certs["source"], "remote-ca")
+        self.assertEqual(certs["sans"], [SERVICE])
+        # Renewed through cfssl on schedule.
+        self.assertTrue(harness.wait_until(
+            lambda: self.served_serial(port) not in (None, first), timeout=8), self.diag())
+        # CA down: the current certificate stays, failures are counted and retried.
+        cfssl.stop()
+        held = self.served_serial(port)
+        before = proc.stat("ringside_cert_rotations_failed_total")
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_cert_rotations_failed_total") >= before + 2, timeout=10),
+            "no retried failures" + self.diag())
+        self.assertEqual(self.served_serial(port), held, "the certificate changed with the CA down")
+        certs = self.certs_json(proc)
+        self.assertIn("connect", certs["last_error"]["reason"])
+        self.assertGreaterEqual(certs["consecutive_failures"], 2)
+        self.assertIn("renewal failed", proc.stderr_text())
+        self.assertIn("expires in", proc.stderr_text())
+        # Back up: renewal resumes.
+        self.start_cfssl(cfssl_port, name="cfssl-again")
+        self.assertTrue(harness.wait_until(
+            lambda: self.served_serial(port) not in (None, held), timeout=10), self.diag())
+        self.assertTrue(harness.wait_until(
+            lambda: self.certs_json(proc)["last_error"] is None, timeout=5))
+
+
+def _port_open(port):
+    try:
+        harness.connect(port, timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+class TrustRolloverTest(RotationCase):
+    """Egress (client cert, --trust) -> ingress (client-cert=require, --trust) -> echo,
+    with traffic all the time, while the CAs roll from A to B."""
+
+    def test_ca_rollover_without_a_failed_request(self):
+        pki, ca_a = self.pki, self.ca_dir
+        ca_b = pki.ca(label="ca-b")
+        d = os.path.join(self.workdir, "rollover")
+        os.makedirs(d)
+        paths = {n: os.path.join(d, n) for n in (
+            "trust.pem", "server.pem", "server.key", "client.pem", "client.key")}
+        ca_a_pem = read(os.path.join(ca_a, "ca.pem"))
+        ca_b_pem = read(os.path.join(ca_b, "ca.pem"))
+        write_atomically(paths["trust.pem"], ca_a_pem)
+        egress_trust = os.path.join(d, "egress-trust.pem")
+        write_atomically(egress_trust, ca_a_pem)
+        write_atomically(paths["server.pem"], read(self.cert))
+        write_atomically(paths["server.key"], read(self.key))
+        write_atomically(paths["client.pem"], read(self.client_cert))
+        write_atomically(paths["client.key"], read(self.client_key))
+
+        app = self.start_recording_app(echo=True)
+        ingress, ingress_port = self.start_ingress(
+            app.port, paths["server.pem"], paths["server.key"], trust=paths["trust.pem"],
+            client_cert="require")
+        egress, egress_port = self.start_egress(
+            [ingress_port], egress_trust, cert=paths["client.pem"], key=paths["client.key"],
+            extra=["--service-name", CLIENT_SERVICE])
+
+        failures, requests = [], [0]
+        stop = threading.Event()
+
+        def traffic():
+            while not stop.is_set():
+                try:
+                    got, digest, ending = harness.echo_round_trip(egress_port, b"x" * 2000,
+                                                                  timeout=10)
+                    if got != 2000 or ending != "eof":
+                        failures.append((got, ending))
+                except OSError as e:
+                    failures.append(str(e))
+                requests[0] += 1
+
+        threads = [threading.Thread(target=traffic, daemon=True) for _ in range(3)]
+        for t in threads:
+            t.start()
+
+        def generation(proc):
+            return self.certs_json(proc)["generation"]
+
+        def step(change, procs):
+            before = [generation(p) for p in procs]
+            change()
+            for p, g in zip(procs, before):
+                self.assertTrue(harness.wait_until(lambda: generation(p) > g, timeout=5),
+                                "a step was not adopted" + self.diag())
+            time.sleep(1.0)  # traffic on the new generation
+
+        time.sleep(1.0)
+        # 1. Both sides add CA B.
+        step(lambda: (write_atomically(paths["trust.pem"], ca_a_pem + ca_b_pem),
+                      write_atomically(egress_trust, ca_a_pem + ca_b_pem)), [ingress, egress])
+        self.assertEqual(self.certs_json(ingress)["trust_cas"], 2)
+        # 2. Leaves move to CA B.
+        server_b = pki.issue(ca_b, [SERVICE], label="server-b")
+        client_b = pki.issue(ca_b, [CLIENT_SERVICE], label="client-b")
+
+        def move_leaves():
+            write_atomically(paths["server.key"], read(server_b[1]))
+            write_atomically(paths["server.pem"], read(server_b[0]))
+            write_atomically(paths["client.key"], read(client_b[1]))
+            write_atomically(paths["client.pem"], read(client_b[0]))
+
+        step(move_leaves, [ingress, egress])
+        # 3. Both sides drop CA A.
+        step(lambda: (write_atomically(paths["trust.pem"], ca_b_pem),
+                      write_atomically(egress_trust, ca_b_pem)), [ingress, egress])
+        stop.set()
+        for t in threads:
+            t.join(timeout=20)
+        self.assertEqual(failures, [], self.diag())
+        self.assertGreater(requests[0], 30)
+        label = listener_label("ingress", ingress_port)
+        self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure", label), 0)
+        for proc in (ingress, egress):
+            self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0)
+        self.assertEqual(self.certs_json(ingress)["trust_cas"], 1)
+
+
+if __name__ == "__main__":
+    harness.main()
