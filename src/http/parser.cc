@@ -81,6 +81,16 @@ bool for_each_list_element(std::string_view list, Fn fn) {
   return true;
 }
 
+// True for "", "a,", ", a", "a, ,b": a list with an empty element.
+bool has_empty_list_element(std::string_view list) {
+  for (;;) {
+    const size_t comma = list.find(',');
+    if (trim_ows(list.substr(0, comma)).empty()) return true;
+    if (comma == std::string_view::npos) return false;
+    list.remove_prefix(comma + 1);
+  }
+}
+
 // "HTTP/1.1" -> 11. 0 when malformed, -1 when well-formed but neither 1.0 nor 1.1.
 int parse_version(std::string_view v) {
   if (v.size() != 8 || v.substr(0, 5) != "HTTP/" || v[5] < '0' || v[5] > '9' || v[6] != '.' ||
@@ -430,11 +440,14 @@ bool ParserCore::parse_field_semantics(const Field& field) {
       break;
     case 17:
       if (iequals(name, "transfer-encoding")) {
+        // Unlike other lists, empty elements are refused here: RFC 9110 5.6.1 asks
+        // recipients to skip them, but other parsers (h11, nginx) refuse
+        // "Transfer-Encoding: , chunked", and no legitimate sender writes it.
         seen_.transfer_encoding = true;
         for_each_list_element(value, [this](std::string_view coding) {
           return check_transfer_coding_element(coding);
         });
-        if (seen_.te_malformed || trim_ows(value).empty()) {
+        if (seen_.te_malformed || has_empty_list_element(value)) {
           return set_error(400, "malformed Transfer-Encoding");
         }
       }
