@@ -30,7 +30,14 @@ void GenerationReclaimer::retire(std::vector<std::unique_ptr<TlsGeneration>> rep
   // pass its quiescent point and still load an old pointer afterwards. Together with
   // waiting for two quiescent points (the first may have been in flight when we looked),
   // a worker past them has only ever seen the new pointers.
+#if defined(__SANITIZE_THREAD__)
+  // GCC's ThreadSanitizer rejects fences; a seq_cst read-modify-write is the same full
+  // barrier on x86 (a locked instruction).
+  static std::atomic<uint64_t> barrier{0};
+  barrier.fetch_add(1, std::memory_order_seq_cst);
+#else
   std::atomic_thread_fence(std::memory_order_seq_cst);
+#endif
   Retired retired;
   retired.generations = std::move(replaced);
   retired.epochs.resize(workers_.workers);

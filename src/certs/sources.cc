@@ -103,8 +103,8 @@ class IssuingSource : public CertificateSource {
     }
     // Reused only while it would not be due yet had this run issued it: more validity
     // left than (lifetime - renew_after).
-    auto due_margin = std::chrono::duration_cast<std::chrono::seconds>(options_.lifetime -
-                                                                       options_.renew_after);
+    auto due_margin =
+        std::chrono::duration_cast<std::chrono::seconds>(options_.lifetime - options_.renew_after);
     if (info->not_after - now <= due_margin.count()) {
       RS_INFO("%s: the certificate in %s is due for renewal (expires %s); issuing a new one",
               std::string(name()).c_str(), options_.cert_dir.c_str(),
