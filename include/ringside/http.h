@@ -178,6 +178,7 @@ class ParserCore {
   bool check_transfer_coding_element(std::string_view coding);
   bool parse_chunk_line_byte(char c);
   bool set_error(uint16_t status, std::string_view reason);
+  std::string_view start_line_too_long() const;
   bool finish_head();
   void start_message();
 

@@ -218,6 +218,10 @@ void ParserCore::start_message() {
   chunk_line_ = 0;
 }
 
+std::string_view ParserCore::start_line_too_long() const {
+  return response_mode_ ? "status-line too long" : "request-line too long";
+}
+
 // Finds the end of a head (head=true) or trailer section in data[0, size), resuming where
 // the previous call stopped. Every line must end in CRLF: a LF without CR before it is
 // refused here, a CR anywhere else is refused by the character checks of the line.
@@ -227,8 +231,9 @@ ParserCore::Scan ParserCore::scan_lines(const char* data, size_t size, bool head
     const void* nl = std::memchr(data + scan_pos_, '\n', size - scan_pos_);
     if (nl == nullptr) {
       scan_pos_ = size;
-      if (in_start_line && size - line_start_ > limits_.max_start_line) {
-        set_error(414, "request-line too long");
+      // Even with its CRLF next, this start line would exceed the limit.
+      if (in_start_line && size - line_start_ >= limits_.max_start_line) {
+        set_error(414, start_line_too_long());
         return Scan::kError;
       }
       if (size > limits_.max_head_bytes) {
@@ -238,6 +243,13 @@ ParserCore::Scan ParserCore::scan_lines(const char* data, size_t size, bool head
       return Scan::kIncomplete;
     }
     const size_t lf = static_cast<size_t>(static_cast<const char*>(nl) - data);
+    // Checks in the order an incremental feed meets them, so that the verdict does not
+    // depend on where the input was split: a start line that was already too long before
+    // its LF arrived, then the line ending, then the section size.
+    if (in_start_line && lf - line_start_ >= limits_.max_start_line) {
+      set_error(414, start_line_too_long());
+      return Scan::kError;
+    }
     if (lf == line_start_ || data[lf - 1] != '\r') {
       set_error(400, "bare LF line ending");
       return Scan::kError;
@@ -245,11 +257,7 @@ ParserCore::Scan ParserCore::scan_lines(const char* data, size_t size, bool head
     const size_t next = lf + 1;
     const size_t line_size = next - line_start_;
     if (next > limits_.max_head_bytes) {
-      if (in_start_line && line_size > limits_.max_start_line) {
-        set_error(414, "request-line too long");
-      } else {
-        set_error(431, head ? "header section too large" : "trailer section too large");
-      }
+      set_error(431, head ? "header section too large" : "trailer section too large");
       return Scan::kError;
     }
     if (in_start_line) {
@@ -257,10 +265,6 @@ ParserCore::Scan ParserCore::scan_lines(const char* data, size_t size, bool head
         // RFC 9112 2.2: a server SHOULD ignore empty lines received before a request-line.
         section_begin_ = line_start_ = scan_pos_ = next;
         continue;
-      }
-      if (line_size > limits_.max_start_line) {
-        set_error(414, "request-line too long");
-        return Scan::kError;
       }
     } else if (line_size == 2) {
       section_end_ = next;

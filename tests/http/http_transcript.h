@@ -78,6 +78,9 @@ struct Transcript {
   std::string text;
   std::vector<size_t> message_ends;
   std::vector<std::string> bodies;
+  // Set when the parser broke the contract of parse() itself (consumed more than it was
+  // given, kNeedMore with input left, an endless loop); the text says the same.
+  bool contract_broken = false;
 };
 
 // Feeds pieces in order, then finish() if asked. Stops at an error or a tunnel.
@@ -92,6 +95,7 @@ Transcript feed(Parser& parser, const std::vector<std::string_view>& pieces, boo
   auto record = [&](const Step& step) -> bool {
     if (++guard > 1000000) {
       t.text += "LOOP\n";
+      t.contract_broken = true;
       return false;
     }
     switch (step.event) {
@@ -125,6 +129,7 @@ Transcript feed(Parser& parser, const std::vector<std::string_view>& pieces, boo
       const Step step = parser.parse(piece);
       if (step.consumed > piece.size()) {
         t.text += "OVERCONSUMED\n";
+        t.contract_broken = true;
         return t;
       }
       piece.remove_prefix(step.consumed);
@@ -133,6 +138,7 @@ Transcript feed(Parser& parser, const std::vector<std::string_view>& pieces, boo
       if (step.event == Event::kNeedMore) {
         if (!piece.empty()) {
           t.text += "NEEDMORE WITH INPUT LEFT\n";
+          t.contract_broken = true;
           return t;
         }
         break;
