@@ -28,8 +28,6 @@ KNOWN_DIVERGENCES = {
     "request/leading-crlf.http":
         "RFC 9112 2.2: a server SHOULD ignore empty lines before the request-line; h11 refuses "
         "them. The proxy re-emits a normalized head, so the empty line never reaches upstream.",
-    "request/only-crlf.http":
-        "the same rule: an empty line then a clean close is no message at all.",
 }
 
 
