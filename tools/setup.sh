@@ -16,7 +16,7 @@ packages=(
   liburing-dev libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   curl openssl nginx-light haproxy wrk nghttp2-client
-  iproute2 iptables procps psmisc util-linux python3 ca-certificates
+  iproute2 iptables procps psmisc util-linux python3 python3-h11 ca-certificates
 )
 
 if [ "$(id -u)" != 0 ]; then
