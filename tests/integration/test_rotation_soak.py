@@ -96,8 +96,16 @@ class Soak(harness.IntegrationCase):
                        "-d", duration),
             self.bench("egress-keepalive", f"http://{LOOPBACK}:{e}/", "-c", "4", "-d", duration),
         ]
+        # Handshakes still in flight when the clients stop at the end are abandoned by the
+        # clients and counted by the ingress as failed ("downstream closed the connection
+        # during the TLS handshake"): the failure counters are therefore read while the
+        # load still runs, 3 s before its end, and must be zero there.
+        seconds = float(duration.rstrip("s"))
+        time.sleep(max(seconds - 3, 1))
+        during = {p.name: p.stat("ringside_listener_tls_handshake_failure")
+                  for p in (ingress, egress)}
         reports = {proc.name: self.finish(proc, out) for proc, out in runs}
-        result = {"phase": "load"}
+        result = {"phase": "load", "tls_handshake_failure_3s_before_end": during}
         for name, r in reports.items():
             result[name] = {"requests": r["requests"], "per_s": round(r["requests_per_s"]),
                             "errors": self.errors(r), "handshakes": r.get("handshakes")}
@@ -109,6 +117,8 @@ class Soak(harness.IntegrationCase):
                 "tls_handshake_failure": proc.stat("ringside_listener_tls_handshake_failure",
                                                    stats=stats),
                 "generations_live": proc.stat("ringside_tls_generations_live", stats=stats),
+                "handshake_log": [line[25:] for line in proc.stderr_text().splitlines()
+                                  if "handshake" in line][:5],
             }
         print(json.dumps(result), flush=True)
         for name, r in result.items():
@@ -117,7 +127,12 @@ class Soak(harness.IntegrationCase):
         for proc in ("ingress", "egress"):
             self.assertGreaterEqual(result[proc]["rotations"], 60)
             self.assertEqual(result[proc]["rotations_failed"], 0)
-            self.assertEqual(result[proc]["tls_handshake_failure"], 0)
+            self.assertEqual(during[proc], 0)
+            # After the end: only handshakes the clients abandoned when they stopped (at
+            # most one per handshake-mode connection).
+            self.assertLessEqual(result[proc]["tls_handshake_failure"], 8)
+            for line in result[proc]["handshake_log"]:
+                self.assertIn("downstream closed the connection during the TLS handshake", line)
 
     def test_rate(self):
         if not want("rate"):
@@ -199,18 +214,26 @@ class Soak(harness.IntegrationCase):
         after = {p.name: (rss_kb(p.pid), p.fd_count()) for p in (ingress, egress)}
         live = {p.name: p.stat("ringside_tls_generations_live") for p in (ingress, egress)}
         rotations = {p.name: p.stat("ringside_cert_rotations_total") for p in (ingress, egress)}
+        # SIGTERM: a clean drain exits 0; under ASan, LeakSanitizer makes it non-zero if
+        # anything (a generation, a context, a session) leaked.
+        exits = {}
+        for proc in (ingress, egress):
+            proc.signal(15)
+            exits[proc.name] = proc.wait(60)
         print(json.dumps({"phase": "churn", "rotations_each": count, "seconds": round(elapsed, 1),
                           "rotations_total": rotations, "baseline_rss_kb_fds": base,
                           "after_rss_kb_fds": after, "generations_live": live,
-                          "load_errors": errors}), flush=True)
+                          "load_errors": errors, "exit_status": exits}), flush=True)
         self.assertEqual(errors, 0)
+        # ASan keeps freed memory in quarantine, so RSS is only compared when asked
+        # (SOAK_RSS_MARGIN=0 turns the comparison off).
+        margin = float(os.environ.get("SOAK_RSS_MARGIN", "0.10"))
         for name in base:
             self.assertEqual(live[name], 1, name)
             self.assertEqual(after[name][1], base[name][1], f"{name}: fds")
-            self.assertLess(after[name][0], base[name][0] * 1.10, f"{name}: RSS")
-        for proc in (ingress, egress):
-            proc.signal(15)
-            self.assertEqual(proc.wait(30), 0, proc.name)  # LSan reports make this non-zero
+            if margin > 0:
+                self.assertLess(after[name][0], base[name][0] * (1 + margin), f"{name}: RSS")
+            self.assertEqual(exits[name], 0, f"{name}: exit status (LeakSanitizer?)")
 
 
 def want(phase):
