@@ -279,7 +279,9 @@ int Server::run() {
       break;
     }
     if (sig == SIGHUP) {
-      RS_INFO("received SIGHUP (certificate reload is done by the rotation agent)");
+      // As POST /rotate: reload the files, or renew from the local issuer or remote CA.
+      RS_INFO("received SIGHUP: rotating certificates now");
+      if (agent_) agent_->request_rotation();
       continue;
     }
     if (drain_requested_.load(std::memory_order_acquire)) {
