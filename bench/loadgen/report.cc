@@ -1,5 +1,7 @@
 #include "report.h"
 
+#include "ringside/json.h"
+
 #include <cerrno>
 #include <cmath>
 #include <cstdarg>
@@ -20,30 +22,6 @@ std::string printf_string(const char* format, ...) {
   std::vsnprintf(buf, sizeof buf, format, args);
   va_end(args);
   return buf;
-}
-
-std::string json_escape(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += printf_string("\\u%04x", c);
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out;
 }
 
 std::string xml_escape(const std::string& text) {

@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "certs/sources.h"
+#include "ringside/json.h"
 #include "ringside/log.h"
 #include "ringside/rotation.h"
 
@@ -26,23 +27,6 @@ int64_t steady_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string json_escape(std::string_view text) {
-  std::string out;
-  for (char ch : text) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
 }
 
 std::string directory_of(const std::string& path) {

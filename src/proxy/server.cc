@@ -13,6 +13,7 @@
 
 #include "ringside/admin.h"
 #include "ringside/rotation.h"
+#include "ringside/json.h"
 #include "ringside/log.h"
 
 namespace ringside::proxy {
@@ -22,23 +23,6 @@ int64_t unix_now() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
       .count();
-}
-
-std::string json_escape(std::string_view text) {
-  std::string out;
-  for (char ch : text) {
-    if (ch == '"' || ch == '\\') {
-      out += '\\';
-      out += ch;
-    } else if (static_cast<unsigned char>(ch) < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
-      out += buf;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
 }
 
 unsigned cgroup_cpu_limit() {
