@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ringside/address.h"
+#include "ringside/http_config.h"
 #include "ringside/tls.h"
 
 namespace ringside {
@@ -82,6 +83,9 @@ struct Config {
 
   std::string log_level = "info";  // error|warn|info|debug
   bool tls13_only = false;
+
+  // Listeners with protocol=http: routes, retries, timeouts, added headers, access log.
+  http::HttpConfig http;
 };
 
 // What parse_command_line decided.

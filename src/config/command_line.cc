@@ -19,6 +19,7 @@
 
 #include "config/ringside_version.h"
 #include "ringside/config.h"
+#include "ringside/http_route.h"
 
 namespace ringside {
 
@@ -41,6 +42,13 @@ struct RawOptions {
   bool tls13_only = false;
   std::string log_level;
   std::string config_file;
+  // HTTP (protocol=http listeners).
+  std::vector<std::string> route;
+  std::string retries, request_timeout, http_idle_timeout, request_header_timeout;
+  bool no_request_id = false, no_forwarded_headers = false, no_server_header = false,
+       no_upstream_service_time = false;
+  std::string access_log, access_log_format;
+  bool log_query = false;
 };
 
 constexpr unsigned kHelpWidth = 100;  // columns of --help
@@ -49,6 +57,7 @@ constexpr unsigned kMaxThreads = 1024;
 constexpr unsigned kMaxBuffers = 32768;
 constexpr uint64_t kMinBufferSize = 1024;
 constexpr uint64_t kMaxBufferSize = 1 << 20;
+constexpr unsigned kMaxRetries = 10;
 
 // Thrown only inside this file, caught in parse_command_line: the first problem found.
 struct ConfigProblem {
@@ -136,6 +145,39 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "downstream connections per worker (0: limited by descriptors only)")  //
       ("tls13-only", po::bool_switch(&raw.tls13_only), "refuse TLS 1.2");
 
+  po::options_description http("HTTP (listeners with protocol=http)", kHelpWidth, kHelpWidth / 2);
+  http.add_options()  //
+      ("route", po::value(&raw.route)->value_name("HOST[/PREFIX]=SVC"),
+       "egress: requests for HOST (exact, *.DOMAIN or *) whose path starts with PREFIX go to "
+       "service SVC; repeatable; exact host before wildcards, then the longest prefix; others "
+       "go to the listener's service; key: retries=N (this route's retry limit)")  //
+      ("retries", po::value(&raw.retries)->value_name("N")->default_value("2"),
+       "retries of a request on connect failure, reset before any response byte, or 503 "
+       "(idempotent requests whose body has not started)")  //
+      ("request-timeout",
+       po::value(&raw.request_timeout)->value_name("DURATION")->default_value("15s"),
+       "whole request to end of response; answered 504 if no response started (0: off)")  //
+      ("http-idle-timeout",
+       po::value(&raw.http_idle_timeout)->value_name("DURATION")->default_value("5m"),
+       "close a keep-alive HTTP connection with no request this long (0: never)")  //
+      ("request-header-timeout",
+       po::value(&raw.request_header_timeout)->value_name("TIME")->default_value("10s"),
+       "a client must send a whole request head within this DURATION, else 408 (0: off)")  //
+      ("no-request-id", po::bool_switch(&raw.no_request_id),
+       "do not add x-request-id to requests that have none")  //
+      ("no-forwarded-headers", po::bool_switch(&raw.no_forwarded_headers),
+       "ingress: do not add x-forwarded-for and x-forwarded-proto")  //
+      ("no-server-header", po::bool_switch(&raw.no_server_header),
+       "do not set server: ringside on responses")  //
+      ("no-upstream-service-time", po::bool_switch(&raw.no_upstream_service_time),
+       "do not add x-upstream-service-time (ms) to responses")  //
+      ("access-log", po::value(&raw.access_log)->value_name("PATH|-"),
+       "one line per HTTP request, appended to PATH or written to stdout (-)")  //
+      ("access-log-format",
+       po::value(&raw.access_log_format)->value_name("FORMAT")->default_value("text"),
+       "text (Envoy-like) or json")  //
+      ("log-query", po::bool_switch(&raw.log_query), "keep the query string in logged paths");
+
   po::options_description admin("Admin", kHelpWidth, kHelpWidth / 2);
   admin.add_options()  //
       ("admin", po::value(&raw.admin)->value_name("ADDR")->default_value("127.0.0.1:9901"),
@@ -153,6 +195,7 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       .add(certificates)
       .add(timeouts)
       .add(performance)
+      .add(http)
       .add(admin)
       .add(logging);
 }
@@ -475,6 +518,101 @@ void add_upstream(std::map<std::string, ServiceConfig>& services, const std::str
   config.endpoints.push_back(std::move(upstream));
 }
 
+// ---- HTTP -------------------------------------------------------------------------------
+
+http::Route parse_route(const std::string& spec) {
+  const size_t eq = spec.find('=');
+  if (eq == std::string::npos) fail("route", spec, "expected HOST[/PREFIX]=SERVICE");
+  http::Route route;
+  std::string detail;
+  if (!http::parse_route_key(std::string_view(spec).substr(0, eq), route, &detail)) {
+    fail("route", spec, detail);
+  }
+  const std::vector<std::string_view> items = split(std::string_view(spec).substr(eq + 1), ',');
+  if (!is_service_name(items[0])) {
+    fail("route", spec, "service '" + std::string(items[0]) + "' is not a service name");
+  }
+  route.service = std::string(items[0]);
+  for (const KeyValue& kv : parse_keys("route", spec, items)) {
+    if (kv.key == "retries") {
+      uint64_t n = 0;
+      if (!parse_unsigned(kv.value, &n) || n > kMaxRetries) {
+        fail("route", spec,
+             "retries '" + std::string(kv.value) + "' is not 0 to " + std::to_string(kMaxRetries));
+      }
+      route.retries = static_cast<unsigned>(n);
+    } else {
+      fail("route", spec, "unknown key '" + std::string(kv.key) + "' (route keys: retries)");
+    }
+  }
+  return route;
+}
+
+// The file must be appendable, or creatable in a writable directory.
+void check_log_file(const std::string& flag, const std::string& path) {
+  struct stat st {};
+  if (stat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) fail(flag, path, "is a directory");
+    if (access(path.c_str(), W_OK) != 0) {
+      fail(flag, path, std::string("not writable: ") + std::strerror(errno));
+    }
+    return;
+  }
+  const size_t slash = path.rfind('/');
+  const std::string parent =
+      slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  if (stat(parent.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) ||
+      access(parent.c_str(), W_OK | X_OK) != 0) {
+    fail(flag, path, "does not exist and cannot be created in '" + parent + "'");
+  }
+}
+
+void build_http_config(const RawOptions& raw, const po::variables_map& vm, Config& config) {
+  http::HttpConfig& http = config.http;
+  http.retries = static_cast<unsigned>(number_or_fail("retries", raw.retries, 0, kMaxRetries));
+  http.request_timeout = duration_or_fail("request-timeout", raw.request_timeout);
+  http.idle_timeout = duration_or_fail("http-idle-timeout", raw.http_idle_timeout);
+  http.request_header_timeout =
+      duration_or_fail("request-header-timeout", raw.request_header_timeout);
+  http.headers.request_id = !raw.no_request_id;
+  http.headers.forwarded = !raw.no_forwarded_headers;
+  http.headers.server = !raw.no_server_header;
+  http.headers.upstream_service_time = !raw.no_upstream_service_time;
+  if (vm.count("access-log")) {
+    if (raw.access_log.empty()) fail("access-log", raw.access_log, "give a file path or -");
+    if (raw.access_log != "-") check_log_file("access-log", raw.access_log);
+    http.access_log = raw.access_log;
+  }
+  if (raw.access_log_format == "text") {
+    http.access_log_format = http::AccessLogFormat::kText;
+  } else if (raw.access_log_format == "json") {
+    http.access_log_format = http::AccessLogFormat::kJson;
+  } else {
+    fail("access-log-format", raw.access_log_format, "not text or json");
+  }
+  http.log_query = raw.log_query;
+
+  bool http_egress = false;
+  for (const ListenerConfig& listener : config.listeners) {
+    http_egress = http_egress ||
+                  (listener.kind == ListenerKind::kEgress && listener.protocol == Protocol::kHttp);
+  }
+  std::set<std::pair<std::string, std::string>> keys;
+  for (const std::string& spec : raw.route) {
+    http::Route route = parse_route(spec);
+    if (!keys.insert({route.host, route.path_prefix}).second) {
+      fail("route", spec, "a route for " + route.host + route.path_prefix + " is already given");
+    }
+    if (config.services.count(route.service) == 0) {
+      fail("route", spec, "no --upstream for service '" + route.service + "'");
+    }
+    if (!http_egress) {
+      fail("route", spec, "routes apply to --egress listeners with protocol=http; there is none");
+    }
+    http.routes.push_back(std::move(route));
+  }
+}
+
 // ---- whole-config checks --------------------------------------------------------------
 
 void build_config(const RawOptions& raw, const po::variables_map& vm, Config& config) {
@@ -622,6 +760,8 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
   if (config.handshake_timeout.count() == 0) {
     fail("handshake-timeout", raw.handshake_timeout, "must be > 0");
   }
+
+  build_http_config(raw, vm, config);
 
   // Logging.
   if (raw.log_level != "error" && raw.log_level != "warn" && raw.log_level != "info" &&

@@ -216,6 +216,138 @@ TEST_F(CommandLineTest, ListenerKeys) {
   EXPECT_EQ(c.services.at("plain.ns").endpoints[0].address.to_string(), "[::1]:9000");
 }
 
+TEST_F(CommandLineTest, HttpDefaults) {
+  const ParseOutcome outcome = parse(minimal());
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const http::HttpConfig& h = outcome.config.http;
+  EXPECT_EQ(h.retries, 2u);
+  EXPECT_EQ(h.request_timeout, seconds(15));
+  EXPECT_EQ(h.idle_timeout, seconds(300));
+  EXPECT_EQ(h.request_header_timeout, seconds(10));
+  EXPECT_TRUE(h.headers.request_id);
+  EXPECT_TRUE(h.headers.forwarded);
+  EXPECT_TRUE(h.headers.server);
+  EXPECT_TRUE(h.headers.upstream_service_time);
+  EXPECT_TRUE(h.routes.empty());
+  EXPECT_EQ(h.access_log, "");
+  EXPECT_EQ(h.access_log_format, http::AccessLogFormat::kText);
+  EXPECT_FALSE(h.log_query);
+}
+
+TEST_F(CommandLineTest, HttpFlags) {
+  std::vector<std::string> args = minimal();
+  const std::string log = dir_ + "/access.log";
+  const std::vector<std::string> extra = {"--trust",
+                                          ca_,
+                                          "--egress",
+                                          "127.0.0.1:15080=orders.ns,protocol=http",  //
+                                          "--upstream",
+                                          "orders.ns=127.0.0.1:15443",
+                                          "--upstream",
+                                          "billing.ns=127.0.0.1:15444",
+                                          "--route",
+                                          "Billing.NS/api=billing.ns",
+                                          "--route",
+                                          "*.ns=orders.ns,retries=0",  //
+                                          "--retries",
+                                          "5",
+                                          "--request-timeout",
+                                          "0",
+                                          "--http-idle-timeout",
+                                          "1m",  //
+                                          "--request-header-timeout",
+                                          "500ms",
+                                          "--no-request-id",
+                                          "--no-forwarded-headers",
+                                          "--no-server-header",
+                                          "--no-upstream-service-time",
+                                          "--access-log",
+                                          log,  //
+                                          "--access-log-format",
+                                          "json",
+                                          "--log-query"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const http::HttpConfig& h = outcome.config.http;
+  EXPECT_EQ(h.retries, 5u);
+  EXPECT_EQ(h.request_timeout, Duration(0));
+  EXPECT_EQ(h.idle_timeout, seconds(60));
+  EXPECT_EQ(h.request_header_timeout, milliseconds(500));
+  EXPECT_FALSE(h.headers.request_id);
+  EXPECT_FALSE(h.headers.forwarded);
+  EXPECT_FALSE(h.headers.server);
+  EXPECT_FALSE(h.headers.upstream_service_time);
+  ASSERT_EQ(h.routes.size(), 2u);
+  EXPECT_EQ(h.routes[0].host, "billing.ns");
+  EXPECT_EQ(h.routes[0].path_prefix, "/api");
+  EXPECT_EQ(h.routes[0].service, "billing.ns");
+  EXPECT_FALSE(h.routes[0].retries.has_value());
+  EXPECT_EQ(h.routes[1].host, "*.ns");
+  EXPECT_EQ(h.routes[1].path_prefix, "/");
+  EXPECT_EQ(h.routes[1].retries, 0u);
+  EXPECT_EQ(h.access_log, log);
+  EXPECT_EQ(h.access_log_format, http::AccessLogFormat::kJson);
+  EXPECT_TRUE(h.log_query);
+}
+
+TEST_F(CommandLineTest, HttpErrors) {
+  const std::vector<std::string> http_egress = {"--egress",
+                                                "127.0.0.1:15080=orders.ns,protocol=http,tls=off",
+                                                "--upstream", "orders.ns=127.0.0.1:1"};
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+  };
+  const std::vector<Case> cases = {
+      {{"--route", "orders.ns"}, "--route 'orders.ns': expected HOST[/PREFIX]=SERVICE"},
+      {{"--route", "a b=orders.ns"}, "--route 'a b=orders.ns': host 'a b' is not a DNS name"},
+      {{"--route", "a.ns=x y"}, "--route 'a.ns=x y': service 'x y' is not a service name"},
+      {{"--route", "a.ns=billing.ns"},
+       "--route 'a.ns=billing.ns': no --upstream for service "
+       "'billing.ns'"},
+      {{"--route", "a.ns=orders.ns,retries=11"}, "retries '11' is not 0 to 10"},
+      {{"--route", "a.ns=orders.ns,retries=x"}, "retries 'x' is not 0 to 10"},
+      {{"--route", "a.ns=orders.ns,weight=1"}, "unknown key 'weight' (route keys: retries)"},
+      {{"--route", "A.ns/x=orders.ns", "--route", "a.ns/x=orders.ns"},
+       "--route 'a.ns/x=orders.ns': a route for a.ns/x is already given"},
+      {{"--retries", "11"}, "--retries '11': out of range (0 to 10)"},
+      {{"--request-timeout", "soon"}, "--request-timeout: 'soon' is not a duration"},
+      {{"--http-idle-timeout", "-1s"}, "--http-idle-timeout: '-1s' is negative"},
+      {{"--request-header-timeout", "1y"}, "--request-header-timeout: '1y': unknown unit"},
+      {{"--access-log", dir_}, "--access-log '" + dir_ + "': is a directory"},
+      {{"--access-log", cert_ + "/x.log"},
+       "--access-log '" + cert_ + "/x.log': does not exist and cannot be created"},
+      {{"--access-log", ""}, "--access-log '': give a file path or -"},
+      {{"--access-log-format", "xml"}, "--access-log-format 'xml': not text or json"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = minimal();
+    args.insert(args.end(), http_egress.begin(), http_egress.end());
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    const ParseOutcome outcome = parse(args);
+    EXPECT_EQ(outcome.exit_code, 2) << c.message;
+    EXPECT_NE(outcome.message.find(c.message), std::string::npos)
+        << "expected: " << c.message << "\n  got:      " << outcome.message;
+  }
+  // Routes need an HTTP egress listener to apply to.
+  std::vector<std::string> args = minimal();
+  for (const char* arg : {"--egress", "127.0.0.1:15080=orders.ns,tls=off", "--upstream",
+                          "orders.ns=127.0.0.1:1", "--route", "a.ns=orders.ns"}) {
+    args.push_back(arg);
+  }
+  const ParseOutcome outcome = parse(args);
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("routes apply to --egress listeners with protocol=http"),
+            std::string::npos)
+      << outcome.message;
+  // "-" is stdout, accepted without a file.
+  args = minimal();
+  args.push_back("--access-log");
+  args.push_back("-");
+  EXPECT_EQ(parse(args).config.http.access_log, "-");
+}
+
 TEST_F(CommandLineTest, EgressOnlyNeedsNoCertificateOrServiceName) {
   const ParseOutcome outcome = parse({"--egress", "127.0.0.1:15080=orders.ns,tls=off", "--upstream",
                                       "orders.ns=127.0.0.1:9000", "--admin", "[::1]:0"});
@@ -281,7 +413,14 @@ TEST_F(CommandLineTest, Help) {
                                "--config",
                                "--version",
                                "--tls13-only",
-                               "--admin-allow-remote"}) {
+                               "--admin-allow-remote",
+                               "HTTP (listeners with protocol=http)",
+                               "--route",
+                               "(=2)",
+                               "(=15s)",
+                               "(=5m)",
+                               "--no-request-id",
+                               "--access-log-format FORMAT (=text)"}) {
     EXPECT_NE(outcome.message.find(expected), std::string::npos) << expected;
   }
   EXPECT_EQ(outcome.message.find("positional"), std::string::npos) << "internal option shown";
