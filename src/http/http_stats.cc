@@ -1,0 +1,95 @@
+// HTTP statistics: recording helpers and the Prometheus rendering.
+#include "ringside/http_stats.h"
+
+#include <string_view>
+
+namespace ringside::http {
+
+void HttpStats::record_target_response(uint16_t status, uint64_t response_time_ms) {
+  switch (status / 100) {
+    case 2:
+      http_code_target_2xx_count.add();
+      break;
+    case 3:
+      http_code_target_3xx_count.add();
+      break;
+    case 4:
+      http_code_target_4xx_count.add();
+      break;
+    case 5:
+      http_code_target_5xx_count.add();
+      break;
+    default:
+      break;  // 1xx: interim, 101 switches to a tunnel; not a final HTTP answer
+  }
+  target_response_time.record(response_time_ms);
+}
+
+void HttpStats::record_proxy_response(uint16_t status) {
+  if (status / 100 == 4) http_code_proxy_4xx_count.add();
+  if (status / 100 == 5) http_code_proxy_5xx_count.add();
+}
+
+HttpStatsRegistry::HttpStatsRegistry(unsigned workers, std::vector<std::string> listener_names_in,
+                                     std::vector<std::string> service_names_in)
+    : listener_names(std::move(listener_names_in)),
+      service_names(std::move(service_names_in)),
+      listeners(workers),
+      services(workers) {
+  for (auto& per_worker : listeners) per_worker = std::vector<HttpStats>(listener_names.size());
+  for (auto& per_worker : services) per_worker = std::vector<HttpStats>(service_names.size());
+}
+
+namespace {
+
+// One scope: "listener" or "service", its names and its [worker][index] stats.
+void render_scope(std::string_view scope, std::string_view label,
+                  const std::vector<std::string>& names,
+                  const std::vector<std::vector<HttpStats>>& stats, PrometheusWriter& writer) {
+  const std::string prefix = "ringside_http_" + std::string(scope) + "_";
+  std::string name;
+
+#define RINGSIDE_RENDER_HTTP_STAT(stat, kind, help)                         \
+  name = prefix + #stat;                                                    \
+  writer.family(name, #kind, help);                                         \
+  for (size_t i = 0; i < names.size(); ++i) {                               \
+    decltype(stats[0][0].stat.get()) total = 0;                             \
+    for (const auto& per_worker : stats) total += per_worker[i].stat.get(); \
+    writer.sample(name, {{label, names[i]}}, total);                        \
+  }
+  RINGSIDE_HTTP_STATS(RINGSIDE_RENDER_HTTP_STAT)
+#undef RINGSIDE_RENDER_HTTP_STAT
+
+  name = prefix + "target_response_time_ms";
+  writer.family(name, "histogram",
+                "Target response time in milliseconds, request sent to response head "
+                "(TargetResponseTime)");
+  const std::string bucket_name = name + "_bucket";
+  const std::string sum_name = name + "_sum";
+  const std::string count_name = name + "_count";
+  for (size_t i = 0; i < names.size(); ++i) {
+    uint64_t cumulative = 0;
+    uint64_t sum = 0;
+    for (size_t b = 0; b < ResponseTimeHistogram::kBuckets; ++b) {
+      for (const auto& per_worker : stats)
+        cumulative += per_worker[i].target_response_time.bucket(b);
+      const std::string le = b < ResponseTimeHistogram::kBoundsMs.size()
+                                 ? std::to_string(ResponseTimeHistogram::kBoundsMs[b])
+                                 : std::string("+Inf");
+      writer.sample(bucket_name, {{label, names[i]}, {"le", le}}, cumulative);
+    }
+    for (const auto& per_worker : stats) sum += per_worker[i].target_response_time.sum_ms();
+    writer.sample(sum_name, {{label, names[i]}}, sum);
+    // _count equals the +Inf bucket: both come from the same bucket reads.
+    writer.sample(count_name, {{label, names[i]}}, cumulative);
+  }
+}
+
+}  // namespace
+
+void render_http_stats(const HttpStatsRegistry& stats, PrometheusWriter& writer) {
+  render_scope("listener", "listener", stats.listener_names, stats.listeners, writer);
+  render_scope("service", "service", stats.service_names, stats.services, writer);
+}
+
+}  // namespace ringside::http

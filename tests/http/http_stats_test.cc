@@ -1,0 +1,136 @@
+// HTTP statistics: status classes, histogram buckets, and the Prometheus text summed over
+// workers (cumulative buckets, _sum, _count).
+#include "ringside/http_stats.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace ringside::http {
+namespace {
+
+TEST(HttpStats, StatusClasses) {
+  HttpStats s;
+  s.record_target_response(200, 3);
+  s.record_target_response(204, 3);
+  s.record_target_response(302, 3);
+  s.record_target_response(404, 3);
+  s.record_target_response(503, 3);
+  s.record_target_response(101, 3);
+  s.record_proxy_response(408);
+  s.record_proxy_response(504);
+  s.record_proxy_response(502);
+  EXPECT_EQ(s.http_code_target_2xx_count.get(), 2u);
+  EXPECT_EQ(s.http_code_target_3xx_count.get(), 1u);
+  EXPECT_EQ(s.http_code_target_4xx_count.get(), 1u);
+  EXPECT_EQ(s.http_code_target_5xx_count.get(), 1u);
+  EXPECT_EQ(s.http_code_proxy_4xx_count.get(), 1u);
+  EXPECT_EQ(s.http_code_proxy_5xx_count.get(), 2u);
+  EXPECT_EQ(s.target_response_time.count(), 6u);
+}
+
+TEST(ResponseTimeHistogram, BucketEdges) {
+  ResponseTimeHistogram h;
+  h.record(0);      // le=1
+  h.record(1);      // le=1 (bounds are inclusive)
+  h.record(2);      // le=2
+  h.record(3);      // le=5
+  h.record(30000);  // le=30000
+  h.record(30001);  // +Inf
+  EXPECT_EQ(h.bucket(0), 2u);
+  EXPECT_EQ(h.bucket(1), 1u);
+  EXPECT_EQ(h.bucket(2), 1u);
+  EXPECT_EQ(h.bucket(ResponseTimeHistogram::kBoundsMs.size() - 1), 1u);
+  EXPECT_EQ(h.bucket(ResponseTimeHistogram::kBoundsMs.size()), 1u);
+  EXPECT_EQ(h.sum_ms(), 0u + 1 + 2 + 3 + 30000 + 30001);
+  EXPECT_EQ(h.count(), 6u);
+}
+
+TEST(RenderHttpStats, SumsWorkersAndRendersCumulativeHistogram) {
+  HttpStatsRegistry registry(2, {"egress_127.0.0.1:15080"}, {"orders.ns", "billing.ns"});
+  registry.listeners[0][0].request_count.add(3);
+  registry.listeners[1][0].request_count.add(4);
+  registry.listeners[0][0].request_active.inc();
+  registry.listeners[0][0].target_response_time.record(4);
+  registry.listeners[1][0].target_response_time.record(4);
+  registry.listeners[1][0].target_response_time.record(70);
+  registry.services[1][1].http_code_proxy_5xx_count.add();
+
+  PrometheusWriter writer;
+  render_http_stats(registry, writer);
+  const std::string& text = writer.text();
+
+  EXPECT_NE(text.find("# TYPE ringside_http_listener_request_count counter\n"
+                      "ringside_http_listener_request_count{listener=\"egress_127.0.0.1:15080\"} "
+                      "7\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE ringside_http_listener_request_active gauge\n"
+                      "ringside_http_listener_request_active{listener=\"egress_127.0.0.1:15080\"} "
+                      "1\n"),
+            std::string::npos);
+  const std::string l = "{listener=\"egress_127.0.0.1:15080\"";
+  const std::string histogram =
+      "# TYPE ringside_http_listener_target_response_time_ms histogram\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"1\"} 0\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"2\"} 0\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"5\"} 2\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"10\"} 2\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"25\"} 2\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"50\"} 2\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"100\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"250\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"500\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"1000\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"2500\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"5000\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"10000\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"30000\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_bucket" +
+      l +
+      ",le=\"+Inf\"} 3\n"
+      "ringside_http_listener_target_response_time_ms_sum" +
+      l +
+      "} 78\n"
+      "ringside_http_listener_target_response_time_ms_count" +
+      l + "} 3\n";
+  EXPECT_NE(text.find(histogram), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("ringside_http_service_http_code_proxy_5xx_count{service=\"orders.ns\"} 0\n"
+                "ringside_http_service_http_code_proxy_5xx_count{service=\"billing.ns\"} 1\n"),
+      std::string::npos);
+  EXPECT_NE(
+      text.find("ringside_http_service_target_response_time_ms_count{service=\"billing.ns\"} 0\n"),
+      std::string::npos);
+}
+
+}  // namespace
+}  // namespace ringside::http
