@@ -69,59 +69,18 @@ TEST(RenderHttpStats, SumsWorkersAndRendersCumulativeHistogram) {
                       "ringside_http_listener_request_active{listener=\"egress_127.0.0.1:15080\"} "
                       "1\n"),
             std::string::npos);
-  const std::string l = "{listener=\"egress_127.0.0.1:15080\"";
-  const std::string histogram =
-      "# TYPE ringside_http_listener_target_response_time_ms histogram\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"1\"} 0\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"2\"} 0\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"5\"} 2\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"10\"} 2\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"25\"} 2\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"50\"} 2\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"100\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"250\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"500\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"1000\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"2500\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"5000\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"10000\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"30000\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_bucket" +
-      l +
-      ",le=\"+Inf\"} 3\n"
-      "ringside_http_listener_target_response_time_ms_sum" +
-      l +
-      "} 78\n"
-      "ringside_http_listener_target_response_time_ms_count" +
-      l + "} 3\n";
+  const std::string series = "ringside_http_listener_target_response_time_ms";
+  const std::string label = "{listener=\"egress_127.0.0.1:15080\"";
+  std::string histogram = "# TYPE " + series + " histogram\n";
+  const std::pair<const char*, int> buckets[] = {
+      {"1", 0},    {"2", 0},    {"5", 2},     {"10", 2},    {"25", 2},
+      {"50", 2},   {"100", 3},  {"250", 3},   {"500", 3},   {"1000", 3},
+      {"2500", 3}, {"5000", 3}, {"10000", 3}, {"30000", 3}, {"+Inf", 3}};
+  for (const auto& [le, count] : buckets) {
+    histogram += series + "_bucket" + label + ",le=\"" + le + "\"} " + std::to_string(count) + "\n";
+  }
+  histogram += series + "_sum" + label + "} 78\n";
+  histogram += series + "_count" + label + "} 3\n";
   EXPECT_NE(text.find(histogram), std::string::npos) << text;
   EXPECT_NE(
       text.find("ringside_http_service_http_code_proxy_5xx_count{service=\"orders.ns\"} 0\n"
