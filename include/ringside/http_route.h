@@ -40,4 +40,9 @@ class RouteTable {
   std::vector<Route> routes_;  // in precedence order: host level, then longest prefix
 };
 
+// The retry limit of a request: its route's retries=N when given, else --retries.
+inline unsigned retry_limit(const Route* route, unsigned global_retries) {
+  return route != nullptr && route->retries.has_value() ? *route->retries : global_retries;
+}
+
 }  // namespace ringside::http

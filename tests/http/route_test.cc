@@ -94,5 +94,14 @@ TEST(RouteTable, OrderOfFlagsDoesNotMatter) {
   EXPECT_EQ(service_of(RouteTable(routes), "a.ns", "/x/y/z"), "long");
 }
 
+TEST(RouteTable, RetryLimitPerRouteOrGlobal) {
+  std::vector<Route> routes = {route("a.ns", "a"), route("b.ns", "b")};
+  routes[1].retries = 0;
+  const RouteTable table(routes);
+  EXPECT_EQ(retry_limit(table.match("a.ns", "/"), 2), 2u);
+  EXPECT_EQ(retry_limit(table.match("b.ns", "/"), 2), 0u);
+  EXPECT_EQ(retry_limit(table.match("c.ns", "/"), 3), 3u);
+}
+
 }  // namespace
 }  // namespace ringside::http
