@@ -15,7 +15,7 @@ packages=(
   build-essential pkg-config meson ninja-build dpkg-dev autoconf automake libtool
   liburing-dev libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  curl openssl nginx-light haproxy wrk nghttp2-client golang-cfssl
+  curl openssl nginx-light libnginx-mod-stream haproxy wrk nghttp2-client golang-cfssl
   iproute2 iptables procps psmisc util-linux python3 python3-h11 ca-certificates
 )
 

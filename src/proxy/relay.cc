@@ -386,8 +386,10 @@ void Worker::flush(Connection* c, Half& half) {
   }
   if (half.shut_wanted && !half.shut_done && c->state != ConnState::kClosing) {
     half.shut_done = true;
-    ring_->shutdown(half.fd, SHUT_WR, token(c, half, OpCode::kShutdown));
-    ++c->pending_ops;
+    // shutdown(2) directly: the kernel runs IORING_OP_SHUTDOWN on an io-wq thread, and
+    // that hand-off cost ~9% of a short connection's CPU (bench/compare profile). The
+    // call never blocks; an error (peer already gone) shows up on the next recv/send.
+    ::shutdown(half.fd, SHUT_WR);
   }
 }
 
