@@ -816,8 +816,7 @@ std::string help_text(const po::options_description& shared,
       << "                [--egress LISTEN=SERVICE[,...]]... [--upstream SERVICE=HOST:PORT]...\n"
       << "                [certificate flags] [other flags] [--config FILE]\n\n"
       << "Example:\n"
-      << "  ringside --service-name app.ns --ingress 0.0.0.0:15443=127.0.0.1:8080,protocol=http "
-         "\\\n"
+      << "  ringside --service-name app.ns --ingress 0.0.0.0:15443=127.0.0.1:8080 \\\n"
       << "    --egress 127.0.0.1:15080=orders.ns --upstream orders.ns=10.0.0.7:15443 \\\n"
       << "    --ca-cert ca.pem --ca-key ca.key --cert-dir /var/run/ringside --trust ca.pem"
       << display;

@@ -98,6 +98,12 @@ Result<void> Server::prepare(std::string* detail) {
 
   std::vector<std::string> names;
   for (const ListenerConfig& lc : config.listeners) {
+    if (lc.protocol == Protocol::kHttp) {
+      // The HTTP/1.1 codec is not wired into the workers yet: refuse rather than
+      // silently relaying bytes where a user expects HTTP behaviour.
+      *detail = lc.name + ": protocol=http is not available yet; use protocol=tcp (the bytes are relayed unchanged)";
+      return make_error(ErrorKind::kConfig, Side::kInternal, "config");
+    }
     ListenerRuntime listener;
     listener.config = lc;
     if (lc.kind == ListenerKind::kEgress) {
