@@ -10,16 +10,16 @@
 namespace ringside {
 
 enum class ErrorKind : uint8_t {
-  kIo,         // a socket or file operation failed (see sys_errno)
-  kTimeout,    // a connect, handshake, idle or request timer fired
-  kRefused,    // the peer refused the connection
-  kReset,      // the peer reset the connection
-  kTls,        // TLS handshake or record failure
-  kVerify,     // the peer certificate failed verification
-  kProtocol,   // malformed bytes from the peer
-  kResource,   // out of memory, descriptors or buffers
-  kConfig,     // invalid configuration (start-up only)
-  kInternal,   // a bug: should never happen
+  kIo,        // a socket or file operation failed (see sys_errno)
+  kTimeout,   // a connect, handshake, idle or request timer fired
+  kRefused,   // the peer refused the connection
+  kReset,     // the peer reset the connection
+  kTls,       // TLS handshake or record failure
+  kVerify,    // the peer certificate failed verification
+  kProtocol,  // malformed bytes from the peer
+  kResource,  // out of memory, descriptors or buffers
+  kConfig,    // invalid configuration (start-up only)
+  kInternal,  // a bug: should never happen
 };
 
 enum class Side : uint8_t { kDownstream, kUpstream, kInternal };

@@ -13,7 +13,9 @@ namespace ringside {
 
 class Counter {
  public:
-  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -22,7 +24,9 @@ class Counter {
 
 class Gauge {
  public:
-  void add(int64_t n) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void add(int64_t n) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   void inc() { add(1); }
   void dec() { add(-1); }
   void set(int64_t n) { v_.store(n, std::memory_order_relaxed); }
@@ -34,23 +38,23 @@ class Gauge {
 
 // Per listener, per worker. X(name, kind, help): kind is counter or gauge. The admin
 // server renders each as ringside_listener_<name>{listener="..."} summed over workers.
-#define RINGSIDE_LISTENER_STATS(X)                                                          \
-  X(cx_total, counter, "Downstream connections accepted")                                   \
-  X(cx_active, gauge, "Downstream connections open now")                                    \
-  X(downstream_bytes_rx, counter, "Bytes received from downstream (as on the wire)")       \
-  X(downstream_bytes_tx, counter, "Bytes sent to downstream (as on the wire)")             \
-  X(upstream_bytes_rx, counter, "Bytes received from upstream (as on the wire)")           \
-  X(upstream_bytes_tx, counter, "Bytes sent to upstream (as on the wire)")                 \
-  X(tls_handshake_success, counter, "TLS handshakes completed")                             \
-  X(tls_handshake_failure, counter, "TLS handshakes failed (any reason)")                   \
-  X(tls_verify_failure, counter, "Peer certificates rejected (chain, expiry, SAN)")        \
-  X(upstream_cx_total, counter, "Upstream connections opened")                              \
+#define RINGSIDE_LISTENER_STATS(X)                                                            \
+  X(cx_total, counter, "Downstream connections accepted")                                     \
+  X(cx_active, gauge, "Downstream connections open now")                                      \
+  X(downstream_bytes_rx, counter, "Bytes received from downstream (as on the wire)")          \
+  X(downstream_bytes_tx, counter, "Bytes sent to downstream (as on the wire)")                \
+  X(upstream_bytes_rx, counter, "Bytes received from upstream (as on the wire)")              \
+  X(upstream_bytes_tx, counter, "Bytes sent to upstream (as on the wire)")                    \
+  X(tls_handshake_success, counter, "TLS handshakes completed")                               \
+  X(tls_handshake_failure, counter, "TLS handshakes failed (any reason)")                     \
+  X(tls_verify_failure, counter, "Peer certificates rejected (chain, expiry, SAN)")           \
+  X(upstream_cx_total, counter, "Upstream connections opened")                                \
   X(upstream_cx_connect_fail, counter, "Upstream connects refused, unreachable or timed out") \
-  X(upstream_cx_active, gauge, "Upstream connections open now")                             \
-  X(timeout_connect, counter, "Connections closed by the connect timeout")                  \
-  X(timeout_handshake, counter, "Connections closed by the handshake timeout")              \
-  X(timeout_idle, counter, "Connections closed by the idle timeout")                        \
-  X(cx_reset, counter, "Connections ended by a reset or socket error")                      \
+  X(upstream_cx_active, gauge, "Upstream connections open now")                               \
+  X(timeout_connect, counter, "Connections closed by the connect timeout")                    \
+  X(timeout_handshake, counter, "Connections closed by the handshake timeout")                \
+  X(timeout_idle, counter, "Connections closed by the idle timeout")                          \
+  X(cx_reset, counter, "Connections ended by a reset or socket error")                        \
   X(cx_drained, counter, "Connections closed because the drain timeout expired")
 
 struct ListenerStats {
@@ -62,10 +66,10 @@ struct ListenerStats {
 };
 
 // Per worker: process-wide counters of the data path.
-#define RINGSIDE_WORKER_STATS(X)                                                  \
-  X(accept_errors, counter, "accept() failures (e.g. out of file descriptors)")   \
+#define RINGSIDE_WORKER_STATS(X)                                                      \
+  X(accept_errors, counter, "accept() failures (e.g. out of file descriptors)")       \
   X(accept_paused, counter, "Times accepting was paused after a descriptor shortage") \
-  X(buffer_exhausted, counter, "Receives that found the provided-buffer ring empty") \
+  X(buffer_exhausted, counter, "Receives that found the provided-buffer ring empty")  \
   X(loop_iterations, counter, "Event loop turns")
 
 struct WorkerStats {
@@ -85,7 +89,8 @@ struct StatsRegistry {
 
   StatsRegistry(unsigned worker_count, std::vector<std::string> names)
       : listener_names(std::move(names)), workers(worker_count), listeners(worker_count) {
-    for (auto& per_worker : listeners) per_worker = std::vector<ListenerStats>(listener_names.size());
+    for (auto& per_worker : listeners)
+      per_worker = std::vector<ListenerStats>(listener_names.size());
   }
 };
 

@@ -20,14 +20,14 @@ enum class HalfId : uint8_t { kDown = 0, kUp = 1 };
 struct Half {
   int fd = -1;
   HalfId id = HalfId::kDown;
-  bool connected = false;     // the socket can send (accepted, or connect succeeded)
-  bool recv_armed = false;    // a multishot recv is outstanding
-  bool recv_paused = false;   // back-pressure: its recv was cancelled on purpose
-  bool eof = false;           // its read direction has ended (FIN or close_notify)
-  bool shut_wanted = false;   // shut down its write side once `out` drains
-  bool shut_done = false;     // shutdown(SHUT_WR) was submitted
-  uint32_t send_len = 0;      // bytes of the send in flight; 0 when none
-  ChunkQueue out;             // bytes to send on this socket (ciphertext when TLS)
+  bool connected = false;                // the socket can send (accepted, or connect succeeded)
+  bool recv_armed = false;               // a multishot recv is outstanding
+  bool recv_paused = false;              // back-pressure: its recv was cancelled on purpose
+  bool eof = false;                      // its read direction has ended (FIN or close_notify)
+  bool shut_wanted = false;              // shut down its write side once `out` drains
+  bool shut_done = false;                // shutdown(SHUT_WR) was submitted
+  uint32_t send_len = 0;                 // bytes of the send in flight; 0 when none
+  ChunkQueue out;                        // bytes to send on this socket (ciphertext when TLS)
   std::unique_ptr<tls::TlsSession> tls;  // null: plaintext socket
 };
 
@@ -54,11 +54,11 @@ struct Connection {
   uint16_t gen = 0;
   uint16_t listener = 0;
   ConnState state = ConnState::kDownHandshake;
-  uint8_t attempts = 0;       // upstream connect attempts made
-  uint32_t endpoint = 0;      // index of the endpoint being tried
-  uint32_t pending_ops = 0;   // operations the kernel still owes a completion for
+  uint8_t attempts = 0;      // upstream connect attempts made
+  uint32_t endpoint = 0;     // index of the endpoint being tried
+  uint32_t pending_ops = 0;  // operations the kernel still owes a completion for
   bool upstream_counted = false;
-  bool retired = false;       // queued for release
+  bool retired = false;  // queued for release
   uint64_t last_activity_ms = 0;
   const TlsGeneration* tls_generation = nullptr;  // the context this connection started with
   OwnedTimer timer;

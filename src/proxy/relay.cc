@@ -15,7 +15,9 @@ namespace {
 
 constexpr size_t kPlainChunk = 16 * 1024;
 
-const char* half_name(const Half& half) { return half.id == HalfId::kDown ? "downstream" : "upstream"; }
+const char* half_name(const Half& half) {
+  return half.id == HalfId::kDown ? "downstream" : "upstream";
+}
 
 }  // namespace
 
@@ -83,7 +85,8 @@ void Worker::start_ingress(Connection* c) {
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
   generation->hold(index_);  // released in release(), after the session is freed
-  c->down.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kServer);
+  c->down.tls =
+      std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kServer);
   if (c->down.tls->broken()) {
     lstats(c).tls_handshake_failure.add();
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
@@ -171,8 +174,8 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
   generation->hold(index_);  // released in release(), after the session is freed
-  c->up.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kClient,
-                                                listener.sni, listener.verify_name);
+  c->up.tls = std::make_unique<tls::TlsSession>(
+      generation->context->ctx(index_), tls::Role::kClient, listener.sni, listener.verify_name);
   if (c->up.tls->broken()) {
     lstats(c).tls_handshake_failure.add();
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
@@ -363,7 +366,8 @@ void Worker::on_eof(Connection* c, Half& in) {
     // either way the handshake failed.
     if (c->state == ConnState::kDownHandshake || c->state == ConnState::kUpHandshake) {
       lstats(c).tls_handshake_failure.add();
-      RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: %s closed the connection during the TLS handshake",
+      RS_LOG_RATE_LIMITED(log::Level::kInfo, 2,
+                          "%s: %s closed the connection during the TLS handshake",
                           listener_config(c).config.name.c_str(), half_name(in));
     }
     abort(c);

@@ -12,9 +12,9 @@
 #include <sstream>
 
 #include "ringside/admin.h"
-#include "ringside/rotation.h"
 #include "ringside/json.h"
 #include "ringside/log.h"
+#include "ringside/rotation.h"
 
 namespace ringside::proxy {
 namespace {
@@ -85,7 +85,9 @@ Result<void> Server::load_tls(std::string* detail) {
   quiescence.epoch = [this](unsigned i) -> uint64_t {
     return i < workers_.size() ? workers_[i]->quiescent_epoch() : 0;
   };
-  quiescence.stopped = [this](unsigned i) { return i < workers_.size() && workers_[i]->finished(); };
+  quiescence.stopped = [this](unsigned i) {
+    return i < workers_.size() && workers_[i]->finished();
+  };
   agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),
                                                   runtime_.workers, std::move(quiescence));
   return agent_->initialize(detail);
@@ -101,7 +103,9 @@ Result<void> Server::prepare(std::string* detail) {
     if (lc.protocol == Protocol::kHttp) {
       // The HTTP/1.1 codec is not wired into the workers yet: refuse rather than
       // silently relaying bytes where a user expects HTTP behaviour.
-      *detail = lc.name + ": protocol=http is not available yet; use protocol=tcp (the bytes are relayed unchanged)";
+      *detail = lc.name +
+                ": protocol=http is not available yet; use protocol=tcp (the bytes are relayed "
+                "unchanged)";
       return make_error(ErrorKind::kConfig, Side::kInternal, "config");
     }
     ListenerRuntime listener;
@@ -157,28 +161,36 @@ void Server::start_admin() {
     return;
   }
   admin_ = std::move(*admin);
-  admin_->route("GET", "/ready", [this](const std::string&, const std::string&, const std::string&) {
-    if (draining_.load(std::memory_order_relaxed)) return AdminResponse{503, "text/plain", "draining\n"};
-    return AdminResponse{200, "text/plain", "ready\n"};
-  });
-  admin_->route("GET", "/stats", [this](const std::string&, const std::string&, const std::string&) {
-    return AdminResponse{200, "text/plain; version=0.0.4", render_stats()};
-  });
-  admin_->route("GET", "/certs", [this](const std::string&, const std::string&, const std::string&) {
-    return AdminResponse{200, "application/json", render_certs()};
-  });
-  admin_->route("GET", "/clusters", [this](const std::string&, const std::string&, const std::string&) {
-    return AdminResponse{200, "application/json", render_clusters()};
-  });
-  admin_->route("POST", "/rotate", [this](const std::string&, const std::string&, const std::string&) {
-    if (!agent_) return AdminResponse{404, "text/plain", "no TLS listener: nothing to rotate\n"};
-    agent_->request_rotation();
-    return AdminResponse{202, "text/plain", "rotation requested\n"};
-  });
-  admin_->route("POST", "/drain", [this](const std::string&, const std::string&, const std::string&) {
-    drain_requested_.store(true, std::memory_order_release);
-    return AdminResponse{202, "text/plain", "draining\n"};
-  });
+  admin_->route("GET", "/ready",
+                [this](const std::string&, const std::string&, const std::string&) {
+                  if (draining_.load(std::memory_order_relaxed))
+                    return AdminResponse{503, "text/plain", "draining\n"};
+                  return AdminResponse{200, "text/plain", "ready\n"};
+                });
+  admin_->route("GET", "/stats",
+                [this](const std::string&, const std::string&, const std::string&) {
+                  return AdminResponse{200, "text/plain; version=0.0.4", render_stats()};
+                });
+  admin_->route("GET", "/certs",
+                [this](const std::string&, const std::string&, const std::string&) {
+                  return AdminResponse{200, "application/json", render_certs()};
+                });
+  admin_->route("GET", "/clusters",
+                [this](const std::string&, const std::string&, const std::string&) {
+                  return AdminResponse{200, "application/json", render_clusters()};
+                });
+  admin_->route("POST", "/rotate",
+                [this](const std::string&, const std::string&, const std::string&) {
+                  if (!agent_)
+                    return AdminResponse{404, "text/plain", "no TLS listener: nothing to rotate\n"};
+                  agent_->request_rotation();
+                  return AdminResponse{202, "text/plain", "rotation requested\n"};
+                });
+  admin_->route("POST", "/drain",
+                [this](const std::string&, const std::string&, const std::string&) {
+                  drain_requested_.store(true, std::memory_order_release);
+                  return AdminResponse{202, "text/plain", "draining\n"};
+                });
   RS_INFO("admin listening on %s", admin_->bound_address().to_string().c_str());
 }
 
@@ -188,7 +200,8 @@ std::string Server::render_stats() const {
   text += "ringside_workers " + std::to_string(runtime_.workers) + "\n";
   text += "# HELP ringside_draining 1 while draining.\n# TYPE ringside_draining gauge\n";
   text += std::string("ringside_draining ") + (draining_.load() ? "1" : "0") + "\n";
-  text += "# HELP ringside_uptime_seconds Seconds since start.\n# TYPE ringside_uptime_seconds gauge\n";
+  text +=
+      "# HELP ringside_uptime_seconds Seconds since start.\n# TYPE ringside_uptime_seconds gauge\n";
   text += "ringside_uptime_seconds " + std::to_string(unix_now() - started_at_) + "\n";
   if (agent_) text += agent_->render_prometheus();
   return text;
@@ -204,7 +217,8 @@ std::string Server::render_clusters() const {
   std::string out = "{\"clusters\":[";
   for (size_t i = 0; i < runtime_.clusters.size(); ++i) {
     const Cluster& cluster = *runtime_.clusters[i];
-    out += (i ? "," : "") + std::string("{\"name\":\"") + json_escape(cluster.name) + "\",\"endpoints\":[";
+    out += (i ? "," : "") + std::string("{\"name\":\"") + json_escape(cluster.name) +
+           "\",\"endpoints\":[";
     for (size_t j = 0; j < cluster.endpoints.size(); ++j) {
       out += (j ? "," : "") + std::string("{\"address\":\"") +
              json_escape(cluster.endpoints[j].address.to_string()) + "\",\"state\":\"active\"}";

@@ -192,7 +192,8 @@ void Worker::close_listeners() {
 void Worker::arm_accept(uint32_t listener) {
   ListenerSocket& socket = listeners_[listener];
   if (socket.fd < 0 || socket.accept_armed || draining_) return;
-  ring_->accept_multishot(socket.fd, Token{kListenerSlotBase + listener, 0, 0, OpCode::kAccept}.pack());
+  ring_->accept_multishot(socket.fd,
+                          Token{kListenerSlotBase + listener, 0, 0, OpCode::kAccept}.pack());
   socket.accept_armed = true;
 }
 

@@ -171,7 +171,8 @@ TEST_F(WorkerTest, UpstreamResetClosesBothSidesAndReleasesTheSlot) {
   EXPECT_EQ(stats().cx_active.get(), 0);
   // Both descriptors are closed through the ring.
   bool closed_client = false;
-  for (const auto& op : ring_->ops()) closed_client |= op.call == Call::kClose && op.fd == kClientFd;
+  for (const auto& op : ring_->ops())
+    closed_client |= op.call == Call::kClose && op.fd == kClientFd;
   EXPECT_TRUE(closed_client);
 }
 
