@@ -72,22 +72,30 @@ void PrometheusWriter::family(std::string_view name, std::string_view type, std:
   out_ += '\n';
 }
 
+namespace {
+
+template <typename Integer>
+void append_integer_sample(
+    std::string& out, std::string_view name,
+    const std::vector<std::pair<std::string_view, std::string_view>>& labels, Integer value) {
+  append_series(out, name, labels);
+  out += ' ';
+  out += std::to_string(value);
+  out += '\n';
+}
+
+}  // namespace
+
 void PrometheusWriter::sample(
     std::string_view name, const std::vector<std::pair<std::string_view, std::string_view>>& labels,
     int64_t value) {
-  append_series(out_, name, labels);
-  out_ += ' ';
-  out_ += std::to_string(value);
-  out_ += '\n';
+  append_integer_sample(out_, name, labels, value);
 }
 
 void PrometheusWriter::sample(
     std::string_view name, const std::vector<std::pair<std::string_view, std::string_view>>& labels,
     uint64_t value) {
-  append_series(out_, name, labels);
-  out_ += ' ';
-  out_ += std::to_string(value);
-  out_ += '\n';
+  append_integer_sample(out_, name, labels, value);
 }
 
 void PrometheusWriter::sample(
