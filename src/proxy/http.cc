@@ -44,6 +44,7 @@ void reset_exchange(Exchange& ex) {
   ex.client_keep_alive = true;
   ex.upstream_keep_alive = true;
   ex.http10 = false;
+  ex.upgrade = false;
   ex.plan_close = false;
   ex.kind = http::RequestKind::kOther;
   ex.framing = http::BodyFraming::kNone;
@@ -307,6 +308,7 @@ void Worker::http_begin_request(Connection* c) {
                                 : http::RequestKind::kOther;
   ex.http10 = head.version == http::Version::kHttp10;
   ex.client_keep_alive = head.keep_alive;
+  ex.upgrade = head.upgrade;
   ex.request_framing = head.framing;
   std::string_view id = http::find_request_id(head.fields);
   if (id.empty()) {
@@ -924,6 +926,14 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
             http_to_client(c, scratch_.data(), scratch_.size());
           }
           break;
+        }
+        if (head.switches_protocol && !(ex.upgrade || ex.kind == http::RequestKind::kConnect)) {
+          // A 101 nobody asked for: following it would turn a request into a tunnel.
+          RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: %s switched protocols unasked",
+                              listener_config(c).config.name.c_str(), ex.upstream_address.c_str());
+          http_upstream_failed(u, http::RetryReason::kOther,
+                               http::LocalCause::kUpstreamProtocolError);
+          return;
         }
         if (head.status == 503 && !ex.response_started) {
           http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries,

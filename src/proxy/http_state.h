@@ -39,6 +39,7 @@ struct Exchange {
   bool body_sent = false;  // request body bytes went to an upstream: no replay
   bool client_keep_alive = true;
   bool http10 = false;
+  bool upgrade = false;  // the request asked for a protocol switch (Upgrade)
   bool plan_close = false;
   http::RequestKind kind = http::RequestKind::kOther;
   http::BodyFraming framing = http::BodyFraming::kNone;
