@@ -347,8 +347,9 @@ int Server::run() {
     }
     if (sig == SIGHUP) {
       // As POST /rotate: reload the files, or renew from the local issuer or remote CA.
-      RS_INFO("received SIGHUP: rotating certificates now");
+      RS_INFO("received SIGHUP: rotating certificates now, reopening the access log");
       if (agent_) agent_->request_rotation();
+      if (runtime_.http.access_log) runtime_.http.access_log->request_reopen();
       continue;
     }
     if (drain_requested_.load(std::memory_order_acquire)) {
