@@ -815,6 +815,8 @@ void Worker::http_connect(Connection* u) {
   }
   u->up.fd = *fd;
   lstats(u).upstream_cx_total.add();
+  if (http::HttpStats* s = http_listener_stats(u)) s->upstream_cx_total.add();
+  if (http::HttpStats* s = http_service_stats(hu.cluster)) s->upstream_cx_total.add();
   ring_->connect(u->up.fd, endpoint.address.get(), endpoint.address.length,
                  Token{u->slot, u->gen, u->attempts, OpCode::kConnect}.pack());
   ++u->pending_ops;
@@ -838,6 +840,8 @@ void Worker::http_on_connect(Connection* u, uint8_t attempt, const Completion& c
   u->up.connected = true;
   u->upstream_counted = true;
   lstats(u).upstream_cx_active.inc();
+  if (http::HttpStats* s = http_listener_stats(u)) s->upstream_cx_active.inc();
+  if (http::HttpStats* s = http_service_stats(hu.cluster)) s->upstream_cx_active.inc();
   if (listener.config.kind == ListenerKind::kIngress || listener.tls == nullptr) {
     http_upstream_ready(u);
     return;
@@ -1069,6 +1073,12 @@ void Worker::http_up_eof(Connection* u) {
 }
 
 void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http::LocalCause cause) {
+  if (cause == http::LocalCause::kUpstreamTlsFailure) {
+    if (http::HttpStats* s = http_listener_stats(u)) s->upstream_tls_negotiation_errors.add();
+    if (http::HttpStats* s = http_service_stats(u->hup->cluster)) {
+      s->upstream_tls_negotiation_errors.add();
+    }
+  }
   Connection* c = u->hup->owner;
   u->hup->owner = nullptr;
   if (c != nullptr) c->http->ex.up = nullptr;
@@ -1180,6 +1190,12 @@ void Worker::http_on_sent(Connection* c, Half& half) {
       owner->http->backlog.size() <= low && owner->http->ex.pending.size() <= low) {
     resume_recv(owner, owner->down);
   }
+}
+
+void Worker::http_on_release(Connection* c) {
+  if (c->kind != ConnKind::kHttpUp || !c->upstream_counted) return;
+  if (http::HttpStats* s = http_listener_stats(c)) s->upstream_cx_active.dec();
+  if (http::HttpStats* s = http_service_stats(c->hup->cluster)) s->upstream_cx_active.dec();
 }
 
 void Worker::http_on_abort(Connection* c) {

@@ -67,6 +67,7 @@ void Worker::release(Connection* c) {
   ListenerStats& stats = lstats(c);
   if (c->kind != ConnKind::kHttpUp) stats.cx_active.dec();
   if (c->upstream_counted) stats.upstream_cx_active.dec();
+  if (c->kind != ConnKind::kTcp) http_on_release(c);
   uint32_t slot = c->slot;
   const TlsGeneration* generation = c->tls_generation;
   slots_[slot].reset();

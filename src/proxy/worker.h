@@ -145,6 +145,7 @@ class Worker {
   void http_up_timer(Connection* u);
   void http_on_sent(Connection* c, Half& half);
   void http_on_abort(Connection* c);
+  void http_on_release(Connection* c);
   void http_drain();
   http::HttpStats* http_listener_stats(const Connection* c);
   http::HttpStats* http_service_stats(const Cluster* cluster);
