@@ -138,19 +138,7 @@ void Worker::http_input(Connection* c, Half& in, const uint8_t* data, size_t len
   }
   tls::TlsSession& session = *in.tls;
   session.set_input(data, len);
-  if (!session.handshake_done()) {
-    tls::TlsStatus status = session.handshake();
-    if (status == tls::TlsStatus::kError) {
-      on_handshake_failed(c, in);
-      return;
-    }
-    if (status == tls::TlsStatus::kWantRead) {
-      flush(c, in);
-      return;
-    }
-    on_handshake_done(c, in);
-    if (c->state == ConnState::kClosing) return;
-  }
+  if (!advance_handshake(c, in)) return;
   while (c->state != ConnState::kClosing) {
     uint8_t plain[kPlainChunk];
     size_t n = 0;
@@ -456,36 +444,27 @@ void Worker::http_down_eof(Connection* c) {
 }
 
 void Worker::http_to_client(Connection* c, const void* data, size_t len) {
-  if (len == 0) return;
-  if (!c->down.tls) {
-    c->down.out.append(data, len);
-    flush(c, c->down);
-    return;
-  }
-  HttpDown& h = *c->http;
-  h.staged.append(static_cast<const char*>(data), len);
-  if (h.staged.size() >= kStageLimit) {
-    http_commit(c);
-  } else if (!h.dirty) {
-    h.dirty = true;
-    dirty_.push_back(c);
-  }
+  http_stage(c, c->down, c->http->staged, c->http->dirty, data, len);
 }
 
 void Worker::http_to_upstream(Connection* u, const void* data, size_t len) {
+  http_stage(u, u->up, u->hup->staged, u->hup->dirty, data, len);
+}
+
+void Worker::http_stage(Connection* c, Half& half, std::string& staged, bool& dirty,
+                        const void* data, size_t len) {
   if (len == 0) return;
-  if (!u->up.tls) {
-    u->up.out.append(data, len);
-    flush(u, u->up);
+  if (!half.tls) {
+    half.out.append(data, len);
+    flush(c, half);
     return;
   }
-  HttpUp& hu = *u->hup;
-  hu.staged.append(static_cast<const char*>(data), len);
-  if (hu.staged.size() >= kStageLimit) {
-    http_commit(u);
-  } else if (!hu.dirty) {
-    hu.dirty = true;
-    dirty_.push_back(u);
+  staged.append(static_cast<const char*>(data), len);
+  if (staged.size() >= kStageLimit) {
+    http_commit(c);
+  } else if (!dirty) {
+    dirty = true;
+    dirty_.push_back(c);
   }
 }
 

@@ -299,24 +299,28 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
   abort(c);
 }
 
+bool Worker::advance_handshake(Connection* c, Half& in) {
+  tls::TlsSession& session = *in.tls;
+  if (session.handshake_done()) return true;
+  tls::TlsStatus status = session.handshake();
+  if (status == tls::TlsStatus::kError) {
+    on_handshake_failed(c, in);
+    return false;
+  }
+  if (status == tls::TlsStatus::kWantRead) {
+    flush(c, in);
+    return false;
+  }
+  on_handshake_done(c, in);
+  return c->state != ConnState::kClosing;
+}
+
 void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t len) {
   Half& out = c->other(in);
   if (in.tls) {
     tls::TlsSession& session = *in.tls;
     session.set_input(data, len);
-    if (!session.handshake_done()) {
-      tls::TlsStatus status = session.handshake();
-      if (status == tls::TlsStatus::kError) {
-        on_handshake_failed(c, in);
-        return;
-      }
-      if (status == tls::TlsStatus::kWantRead) {
-        flush(c, in);
-        return;
-      }
-      on_handshake_done(c, in);
-      if (c->state == ConnState::kClosing) return;
-    }
+    if (!advance_handshake(c, in)) return;
     while (true) {
       size_t n = 0;
       tls::TlsStatus status;

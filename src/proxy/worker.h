@@ -90,6 +90,9 @@ class Worker {
   void on_recv(Connection* c, Half& half, const Completion& completion);
   void on_send(Connection* c, Half& half, const Completion& completion);
   void process_input(Connection* c, Half& in, const uint8_t* data, size_t len);
+  // Drives in's TLS handshake with the ciphertext just set as input; true when it is
+  // complete and application data may be read.
+  bool advance_handshake(Connection* c, Half& in);
   void on_handshake_done(Connection* c, Half& half);
   void on_handshake_failed(Connection* c, Half& half);
   void on_eof(Connection* c, Half& in);
@@ -121,6 +124,8 @@ class Worker {
   void http_request_error(Connection* c);
   void http_down_eof(Connection* c);
   void http_to_client(Connection* c, const void* data, size_t len);
+  void http_stage(Connection* c, Half& half, std::string& staged, bool& dirty, const void* data,
+                  size_t len);
   void http_commit(Connection* c);
   void http_commit_dirty();
   void http_local_reply(Connection* c, uint16_t status, std::string_view body, uint32_t flag,
