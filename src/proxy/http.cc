@@ -39,6 +39,7 @@ void reset_exchange(Exchange& ex) {
   ex.pool = 0;
   ex.request_complete = false;
   ex.response_started = false;
+  ex.response_complete = false;
   ex.head_sent = false;
   ex.body_sent = false;
   ex.client_keep_alive = true;
@@ -356,6 +357,7 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
     http::append_chunk_end(scratch_);
     out = scratch_;
   }
+  if (ex.response_complete && ex.up == nullptr) return;  // answered already: dropped
   if (ex.up != nullptr && ex.head_sent) {
     ex.body_sent = true;
     http_to_upstream(ex.up, out.data(), out.size());
@@ -373,7 +375,9 @@ void Worker::http_request_complete(Connection* c) {
   if (ex.request_framing == http::Framing::kChunked) {
     scratch_.clear();
     http::append_last_chunk(scratch_, h.parser.trailers());
-    if (ex.up != nullptr && ex.head_sent) {
+    if (ex.response_complete && ex.up == nullptr) {
+      // answered already: nothing goes upstream
+    } else if (ex.up != nullptr && ex.head_sent) {
       ex.body_sent = true;
       http_to_upstream(ex.up, scratch_.data(), scratch_.size());
     } else {
@@ -382,6 +386,10 @@ void Worker::http_request_complete(Connection* c) {
   }
   ex.request_complete = true;
   ex.request_complete_ms = now_ms_;
+  if (ex.response_complete) {
+    http_finish_exchange(c);
+    return;
+  }
   http_arm_down_timer(c);
 }
 
@@ -886,6 +894,12 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
     if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
     return;
   }
+  if (ex.response_complete) {
+    // More bytes after a complete response, while the request body still flows.
+    ex.upstream_keep_alive = false;
+    http_release_upstream(c, false);
+    return;
+  }
   const http::HttpConfig& config = runtime_.config.http;
   size_t used = 0;
   while (u->state != ConnState::kClosing && c->state != ConnState::kClosing && hu.owner == c) {
@@ -973,6 +987,16 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
         }
         // Bytes behind a complete response were never asked for: do not reuse.
         if (used < data.size()) ex.upstream_keep_alive = false;
+        ex.response_complete = true;
+        if (!ex.request_complete) {
+          // An early response (nginx answering before it read the body, a 413): the
+          // rest of the request body still goes to the upstream, which reads and drops
+          // it, and the exchange ends with the request. An upstream that will not keep
+          // the connection is let go; the body is then dropped here.
+          if (!ex.upstream_keep_alive || ex.plan_close) http_release_upstream(c, false);
+          http_arm_down_timer(c);
+          return;
+        }
         http_finish_exchange(c);
         return;
       case http::Event::kTunnel: {
@@ -1099,8 +1123,7 @@ void Worker::http_release_upstream(Connection* c, bool reusable) {
   ex.up = nullptr;
   HttpUp& hu = *u->hup;
   hu.owner = nullptr;
-  if (!reusable || u->state != ConnState::kRelaying || draining_ || u->up.eof ||
-      u->up.recv_paused || !hu.ready) {
+  if (!reusable || u->state != ConnState::kRelaying || draining_ || u->up.eof || !hu.ready) {
     abort(u);
     return;
   }
@@ -1109,6 +1132,9 @@ void Worker::http_release_upstream(Connection* c, bool reusable) {
     abort(u);
     return;
   }
+  // Its recv may be paused by back-pressure from the last response: an idle pooled
+  // connection must hear the upstream close it.
+  if (u->up.recv_paused) resume_recv(u, u->up);
   pool.push_back(u);
   hu.pooled = true;
   hu.got_bytes = false;
@@ -1191,6 +1217,12 @@ void Worker::http_on_abort(Connection* c) {
       hu.pooled = false;
     }
     if (hu.owner == nullptr) return;
+    if (hu.owner->http->ex.response_complete) {
+      // Gone while the rest of an answered request's body was flowing: nothing is lost.
+      hu.owner->http->ex.up = nullptr;
+      hu.owner = nullptr;
+      return;
+    }
     // Lost while serving an exchange: decide for the exchange as if it had failed.
     http::RetryReason reason;
     http::LocalCause cause;

@@ -33,8 +33,9 @@ struct Exchange {
   const http::Route* route = nullptr;
   uint32_t pool = 0;  // the worker's pool index for (listener, cluster)
   bool request_complete = false;
-  bool response_started = false;  // response head bytes were queued to the client
-  bool head_sent = false;         // the request head went to the current upstream
+  bool response_started = false;   // response head bytes were queued to the client
+  bool response_complete = false;  // ... and all of it (the request may still be arriving)
+  bool head_sent = false;          // the request head went to the current upstream
   bool upstream_keep_alive = true;
   bool body_sent = false;  // request body bytes went to an upstream: no replay
   bool client_keep_alive = true;
