@@ -262,6 +262,24 @@ TEST_F(HttpWorkerTest, ChunkedRequestBodyIsReframedUpstream) {
   EXPECT_EQ(sent.find("ext=1"), std::string::npos);  // extensions are dropped
 }
 
+TEST_F(HttpWorkerTest, EarlyResponseKeepsForwardingTheBodyAndTheConnection) {
+  ring_->deliver(client_recv_, "POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 10\r\n\r\nabc");
+  turn();
+  int up = connect_ok();
+  drain_sends(up);
+  // The upstream answers before the body is complete (nginx's `return`, a 413).
+  ring_->deliver(recv_token(up), "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 201 Created", 0), 0u);
+  ring_->deliver(client_recv_, "defghij");
+  turn();
+  EXPECT_EQ(drain_sends(up), "defghij");  // the rest of the body still goes upstream
+  ring_->deliver(client_recv_, "GET /next HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);  // the same connection serves the next one
+  EXPECT_EQ(drain_sends(up), "GET /next HTTP/1.1\r\nHost: svc\r\n\r\n");
+}
+
 TEST_F(HttpWorkerTest, ClientLeavingMidResponseFreesBothConnections) {
   ring_->deliver(client_recv_, "GET / HTTP/1.1\r\nHost: svc\r\n\r\n");
   turn();
