@@ -36,7 +36,12 @@ cflags="$cflags -DCUSTOM_RAND_GENERATE_BLOCK=ringside_random_block"
 # (BoringSSL does the same) instead of a second Montgomery ladder: about a quarter of a
 # full handshake's CPU. --enable-ed25519 is what builds that table (ge_operations.c).
 # Checked against the ladder and RFC 7748's vectors by tests/tls/x25519_test.cc.
-patches=("$(cd "$(dirname "$0")" && pwd)/wolfssl-x25519-fixed-base.patch")
+# wolfSSL frees (after zeroing) and reallocates its 16 KB input buffer for every record
+# it reads; wolfssl-keep-input-buffer.patch keeps it while records keep coming and adds
+# wolfSSL_ringside_release_input(), which TlsSession calls once its input is drained, so
+# an idle connection still holds no record buffer.
+tools_dir="$(cd "$(dirname "$0")" && pwd)"
+patches=("$tools_dir/wolfssl-x25519-fixed-base.patch" "$tools_dir/wolfssl-keep-input-buffer.patch")
 
 key=$( (printf '%s\n' "$version" "${opts[@]}" "$cflags"; cat "$rng_source" "${patches[@]}") | sha256sum | cut -c1-12)
 prefix="$root/wolfssl-$version-$key"
