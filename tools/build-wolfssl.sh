@@ -12,7 +12,7 @@ opts=(
   --enable-static --disable-shared --disable-examples --disable-crypttests
   --enable-aesni --enable-intelasm --enable-sp --enable-sp-asm
   --enable-tls13 --disable-oldtls --enable-aesgcm=small --enable-chacha --enable-poly1305
-  --enable-ecc --enable-curve25519 --enable-rsapss --enable-supportedcurves
+  --enable-ecc --enable-curve25519 --enable-ed25519 --enable-rsapss --enable-supportedcurves
   --enable-sni --enable-alpn --enable-session-ticket --enable-altcertchains
   --enable-certgen --enable-certreq --enable-certext --enable-keygen
   --enable-harden --disable-jobserver --disable-hashdrbg
@@ -32,7 +32,21 @@ cflags="$cflags -DWOLFSSL_GETRANDOM"
 rng_source="$(cd "$(dirname "$0")" && pwd)/wolfssl-rng.c"
 cflags="$cflags -DCUSTOM_RAND_GENERATE_BLOCK=ringside_random_block"
 
-key=$( (printf '%s\n' "$version" "${opts[@]}" "$cflags"; cat "$rng_source") | sha256sum | cut -c1-12)
+# X25519 key generation as a fixed-base multiplication with Ed25519's precomputed table
+# (BoringSSL does the same) instead of a second Montgomery ladder: about a quarter of a
+# full handshake's CPU. --enable-ed25519 is what builds that table (ge_operations.c).
+# Checked against the ladder and RFC 7748's vectors by tests/tls/x25519_test.cc.
+# wolfSSL frees (after zeroing) and reallocates its 16 KB input buffer for every record
+# it reads; wolfssl-keep-input-buffer.patch keeps it while records keep coming and adds
+# wolfSSL_ringside_release_input(), which TlsSession calls once its input is drained, so
+# an idle connection still holds no record buffer.
+tools_dir="$(cd "$(dirname "$0")" && pwd)"
+# wolfssl-sha256-shani.patch: SHA-256 with the SHA extensions when the CPU has them
+# (5.5.4 has AVX2 code only; a TLS 1.3 handshake hashes ~150 blocks).
+patches=("$tools_dir/wolfssl-x25519-fixed-base.patch" "$tools_dir/wolfssl-keep-input-buffer.patch"
+  "$tools_dir/wolfssl-sha256-shani.patch")
+
+key=$( (printf '%s\n' "$version" "${opts[@]}" "$cflags"; cat "$rng_source" "${patches[@]}") | sha256sum | cut -c1-12)
 prefix="$root/wolfssl-$version-$key"
 if [ -f "$prefix/.complete" ]; then
   echo "$prefix"
@@ -53,6 +67,9 @@ cd "$work"
 echo "building wolfSSL $version into $prefix (a few minutes)" >&2
 apt-get source -qq "wolfssl=$version*" >/dev/null 2>&1 || apt-get source -qq wolfssl >/dev/null
 cd wolfssl-"$version"*/
+for p in "${patches[@]}"; do
+  patch -p1 --forward --quiet <"$p" || { echo "wolfSSL: $p does not apply" >&2; exit 1; }
+done
 ./autogen.sh >/dev/null 2>&1
 # The declaration wolfSSL's random.c needs for the custom generator.
 printf '#ifndef __ASSEMBLER__\nint ringside_random_block(unsigned char* out, unsigned int size);\n#endif\n' >ringside_rng.h

@@ -169,6 +169,8 @@ class TlsSession {
 
  private:
   TlsStatus fail(int ret);
+  // Frees wolfSSL's record buffer when the input is drained (see tls.cc).
+  void release_input_buffer();
 
   WOLFSSL* ssl_ = nullptr;
   const uint8_t* in_ = nullptr;

@@ -379,9 +379,23 @@ TlsStatus TlsSession::handshake() {
   if (ssl_ == nullptr || failed_) return TlsStatus::kError;
   if (handshake_done_) return TlsStatus::kOk;
   int ret = role_ == Role::kServer ? wolfSSL_accept(ssl_) : wolfSSL_connect(ssl_);
-  if (ret != WOLFSSL_SUCCESS) return fail(ret);
+  if (ret != WOLFSSL_SUCCESS) {
+    TlsStatus status = fail(ret);
+    if (status == TlsStatus::kWantRead) release_input_buffer();
+    return status;
+  }
   handshake_done_ = true;
+  release_input_buffer();
   return TlsStatus::kOk;
+}
+
+void TlsSession::release_input_buffer() {
+#ifdef WOLFSSL_RINGSIDE_RELEASE_INPUT
+  // Our wolfSSL keeps its record buffer from one record to the next (no free, zeroing
+  // and malloc per record: tools/wolfssl-keep-input-buffer.patch); once the input is
+  // drained it goes, so an idle session holds none.
+  if (input_pending() == 0) wolfSSL_ringside_release_input(ssl_);
+#endif
 }
 
 TlsStatus TlsSession::read(uint8_t* out, size_t cap, size_t* n) {
@@ -396,7 +410,9 @@ TlsStatus TlsSession::read(uint8_t* out, size_t cap, size_t* n) {
     *n = static_cast<size_t>(ret);
     return TlsStatus::kOk;
   }
-  return fail(ret);
+  TlsStatus status = fail(ret);
+  if (status == TlsStatus::kWantRead) release_input_buffer();
+  return status;
 }
 
 TlsStatus TlsSession::write(const uint8_t* data, size_t len) {

@@ -1,0 +1,154 @@
+// wolfSSL's heap use under a TlsSession, counted through wolfSSL_SetAllocators (its own
+// binary: the allocators are installed before main, before wolfSSL allocates anything).
+// While ciphertext keeps coming the record buffer is kept from one record to the next
+// (tools/wolfssl-keep-input-buffer.patch), and once the input is drained it is freed, so
+// an idle session holds none.
+#include <gtest/gtest.h>
+
+// clang-format off
+#include <wolfssl/options.h>
+// clang-format on
+#include <wolfssl/ssl.h>
+#include <wolfssl/wolfcrypt/memory.h>
+
+#include <cstdlib>
+#include <random>
+
+#include "tls_test_util.h"
+
+namespace ringside::tls {
+namespace {
+
+#if defined(USE_WOLFSSL_MEMORY) && !defined(WOLFSSL_DEBUG_MEMORY) && \
+    !defined(WOLFSSL_STATIC_MEMORY) && !defined(WOLFSSL_TRACK_MEMORY)
+#define RINGSIDE_COUNT_WOLFSSL_HEAP 1
+
+// Every block carries its size in a 16-byte header (keeps malloc's alignment).
+struct alignas(16) BlockHeader {
+  size_t size;
+};
+long long g_live_bytes = 0;
+long long g_allocations = 0;
+
+void* counting_malloc(size_t size) {
+  auto* header = static_cast<BlockHeader*>(std::malloc(sizeof(BlockHeader) + size));
+  if (header == nullptr) return nullptr;
+  header->size = size;
+  g_live_bytes += static_cast<long long>(size);
+  ++g_allocations;
+  return header + 1;
+}
+
+void counting_free(void* ptr) {
+  if (ptr == nullptr) return;
+  BlockHeader* header = static_cast<BlockHeader*>(ptr) - 1;
+  g_live_bytes -= static_cast<long long>(header->size);
+  std::free(header);
+}
+
+void* counting_realloc(void* ptr, size_t size) {
+  if (ptr == nullptr) return counting_malloc(size);
+  BlockHeader* header = static_cast<BlockHeader*>(ptr) - 1;
+  size_t old_size = header->size;
+  auto* grown = static_cast<BlockHeader*>(std::realloc(header, sizeof(BlockHeader) + size));
+  if (grown == nullptr) return nullptr;
+  grown->size = size;
+  g_live_bytes += static_cast<long long>(size) - static_cast<long long>(old_size);
+  ++g_allocations;
+  return grown + 1;
+}
+
+const bool g_installed =
+    wolfSSL_SetAllocators(counting_malloc, counting_free, counting_realloc) == 0;
+
+struct Pair {
+  std::shared_ptr<const TlsContext> server_ctx, client_ctx;
+  std::unique_ptr<testing::Side> server, client;
+};
+
+Pair connected_pair() {
+  static const Identity ca = testing::make_ca();
+  static const Identity leaf = testing::make_leaf(ca, {"memory.test"});
+  Pair p;
+  std::string detail;
+  ContextOptions server;
+  server.role = Role::kServer;
+  p.server_ctx = TlsContext::create(server, &leaf, 1, &detail).value();
+  ContextOptions client;
+  client.role = Role::kClient;
+  client.trust_pem = ca.cert_chain_pem;
+  p.client_ctx = TlsContext::create(client, nullptr, 1, &detail).value();
+  p.server = std::make_unique<testing::Side>(p.server_ctx->ctx(0), Role::kServer);
+  p.client = std::make_unique<testing::Side>(p.client_ctx->ctx(0), Role::kClient, "memory.test",
+                                             "memory.test");
+  testing::run_handshake(*p.client, *p.server);
+  // The session ticket, then nothing left half-read on either side.
+  EXPECT_EQ(p.client->read_all(), TlsStatus::kWantRead);
+  EXPECT_EQ(p.server->read_all(), TlsStatus::kWantRead);
+  return p;
+}
+
+TEST(TlsMemory, RecordBufferIsKeptAcrossRecordsAndFreedOnceDrained) {
+  ASSERT_TRUE(g_installed);
+  Pair p = connected_pair();
+  ASSERT_TRUE(p.client->session.handshake_done() && p.server->session.handshake_done());
+
+  std::vector<uint8_t> data(256 * 1024);
+  std::mt19937 rng(11);
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  ASSERT_EQ(p.client->session.write(data.data(), data.size()), TlsStatus::kOk);
+  testing::Side staging(nullptr, Role::kServer);
+  testing::transfer(*p.client, staging);
+  std::vector<uint8_t> ciphertext = std::move(staging.pending);
+  ASSERT_GT(ciphertext.size(), data.size());  // 16 full records and their overhead
+  p.server->received.reserve(data.size());
+
+  // Slices that split records anywhere (in the header, in the body, several per slice).
+  const size_t slices[] = {1, 3, 700, 16401, 4, 16411, 30000, 9000, 5, 12345};
+  const long long idle_bytes = g_live_bytes;
+  const long long allocations_before = g_allocations;
+  size_t offset = 0, slice = 0;
+  while (offset < ciphertext.size()) {
+    size_t n = std::min(slices[slice++ % std::size(slices)], ciphertext.size() - offset);
+    p.server->pending.insert(p.server->pending.end(), ciphertext.begin() + offset,
+                             ciphertext.begin() + offset + n);
+    offset += n;
+    ASSERT_EQ(p.server->read_all(), TlsStatus::kWantRead) << p.server->session.error_detail();
+  }
+  const long long allocations = g_allocations - allocations_before;
+
+  EXPECT_EQ(p.server->received, data);
+  // Drained: wolfSSL holds exactly what it held idle before the transfer.
+  EXPECT_EQ(g_live_bytes, idle_bytes);
+#ifdef WOLFSSL_RINGSIDE_RELEASE_INPUT
+  // Unpatched, wolfSSL allocates the record buffer again for each of the 17 records.
+  EXPECT_LE(allocations, 4) << "record buffer reallocated per record";
+#endif
+  EXPECT_GT(allocations, 0);
+}
+
+TEST(TlsMemory, IdleSessionHoldsNoRecordBufferAfterFullRecords) {
+  ASSERT_TRUE(g_installed);
+  Pair p = connected_pair();
+  const long long idle_bytes = g_live_bytes;
+  std::vector<uint8_t> data(64 * 1024, 0x42);
+  // Whole records only, each direction, as the proxy sees a burst that then stops.
+  ASSERT_EQ(p.client->session.write(data.data(), data.size()), TlsStatus::kOk);
+  testing::transfer(*p.client, *p.server);
+  EXPECT_EQ(p.server->read_all(), TlsStatus::kWantRead);
+  ASSERT_EQ(p.server->session.write(data.data(), data.size()), TlsStatus::kOk);
+  testing::transfer(*p.server, *p.client);
+  EXPECT_EQ(p.client->read_all(), TlsStatus::kWantRead);
+  EXPECT_EQ(p.server->received.size(), data.size());
+  EXPECT_EQ(p.client->received.size(), data.size());
+  EXPECT_EQ(g_live_bytes, idle_bytes);
+}
+
+#else
+
+TEST(TlsMemory, NotCountable) { GTEST_SKIP() << "this wolfSSL has no plain allocator hooks"; }
+
+#endif
+
+}  // namespace
+}  // namespace ringside::tls
