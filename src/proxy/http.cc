@@ -31,6 +31,9 @@ constexpr size_t kStageLimit = 16 * 1024;
 constexpr uint64_t kLingerMs = 2000;
 // Idle upstream connections kept per (listener, cluster) and worker.
 constexpr size_t kMaxPooled = 256;
+// Request bodies up to this size are kept until the response starts, so a request sent on
+// a reused connection the upstream had just closed can be sent again.
+constexpr size_t kReplayLimit = 64 * 1024;
 
 void reset_exchange(Exchange& ex) {
   ex.up = nullptr;
@@ -63,6 +66,9 @@ void reset_exchange(Exchange& ex) {
   ex.bytes_sent = 0;
   ex.head.clear();
   ex.pending.clear();
+  ex.replay.clear();
+  if (ex.replay.capacity() > 4096) std::string().swap(ex.replay);  // idle memory stays small
+  ex.replay_overflow = false;
   ex.method.clear();
   ex.path.clear();
   ex.authority.clear();
@@ -359,13 +365,26 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
   }
   if (ex.response_complete && ex.up == nullptr) return;  // answered already: dropped
   if (ex.up != nullptr && ex.head_sent) {
-    ex.body_sent = true;
-    http_to_upstream(ex.up, out.data(), out.size());
+    http_body_to_upstream(c, out.data(), out.size());
     if (ex.up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
   } else {
     ex.pending.append(out.data(), out.size());
     if (ex.pending.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
   }
+}
+
+void Worker::http_body_to_upstream(Connection* c, const void* data, size_t len) {
+  Exchange& ex = c->http->ex;
+  ex.body_sent = true;
+  if (!ex.replay_overflow) {
+    if (ex.replay.size() + len <= kReplayLimit) {
+      ex.replay.append(static_cast<const char*>(data), len);
+    } else {
+      ex.replay_overflow = true;
+      ex.replay.clear();
+    }
+  }
+  http_to_upstream(ex.up, data, len);
 }
 
 void Worker::http_request_complete(Connection* c) {
@@ -378,8 +397,7 @@ void Worker::http_request_complete(Connection* c) {
     if (ex.response_complete && ex.up == nullptr) {
       // answered already: nothing goes upstream
     } else if (ex.up != nullptr && ex.head_sent) {
-      ex.body_sent = true;
-      http_to_upstream(ex.up, scratch_.data(), scratch_.size());
+      http_body_to_upstream(c, scratch_.data(), scratch_.size());
     } else {
       ex.pending.append(scratch_.data(), scratch_.size());
     }
@@ -404,7 +422,7 @@ void Worker::http_request_error(Connection* c) {
     // A broken body of a request already forwarded: the upstream got part of it.
     if (h.ex.up != nullptr) http_release_upstream(c, false);
     if (h.ex.response_started) {
-      abort(c);
+      http_cut(c);
       return;
     }
   }
@@ -614,14 +632,24 @@ void Worker::http_finish_exchange(Connection* c) {
   }
 }
 
-void Worker::http_close_after_flush(Connection* c) {
+void Worker::http_cut(Connection* c) {
+  if (c->state == ConnState::kClosing) return;
+  HttpDown& h = *c->http;
+  if (h.ex.up != nullptr) http_release_upstream(c, false);
+  http_end_exchange(c);
+  // What the client already has (the head, part of the body) still reaches it; the
+  // connection then ends without close_notify, so the truncation is visible to it.
+  http_close_after_flush(c, false);
+}
+
+void Worker::http_close_after_flush(Connection* c, bool clean) {
   HttpDown& h = *c->http;
   h.phase = DownPhase::kLingering;
   h.backlog.clear();
   http_commit(c);
   if (c->state == ConnState::kClosing) return;
   c->down.shut_wanted = true;
-  if (c->down.tls) c->down.tls->shutdown();
+  if (c->down.tls && clean) c->down.tls->shutdown();
   flush(c, c->down);
   if (c->down.eof && c->down.out.empty() && c->down.send_len == 0) {
     abort(c);
@@ -867,9 +895,9 @@ void Worker::http_send_request(Connection* c) {
   ex.sent_ms = now_ms_;
   while (!ex.pending.empty() && u->state != ConnState::kClosing) {
     std::span<const uint8_t> bytes = ex.pending.front();
-    ex.body_sent = true;
-    http_to_upstream(u, bytes.data(), bytes.size());
-    ex.pending.consume(bytes.size());
+    const size_t n = bytes.size();
+    http_body_to_upstream(c, bytes.data(), n);
+    ex.pending.consume(n);
   }
   if (c->down.recv_paused && u->up.out.size() <= runtime_.config.max_pending_bytes / 2 &&
       h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
@@ -1019,8 +1047,7 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
                             static_cast<int>(error.reason.size()), error.reason.data());
         if (ex.response_started) {
           ex.flags |= http::kFlagUpstreamProtocolError;
-          abort(u);
-          abort(c);
+          http_cut(c);
           return;
         }
         http_upstream_failed(u, http::RetryReason::kOther,
@@ -1071,8 +1098,7 @@ void Worker::http_up_eof(Connection* u) {
   }
   // The response was cut short after its head went out: the client must see it fail.
   ex.flags |= http::kFlagUpstreamConnectionTermination;
-  abort(u);
-  abort(c);
+  http_cut(c);
 }
 
 void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http::LocalCause cause) {
@@ -1089,10 +1115,15 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
   if (c == nullptr || c->state == ConnState::kClosing) return;
   Exchange& ex = c->http->ex;
   if (ex.response_started) {
-    abort(c);
+    http_cut(c);
     return;
   }
-  http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries, reason};
+  // A request whose whole body is still held (small, and complete) can be sent again
+  // when a reused connection turns out to be closed: the keep-alive race must not
+  // surface even for a POST.
+  const bool replayable = ex.body_sent && !ex.replay_overflow && ex.request_complete &&
+                          reason == http::RetryReason::kReusedConnectionClosed;
+  http::RetryAttempt attempt{ex.method, ex.body_sent && !replayable, ex.retries, reason};
   http::RetryVerdict verdict = http::may_retry(attempt, ex.max_retries);
   if (verdict != http::RetryVerdict::kNo && !stopping_) {
     if (verdict == http::RetryVerdict::kRetry) {
@@ -1101,6 +1132,12 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
       if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_retry_count.add();
     }
     ex.head_sent = false;
+    if (replayable) {
+      ex.pending.clear();
+      ex.pending.append(ex.replay.data(), ex.replay.size());
+      ex.replay.clear();
+      ex.body_sent = false;
+    }
     // A pooled connection the upstream had closed: the next try takes a fresh one.
     http_acquire_upstream(c, reason == http::RetryReason::kReusedConnectionClosed);
     return;

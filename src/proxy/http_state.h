@@ -58,6 +58,8 @@ struct Exchange {
   uint64_t bytes_sent = 0;      // response body bytes
   std::string head;             // the encoded request head (kept for a replay)
   ChunkQueue pending;           // request body waiting for the upstream connection
+  std::string replay;           // the body sent so far, while small (for the keep-alive race)
+  bool replay_overflow = false;
   std::string method, path, authority, user_agent, request_id;
   std::string upstream_address;
 };

@@ -133,7 +133,10 @@ class Worker {
   void http_log(Connection* c);
   void http_end_exchange(Connection* c);
   void http_finish_exchange(Connection* c);
-  void http_close_after_flush(Connection* c);
+  void http_close_after_flush(Connection* c, bool clean = true);
+  // Ends a client connection whose response cannot be completed (see http.cc).
+  void http_cut(Connection* c);
+  void http_body_to_upstream(Connection* c, const void* data, size_t len);
   void http_arm_down_timer(Connection* c);
   void http_down_timer(Connection* c);
   // Upstream side:
