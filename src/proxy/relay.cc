@@ -65,7 +65,7 @@ void Worker::release(Connection* c) {
     half->fd = -1;
   }
   ListenerStats& stats = lstats(c);
-  stats.cx_active.dec();
+  if (c->kind != ConnKind::kHttpUp) stats.cx_active.dec();
   if (c->upstream_counted) stats.upstream_cx_active.dec();
   uint32_t slot = c->slot;
   const TlsGeneration* generation = c->tls_generation;
@@ -135,6 +135,10 @@ void Worker::start_connect(Connection* c) {
 }
 
 void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& completion) {
+  if (c->kind == ConnKind::kHttpUp) {
+    http_on_connect(c, attempt, completion);
+    return;
+  }
   --c->pending_ops;
   // Closing, or the completion of an attempt that timed out and was replaced.
   if (c->state != ConnState::kConnecting || attempt != c->attempts) return;
@@ -171,17 +175,23 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   }
   // Egress: TLS to the upstream. Not a byte of the client's is read before the
   // upstream's certificate has been verified.
+  start_upstream_tls(c, listener.sni, listener.verify_name);
+}
+
+bool Worker::start_upstream_tls(Connection* c, const std::string& sni,
+                                const std::string& verify_name) {
+  ListenerRuntime& listener = listener_config(c);
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
   generation->hold(index_);  // released in release(), after the session is freed
-  c->up.tls = std::make_unique<tls::TlsSession>(
-      generation->context->ctx(index_), tls::Role::kClient, listener.sni, listener.verify_name);
+  c->up.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_),
+                                                tls::Role::kClient, sni, verify_name);
   if (c->up.tls->broken()) {
     lstats(c).tls_handshake_failure.add();
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
                         listener.config.name.c_str());
     abort(c);
-    return;
+    return false;
   }
   c->up.tls->set_output(&c->up.out);
   c->state = ConnState::kUpHandshake;
@@ -189,10 +199,11 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   tls::TlsStatus status = c->up.tls->handshake();
   if (status == tls::TlsStatus::kError) {
     on_handshake_failed(c, c->up);
-    return;
+    return false;
   }
   arm_recv(c, c->up);
   flush(c, c->up);
+  return true;
 }
 
 void Worker::arm_recv(Connection* c, Half& half) {
@@ -206,14 +217,26 @@ void Worker::arm_recv(Connection* c, Half& half) {
 void Worker::pause_recv(Connection* c, Half& half) {
   if (!half.recv_armed || half.recv_paused) return;
   half.recv_paused = true;
+  if (half.cancel_sent) return;  // the earlier cancel still ends this recv
+  half.cancel_sent = true;
   ring_->cancel(token(c, half, OpCode::kRecv), token(c, half, OpCode::kCancel));
   ++c->pending_ops;
 }
 
+void Worker::resume_recv(Connection* c, Half& half) {
+  if (!half.recv_paused) return;
+  half.recv_paused = false;
+  // A recv still armed is being cancelled: its last completion re-arms (on_recv).
+  if (!half.recv_armed) arm_recv(c, half);
+}
+
 void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
+  bool cancelled = false;
   if (!completion.more) {
     half.recv_armed = false;
     --c->pending_ops;
+    cancelled = half.cancel_sent;
+    half.cancel_sent = false;
   }
   if (completion.res > 0) {
     const uint8_t* data = ring_->buffer(static_cast<uint16_t>(completion.buffer_id));
@@ -224,7 +247,13 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
       lstats(c).upstream_bytes_rx.add(len);
     }
     c->last_activity_ms = now_ms_;
-    if (c->state != ConnState::kClosing) process_input(c, half, data, len);
+    if (c->state != ConnState::kClosing) {
+      if (c->kind == ConnKind::kTcp) {
+        process_input(c, half, data, len);
+      } else {
+        http_input(c, half, data, len);
+      }
+    }
     ring_->recycle(static_cast<uint16_t>(completion.buffer_id));
     if (!completion.more && !half.recv_paused && c->state != ConnState::kClosing) {
       arm_recv(c, half);
@@ -234,7 +263,13 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
   if (completion.buffer_id >= 0) ring_->recycle(static_cast<uint16_t>(completion.buffer_id));
   if (c->state == ConnState::kClosing) return;
   if (completion.res == 0) {
-    on_eof(c, half);
+    if (c->kind == ConnKind::kTcp) {
+      on_eof(c, half);
+    } else if (c->kind == ConnKind::kHttpDown) {
+      http_down_eof(c);
+    } else {
+      http_up_eof(c);
+    }
     return;
   }
   int err = -completion.res;
@@ -246,7 +281,11 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
     return;
   }
   if (err == ECANCELED) {
-    if (!half.recv_paused) abort(c);
+    if (!cancelled && !half.recv_paused) {
+      abort(c);
+    } else if (!half.recv_paused) {
+      arm_recv(c, half);  // resumed while the cancel was in flight
+    }
     return;
   }
   if (err == EINTR || err == EAGAIN) {
@@ -322,6 +361,17 @@ void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t 
 
 void Worker::on_handshake_done(Connection* c, Half& half) {
   lstats(c).tls_handshake_success.add();
+  if (c->kind == ConnKind::kHttpDown) {
+    // Ingress HTTP: wait for the first request.
+    c->state = ConnState::kRelaying;
+    c->http->idle_since_ms = now_ms_;
+    http_arm_down_timer(c);
+    return;
+  }
+  if (c->kind == ConnKind::kHttpUp) {
+    http_upstream_ready(c);
+    return;
+  }
   if (half.id == HalfId::kDown) {
     // Ingress: the client is authenticated as far as the listener asks; now reach the app.
     start_connect(c);
@@ -338,6 +388,17 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
   stats.tls_handshake_failure.add();
   const tls::TlsSession& session = *half.tls;
   if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
+  if (c->kind == ConnKind::kHttpUp) {
+    const HttpUp& hu = *c->hup;
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
+                        listener_config(c).config.name.c_str(),
+                        hu.cluster->endpoints[hu.endpoint].text.c_str(),
+                        session.error_detail().c_str());
+    flush(c, half);
+    http_upstream_failed(c, http::RetryReason::kConnectFailure,
+                         http::LocalCause::kUpstreamTlsFailure);
+    return;
+  }
   if (half.id == HalfId::kUp) {
     const SocketAddress& address = listener_config(c).cluster->endpoints[c->endpoint].address;
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
@@ -418,6 +479,10 @@ void Worker::on_send(Connection* c, Half& half, const Completion& completion) {
   }
   c->last_activity_ms = now_ms_;
   if (c->state == ConnState::kClosing) return;
+  if (c->kind != ConnKind::kTcp) {
+    http_on_sent(c, half);
+    return;
+  }
   flush(c, half);
   Half& producer = c->other(half);
   if (producer.recv_paused && half.out.size() <= runtime_.config.max_pending_bytes / 2) {
@@ -455,6 +520,7 @@ void Worker::abort(Connection* c) {
     ring_->cancel_fd(half->fd, token(c, *half, OpCode::kCancel));
     ++c->pending_ops;
   }
+  if (c->kind != ConnKind::kTcp) http_on_abort(c);
   retire_if_idle(c);
 }
 
@@ -471,6 +537,14 @@ void Worker::release_retired() {
 }
 
 void Worker::connection_timer(Connection* c) {
+  if (c->kind == ConnKind::kHttpUp) {
+    http_up_timer(c);
+    return;
+  }
+  if (c->kind == ConnKind::kHttpDown && c->state != ConnState::kDownHandshake) {
+    http_down_timer(c);
+    return;
+  }
   ListenerStats& stats = lstats(c);
   switch (c->state) {
     case ConnState::kDownHandshake:

@@ -8,7 +8,10 @@
 #include <string>
 #include <vector>
 
+#include "ringside/access_log.h"
 #include "ringside/config.h"
+#include "ringside/http_route.h"
+#include "ringside/http_stats.h"
 #include "ringside/stats.h"
 #include "ringside/tls.h"
 #include "ringside/tls_generation.h"
@@ -26,6 +29,8 @@ using ContextSlot = ::ringside::ContextSlot;
 struct Cluster {
   std::string name;
   std::vector<UpstreamEndpoint> endpoints;
+  uint32_t index = 0;         // in Runtime::clusters
+  int32_t http_service = -1;  // index in HttpStatsRegistry::service_names; -1: none
 };
 
 struct ListenerRuntime {
@@ -34,6 +39,23 @@ struct ListenerRuntime {
   ContextSlot* tls = nullptr;        // server (ingress) or client (egress) contexts; null: plain
   std::string verify_name;           // egress: DNS SAN required of the upstream
   std::string sni;                   // egress: SNI sent
+  int32_t http_index = -1;           // protocol=http: index in HttpStatsRegistry listeners
+};
+
+// What HTTP listeners share: the route table (egress) and where each route goes.
+struct HttpRuntime {
+  http::RouteTable routes;
+  std::vector<std::pair<const http::Route*, const Cluster*>> route_clusters;
+  std::unique_ptr<http::HttpStatsRegistry> stats;
+  std::unique_ptr<http::AccessLogWriter> access_log;  // null: --access-log off
+  http::Limits limits;
+
+  const Cluster* cluster_of(const http::Route* route) const {
+    for (const auto& [r, c] : route_clusters) {
+      if (r == route) return c;
+    }
+    return nullptr;
+  }
 };
 
 struct Runtime {
@@ -42,6 +64,7 @@ struct Runtime {
   std::vector<std::unique_ptr<Cluster>> clusters;
   std::vector<std::unique_ptr<ContextSlot>> slots;
   std::unique_ptr<StatsRegistry> stats;
+  HttpRuntime http;
   unsigned workers = 1;
 };
 

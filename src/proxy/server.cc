@@ -99,31 +99,88 @@ Result<void> Server::prepare(std::string* detail) {
   runtime_.workers = config.threads != 0 ? config.threads : usable_cpus();
 
   std::vector<std::string> names;
-  for (const ListenerConfig& lc : config.listeners) {
-    if (lc.protocol == Protocol::kHttp) {
-      // The HTTP/1.1 codec is not wired into the workers yet: refuse rather than
-      // silently relaying bytes where a user expects HTTP behaviour.
-      *detail = lc.name +
-                ": protocol=http is not available yet; use protocol=tcp (the bytes are relayed "
-                "unchanged)";
-      return make_error(ErrorKind::kConfig, Side::kInternal, "config");
+  std::vector<std::string> http_listeners;
+  std::vector<std::string> http_services;
+  // HTTP listeners share one cluster per service (their pools and service stats are
+  // keyed by it); a TCP egress listener gets a cluster of its own, as before.
+  auto http_cluster = [&](const std::string& name,
+                          const std::vector<UpstreamEndpoint>& endpoints) -> Cluster* {
+    for (auto& cluster : runtime_.clusters) {
+      if (cluster->name == name && cluster->http_service >= 0) return cluster.get();
     }
+    auto cluster = std::make_unique<Cluster>();
+    cluster->name = name;
+    cluster->endpoints = endpoints;
+    cluster->index = static_cast<uint32_t>(runtime_.clusters.size());
+    cluster->http_service = static_cast<int32_t>(http_services.size());
+    http_services.push_back(name);
+    runtime_.clusters.push_back(std::move(cluster));
+    return runtime_.clusters.back().get();
+  };
+  for (const ListenerConfig& lc : config.listeners) {
     ListenerRuntime listener;
     listener.config = lc;
+    const bool http = lc.protocol == Protocol::kHttp;
+    if (http) {
+      listener.http_index = static_cast<int32_t>(http_listeners.size());
+      http_listeners.push_back(lc.name);
+    }
     if (lc.kind == ListenerKind::kEgress) {
       auto it = config.services.find(lc.service);
       if (it == config.services.end() || it->second.endpoints.empty()) {
         *detail = lc.name + ": service '" + lc.service + "' has no --upstream";
         return make_error(ErrorKind::kConfig, Side::kInternal, "config");
       }
-      auto cluster = std::make_unique<Cluster>();
-      cluster->name = lc.service;
-      cluster->endpoints = it->second.endpoints;
-      listener.cluster = cluster.get();
-      runtime_.clusters.push_back(std::move(cluster));
+      if (http) {
+        listener.cluster = http_cluster(lc.service, it->second.endpoints);
+      } else {
+        auto cluster = std::make_unique<Cluster>();
+        cluster->name = lc.service;
+        cluster->endpoints = it->second.endpoints;
+        cluster->index = static_cast<uint32_t>(runtime_.clusters.size());
+        listener.cluster = cluster.get();
+        runtime_.clusters.push_back(std::move(cluster));
+      }
+    } else if (http) {
+      // Ingress HTTP: the local app is a one-endpoint cluster named after this task's
+      // service (its stats are the target's).
+      std::string name = config.service_name.empty() ? "local_app" : config.service_name;
+      name += "@" + lc.target.to_string();
+      listener.cluster = http_cluster(name, {UpstreamEndpoint{lc.target.to_string(), lc.target}});
     }
     runtime_.listeners.push_back(std::move(listener));
     names.push_back(lc.name);
+  }
+  for (const http::Route& route : config.http.routes) {
+    auto it = config.services.find(route.service);
+    if (it == config.services.end() || it->second.endpoints.empty()) {
+      *detail = "--route " + route.host + route.path_prefix + ": service '" + route.service +
+                "' has no --upstream";
+      return make_error(ErrorKind::kConfig, Side::kInternal, "config");
+    }
+    http_cluster(route.service, it->second.endpoints);
+  }
+  if (!http_listeners.empty()) {
+    HttpRuntime& http = runtime_.http;
+    http.routes = http::RouteTable(config.http.routes);
+    // The table keeps its own copies of the routes: map each of them to its cluster.
+    for (size_t i = 0; i < http.routes.size(); ++i) {
+      const http::Route& route = http.routes.at(i);
+      for (auto& cluster : runtime_.clusters) {
+        if (cluster->name == route.service && cluster->http_service >= 0) {
+          http.route_clusters.emplace_back(&route, cluster.get());
+          break;
+        }
+      }
+    }
+    http.stats = std::make_unique<http::HttpStatsRegistry>(
+        runtime_.workers, std::move(http_listeners), std::move(http_services));
+    if (!config.http.access_log.empty()) {
+      auto writer = http::AccessLogWriter::open(config.http.access_log, runtime_.workers,
+                                                http::AccessLogWriter::Options{}, detail);
+      if (!writer.ok()) return writer.error();
+      http.access_log = std::move(*writer);
+    }
   }
   runtime_.stats = std::make_unique<StatsRegistry>(runtime_.workers, std::move(names));
 
@@ -195,7 +252,13 @@ void Server::start_admin() {
 }
 
 std::string Server::render_stats() const {
-  std::string text = render_prometheus(*runtime_.stats);
+  std::vector<PrometheusAppender> extra;
+  if (runtime_.http.stats) {
+    const http::HttpStatsRegistry* http = runtime_.http.stats.get();
+    extra.emplace_back(
+        [http](PrometheusWriter& writer) { http::render_http_stats(*http, writer); });
+  }
+  std::string text = render_prometheus(*runtime_.stats, extra);
   text += "# HELP ringside_workers Worker threads.\n# TYPE ringside_workers gauge\n";
   text += "ringside_workers " + std::to_string(runtime_.workers) + "\n";
   text += "# HELP ringside_draining 1 while draining.\n# TYPE ringside_draining gauge\n";
@@ -322,6 +385,7 @@ void Server::drain_and_stop() {
   for (auto& worker : workers_) worker->request_stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
+  if (runtime_.http.access_log) runtime_.http.access_log->stop();  // writes out every line
   if (admin_) admin_->stop();
   RS_INFO("stopped");
 }
