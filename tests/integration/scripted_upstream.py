@@ -477,6 +477,14 @@ def by_path(routes, default=None):
     return responder
 
 
+def fixed_then_close(raw):
+    """Sends raw (e.g. a head and part of its body), then closes at once."""
+    def responder(request, conn):
+        conn.send(raw)
+        conn.close()
+    return responder
+
+
 def reset_now(request, conn):
     """Resets the connection (TCP RST) without a response byte."""
     conn.reset()

@@ -19,7 +19,6 @@ import signal
 import socket
 import ssl
 import subprocess
-import threading
 import time
 
 import harness
@@ -381,6 +380,21 @@ class _PathTests:
     def assert_path_reused_one_hop_connection(self):
         pass
 
+    def test_keep_alive_after_a_large_response_reuses_the_upstream_connection(self):
+        big = os.urandom(5 * MB)
+        up = self.upstream(su.serve(su.by_path({"/big": su.status(200, big)})))
+        client = self.open_path(up.port)()
+        for path in ("/small", "/big", "/after", "/big", "/last"):
+            resp = self.exchange(client, request("GET", path), timeout=30)
+            self.assertEqual(resp.status, 200, resp)
+            if path == "/big":
+                self.assertEqual(hashlib.sha256(resp.body).digest(), hashlib.sha256(big).digest())
+        self.assertEqual(
+            [[r.target for r in c.requests] for c in up.connections],
+            [["/small", "/big", "/after", "/big", "/last"]],
+            f"the upstream connection was not reused after a 5 MB response\n{self.diag()}")
+        self.assert_path_reused_one_hop_connection()
+
     def test_pipelined_requests_are_answered_in_order(self):
         big = os.urandom(50000)
         up = self.upstream(su.serve(su.by_path({
@@ -730,12 +744,14 @@ class RetryTest(HttpCase):
         up = self.upstream(su.serve(su.by_path({"/503": su.FailFirst(1),
                                                 "/reset": su.reset_now})))
         _, port = self.start_http_ingress(up.port, ["--retries", "0"])
-        resp = self.exchange(self.tls_client(port), request("GET", "/503"))
-        self.assertEqual((resp.status, resp.body), (503, b"try again\n"), resp)
+        # The reset first, on a fresh connection: a reset on a reused pooled connection is
+        # retried whatever --retries says (the keep-alive race, docs/http-proxy.md).
         resp = self.exchange(self.tls_client(port), request("GET", "/reset"))
         self.assertEqual((resp.status, resp.body), (502, b"upstream reset before response\n"),
                          resp)
-        self.assertEqual([r.target for r in up.requests()], ["/503", "/reset"])
+        resp = self.exchange(self.tls_client(port), request("GET", "/503"))
+        self.assertEqual((resp.status, resp.body), (503, b"try again\n"), resp)
+        self.assertEqual([r.target for r in up.requests()], ["/reset", "/503"])
 
     def test_route_with_retries_0_is_not_retried(self):
         svc_a = self.upstream(su.serve(su.FailFirst(1)))
@@ -764,8 +780,11 @@ class RetryTest(HttpCase):
         _, port = self.start_http_ingress(up.port)
         client = self.tls_client(port)
         for i in range(50):
+            # A POST without a body can be replayed; one whose body went upstream cannot
+            # (docs/http-proxy.md, Retries: "body not started").
             if i % 2:
-                data, method = request("POST", f"/race/{i}", body=b"payload %d" % i), "POST"
+                data, method = request("POST", f"/race/{i}", headers=[("Content-Length", "0")]), \
+                    "POST"
             else:
                 data, method = request("GET", f"/race/{i}"), "GET"
             resp = self.exchange(client, data, method)
@@ -982,21 +1001,61 @@ class UpstreamFailureTest(HttpCase):
         self.check_502_and_dropped(b"HTTP/1.1 OK 200\r\nContent-Length: 0\r\n\r\n")
 
     def test_truncated_body_cuts_the_client_connection(self):
-        up = self.upstream(su.serve(), scripts=[su.serve(su.fixed(
-            b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"), max_requests=1)])
+        """The upstream sends a head announcing 100 bytes, 5 of them, and closes. Each time
+        the client must get either a 502 or that head and a cut connection, never a bare
+        close (repeated: whether the proxy reads head, body and EOF in one batch varies)."""
+        truncated = b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort"
+        up = self.upstream(su.serve(su.by_path({"/truncated": su.fixed_then_close(truncated)})))
         _, port = self.start_http_ingress(up.port)
-        client = self.tls_client(port)
-        client.send(request("GET", "/truncated"))
-        try:
-            resp = client.read_response(timeout=10)
-        except ClosedEarly as e:  # the head was forwarded: the connection must be cut
-            self.assertIn(e.ending, ("eof", "eof-unclean", "reset"), self.diag())
-            self.assertIn(b"short", e.data)
-        else:
-            self.assertEqual(resp.status, 502, f"a truncated body arrived as complete: {resp!r}")
+        for i in range(10):
+            client = self.tls_client(port)
+            client.send(request("GET", "/truncated"))
+            try:
+                resp = client.read_response(timeout=10)
+            except ClosedEarly as e:  # the head was forwarded: the connection must be cut
+                self.assertIn(e.ending, ("eof", "eof-unclean", "reset"), self.diag())
+                self.assertTrue(e.data.startswith(b"HTTP/1.1 200 OK\r\n"),
+                                f"attempt {i}: neither a 502 nor the upstream's head before "
+                                f"the close: {e}")
+            else:
+                self.assertEqual(resp.status, 502,
+                                 f"attempt {i}: a truncated body arrived as complete: {resp!r}")
+            client.close()
         resp = self.exchange(self.tls_client(port), request("GET", "/next"))
         self.assertEqual(resp.status, 200, resp)
-        self.assertEqual(up.connection_count(), 2)
+
+    def test_early_response_before_the_request_body_ends(self):
+        """The upstream answers a POST after its head, before the 1 MB body arrived (nginx
+        does that for `return 201`, any app for 413). The client either gets the response
+        with Connection: close and a closed connection, or its next request answered."""
+        def early(conn):
+            while True:
+                req = conn.read_head()
+                if req is None:
+                    return
+                if req.method == "POST":
+                    conn.send(su.response(201, b"stored\n"))
+                    conn.read_body(req)
+                else:
+                    conn.read_body(req)
+                    conn.send(su.response(200, b"next\n"))
+
+        up = self.upstream(early)
+        _, port = self.start_http_ingress(up.port)
+        for i in range(3):
+            client = self.tls_client(port)
+            resp = self.exchange(client, request("POST", "/upload", body=os.urandom(MB)), "POST")
+            self.assertEqual((resp.status, resp.body), (201, b"stored\n"), resp)
+            if resp.close:
+                self.assert_closed(client, what="a connection answered with Connection: close")
+                continue
+            client.send(request("GET", "/next"))
+            try:
+                resp = client.read_response()
+            except ClosedEarly as e:
+                self.fail_with_diag(f"attempt {i}: the 201 kept the connection alive (no "
+                                    f"Connection: close) but the next request got: {e}")
+            self.assertEqual((resp.status, resp.body), (200, b"next\n"), resp)
 
     def test_bad_chunk_in_response_body_cuts_the_client_connection(self):
         up = self.upstream(su.serve(), scripts=[su.raw_then_wait(
