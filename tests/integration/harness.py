@@ -630,13 +630,15 @@ class IntegrationCase(unittest.TestCase):
         return proc
 
     def start_ingress(self, app_port, cert, key, trust=None, client_cert=None, extra=(),
-                      name="ingress", **kwargs):
-        """A ringside terminating TLS for SERVICE in front of app_port. Returns
-        (process, ingress port)."""
+                      name="ingress", options="", **kwargs):
+        """A ringside terminating TLS for SERVICE in front of app_port; options are more
+        listener keys ("protocol=http"). Returns (process, ingress port)."""
         port = free_port()
         spec = f"{LOOPBACK}:{port}={LOOPBACK}:{app_port}"
         if client_cert:
             spec += f",client-cert={client_cert}"
+        if options:
+            spec += f",{options}"
         args = ["--service-name", SERVICE, "--ingress", spec, "--cert", cert, "--key", key]
         if trust:
             args += ["--trust", trust]
