@@ -1014,7 +1014,10 @@ class UpstreamFailureTest(HttpCase):
                 resp = client.read_response(timeout=10)
             except ClosedEarly as e:  # the head was forwarded: the connection must be cut
                 self.assertIn(e.ending, ("eof", "eof-unclean", "reset"), self.diag())
-                self.assertTrue(e.data.startswith(b"HTTP/1.1 200 OK\r\n"),
+                # Either the head was parsed and the body cut ("closed inside a ... body",
+                # e.data then holds the body bytes), or the raw bytes start with the head.
+                self.assertTrue("inside a 100-byte body" in str(e) and e.data == b"short"
+                                or e.data.startswith(b"HTTP/1.1 200 OK\r\n"),
                                 f"attempt {i}: neither a 502 nor the upstream's head before "
                                 f"the close: {e}")
             else:
