@@ -69,9 +69,11 @@ void Worker::release(Connection* c) {
   if (c->upstream_counted) stats.upstream_cx_active.dec();
   uint32_t slot = c->slot;
   const TlsGeneration* generation = c->tls_generation;
+  cluster::Endpoint* endpoint = c->endpoint;
   slots_[slot].reset();
   // Only now that the TLS session is gone may the generation be reclaimed.
   if (generation != nullptr) generation->release(index_);
+  if (endpoint != nullptr) endpoint->release(index_);
   free_slots_.push_back(slot);
   --live_;
 }
@@ -106,13 +108,20 @@ void Worker::start_connect(Connection* c) {
   if (listener.config.kind == ListenerKind::kIngress) {
     address = &listener.config.target;
   } else {
-    const auto& endpoints = listener.cluster->endpoints;
-    if (c->attempts == 0) {
-      c->endpoint = rr_next_[c->listener]++ % endpoints.size();
-    } else {
-      c->endpoint = (c->endpoint + 1) % endpoints.size();
+    // Round robin over the endpoints this worker has not ejected; a retry takes the next.
+    cluster::Endpoint* next = listener.cluster->pick(index_, c->attempts, c->endpoint, now_ms_);
+    if (c->endpoint != nullptr) c->endpoint->release(index_);
+    c->endpoint = next;
+    if (next == nullptr) {
+      if (c->attempts == 0) {
+        lstats(c).upstream_cx_connect_fail.add();
+        RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: service %s has no endpoint",
+                            listener.config.name.c_str(), listener.config.service.c_str());
+      }
+      abort(c);  // no endpoint, or every attempt made
+      return;
     }
-    address = &endpoints[c->endpoint].address;
+    address = &next->address;
   }
   ++c->attempts;
   c->state = ConnState::kConnecting;
@@ -142,17 +151,17 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   if (completion.res < 0) {
     int err = -completion.res;
     lstats(c).upstream_cx_connect_fail.add();
-    const SocketAddress& address = listener.config.kind == ListenerKind::kIngress
-                                       ? listener.config.target
-                                       : listener.cluster->endpoints[c->endpoint].address;
+    if (c->endpoint != nullptr)
+      listener.cluster->report_connect(index_, *c->endpoint, false, now_ms_);
+    const SocketAddress& address =
+        c->endpoint != nullptr ? c->endpoint->address : listener.config.target;
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s failed: %s",
                         listener.config.name.c_str(), address.to_string().c_str(),
                         std::strerror(err));
     ring_->close(c->up.fd, 0);
     c->up.fd = -1;
-    if (listener.config.kind == ListenerKind::kEgress &&
-        c->attempts < listener.cluster->endpoints.size() && !stopping_) {
-      start_connect(c);  // next endpoint
+    if (listener.config.kind == ListenerKind::kEgress && !stopping_) {
+      start_connect(c);  // the next endpoint, while attempts are left
       return;
     }
     abort(c);
@@ -162,6 +171,8 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   c->upstream_counted = true;
   lstats(c).upstream_cx_active.inc();
   if (listener.config.kind == ListenerKind::kIngress || listener.tls == nullptr) {
+    if (c->endpoint != nullptr)
+      listener.cluster->report_connect(index_, *c->endpoint, true, now_ms_);
     c->state = ConnState::kRelaying;
     schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
     arm_recv(c, c->up);
@@ -327,6 +338,7 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
     start_connect(c);
     return;
   }
+  listener_config(c).cluster->report_connect(index_, *c->endpoint, true, now_ms_);
   c->state = ConnState::kRelaying;
   schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
   arm_recv(c, c->down);
@@ -339,7 +351,8 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
   const tls::TlsSession& session = *half.tls;
   if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
   if (half.id == HalfId::kUp) {
-    const SocketAddress& address = listener_config(c).cluster->endpoints[c->endpoint].address;
+    listener_config(c).cluster->report_connect(index_, *c->endpoint, false, now_ms_);
+    const SocketAddress& address = c->endpoint->address;
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
                         listener_config(c).config.name.c_str(), address.to_string().c_str(),
                         session.error_detail().c_str());
@@ -477,6 +490,9 @@ void Worker::connection_timer(Connection* c) {
     case ConnState::kUpHandshake:
       stats.timeout_handshake.add();
       stats.tls_handshake_failure.add();
+      if (c->state == ConnState::kUpHandshake) {
+        listener_config(c).cluster->report_connect(index_, *c->endpoint, false, now_ms_);
+      }
       RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: %s TLS handshake timed out",
                           listener_config(c).config.name.c_str(),
                           c->state == ConnState::kDownHandshake ? "client" : "upstream");
@@ -488,10 +504,10 @@ void Worker::connection_timer(Connection* c) {
       ListenerRuntime& listener = listener_config(c);
       RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream connect timed out",
                           listener.config.name.c_str());
-      if (listener.config.kind == ListenerKind::kEgress &&
-          c->attempts < listener.cluster->endpoints.size()) {
+      if (listener.config.kind == ListenerKind::kEgress) {
+        listener.cluster->report_connect(index_, *c->endpoint, false, now_ms_);
         // Abandon this attempt: cancel its connect (the completion is ignored since the
-        // state moves on) and try the next endpoint on a new socket.
+        // state moves on) and try the next endpoint, if attempts are left, on a new socket.
         ring_->cancel_fd(c->up.fd, token(c, c->up, OpCode::kCancel));
         ++c->pending_ops;
         ring_->close(c->up.fd, 0);

@@ -1,5 +1,6 @@
-// What the workers share: read-only after start-up, except the TLS context slots, which
-// the control thread republishes with one atomic pointer store (see DESIGN.md, RCU).
+// What the workers share: read-only after start-up, except the TLS context slots and the
+// clusters' endpoint sets, which the control side republishes with one atomic pointer
+// store each (see DESIGN.md, RCU).
 #pragma once
 
 #include <atomic>
@@ -8,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ringside/cluster.h"
 #include "ringside/config.h"
 #include "ringside/stats.h"
 #include "ringside/tls.h"
@@ -23,23 +25,24 @@ namespace ringside::proxy {
 using TlsGeneration = ::ringside::TlsGeneration;
 using ContextSlot = ::ringside::ContextSlot;
 
-struct Cluster {
-  std::string name;
-  std::vector<UpstreamEndpoint> endpoints;
-};
-
 struct ListenerRuntime {
   ListenerConfig config;
-  const Cluster* cluster = nullptr;  // egress: where traffic goes
-  ContextSlot* tls = nullptr;        // server (ingress) or client (egress) contexts; null: plain
-  std::string verify_name;           // egress: DNS SAN required of the upstream
-  std::string sni;                   // egress: SNI sent
+  cluster::Cluster* cluster = nullptr;  // egress: where traffic goes
+  ContextSlot* tls = nullptr;           // server (ingress) or client (egress) contexts; null: plain
+  std::string verify_name;              // egress: DNS SAN required of the upstream
+  std::string sni;                      // egress: SNI sent
 };
 
 struct Runtime {
   Config config;
   std::vector<ListenerRuntime> listeners;
-  std::vector<std::unique_ptr<Cluster>> clusters;
+  std::vector<std::unique_ptr<cluster::Cluster>> clusters;  // one per service
+  cluster::Cluster* find_cluster(const std::string& service) const {
+    for (const auto& c : clusters) {
+      if (c->name() == service) return c.get();
+    }
+    return nullptr;
+  }
   std::vector<std::unique_ptr<ContextSlot>> slots;
   std::unique_ptr<StatsRegistry> stats;
   unsigned workers = 1;

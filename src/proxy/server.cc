@@ -80,6 +80,12 @@ Result<void> Server::load_tls(std::string* detail) {
     tls_listeners.push_back(certs::TlsListener{lc.name, lc.kind, lc.client_cert, listener.tls});
   }
   if (tls_listeners.empty()) return {};
+  agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),
+                                                  runtime_.workers, quiescence());
+  return agent_->initialize(detail);
+}
+
+WorkerQuiescence Server::quiescence() {
   WorkerQuiescence quiescence;
   quiescence.workers = runtime_.workers;
   quiescence.epoch = [this](unsigned i) -> uint64_t {
@@ -88,9 +94,23 @@ Result<void> Server::load_tls(std::string* detail) {
   quiescence.stopped = [this](unsigned i) {
     return i < workers_.size() && workers_[i]->finished();
   };
-  agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),
-                                                  runtime_.workers, std::move(quiescence));
-  return agent_->initialize(detail);
+  return quiescence;
+}
+
+// One cluster per service, shared by every listener (and route) that sends to it; the
+// discovery publishes the first endpoint sets now and later ones from its thread.
+void Server::make_clusters() {
+  const Config& config = runtime_.config;
+  std::vector<cluster::Discovery::Service> services;
+  for (const auto& [name, service] : config.services) {
+    runtime_.clusters.push_back(std::make_unique<cluster::Cluster>(
+        name, runtime_.workers, cluster::OutlierPolicy::from(config.outlier), quiescence()));
+    services.push_back({runtime_.clusters.back().get(), service});
+  }
+  cluster::DiscoveryTuning tuning;
+  tuning.dns_refresh = config.dns_refresh;
+  discovery_ = std::make_unique<cluster::Discovery>(std::move(services), tuning);
+  discovery_->initialize();
 }
 
 Result<void> Server::prepare(std::string* detail) {
@@ -98,6 +118,7 @@ Result<void> Server::prepare(std::string* detail) {
   tls::global_init();
   runtime_.workers = config.threads != 0 ? config.threads : usable_cpus();
 
+  make_clusters();
   std::vector<std::string> names;
   for (const ListenerConfig& lc : config.listeners) {
     if (lc.protocol == Protocol::kHttp) {
@@ -111,16 +132,11 @@ Result<void> Server::prepare(std::string* detail) {
     ListenerRuntime listener;
     listener.config = lc;
     if (lc.kind == ListenerKind::kEgress) {
-      auto it = config.services.find(lc.service);
-      if (it == config.services.end() || it->second.endpoints.empty()) {
+      listener.cluster = runtime_.find_cluster(lc.service);
+      if (listener.cluster == nullptr) {
         *detail = lc.name + ": service '" + lc.service + "' has no --upstream";
         return make_error(ErrorKind::kConfig, Side::kInternal, "config");
       }
-      auto cluster = std::make_unique<Cluster>();
-      cluster->name = lc.service;
-      cluster->endpoints = it->second.endpoints;
-      listener.cluster = cluster.get();
-      runtime_.clusters.push_back(std::move(cluster));
     }
     runtime_.listeners.push_back(std::move(listener));
     names.push_back(lc.name);
@@ -214,16 +230,10 @@ std::string Server::render_certs() const {
 }
 
 std::string Server::render_clusters() const {
+  const uint64_t now_ms = monotonic_ms();
   std::string out = "{\"clusters\":[";
   for (size_t i = 0; i < runtime_.clusters.size(); ++i) {
-    const Cluster& cluster = *runtime_.clusters[i];
-    out += (i ? "," : "") + std::string("{\"name\":\"") + json_escape(cluster.name) +
-           "\",\"endpoints\":[";
-    for (size_t j = 0; j < cluster.endpoints.size(); ++j) {
-      out += (j ? "," : "") + std::string("{\"address\":\"") +
-             json_escape(cluster.endpoints[j].address.to_string()) + "\",\"state\":\"active\"}";
-    }
-    out += "]}";
+    out += (i ? "," : "") + runtime_.clusters[i]->render_json(now_ms);
   }
   out += "]}\n";
   return out;
@@ -268,6 +278,12 @@ int Server::run() {
     std::string detail;
     if (!agent_->start(&detail).ok()) RS_ERROR("rotation agent: %s (no rotation)", detail.c_str());
   }
+  if (discovery_) {
+    std::string detail;
+    if (!discovery_->start(&detail).ok()) {
+      RS_ERROR("endpoint discovery: %s (endpoints stay as they are)", detail.c_str());
+    }
+  }
   start_admin();
   std::string listeners;
   for (const ListenerRuntime& listener : runtime_.listeners) {
@@ -305,7 +321,8 @@ int Server::run() {
 
 void Server::drain_and_stop() {
   draining_.store(true, std::memory_order_release);
-  if (agent_) agent_->stop();  // no rotation while draining; generations are freed with it
+  if (agent_) agent_->stop();          // no rotation while draining; generations are freed with it
+  if (discovery_) discovery_->stop();  // endpoint sets stay as they are while draining
   for (auto& worker : workers_) worker->request_drain();
   auto deadline = std::chrono::steady_clock::now() + runtime_.config.drain_timeout;
   while (std::chrono::steady_clock::now() < deadline) {

@@ -113,7 +113,6 @@ class Worker {
   TimerWheel timers_;
   uint64_t now_ms_;
   std::vector<ListenerSocket> listeners_;
-  std::vector<uint32_t> rr_next_;  // per listener: next endpoint (round robin)
 
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> free_slots_;
