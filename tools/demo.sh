@@ -51,17 +51,19 @@ wait_port 18080
 
 step "3. the ingress sidecar of app.sample-namespace on 127.0.0.1:15443 (TLS in, mutual TLS required)"
 "$ringside" --service-name app.sample-namespace \
-  --ingress 127.0.0.1:15443=127.0.0.1:18080,protocol=tcp,client-cert=require \
+  --ingress 127.0.0.1:15443=127.0.0.1:18080,protocol=http,client-cert=require \
   --cert "$work/app/cert.pem" --key "$work/app/key.pem" --trust "$work/ca/ca.pem" \
+  --access-log "$work/ingress-access.log" \
   --admin 127.0.0.1:19901 --threads 1 >"$work/ingress.log" 2>&1 &
 pids+=($!)
 wait_port 15443
 
 step "4. the egress sidecar of client.sample-namespace on 127.0.0.1:15080 (the client alias)"
 "$ringside" --service-name client.sample-namespace \
-  --egress 127.0.0.1:15080=app.sample-namespace,protocol=tcp \
+  --egress 127.0.0.1:15080=app.sample-namespace,protocol=http \
   --upstream app.sample-namespace=127.0.0.1:15443 \
   --cert "$work/client/cert.pem" --key "$work/client/key.pem" --trust "$work/ca/ca.pem" \
+  --access-log "$work/egress-access.log" \
   --admin 127.0.0.1:19902 --threads 1 >"$work/egress.log" 2>&1 &
 pids+=($!)
 wait_port 15080
@@ -69,6 +71,10 @@ wait_port 15080
 step "5. the app calls http://127.0.0.1:15080/ in plaintext"
 response=$(curl -sS --max-time 5 -D - http://127.0.0.1:15080/)
 echo "$response"
+
+sleep 0.3  # the access log is written out every 100 ms
+echo "  egress access log:  $(tail -n 1 "$work/egress-access.log" 2>/dev/null)"
+echo "  ingress access log: $(tail -n 1 "$work/ingress-access.log" 2>/dev/null)"
 
 step "6. what the ingress presents (openssl s_client with the CA and a client certificate)"
 echo | openssl s_client -connect 127.0.0.1:15443 -servername app.sample-namespace \
@@ -88,6 +94,7 @@ echo "  $no_cert"
 step "8. what the sidecars counted (admin /stats)"
 curl -s http://127.0.0.1:19901/stats | grep -E '^ringside_listener_(cx_total|tls_handshake_success|tls_handshake_failure)' | sed 's/^/  ingress: /'
 curl -s http://127.0.0.1:19902/stats | grep -E '^ringside_listener_(cx_total|tls_handshake_success|upstream_bytes_tx)' | sed 's/^/  egress:  /'
+curl -s http://127.0.0.1:19902/stats | grep -E '^ringside_http_service_(request_count|http_code_target_2xx_count)' | sed 's/^/  egress:  /'
 
 step "what this proves"
 ok=1
@@ -95,6 +102,12 @@ if grep -q 'Hello, world' <<<"$response"; then
   echo "  [ok] a plaintext request crossed egress -> TLS -> ingress -> app and came back"
 else
   echo "  [FAIL] no answer from the app through the sidecars"; ok=0
+fi
+if grep -qi '^server: ringside' <<<"$response" && grep -qi '^x-upstream-service-time:' <<<"$response" &&
+  grep -q '" 200 ' "$work/egress-access.log" 2>/dev/null && grep -q '" 200 ' "$work/ingress-access.log" 2>/dev/null; then
+  echo "  [ok] both sidecars proxied HTTP/1.1: the response carries server: ringside and x-upstream-service-time, and each logged the request"
+else
+  echo "  [FAIL] the HTTP headers or access log lines are missing"; ok=0
 fi
 if curl -s http://127.0.0.1:19902/stats | grep -Eq '^ringside_listener_tls_handshake_success\{[^}]*\} [1-9]'; then
   echo "  [ok] the egress sidecar verified the ingress's certificate (chain to the private CA, DNS SAN app.sample-namespace)"

@@ -54,6 +54,7 @@ class Endpoint {
 
   const uint32_t id;  // unique within its cluster, never reused
   const SocketAddress address;
+  const std::string text;           // address.to_string(), for logs and access logs
   const EndpointSourceKind source;  // the first source that named it
 
   // Worker `worker` only. pick() returns an endpoint already held; whoever keeps it
@@ -151,6 +152,8 @@ class Cluster {
   void report_connect(unsigned worker, Endpoint& endpoint, bool ok, uint64_t now_ms);
   // The status of a response from `endpoint` (HTTP).
   void report_response(unsigned worker, Endpoint& endpoint, int status, uint64_t now_ms);
+  // True when the current set has no endpoint.
+  bool empty() const { return current_.load(std::memory_order_acquire)->endpoints.empty(); }
   // Picks that found no endpoint at all (empty set), per worker.
   uint64_t no_endpoint(unsigned worker) const { return cursors_[worker].no_endpoint.get(); }
 

@@ -35,6 +35,8 @@ class RouteTable {
 
   bool empty() const { return routes_.empty(); }
   size_t size() const { return routes_.size(); }
+  // The i-th route in precedence order (match() returns pointers to these).
+  const Route& at(size_t i) const { return routes_[i]; }
 
  private:
   std::vector<Route> routes_;  // in precedence order: host level, then longest prefix

@@ -31,7 +31,11 @@ namespace ringside::http {
   X(request_retry_limit_exceeded, counter, "Requests that failed after the last allowed retry")   \
   X(request_timeout_count, counter, "Requests ended by --request-timeout")                        \
   X(request_active, gauge, "HTTP requests in progress")                                           \
-  X(target_processed_bytes, counter, "Body bytes exchanged with the target, both ways")
+  X(target_processed_bytes, counter, "Body bytes exchanged with the target, both ways")           \
+  X(upstream_cx_total, counter, "Upstream connections opened (NewConnectionCount)")               \
+  X(upstream_cx_active, gauge, "Upstream connections open now (ActiveConnectionCount)")           \
+  X(upstream_tls_negotiation_errors, counter,                                                     \
+    "Upstream TLS handshakes failed (TargetTLSNegotiationErrorCount)")
 
 // Target response time in milliseconds (request head sent to response head received), in
 // fixed buckets; each observation touches one bucket and the sum.

@@ -35,6 +35,7 @@ Endpoint::Endpoint(uint32_t id_in, const SocketAddress& address_in, EndpointSour
                    unsigned workers)
     : id(id_in),
       address(address_in),
+      text(address_in.to_string()),
       source(source_in),
       per_worker_(std::make_unique<PerWorker[]>(workers == 0 ? 1 : workers)),
       workers_(workers == 0 ? 1 : workers) {}

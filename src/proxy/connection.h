@@ -23,6 +23,7 @@ struct Half {
   bool connected = false;                // the socket can send (accepted, or connect succeeded)
   bool recv_armed = false;               // a multishot recv is outstanding
   bool recv_paused = false;              // back-pressure: its recv was cancelled on purpose
+  bool cancel_sent = false;              // a cancel of its recv is in flight
   bool eof = false;                      // its read direction has ended (FIN or close_notify)
   bool shut_wanted = false;              // shut down its write side once `out` drains
   bool shut_done = false;                // shutdown(SHUT_WR) was submitted
@@ -41,6 +42,14 @@ struct OwnedTimer {
   uint32_t listener = 0;
 };
 
+// What a Connection object is: a TCP relay (both halves), the downstream side of an HTTP
+// connection (down half; the upstream is a separate kHttpUp connection, possibly pooled),
+// or an upstream HTTP connection (up half only).
+enum class ConnKind : uint8_t { kTcp, kHttpDown, kHttpUp };
+
+struct HttpDown;  // proxy/http_state.h
+struct HttpUp;
+
 enum class ConnState : uint8_t {
   kDownHandshake,  // ingress: TLS handshake with the client
   kConnecting,     // connecting to the upstream
@@ -50,12 +59,15 @@ enum class ConnState : uint8_t {
 };
 
 struct Connection {
+  Connection();
+  ~Connection();
   uint32_t slot = 0;
   uint16_t gen = 0;
   uint16_t listener = 0;
   ConnState state = ConnState::kDownHandshake;
+  ConnKind kind = ConnKind::kTcp;
   uint8_t attempts = 0;                   // upstream connect attempts made
-  cluster::Endpoint* endpoint = nullptr;  // egress: the endpoint tried or used (held)
+  cluster::Endpoint* endpoint = nullptr;  // upstream: the endpoint tried or used (held)
   uint32_t pending_ops = 0;               // operations the kernel still owes a completion for
   bool upstream_counted = false;
   bool retired = false;  // queued for release
@@ -64,6 +76,8 @@ struct Connection {
   OwnedTimer timer;
   Half down;
   Half up;
+  std::unique_ptr<HttpDown> http;  // kHttpDown
+  std::unique_ptr<HttpUp> hup;     // kHttpUp
 
   Half& other(const Half& h) { return h.id == HalfId::kDown ? up : down; }
 };

@@ -65,8 +65,9 @@ void Worker::release(Connection* c) {
     half->fd = -1;
   }
   ListenerStats& stats = lstats(c);
-  stats.cx_active.dec();
+  if (c->kind != ConnKind::kHttpUp) stats.cx_active.dec();
   if (c->upstream_counted) stats.upstream_cx_active.dec();
+  if (c->kind != ConnKind::kTcp) http_on_release(c);
   uint32_t slot = c->slot;
   const TlsGeneration* generation = c->tls_generation;
   cluster::Endpoint* endpoint = c->endpoint;
@@ -102,6 +103,13 @@ void Worker::start_ingress(Connection* c) {
   arm_recv(c, c->down);
 }
 
+void Worker::report_upstream_connect(Connection* c, bool ok) {
+  if (c->endpoint == nullptr) return;  // ingress TCP: the app is not a cluster endpoint
+  const Cluster* target =
+      c->kind == ConnKind::kHttpUp ? c->hup->cluster : listener_config(c).cluster;
+  target->endpoints->report_connect(index_, *c->endpoint, ok, now_ms_);
+}
+
 void Worker::start_connect(Connection* c) {
   ListenerRuntime& listener = listener_config(c);
   const SocketAddress* address;
@@ -109,7 +117,8 @@ void Worker::start_connect(Connection* c) {
     address = &listener.config.target;
   } else {
     // Round robin over the endpoints this worker has not ejected; a retry takes the next.
-    cluster::Endpoint* next = listener.cluster->pick(index_, c->attempts, c->endpoint, now_ms_);
+    cluster::Endpoint* next =
+        listener.cluster->endpoints->pick(index_, c->attempts, c->endpoint, now_ms_);
     if (c->endpoint != nullptr) c->endpoint->release(index_);
     c->endpoint = next;
     if (next == nullptr) {
@@ -144,6 +153,10 @@ void Worker::start_connect(Connection* c) {
 }
 
 void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& completion) {
+  if (c->kind == ConnKind::kHttpUp) {
+    http_on_connect(c, attempt, completion);
+    return;
+  }
   --c->pending_ops;
   // Closing, or the completion of an attempt that timed out and was replaced.
   if (c->state != ConnState::kConnecting || attempt != c->attempts) return;
@@ -151,8 +164,7 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   if (completion.res < 0) {
     int err = -completion.res;
     lstats(c).upstream_cx_connect_fail.add();
-    if (c->endpoint != nullptr)
-      listener.cluster->report_connect(index_, *c->endpoint, false, now_ms_);
+    report_upstream_connect(c, false);
     const SocketAddress& address =
         c->endpoint != nullptr ? c->endpoint->address : listener.config.target;
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s failed: %s",
@@ -171,8 +183,7 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   c->upstream_counted = true;
   lstats(c).upstream_cx_active.inc();
   if (listener.config.kind == ListenerKind::kIngress || listener.tls == nullptr) {
-    if (c->endpoint != nullptr)
-      listener.cluster->report_connect(index_, *c->endpoint, true, now_ms_);
+    report_upstream_connect(c, true);
     c->state = ConnState::kRelaying;
     schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
     arm_recv(c, c->up);
@@ -182,17 +193,23 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   }
   // Egress: TLS to the upstream. Not a byte of the client's is read before the
   // upstream's certificate has been verified.
+  start_upstream_tls(c, listener.sni, listener.verify_name);
+}
+
+bool Worker::start_upstream_tls(Connection* c, const std::string& sni,
+                                const std::string& verify_name) {
+  ListenerRuntime& listener = listener_config(c);
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
   generation->hold(index_);  // released in release(), after the session is freed
-  c->up.tls = std::make_unique<tls::TlsSession>(
-      generation->context->ctx(index_), tls::Role::kClient, listener.sni, listener.verify_name);
+  c->up.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_),
+                                                tls::Role::kClient, sni, verify_name);
   if (c->up.tls->broken()) {
     lstats(c).tls_handshake_failure.add();
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
                         listener.config.name.c_str());
     abort(c);
-    return;
+    return false;
   }
   c->up.tls->set_output(&c->up.out);
   c->state = ConnState::kUpHandshake;
@@ -200,10 +217,11 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   tls::TlsStatus status = c->up.tls->handshake();
   if (status == tls::TlsStatus::kError) {
     on_handshake_failed(c, c->up);
-    return;
+    return false;
   }
   arm_recv(c, c->up);
   flush(c, c->up);
+  return true;
 }
 
 void Worker::arm_recv(Connection* c, Half& half) {
@@ -217,14 +235,26 @@ void Worker::arm_recv(Connection* c, Half& half) {
 void Worker::pause_recv(Connection* c, Half& half) {
   if (!half.recv_armed || half.recv_paused) return;
   half.recv_paused = true;
+  if (half.cancel_sent) return;  // the earlier cancel still ends this recv
+  half.cancel_sent = true;
   ring_->cancel(token(c, half, OpCode::kRecv), token(c, half, OpCode::kCancel));
   ++c->pending_ops;
 }
 
+void Worker::resume_recv(Connection* c, Half& half) {
+  if (!half.recv_paused) return;
+  half.recv_paused = false;
+  // A recv still armed is being cancelled: its last completion re-arms (on_recv).
+  if (!half.recv_armed) arm_recv(c, half);
+}
+
 void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
+  bool cancelled = false;
   if (!completion.more) {
     half.recv_armed = false;
     --c->pending_ops;
+    cancelled = half.cancel_sent;
+    half.cancel_sent = false;
   }
   if (completion.res > 0) {
     const uint8_t* data = ring_->buffer(static_cast<uint16_t>(completion.buffer_id));
@@ -235,7 +265,13 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
       lstats(c).upstream_bytes_rx.add(len);
     }
     c->last_activity_ms = now_ms_;
-    if (c->state != ConnState::kClosing) process_input(c, half, data, len);
+    if (c->state != ConnState::kClosing) {
+      if (c->kind == ConnKind::kTcp) {
+        process_input(c, half, data, len);
+      } else {
+        http_input(c, half, data, len);
+      }
+    }
     ring_->recycle(static_cast<uint16_t>(completion.buffer_id));
     if (!completion.more && !half.recv_paused && c->state != ConnState::kClosing) {
       arm_recv(c, half);
@@ -245,7 +281,13 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
   if (completion.buffer_id >= 0) ring_->recycle(static_cast<uint16_t>(completion.buffer_id));
   if (c->state == ConnState::kClosing) return;
   if (completion.res == 0) {
-    on_eof(c, half);
+    if (c->kind == ConnKind::kTcp) {
+      on_eof(c, half);
+    } else if (c->kind == ConnKind::kHttpDown) {
+      http_down_eof(c);
+    } else {
+      http_up_eof(c);
+    }
     return;
   }
   int err = -completion.res;
@@ -257,7 +299,11 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
     return;
   }
   if (err == ECANCELED) {
-    if (!half.recv_paused) abort(c);
+    if (!cancelled && !half.recv_paused) {
+      abort(c);
+    } else if (!half.recv_paused) {
+      arm_recv(c, half);  // resumed while the cancel was in flight
+    }
     return;
   }
   if (err == EINTR || err == EAGAIN) {
@@ -270,24 +316,28 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
   abort(c);
 }
 
+bool Worker::advance_handshake(Connection* c, Half& in) {
+  tls::TlsSession& session = *in.tls;
+  if (session.handshake_done()) return true;
+  tls::TlsStatus status = session.handshake();
+  if (status == tls::TlsStatus::kError) {
+    on_handshake_failed(c, in);
+    return false;
+  }
+  if (status == tls::TlsStatus::kWantRead) {
+    flush(c, in);
+    return false;
+  }
+  on_handshake_done(c, in);
+  return c->state != ConnState::kClosing;
+}
+
 void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t len) {
   Half& out = c->other(in);
   if (in.tls) {
     tls::TlsSession& session = *in.tls;
     session.set_input(data, len);
-    if (!session.handshake_done()) {
-      tls::TlsStatus status = session.handshake();
-      if (status == tls::TlsStatus::kError) {
-        on_handshake_failed(c, in);
-        return;
-      }
-      if (status == tls::TlsStatus::kWantRead) {
-        flush(c, in);
-        return;
-      }
-      on_handshake_done(c, in);
-      if (c->state == ConnState::kClosing) return;
-    }
+    if (!advance_handshake(c, in)) return;
     while (true) {
       size_t n = 0;
       tls::TlsStatus status;
@@ -333,12 +383,24 @@ void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t 
 
 void Worker::on_handshake_done(Connection* c, Half& half) {
   lstats(c).tls_handshake_success.add();
+  if (c->kind == ConnKind::kHttpDown) {
+    // Ingress HTTP: wait for the first request.
+    c->state = ConnState::kRelaying;
+    c->http->idle_since_ms = now_ms_;
+    http_arm_down_timer(c);
+    return;
+  }
+  if (c->kind == ConnKind::kHttpUp) {
+    report_upstream_connect(c, true);
+    http_upstream_ready(c);
+    return;
+  }
   if (half.id == HalfId::kDown) {
     // Ingress: the client is authenticated as far as the listener asks; now reach the app.
     start_connect(c);
     return;
   }
-  listener_config(c).cluster->report_connect(index_, *c->endpoint, true, now_ms_);
+  report_upstream_connect(c, true);
   c->state = ConnState::kRelaying;
   schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
   arm_recv(c, c->down);
@@ -350,11 +412,19 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
   stats.tls_handshake_failure.add();
   const tls::TlsSession& session = *half.tls;
   if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
-  if (half.id == HalfId::kUp) {
-    listener_config(c).cluster->report_connect(index_, *c->endpoint, false, now_ms_);
-    const SocketAddress& address = c->endpoint->address;
+  if (half.id == HalfId::kUp) report_upstream_connect(c, false);
+  if (c->kind == ConnKind::kHttpUp) {
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
-                        listener_config(c).config.name.c_str(), address.to_string().c_str(),
+                        listener_config(c).config.name.c_str(), c->endpoint->text.c_str(),
+                        session.error_detail().c_str());
+    flush(c, half);
+    http_upstream_failed(c, http::RetryReason::kConnectFailure,
+                         http::LocalCause::kUpstreamTlsFailure);
+    return;
+  }
+  if (half.id == HalfId::kUp) {
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
+                        listener_config(c).config.name.c_str(), c->endpoint->text.c_str(),
                         session.error_detail().c_str());
   } else {
     RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: client handshake failed: %s",
@@ -431,6 +501,10 @@ void Worker::on_send(Connection* c, Half& half, const Completion& completion) {
   }
   c->last_activity_ms = now_ms_;
   if (c->state == ConnState::kClosing) return;
+  if (c->kind != ConnKind::kTcp) {
+    http_on_sent(c, half);
+    return;
+  }
   flush(c, half);
   Half& producer = c->other(half);
   if (producer.recv_paused && half.out.size() <= runtime_.config.max_pending_bytes / 2) {
@@ -468,6 +542,7 @@ void Worker::abort(Connection* c) {
     ring_->cancel_fd(half->fd, token(c, *half, OpCode::kCancel));
     ++c->pending_ops;
   }
+  if (c->kind != ConnKind::kTcp) http_on_abort(c);
   retire_if_idle(c);
 }
 
@@ -484,15 +559,21 @@ void Worker::release_retired() {
 }
 
 void Worker::connection_timer(Connection* c) {
+  if (c->kind == ConnKind::kHttpUp) {
+    http_up_timer(c);
+    return;
+  }
+  if (c->kind == ConnKind::kHttpDown && c->state != ConnState::kDownHandshake) {
+    http_down_timer(c);
+    return;
+  }
   ListenerStats& stats = lstats(c);
   switch (c->state) {
     case ConnState::kDownHandshake:
     case ConnState::kUpHandshake:
       stats.timeout_handshake.add();
       stats.tls_handshake_failure.add();
-      if (c->state == ConnState::kUpHandshake) {
-        listener_config(c).cluster->report_connect(index_, *c->endpoint, false, now_ms_);
-      }
+      if (c->state == ConnState::kUpHandshake) report_upstream_connect(c, false);
       RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: %s TLS handshake timed out",
                           listener_config(c).config.name.c_str(),
                           c->state == ConnState::kDownHandshake ? "client" : "upstream");
@@ -505,7 +586,7 @@ void Worker::connection_timer(Connection* c) {
       RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream connect timed out",
                           listener.config.name.c_str());
       if (listener.config.kind == ListenerKind::kEgress) {
-        listener.cluster->report_connect(index_, *c->endpoint, false, now_ms_);
+        report_upstream_connect(c, false);
         // Abandon this attempt: cancel its connect (the completion is ignored since the
         // state moves on) and try the next endpoint, if attempts are left, on a new socket.
         ring_->cancel_fd(c->up.fd, token(c, c->up, OpCode::kCancel));

@@ -9,8 +9,11 @@
 #include <string>
 #include <vector>
 
+#include "ringside/access_log.h"
 #include "ringside/cluster.h"
 #include "ringside/config.h"
+#include "ringside/http_route.h"
+#include "ringside/http_stats.h"
 #include "ringside/stats.h"
 #include "ringside/tls.h"
 #include "ringside/tls_generation.h"
@@ -25,26 +28,56 @@ namespace ringside::proxy {
 using TlsGeneration = ::ringside::TlsGeneration;
 using ContextSlot = ::ringside::ContextSlot;
 
+// A service (or an HTTP ingress's local app) as the proxy addresses it. Its endpoints are
+// a cluster::Cluster (the published endpoint set, round robin, outlier detection), one
+// per service and shared by every proxy Cluster of that service.
+struct Cluster {
+  std::string name;
+  cluster::Cluster* endpoints = nullptr;  // owned by Runtime::services
+  uint32_t index = 0;                     // in Runtime::clusters
+  int32_t http_service = -1;              // index in HttpStatsRegistry::service_names; -1: none
+};
+
 struct ListenerRuntime {
   ListenerConfig config;
-  cluster::Cluster* cluster = nullptr;  // egress: where traffic goes
-  ContextSlot* tls = nullptr;           // server (ingress) or client (egress) contexts; null: plain
-  std::string verify_name;              // egress: DNS SAN required of the upstream
-  std::string sni;                      // egress: SNI sent
+  const Cluster* cluster = nullptr;  // egress: where traffic goes
+  ContextSlot* tls = nullptr;        // server (ingress) or client (egress) contexts; null: plain
+  std::string verify_name;           // egress: DNS SAN required of the upstream
+  std::string sni;                   // egress: SNI sent
+  int32_t http_index = -1;           // protocol=http: index in HttpStatsRegistry listeners
+};
+
+// What HTTP listeners share: the route table (egress) and where each route goes.
+struct HttpRuntime {
+  http::RouteTable routes;
+  std::vector<std::pair<const http::Route*, const Cluster*>> route_clusters;
+  std::unique_ptr<http::HttpStatsRegistry> stats;
+  std::unique_ptr<http::AccessLogWriter> access_log;  // null: --access-log off
+  http::Limits limits;
+
+  const Cluster* cluster_of(const http::Route* route) const {
+    for (const auto& [r, c] : route_clusters) {
+      if (r == route) return c;
+    }
+    return nullptr;
+  }
 };
 
 struct Runtime {
   Config config;
   std::vector<ListenerRuntime> listeners;
-  std::vector<std::unique_ptr<cluster::Cluster>> clusters;  // one per service
-  cluster::Cluster* find_cluster(const std::string& service) const {
-    for (const auto& c : clusters) {
-      if (c->name() == service) return c.get();
+  // Endpoint sets: one per service, plus one per HTTP ingress's local app.
+  std::vector<std::unique_ptr<cluster::Cluster>> services;
+  cluster::Cluster* find_service(const std::string& name) const {
+    for (const auto& c : services) {
+      if (c->name() == name) return c.get();
     }
     return nullptr;
   }
+  std::vector<std::unique_ptr<Cluster>> clusters;
   std::vector<std::unique_ptr<ContextSlot>> slots;
   std::unique_ptr<StatsRegistry> stats;
+  HttpRuntime http;
   unsigned workers = 1;
 };
 

@@ -97,15 +97,34 @@ WorkerQuiescence Server::quiescence() {
   return quiescence;
 }
 
-// One cluster per service, shared by every listener (and route) that sends to it; the
-// discovery publishes the first endpoint sets now and later ones from its thread.
+// Ingress HTTP: the local app is a one-endpoint cluster named after this task's service
+// (its stats are the target's).
+std::string Server::local_app_name(const ListenerConfig& lc) const {
+  const Config& config = runtime_.config;
+  return (config.service_name.empty() ? "local_app" : config.service_name) + "@" +
+         lc.target.to_string();
+}
+
+// One endpoint set per service, shared by every listener (and route) that sends to it;
+// the discovery publishes the first sets now and later ones from its thread.
 void Server::make_clusters() {
   const Config& config = runtime_.config;
   std::vector<cluster::Discovery::Service> services;
   for (const auto& [name, service] : config.services) {
-    runtime_.clusters.push_back(std::make_unique<cluster::Cluster>(
+    runtime_.services.push_back(std::make_unique<cluster::Cluster>(
         name, runtime_.workers, cluster::OutlierPolicy::from(config.outlier), quiescence()));
-    services.push_back({runtime_.clusters.back().get(), service});
+    services.push_back({runtime_.services.back().get(), service});
+  }
+  // An HTTP ingress sends to its local app: a one-endpoint static set of its own.
+  for (const ListenerConfig& lc : config.listeners) {
+    if (lc.kind != ListenerKind::kIngress || lc.protocol != Protocol::kHttp) continue;
+    ServiceConfig app;
+    app.name = local_app_name(lc);
+    if (runtime_.find_service(app.name) != nullptr) continue;
+    app.endpoints.push_back(UpstreamEndpoint{lc.target.to_string(), lc.target});
+    runtime_.services.push_back(std::make_unique<cluster::Cluster>(
+        app.name, runtime_.workers, cluster::OutlierPolicy::from(config.outlier), quiescence()));
+    services.push_back({runtime_.services.back().get(), std::move(app)});
   }
   cluster::DiscoveryTuning tuning;
   tuning.dns_refresh = config.dns_refresh;
@@ -120,26 +139,81 @@ Result<void> Server::prepare(std::string* detail) {
 
   make_clusters();
   std::vector<std::string> names;
-  for (const ListenerConfig& lc : config.listeners) {
-    if (lc.protocol == Protocol::kHttp) {
-      // The HTTP/1.1 codec is not wired into the workers yet: refuse rather than
-      // silently relaying bytes where a user expects HTTP behaviour.
-      *detail = lc.name +
-                ": protocol=http is not available yet; use protocol=tcp (the bytes are relayed "
-                "unchanged)";
-      return make_error(ErrorKind::kConfig, Side::kInternal, "config");
+  std::vector<std::string> http_listeners;
+  std::vector<std::string> http_services;
+  // HTTP listeners share one cluster per service (their pools and service stats are
+  // keyed by it); a TCP egress listener gets a cluster of its own, as before.
+  auto http_cluster = [&](const std::string& name) -> Cluster* {
+    for (auto& cluster : runtime_.clusters) {
+      if (cluster->name == name && cluster->http_service >= 0) return cluster.get();
     }
+    auto cluster = std::make_unique<Cluster>();
+    cluster->name = name;
+    cluster->endpoints = runtime_.find_service(name);
+    cluster->index = static_cast<uint32_t>(runtime_.clusters.size());
+    cluster->http_service = static_cast<int32_t>(http_services.size());
+    http_services.push_back(name);
+    runtime_.clusters.push_back(std::move(cluster));
+    return runtime_.clusters.back().get();
+  };
+  for (const ListenerConfig& lc : config.listeners) {
     ListenerRuntime listener;
     listener.config = lc;
+    const bool http = lc.protocol == Protocol::kHttp;
+    if (http) {
+      listener.http_index = static_cast<int32_t>(http_listeners.size());
+      http_listeners.push_back(lc.name);
+    }
     if (lc.kind == ListenerKind::kEgress) {
-      listener.cluster = runtime_.find_cluster(lc.service);
-      if (listener.cluster == nullptr) {
+      if (runtime_.find_service(lc.service) == nullptr) {
         *detail = lc.name + ": service '" + lc.service + "' has no --upstream";
         return make_error(ErrorKind::kConfig, Side::kInternal, "config");
       }
+      if (http) {
+        listener.cluster = http_cluster(lc.service);
+      } else {
+        auto cluster = std::make_unique<Cluster>();
+        cluster->name = lc.service;
+        cluster->endpoints = runtime_.find_service(lc.service);
+        cluster->index = static_cast<uint32_t>(runtime_.clusters.size());
+        listener.cluster = cluster.get();
+        runtime_.clusters.push_back(std::move(cluster));
+      }
+    } else if (http) {
+      listener.cluster = http_cluster(local_app_name(lc));
     }
     runtime_.listeners.push_back(std::move(listener));
     names.push_back(lc.name);
+  }
+  for (const http::Route& route : config.http.routes) {
+    if (runtime_.find_service(route.service) == nullptr) {
+      *detail = "--route " + route.host + route.path_prefix + ": service '" + route.service +
+                "' has no --upstream";
+      return make_error(ErrorKind::kConfig, Side::kInternal, "config");
+    }
+    http_cluster(route.service);
+  }
+  if (!http_listeners.empty()) {
+    HttpRuntime& http = runtime_.http;
+    http.routes = http::RouteTable(config.http.routes);
+    // The table keeps its own copies of the routes: map each of them to its cluster.
+    for (size_t i = 0; i < http.routes.size(); ++i) {
+      const http::Route& route = http.routes.at(i);
+      for (auto& cluster : runtime_.clusters) {
+        if (cluster->name == route.service && cluster->http_service >= 0) {
+          http.route_clusters.emplace_back(&route, cluster.get());
+          break;
+        }
+      }
+    }
+    http.stats = std::make_unique<http::HttpStatsRegistry>(
+        runtime_.workers, std::move(http_listeners), std::move(http_services));
+    if (!config.http.access_log.empty()) {
+      auto writer = http::AccessLogWriter::open(config.http.access_log, runtime_.workers,
+                                                http::AccessLogWriter::Options{}, detail);
+      if (!writer.ok()) return writer.error();
+      http.access_log = std::move(*writer);
+    }
   }
   runtime_.stats = std::make_unique<StatsRegistry>(runtime_.workers, std::move(names));
 
@@ -211,7 +285,13 @@ void Server::start_admin() {
 }
 
 std::string Server::render_stats() const {
-  std::string text = render_prometheus(*runtime_.stats);
+  std::vector<PrometheusAppender> extra;
+  if (runtime_.http.stats) {
+    const http::HttpStatsRegistry* http = runtime_.http.stats.get();
+    extra.emplace_back(
+        [http](PrometheusWriter& writer) { http::render_http_stats(*http, writer); });
+  }
+  std::string text = render_prometheus(*runtime_.stats, extra);
   text += "# HELP ringside_workers Worker threads.\n# TYPE ringside_workers gauge\n";
   text += "ringside_workers " + std::to_string(runtime_.workers) + "\n";
   text += "# HELP ringside_draining 1 while draining.\n# TYPE ringside_draining gauge\n";
@@ -232,8 +312,8 @@ std::string Server::render_certs() const {
 std::string Server::render_clusters() const {
   const uint64_t now_ms = monotonic_ms();
   std::string out = "{\"clusters\":[";
-  for (size_t i = 0; i < runtime_.clusters.size(); ++i) {
-    out += (i ? "," : "") + runtime_.clusters[i]->render_json(now_ms);
+  for (size_t i = 0; i < runtime_.services.size(); ++i) {
+    out += (i ? "," : "") + runtime_.services[i]->render_json(now_ms);
   }
   out += "]}\n";
   return out;
@@ -300,8 +380,9 @@ int Server::run() {
     }
     if (sig == SIGHUP) {
       // As POST /rotate: reload the files, or renew from the local issuer or remote CA.
-      RS_INFO("received SIGHUP: rotating certificates now");
+      RS_INFO("received SIGHUP: rotating certificates now, reopening the access log");
       if (agent_) agent_->request_rotation();
+      if (runtime_.http.access_log) runtime_.http.access_log->request_reopen();
       continue;
     }
     if (drain_requested_.load(std::memory_order_acquire)) {
@@ -339,6 +420,7 @@ void Server::drain_and_stop() {
   for (auto& worker : workers_) worker->request_stop();
   for (auto& thread : threads_) thread.join();
   threads_.clear();
+  if (runtime_.http.access_log) runtime_.http.access_log->stop();  // writes out every line
   if (admin_) admin_->stop();
   RS_INFO("stopped");
 }

@@ -37,6 +37,7 @@ class Server {
  private:
   Result<void> load_tls(std::string* detail);
   void make_clusters();
+  std::string local_app_name(const ListenerConfig& listener) const;
   // How reclaimers (certificates, endpoint sets) observe this server's workers.
   WorkerQuiescence quiescence();
   void start_admin();

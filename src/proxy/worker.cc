@@ -40,10 +40,16 @@ Worker::Worker(unsigned index, Runtime& runtime, std::unique_ptr<IoRing> ring)
       timers_(monotonic_ms()),
       now_ms_(monotonic_ms()),
       listeners_(runtime.listeners.size()),
+      pools_(runtime.listeners.size() * runtime.clusters.size()),
       stats_(&runtime.stats->workers[index]),
       listener_stats_(&runtime.stats->listeners[index]) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   for (uint32_t i = 0; i < listeners_.size(); ++i) listeners_[i].retry_timer.listener = i;
+  if (runtime.http.access_log) {
+    access_log_ = std::make_unique<http::AccessLogger>(runtime.http.access_log->ring(index),
+                                                       runtime.config.http.access_log_format,
+                                                       runtime.config.http.log_query);
+  }
 }
 
 Worker::~Worker() {
@@ -148,6 +154,7 @@ bool Worker::turn(int64_t max_wait_ms) {
     if (n < batch.size()) break;
   }
   timers_.advance(now_ms_, [this](TimerNode* node) { on_timer(node); });
+  http_commit_dirty();
   rearm_starved();
   release_retired();
   stats_->loop_iterations.add();
@@ -174,6 +181,7 @@ void Worker::check_commands() {
   if (!draining_ && drain_requested_.load(std::memory_order_acquire)) {
     draining_ = true;
     close_listeners();
+    http_drain();
   }
 }
 
@@ -257,7 +265,9 @@ void Worker::on_accept(uint32_t listener, const Completion& completion) {
     c->down.connected = true;
     lstats(c).cx_total.add();
     lstats(c).cx_active.inc();
-    if (listener_config(c).config.kind == ListenerKind::kIngress) {
+    if (listener_config(c).config.protocol == Protocol::kHttp) {
+      http_accept(c);
+    } else if (listener_config(c).config.kind == ListenerKind::kIngress) {
       start_ingress(c);
     } else {
       start_connect(c);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "proxy/connection.h"
+#include "proxy/http_state.h"
 #include "proxy/runtime.h"
 #include "ringside/io.h"
 #include "ringside/timer_wheel.h"
@@ -85,15 +86,24 @@ class Worker {
   Connection* lookup(const Token& token);
   void start_ingress(Connection* c);
   void start_connect(Connection* c);
+  // Outlier detection: the outcome of c's connect (+ TLS handshake) to its endpoint.
+  void report_upstream_connect(Connection* c, bool ok);
   void on_connect(Connection* c, uint8_t attempt, const Completion& completion);
   void on_recv(Connection* c, Half& half, const Completion& completion);
   void on_send(Connection* c, Half& half, const Completion& completion);
   void process_input(Connection* c, Half& in, const uint8_t* data, size_t len);
+  // Drives in's TLS handshake with the ciphertext just set as input; true when it is
+  // complete and application data may be read.
+  bool advance_handshake(Connection* c, Half& in);
   void on_handshake_done(Connection* c, Half& half);
   void on_handshake_failed(Connection* c, Half& half);
   void on_eof(Connection* c, Half& in);
   void arm_recv(Connection* c, Half& half);
   void pause_recv(Connection* c, Half& half);
+  void resume_recv(Connection* c, Half& half);
+  // Egress: starts the TLS handshake with the upstream; false when it failed at once
+  // (the connection is then being closed).
+  bool start_upstream_tls(Connection* c, const std::string& sni, const std::string& verify_name);
   void flush(Connection* c, Half& half);
   void maybe_finish(Connection* c);
   void abort(Connection* c);
@@ -102,6 +112,50 @@ class Worker {
   void schedule_timer(Connection* c, uint64_t deadline_ms);
   void connection_timer(Connection* c);
   uint64_t token(const Connection* c, const Half& half, OpCode op) const;
+
+  // HTTP/1.1 (http.cc). Downstream side:
+  void http_accept(Connection* c);
+  void http_input(Connection* c, Half& in, const uint8_t* data, size_t len);
+  void http_plaintext(Connection* c, Half& in, const uint8_t* data, size_t len);
+  void http_down_data(Connection* c, std::string_view data);
+  void http_parse(Connection* c);
+  size_t http_parse_input(Connection* c, std::string_view input);
+  void http_begin_request(Connection* c);
+  void http_request_body(Connection* c, std::string_view body);
+  void http_request_complete(Connection* c);
+  void http_request_error(Connection* c);
+  void http_down_eof(Connection* c);
+  void http_to_client(Connection* c, const void* data, size_t len);
+  void http_stage(Connection* c, Half& half, std::string& staged, bool& dirty, const void* data,
+                  size_t len);
+  void http_commit(Connection* c);
+  void http_commit_dirty();
+  void http_local_reply(Connection* c, uint16_t status, std::string_view body, uint32_t flag,
+                        bool force_close);
+  void http_log(Connection* c);
+  void http_end_exchange(Connection* c);
+  void http_finish_exchange(Connection* c);
+  void http_close_after_flush(Connection* c);
+  void http_arm_down_timer(Connection* c);
+  void http_down_timer(Connection* c);
+  // Upstream side:
+  void http_acquire_upstream(Connection* c, bool fresh_only);
+  void http_connect(Connection* u);
+  void http_on_connect(Connection* u, uint8_t attempt, const Completion& completion);
+  void http_upstream_ready(Connection* u);
+  void http_send_request(Connection* c);
+  void http_to_upstream(Connection* u, const void* data, size_t len);
+  void http_up_data(Connection* u, std::string_view data);
+  void http_up_eof(Connection* u);
+  void http_upstream_failed(Connection* u, http::RetryReason reason, http::LocalCause cause);
+  void http_release_upstream(Connection* c, bool reusable);
+  void http_up_timer(Connection* u);
+  void http_on_sent(Connection* c, Half& half);
+  void http_on_abort(Connection* c);
+  void http_on_release(Connection* c);
+  void http_drain();
+  http::HttpStats* http_listener_stats(const Connection* c);
+  http::HttpStats* http_service_stats(const Cluster* cluster);
 
   ListenerRuntime& listener_config(const Connection* c) { return runtime_.listeners[c->listener]; }
   ListenerStats& lstats(const Connection* c) { return (*listener_stats_)[c->listener]; }
@@ -113,6 +167,12 @@ class Worker {
   TimerWheel timers_;
   uint64_t now_ms_;
   std::vector<ListenerSocket> listeners_;
+
+  // HTTP: idle upstream connections per (listener, cluster), most recent last.
+  std::vector<std::vector<Connection*>> pools_;
+  std::string scratch_;             // encoded heads and local responses
+  std::vector<Connection*> dirty_;  // HTTP connections with staged plaintext
+  std::unique_ptr<http::AccessLogger> access_log_;
 
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> free_slots_;

@@ -162,11 +162,11 @@ class BadFlagsTest(harness.PkiCase):
         self.assert_refused([SERVICE], "--egress", f"{LOOPBACK}:{harness.free_port()}={SERVICE}",
                             "--trust", self.ca)
 
-    def test_http_listener_is_refused_until_the_codec_lands(self):
-        # protocol=http must not silently fall back to a byte relay.
-        self.assert_refused(["protocol=http", "not available"], "--service-name", SERVICE,
+    def test_access_log_in_a_missing_directory_is_refused(self):
+        self.assert_refused(["access", "log"], "--service-name", SERVICE,
                             "--cert", self.cert, "--key", self.key, "--ingress",
-                            f"{LOOPBACK}:{harness.free_port()}={LOOPBACK}:1,protocol=http")
+                            f"{LOOPBACK}:{harness.free_port()}={LOOPBACK}:1,protocol=http",
+                            "--access-log", "/nonexistent-dir/access.log")
 
     def test_help_exits_zero(self):
         done = subprocess.run([harness.binary("ringside"), "--help"], capture_output=True,

@@ -86,6 +86,9 @@ class ServiceConnectScenarioTest(unittest.TestCase):
         self.assertIn("127.255.0.1 app.sample-namespace", self.report.get("hosts", ""),
                       self.explain())
         self.assertIn("says hello", self.report.get("curl", ""), self.explain())
+        if self.report.get("protocol") == "http":  # the proxy's own response headers
+            self.assertIn("server: ringside", self.report["curl"])
+            self.assertIn("x-upstream-service-time:", self.report["curl"])
 
     def test_certificate_names_the_service_is_from_the_scenario_ca_and_lasts_7_days(self):
         cert = self.report.get("certificate", "")
@@ -128,7 +131,7 @@ class ServiceConnectScenarioTest(unittest.TestCase):
         self.assertEqual(phases["C"]["replica-1"], 0, phases["C"])
         # ...while its long requests in flight finish there (drained, not cut).
         slow = self.report.get("slow_requests", [])
-        self.assertEqual(len(slow), 6)
+        self.assertEqual(len(slow), 12)
         self.assertNotIn("failed", slow, slow)
         self.assertIn("replica-1", slow, slow)
         self.assertTrue(self.report.get("draining_seen"), self.explain())

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fake_ring.h"
+#include "test_cluster.h"
 
 namespace ringside::proxy {
 namespace {
@@ -36,13 +37,11 @@ class WorkerTest : public ::testing::Test {
     WorkerQuiescence quiescence;
     quiescence.workers = 1;
     quiescence.epoch = [this](unsigned) { return worker_ ? worker_->quiescent_epoch() : 0; };
-    auto svc = std::make_unique<cluster::Cluster>("svc", 1, policy, std::move(quiescence));
-    cluster_ = svc.get();
-    set_endpoints(endpoints);
+    Cluster* svc = add_test_cluster(*runtime_, "svc", endpoints, policy, std::move(quiescence));
+    cluster_ = svc->endpoints;
     ListenerRuntime lr;
     lr.config = listener;
-    lr.cluster = svc.get();
-    runtime_->clusters.push_back(std::move(svc));
+    lr.cluster = svc;
     runtime_->listeners.push_back(lr);
     runtime_->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
     FakeRing::Options options;

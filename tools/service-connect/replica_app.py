@@ -24,6 +24,10 @@ def main():
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        # One write per response (buffered, flushed after each request) and no Nagle:
+        # a head and a body in two small writes would wait on the peer's delayed ACK.
+        wbufsize = 65536
+        disable_nagle_algorithm = True
 
         def do_GET(self):
             url = urllib.parse.urlsplit(self.path)

@@ -41,7 +41,9 @@ INGRESS_PORT = 15443
 ADMIN = "127.0.0.1:9901"
 MARKERS = ("RS-RESPONSE-MARKER-5b1c", "RS-REQUEST-MARKER-9e2d")
 # The sidecars' listener protocol (--protocol overrides it).
-PROTOCOL = "tcp"
+PROTOCOL = "http"
+# Long requests started just before replica-1 leaves (round robin sends about half there).
+SLOW_REQUESTS = 12
 
 
 def log(text):
@@ -337,7 +339,7 @@ class Scenario:
 
         # Long requests in flight when replica-1 leaves: they must finish on it.
         slow = []
-        for i in range(6):
+        for i in range(SLOW_REQUESTS):
             slow.append(self.spawn(f"slow-{i}", ["curl", "-s", "--max-time", "20",
                                                  f"http://{SERVICE}/slow?ms={int(p * 1000)}"], ns))
         time.sleep(0.5)

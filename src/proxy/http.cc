@@ -1,0 +1,1291 @@
+// The HTTP/1.1 half of the worker (listeners with protocol=http).
+//
+// A downstream connection (kHttpDown) parses requests with the strict RequestParser and
+// runs one exchange at a time: pipelined requests wait, unparsed, in its backlog until the
+// response before them is out, so responses leave in order. Each exchange borrows an
+// upstream connection (kHttpUp, a Connection object of its own) from the worker's pool for
+// (listener, cluster), or opens one; when the response ends cleanly the upstream goes back
+// to the pool. Plaintext for a TLS peer is staged and encrypted once per loop turn, so a
+// head and a small body leave as one record. docs/http-proxy.md describes the life cycle,
+// the timeouts and the retry rules.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <chrono>
+#include <cstring>
+
+#include "net/socket.h"
+#include "proxy/worker.h"
+#include "ringside/log.h"
+
+namespace ringside::proxy {
+namespace {
+
+constexpr size_t kPlainChunk = 16 * 1024;
+// Staged plaintext for a TLS peer is encrypted at once beyond this (one full record).
+constexpr size_t kStageLimit = 16 * 1024;
+// After the last response, how long a closing client connection is read and discarded
+// (so unread pipelined bytes do not turn the close into a reset that destroys the
+// response in flight).
+constexpr uint64_t kLingerMs = 2000;
+// Idle upstream connections kept per (listener, cluster) and worker.
+constexpr size_t kMaxPooled = 256;
+
+void reset_exchange(Exchange& ex) {
+  ex.up = nullptr;
+  ex.cluster = nullptr;
+  ex.route = nullptr;
+  ex.pool = 0;
+  ex.request_complete = false;
+  ex.response_started = false;
+  ex.response_complete = false;
+  ex.head_sent = false;
+  ex.body_sent = false;
+  ex.client_keep_alive = true;
+  ex.upstream_keep_alive = true;
+  ex.http10 = false;
+  ex.upgrade = false;
+  ex.plan_close = false;
+  ex.kind = http::RequestKind::kOther;
+  ex.framing = http::BodyFraming::kNone;
+  ex.request_framing = http::Framing::kNone;
+  ex.retries = 0;
+  ex.max_retries = 0;
+  ex.status = 0;
+  ex.flags = 0;
+  ex.details = {};
+  ex.start_ms = 0;
+  ex.sent_ms = 0;
+  ex.request_complete_ms = 0;
+  ex.service_time_ms = -1;
+  ex.bytes_received = 0;
+  ex.bytes_sent = 0;
+  ex.head.clear();
+  ex.pending.clear();
+  ex.method.clear();
+  ex.path.clear();
+  ex.authority.clear();
+  ex.user_agent.clear();
+  ex.request_id.clear();
+  ex.upstream_address.clear();
+}
+
+// "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000") of a connected socket's peer.
+void peer_address(int fd, std::string& ip, std::string& full) {
+  sockaddr_storage storage{};
+  socklen_t len = sizeof(storage);
+  ip.clear();
+  full.clear();
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) return;
+  char text[INET6_ADDRSTRLEN] = {};
+  uint16_t port = 0;
+  if (storage.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
+    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
+    port = ntohs(in->sin_port);
+    ip = text;
+    full = ip + ":" + std::to_string(port);
+  } else if (storage.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
+    port = ntohs(in6->sin6_port);
+    ip = text;
+    full = "[" + ip + "]:" + std::to_string(port);
+  }
+}
+
+bool retryable_reason(http::RetryReason reason) { return reason != http::RetryReason::kOther; }
+
+}  // namespace
+
+Connection::Connection() = default;
+Connection::~Connection() = default;
+
+// ---- stats ----------------------------------------------------------------------------
+
+http::HttpStats* Worker::http_listener_stats(const Connection* c) {
+  const int32_t i = runtime_.listeners[c->listener].http_index;
+  if (!runtime_.http.stats || i < 0) return nullptr;
+  return &runtime_.http.stats->listeners[index_][static_cast<size_t>(i)];
+}
+
+http::HttpStats* Worker::http_service_stats(const Cluster* cluster) {
+  if (!runtime_.http.stats || cluster == nullptr || cluster->http_service < 0) return nullptr;
+  return &runtime_.http.stats->services[index_][static_cast<size_t>(cluster->http_service)];
+}
+
+// ---- downstream -----------------------------------------------------------------------
+
+void Worker::http_accept(Connection* c) {
+  c->kind = ConnKind::kHttpDown;
+  c->http = std::make_unique<HttpDown>(runtime_.http.limits);
+  HttpDown& h = *c->http;
+  peer_address(c->down.fd, h.client_ip, h.client_address);
+  h.idle_since_ms = now_ms_;
+  if (listener_config(c).config.kind == ListenerKind::kIngress) {
+    start_ingress(c);  // the TLS handshake; on_handshake_done() comes back here
+    return;
+  }
+  c->state = ConnState::kRelaying;
+  http_arm_down_timer(c);
+  arm_recv(c, c->down);
+}
+
+void Worker::http_input(Connection* c, Half& in, const uint8_t* data, size_t len) {
+  if (!in.tls) {
+    http_plaintext(c, in, data, len);
+    return;
+  }
+  tls::TlsSession& session = *in.tls;
+  session.set_input(data, len);
+  if (!advance_handshake(c, in)) return;
+  while (c->state != ConnState::kClosing) {
+    uint8_t plain[kPlainChunk];
+    size_t n = 0;
+    tls::TlsStatus status = session.read(plain, sizeof(plain), &n);
+    if (status == tls::TlsStatus::kOk) {
+      http_plaintext(c, in, plain, n);
+      continue;
+    }
+    if (status == tls::TlsStatus::kWantRead) break;
+    if (status == tls::TlsStatus::kClosed) {
+      flush(c, in);
+      if (c->kind == ConnKind::kHttpDown) {
+        http_down_eof(c);
+      } else {
+        http_up_eof(c);
+      }
+      return;
+    }
+    RS_LOG_RATE_LIMITED(
+        log::Level::kInfo, 2, "%s: %s TLS error: %s", listener_config(c).config.name.c_str(),
+        in.id == HalfId::kDown ? "downstream" : "upstream", session.error_detail().c_str());
+    lstats(c).cx_reset.add();
+    abort(c);
+    return;
+  }
+  if (c->state != ConnState::kClosing) flush(c, in);
+}
+
+void Worker::http_plaintext(Connection* c, Half& in, const uint8_t* data, size_t len) {
+  (void)in;
+  std::string_view bytes(reinterpret_cast<const char*>(data), len);
+  if (c->kind == ConnKind::kHttpDown) {
+    http_down_data(c, bytes);
+  } else {
+    http_up_data(c, bytes);
+  }
+}
+
+void Worker::http_down_data(Connection* c, std::string_view data) {
+  HttpDown& h = *c->http;
+  switch (h.phase) {
+    case DownPhase::kLingering:
+      return;  // discarded: the connection is closing
+    case DownPhase::kTunnel:
+      if (h.ex.up != nullptr) {
+        http_to_upstream(h.ex.up, data.data(), data.size());
+        if (h.ex.up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
+      }
+      return;
+    default:
+      break;
+  }
+  const bool busy = h.exchange_active && h.ex.request_complete;
+  if (busy || !h.backlog.empty()) {
+    h.backlog.append(data);
+    if (h.backlog.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
+    if (!busy) http_parse(c);
+    return;
+  }
+  size_t used = http_parse_input(c, data);
+  if (used < data.size() && c->state != ConnState::kClosing && h.phase != DownPhase::kLingering) {
+    if (h.phase == DownPhase::kTunnel) {
+      if (h.ex.up != nullptr) http_to_upstream(h.ex.up, data.data() + used, data.size() - used);
+    } else {
+      h.backlog.append(data.substr(used));
+      if (h.backlog.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
+    }
+  }
+}
+
+void Worker::http_parse(Connection* c) {
+  HttpDown& h = *c->http;
+  if (h.parsing || h.backlog.empty()) return;
+  size_t used = http_parse_input(c, h.backlog);
+  if (c->state == ConnState::kClosing || h.phase == DownPhase::kLingering) {
+    h.backlog.clear();
+    return;
+  }
+  if (h.phase == DownPhase::kTunnel) {
+    // Bytes the client sent behind the upgrade request belong to the new protocol.
+    if (h.ex.up != nullptr && used < h.backlog.size()) {
+      http_to_upstream(h.ex.up, h.backlog.data() + used, h.backlog.size() - used);
+    }
+    h.backlog.clear();
+    return;
+  }
+  h.backlog.erase(0, used);
+  if (h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
+    if (c->down.recv_paused) resume_recv(c, c->down);
+  }
+}
+
+size_t Worker::http_parse_input(Connection* c, std::string_view input) {
+  HttpDown& h = *c->http;
+  h.parsing = true;
+  size_t used = 0;
+  while (c->state != ConnState::kClosing) {
+    if (h.phase == DownPhase::kLingering || h.phase == DownPhase::kTunnel) break;
+    if (h.exchange_active && h.ex.request_complete) break;  // wait for the response
+    if (used == input.size() && !h.exchange_active) break;
+    http::Step step = h.parser.parse(input.substr(used));
+    used += step.consumed;
+    bool stop = false;
+    switch (step.event) {
+      case http::Event::kNeedMore:
+        if (!h.exchange_active && used > 0 && h.phase == DownPhase::kIdle) {
+          h.phase = DownPhase::kHead;
+          h.head_start_ms = now_ms_;
+          http_arm_down_timer(c);
+        }
+        stop = true;
+        break;
+      case http::Event::kHead:
+        http_begin_request(c);
+        break;
+      case http::Event::kBody:
+        http_request_body(c, step.body);
+        break;
+      case http::Event::kMessageComplete:
+        http_request_complete(c);
+        break;
+      case http::Event::kError:
+        http_request_error(c);
+        used = input.size();  // everything behind a bad request is discarded
+        stop = true;
+        break;
+      case http::Event::kTunnel:
+        stop = true;
+        break;
+    }
+    if (stop) break;
+  }
+  h.parsing = false;
+  return used;
+}
+
+void Worker::http_begin_request(Connection* c) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  const http::RequestHead& head = h.parser.head();
+  const ListenerRuntime& listener = listener_config(c);
+  const http::HttpConfig& config = runtime_.config.http;
+  reset_exchange(ex);
+  h.exchange_active = true;
+  ex.start_ms = h.phase == DownPhase::kHead ? h.head_start_ms : now_ms_;
+  h.phase = DownPhase::kExchange;
+  ex.method.assign(head.method);
+  ex.path.assign(head.target);
+  ex.authority.assign(head.authority);
+  if (const http::Field* ua = http::find_field(head.fields, "user-agent")) {
+    ex.user_agent.assign(ua->value);
+  }
+  ex.kind = head.is_head()      ? http::RequestKind::kHead
+            : head.is_connect() ? http::RequestKind::kConnect
+                                : http::RequestKind::kOther;
+  ex.http10 = head.version == http::Version::kHttp10;
+  ex.client_keep_alive = head.keep_alive;
+  ex.upgrade = head.upgrade;
+  ex.request_framing = head.framing;
+  std::string_view id = http::find_request_id(head.fields);
+  if (id.empty()) {
+    http::RequestId fresh = http::generate_request_id();
+    ex.request_id.assign(fresh.view());
+  } else {
+    ex.request_id.assign(id);
+  }
+  const bool ingress = listener.config.kind == ListenerKind::kIngress;
+  ex.cluster = listener.cluster;
+  if (!ingress && !runtime_.http.routes.empty()) {
+    ex.route = runtime_.http.routes.match(head.authority, http::target_path(head));
+    if (ex.route != nullptr) {
+      const Cluster* routed = runtime_.http.cluster_of(ex.route);
+      if (routed != nullptr) ex.cluster = routed;
+    }
+  }
+  ex.max_retries = http::retry_limit(ex.route, config.retries);
+  ex.pool = static_cast<uint32_t>(c->listener * runtime_.clusters.size() + ex.cluster->index);
+  if (http::HttpStats* s = http_listener_stats(c)) {
+    s->request_count.add();
+    s->request_active.inc();
+  }
+  if (http::HttpStats* s = http_service_stats(ex.cluster)) {
+    s->request_count.add();
+    s->request_active.inc();
+  }
+
+  http::RequestContext context;
+  context.headers = config.headers;
+  context.ingress = ingress;
+  context.client_address = h.client_ip;
+  context.request_id = ex.request_id;
+  context.default_host = ex.cluster->name;
+  http::encode_request_head(head, context, ex.head);
+  h.head_start_ms = 0;
+  http_arm_down_timer(c);
+  if (ex.cluster->endpoints->empty()) {
+    http_local_reply(c, http::local_status(http::LocalCause::kNoHealthyUpstream),
+                     http::local_body(http::LocalCause::kNoHealthyUpstream),
+                     http::response_flag_for(http::LocalCause::kNoHealthyUpstream), false);
+    return;
+  }
+  http_acquire_upstream(c, false);
+}
+
+void Worker::http_request_body(Connection* c, std::string_view body) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  if (!h.exchange_active || body.empty()) return;
+  ex.bytes_received += body.size();
+  std::string_view out = body;
+  if (ex.request_framing == http::Framing::kChunked) {
+    scratch_.clear();
+    http::append_chunk_header(scratch_, body.size());
+    scratch_.append(body);
+    http::append_chunk_end(scratch_);
+    out = scratch_;
+  }
+  if (ex.response_complete && ex.up == nullptr) return;  // answered already: dropped
+  if (ex.up != nullptr && ex.head_sent) {
+    ex.body_sent = true;
+    http_to_upstream(ex.up, out.data(), out.size());
+    if (ex.up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
+  } else {
+    ex.pending.append(out.data(), out.size());
+    if (ex.pending.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
+  }
+}
+
+void Worker::http_request_complete(Connection* c) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  if (!h.exchange_active) return;
+  if (ex.request_framing == http::Framing::kChunked) {
+    scratch_.clear();
+    http::append_last_chunk(scratch_, h.parser.trailers());
+    if (ex.response_complete && ex.up == nullptr) {
+      // answered already: nothing goes upstream
+    } else if (ex.up != nullptr && ex.head_sent) {
+      ex.body_sent = true;
+      http_to_upstream(ex.up, scratch_.data(), scratch_.size());
+    } else {
+      ex.pending.append(scratch_.data(), scratch_.size());
+    }
+  }
+  ex.request_complete = true;
+  ex.request_complete_ms = now_ms_;
+  if (ex.response_complete) {
+    http_finish_exchange(c);
+    return;
+  }
+  http_arm_down_timer(c);
+}
+
+void Worker::http_request_error(Connection* c) {
+  HttpDown& h = *c->http;
+  const http::ParseError& error = h.parser.error();
+  RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: bad request from %s: %d %.*s",
+                      listener_config(c).config.name.c_str(), h.client_address.c_str(),
+                      static_cast<int>(error.status), static_cast<int>(error.reason.size()),
+                      error.reason.data());
+  if (h.exchange_active) {
+    // A broken body of a request already forwarded: the upstream got part of it.
+    if (h.ex.up != nullptr) http_release_upstream(c, false);
+    if (h.ex.response_started) {
+      abort(c);
+      return;
+    }
+  }
+  http_local_reply(c, error.status, error.reason, http::kFlagDownstreamProtocolError, true);
+}
+
+void Worker::http_down_eof(Connection* c) {
+  HttpDown& h = *c->http;
+  c->down.eof = true;
+  h.client_eof = true;
+  if (c->state == ConnState::kDownHandshake) {
+    on_eof(c, c->down);  // counts the failed handshake and closes
+    return;
+  }
+  switch (h.phase) {
+    case DownPhase::kLingering:
+      if (c->down.out.empty() && c->down.send_len == 0) abort(c);
+      return;
+    case DownPhase::kIdle:
+      abort(c);  // a clean close between requests
+      return;
+    case DownPhase::kHead:
+      abort(c);  // the client gave up in the middle of a head
+      return;
+    case DownPhase::kTunnel:
+      if (h.ex.up != nullptr) {
+        Connection* u = h.ex.up;
+        http_commit(u);
+        u->up.shut_wanted = true;
+        if (u->up.tls) u->up.tls->shutdown();
+        flush(u, u->up);
+        if (u->up.eof) abort(c);
+      } else {
+        abort(c);
+      }
+      return;
+    case DownPhase::kExchange:
+      if (!h.ex.request_complete) {
+        h.ex.flags |= http::kFlagDownstreamConnectionTermination;
+        abort(c);  // the request was cut short: nothing sensible can follow
+      }
+      // Otherwise the response still comes; the connection closes after it.
+      return;
+  }
+}
+
+void Worker::http_to_client(Connection* c, const void* data, size_t len) {
+  http_stage(c, c->down, c->http->staged, c->http->dirty, data, len);
+}
+
+void Worker::http_to_upstream(Connection* u, const void* data, size_t len) {
+  http_stage(u, u->up, u->hup->staged, u->hup->dirty, data, len);
+}
+
+void Worker::http_stage(Connection* c, Half& half, std::string& staged, bool& dirty,
+                        const void* data, size_t len) {
+  if (len == 0) return;
+  if (!half.tls) {
+    half.out.append(data, len);
+    flush(c, half);
+    return;
+  }
+  staged.append(static_cast<const char*>(data), len);
+  if (staged.size() >= kStageLimit) {
+    http_commit(c);
+  } else if (!dirty) {
+    dirty = true;
+    dirty_.push_back(c);
+  }
+}
+
+void Worker::http_commit(Connection* c) {
+  Half& half = c->kind == ConnKind::kHttpDown ? c->down : c->up;
+  std::string& staged = c->kind == ConnKind::kHttpDown ? c->http->staged : c->hup->staged;
+  if (staged.empty() || c->state == ConnState::kClosing || !half.tls) {
+    staged.clear();
+    return;
+  }
+  if (half.tls->write(reinterpret_cast<const uint8_t*>(staged.data()), staged.size()) !=
+      tls::TlsStatus::kOk) {
+    staged.clear();
+    abort(c);
+    return;
+  }
+  staged.clear();
+  flush(c, half);
+}
+
+void Worker::http_commit_dirty() {
+  // Indexing, not iterators: a commit may abort a connection, never add to the list.
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Connection* c = dirty_[i];
+    if (c->kind == ConnKind::kHttpDown) {
+      c->http->dirty = false;
+    } else {
+      c->hup->dirty = false;
+    }
+    http_commit(c);
+  }
+  dirty_.clear();
+}
+
+void Worker::http_local_reply(Connection* c, uint16_t status, std::string_view body, uint32_t flag,
+                              bool force_close) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  if (!h.exchange_active) {
+    // A request refused before its head was complete (parse error, header timeout).
+    reset_exchange(ex);
+    h.exchange_active = true;
+    ex.start_ms = h.head_start_ms != 0 ? h.head_start_ms : now_ms_;
+    ex.client_keep_alive = false;
+    if (http::HttpStats* s = http_listener_stats(c)) {
+      s->request_count.add();
+      s->request_active.inc();
+    }
+  }
+  ex.status = status;
+  ex.flags |= flag;
+  ex.details = body;
+  const bool close = force_close || !ex.client_keep_alive || draining_ || !ex.request_complete;
+  http::LocalResponse response;
+  response.status = status;
+  response.body = body;
+  response.request_id = ex.request_id;
+  response.close = close;
+  response.head_request = ex.kind == http::RequestKind::kHead;
+  response.server_header = runtime_.config.http.headers.server;
+  scratch_.clear();
+  http::make_local_response(response, scratch_);
+  http_to_client(c, scratch_.data(), scratch_.size());
+  ex.response_started = true;
+  ex.plan_close = close;
+  if (!response.head_request) ex.bytes_sent += body.size() + 1;
+  if (http::HttpStats* s = http_listener_stats(c)) s->record_proxy_response(status);
+  if (http::HttpStats* s = http_service_stats(ex.cluster)) s->record_proxy_response(status);
+  http_finish_exchange(c);
+}
+
+void Worker::http_log(Connection* c) {
+  if (!access_log_) return;
+  const HttpDown& h = *c->http;
+  const Exchange& ex = h.ex;
+  http::AccessLogEntry entry;
+  const uint64_t duration = now_ms_ >= ex.start_ms ? now_ms_ - ex.start_ms : 0;
+  entry.start_time = std::chrono::system_clock::now() - std::chrono::milliseconds(duration);
+  entry.method = ex.method;
+  entry.path = ex.path;
+  entry.protocol = ex.http10 ? "HTTP/1.0" : "HTTP/1.1";
+  entry.status = ex.status;
+  entry.response_flags = ex.flags;
+  entry.details = ex.details;
+  entry.bytes_received = ex.bytes_received;
+  entry.bytes_sent = ex.bytes_sent;
+  entry.duration_ms = duration;
+  entry.upstream_service_time_ms = ex.service_time_ms;
+  entry.upstream_address = ex.upstream_address;
+  if (ex.cluster != nullptr) entry.upstream_service = ex.cluster->name;
+  entry.retry_count = ex.retries;
+  entry.request_id = ex.request_id;
+  entry.authority = ex.authority;
+  entry.user_agent = ex.user_agent;
+  entry.listener = listener_config(c).config.name;
+  entry.downstream_address = h.client_address;
+  access_log_->log(entry);
+}
+
+void Worker::http_end_exchange(Connection* c) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  if (!h.exchange_active) return;
+  h.exchange_active = false;
+  http_log(c);
+  const uint64_t bytes = ex.bytes_received + ex.bytes_sent;
+  if (http::HttpStats* s = http_listener_stats(c)) {
+    s->request_active.dec();
+    s->target_processed_bytes.add(bytes);
+  }
+  if (http::HttpStats* s = http_service_stats(ex.cluster)) {
+    s->request_active.dec();
+    s->target_processed_bytes.add(bytes);
+  }
+}
+
+void Worker::http_finish_exchange(Connection* c) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  if (ex.up != nullptr) {
+    const bool reusable =
+        ex.request_complete && ex.upstream_keep_alive && ex.framing != http::BodyFraming::kTunnel;
+    http_release_upstream(c, reusable);
+  }
+  http_end_exchange(c);
+  const bool close =
+      ex.plan_close || !ex.client_keep_alive || draining_ || !ex.request_complete || h.client_eof;
+  if (close) {
+    http_close_after_flush(c);
+    return;
+  }
+  h.phase = DownPhase::kIdle;
+  h.idle_since_ms = now_ms_;
+  http_arm_down_timer(c);
+  if (!h.parsing && !h.backlog.empty()) http_parse(c);
+  if (c->state != ConnState::kClosing && c->down.recv_paused &&
+      h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
+    resume_recv(c, c->down);
+  }
+}
+
+void Worker::http_close_after_flush(Connection* c) {
+  HttpDown& h = *c->http;
+  h.phase = DownPhase::kLingering;
+  h.backlog.clear();
+  http_commit(c);
+  if (c->state == ConnState::kClosing) return;
+  c->down.shut_wanted = true;
+  if (c->down.tls) c->down.tls->shutdown();
+  flush(c, c->down);
+  if (c->down.eof && c->down.out.empty() && c->down.send_len == 0) {
+    abort(c);
+    return;
+  }
+  schedule_timer(c, now_ms_ + kLingerMs);
+  // Keep reading (and discarding) until the client closes, so the close is not a reset.
+  if (c->down.recv_paused) resume_recv(c, c->down);
+  if (!c->down.recv_armed) arm_recv(c, c->down);
+}
+
+void Worker::http_arm_down_timer(Connection* c) {
+  HttpDown& h = *c->http;
+  const http::HttpConfig& config = runtime_.config.http;
+  uint64_t deadline = 0;
+  auto ms = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
+  switch (h.phase) {
+    case DownPhase::kIdle:
+      if (config.idle_timeout.count() > 0) deadline = h.idle_since_ms + ms(config.idle_timeout);
+      break;
+    case DownPhase::kHead:
+      if (config.request_header_timeout.count() > 0) {
+        deadline = h.head_start_ms + ms(config.request_header_timeout);
+      } else if (config.idle_timeout.count() > 0) {
+        deadline = c->last_activity_ms + ms(config.idle_timeout);
+      }
+      break;
+    case DownPhase::kExchange:
+      if (h.ex.request_complete && !h.ex.response_started && config.request_timeout.count() > 0) {
+        deadline = h.ex.request_complete_ms + ms(config.request_timeout);
+      } else if (config.idle_timeout.count() > 0) {
+        deadline = c->last_activity_ms + ms(config.idle_timeout);
+      }
+      break;
+    case DownPhase::kTunnel:
+      if (runtime_.config.tcp_idle_timeout.count() > 0) {
+        deadline = c->last_activity_ms + ms(runtime_.config.tcp_idle_timeout);
+      }
+      break;
+    case DownPhase::kLingering:
+      return;  // scheduled by http_close_after_flush
+  }
+  if (deadline == 0) {
+    timers_.cancel(&c->timer.node);
+  } else {
+    schedule_timer(c, deadline);
+  }
+}
+
+void Worker::http_down_timer(Connection* c) {
+  HttpDown& h = *c->http;
+  ListenerStats& stats = lstats(c);
+  const http::HttpConfig& config = runtime_.config.http;
+  auto ms = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
+  switch (h.phase) {
+    case DownPhase::kLingering:
+      abort(c);
+      return;
+    case DownPhase::kIdle:
+      if (config.idle_timeout.count() > 0 && now_ms_ >= h.idle_since_ms + ms(config.idle_timeout)) {
+        stats.timeout_idle.add();
+        abort(c);
+        return;
+      }
+      break;
+    case DownPhase::kHead:
+      if (config.request_header_timeout.count() > 0 &&
+          now_ms_ >= h.head_start_ms + ms(config.request_header_timeout)) {
+        http_local_reply(c, http::local_status(http::LocalCause::kRequestHeaderTimeout),
+                         http::local_body(http::LocalCause::kRequestHeaderTimeout),
+                         http::response_flag_for(http::LocalCause::kRequestHeaderTimeout), true);
+        return;
+      }
+      if (config.idle_timeout.count() > 0 &&
+          now_ms_ >= c->last_activity_ms + ms(config.idle_timeout)) {
+        stats.timeout_idle.add();
+        abort(c);
+        return;
+      }
+      break;
+    case DownPhase::kExchange: {
+      Exchange& ex = h.ex;
+      if (ex.request_complete && !ex.response_started && config.request_timeout.count() > 0) {
+        if (now_ms_ >= ex.request_complete_ms + ms(config.request_timeout)) {
+          if (http::HttpStats* s = http_listener_stats(c)) s->request_timeout_count.add();
+          if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_timeout_count.add();
+          if (ex.up != nullptr) http_release_upstream(c, false);
+          http_local_reply(c, http::local_status(http::LocalCause::kRequestTimeout),
+                           http::local_body(http::LocalCause::kRequestTimeout),
+                           http::response_flag_for(http::LocalCause::kRequestTimeout), false);
+          return;
+        }
+      } else if (config.idle_timeout.count() > 0 &&
+                 now_ms_ >= c->last_activity_ms + ms(config.idle_timeout)) {
+        stats.timeout_idle.add();
+        h.ex.flags |= http::kFlagStreamIdleTimeout;
+        abort(c);
+        return;
+      }
+      break;
+    }
+    case DownPhase::kTunnel:
+      if (runtime_.config.tcp_idle_timeout.count() > 0 &&
+          now_ms_ >= c->last_activity_ms + ms(runtime_.config.tcp_idle_timeout)) {
+        stats.timeout_idle.add();
+        abort(c);
+        return;
+      }
+      break;
+  }
+  http_arm_down_timer(c);
+}
+
+// ---- upstream -------------------------------------------------------------------------
+
+void Worker::http_acquire_upstream(Connection* c, bool fresh_only) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  if (stopping_) {
+    abort(c);
+    return;
+  }
+  const ListenerRuntime& listener = listener_config(c);
+  // Egress upstream connections carry TLS from this listener's client contexts: one made
+  // with a context that has since been rotated out is dropped, not reused.
+  const bool egress_tls = listener.config.kind == ListenerKind::kEgress && listener.tls != nullptr;
+  const TlsGeneration* current = egress_tls ? listener.tls->load() : nullptr;
+  // Load balancing is per request (as Envoy's): pick the endpoint first (round robin over
+  // the ones this worker has not ejected), then reuse an idle connection to it if the
+  // pool has one. Otherwise a pool would keep every request on the endpoints it happened
+  // to connect to first, and an added endpoint would get nothing.
+  cluster::Endpoint* endpoint = ex.cluster->endpoints->pick(index_, 0, nullptr, now_ms_);
+  std::vector<Connection*>& pool = pools_[ex.pool];
+  for (size_t i = pool.size(); endpoint != nullptr && !fresh_only && i-- > 0;) {
+    Connection* u = pool[i];
+    const bool usable = u->state == ConnState::kRelaying &&
+                        !(egress_tls && u->tls_generation != current) &&
+                        (u->endpoint == nullptr || u->endpoint->in_set());
+    if (usable && u->endpoint != endpoint) continue;
+    pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
+    u->hup->pooled = false;
+    if (!usable) {
+      abort(u);  // dead, made with a rotated-out context, or its endpoint left the service
+      continue;
+    }
+    endpoint->release(index_);  // the pooled connection holds its endpoint already
+    timers_.cancel(&u->timer.node);
+    u->hup->owner = c;
+    u->hup->reused = true;
+    u->hup->got_bytes = false;
+    ex.up = u;
+    http_send_request(c);
+    return;
+  }
+  Connection* u = allocate(c->listener);
+  u->kind = ConnKind::kHttpUp;
+  u->hup = std::make_unique<HttpUp>(runtime_.http.limits);
+  u->hup->cluster = ex.cluster;
+  u->hup->pool = ex.pool;
+  u->hup->owner = c;
+  u->state = ConnState::kConnecting;
+  u->endpoint = endpoint;  // held; null: the service has no endpoint (http_connect answers)
+  ex.up = u;
+  http_connect(u);
+}
+
+void Worker::http_connect(Connection* u) {
+  HttpUp& hu = *u->hup;
+  // The endpoint was picked by http_acquire_upstream (a retry acquires again, and round
+  // robin gives it the next endpoint).
+  if (u->endpoint == nullptr) {
+    http_upstream_failed(u, http::RetryReason::kConnectFailure,
+                         http::LocalCause::kNoHealthyUpstream);
+    return;
+  }
+  const cluster::Endpoint& endpoint = *u->endpoint;
+  if (hu.owner != nullptr) hu.owner->http->ex.upstream_address = endpoint.text;
+  ++u->attempts;
+  u->state = ConnState::kConnecting;
+  auto fd = net::make_client_socket(endpoint.address);
+  if (!fd.ok()) {
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: upstream socket: %s",
+                        listener_config(u).config.name.c_str(),
+                        std::strerror(fd.error().sys_errno));
+    lstats(u).upstream_cx_connect_fail.add();
+    http_upstream_failed(u, http::RetryReason::kConnectFailure,
+                         http::LocalCause::kUpstreamConnectFailure);
+    return;
+  }
+  u->up.fd = *fd;
+  lstats(u).upstream_cx_total.add();
+  if (http::HttpStats* s = http_listener_stats(u)) s->upstream_cx_total.add();
+  if (http::HttpStats* s = http_service_stats(hu.cluster)) s->upstream_cx_total.add();
+  ring_->connect(u->up.fd, endpoint.address.get(), endpoint.address.length,
+                 Token{u->slot, u->gen, u->attempts, OpCode::kConnect}.pack());
+  ++u->pending_ops;
+  schedule_timer(u, now_ms_ + static_cast<uint64_t>(runtime_.config.connect_timeout.count()));
+}
+
+void Worker::http_on_connect(Connection* u, uint8_t attempt, const Completion& completion) {
+  --u->pending_ops;
+  if (u->state != ConnState::kConnecting || attempt != u->attempts) return;
+  HttpUp& hu = *u->hup;
+  const ListenerRuntime& listener = listener_config(u);
+  if (completion.res < 0) {
+    lstats(u).upstream_cx_connect_fail.add();
+    report_upstream_connect(u, false);
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s failed: %s",
+                        listener.config.name.c_str(), u->endpoint->text.c_str(),
+                        std::strerror(-completion.res));
+    http_upstream_failed(u, http::RetryReason::kConnectFailure,
+                         http::LocalCause::kUpstreamConnectFailure);
+    return;
+  }
+  u->up.connected = true;
+  u->upstream_counted = true;
+  lstats(u).upstream_cx_active.inc();
+  if (http::HttpStats* s = http_listener_stats(u)) s->upstream_cx_active.inc();
+  if (http::HttpStats* s = http_service_stats(hu.cluster)) s->upstream_cx_active.inc();
+  if (listener.config.kind == ListenerKind::kIngress || listener.tls == nullptr) {
+    report_upstream_connect(u, true);
+    http_upstream_ready(u);
+    return;
+  }
+  // The listener's own service may carry san=/sni= overrides; a routed one is verified
+  // and addressed by its service name.
+  const bool own = hu.cluster == listener.cluster;
+  if (!start_upstream_tls(u, own ? listener.sni : hu.cluster->name,
+                          own ? listener.verify_name : hu.cluster->name)) {
+    return;
+  }
+}
+
+void Worker::http_upstream_ready(Connection* u) {
+  HttpUp& hu = *u->hup;
+  hu.ready = true;
+  u->state = ConnState::kRelaying;
+  timers_.cancel(&u->timer.node);
+  arm_recv(u, u->up);
+  if (hu.owner == nullptr) {
+    abort(u);
+    return;
+  }
+  http_send_request(hu.owner);
+}
+
+void Worker::http_send_request(Connection* c) {
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  Connection* u = ex.up;
+  HttpUp& hu = *u->hup;
+  hu.parser.expect_response_to(ex.kind);
+  ex.upstream_address = u->endpoint->text;
+  http_to_upstream(u, ex.head.data(), ex.head.size());
+  ex.head_sent = true;
+  ex.sent_ms = now_ms_;
+  while (!ex.pending.empty() && u->state != ConnState::kClosing) {
+    std::span<const uint8_t> bytes = ex.pending.front();
+    ex.body_sent = true;
+    http_to_upstream(u, bytes.data(), bytes.size());
+    ex.pending.consume(bytes.size());
+  }
+  if (c->down.recv_paused && u->up.out.size() <= runtime_.config.max_pending_bytes / 2 &&
+      h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
+    resume_recv(c, c->down);
+  }
+}
+
+void Worker::http_up_data(Connection* u, std::string_view data) {
+  HttpUp& hu = *u->hup;
+  Connection* c = hu.owner;
+  if (!data.empty()) hu.got_bytes = true;
+  if (c == nullptr) {
+    // Bytes on an idle pooled connection: nothing asked for them. Drop the connection.
+    abort(u);
+    return;
+  }
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  c->last_activity_ms = now_ms_;
+  if (h.phase == DownPhase::kTunnel) {
+    http_to_client(c, data.data(), data.size());
+    if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
+    return;
+  }
+  if (ex.response_complete) {
+    // More bytes after a complete response, while the request body still flows.
+    ex.upstream_keep_alive = false;
+    http_release_upstream(c, false);
+    return;
+  }
+  const http::HttpConfig& config = runtime_.config.http;
+  size_t used = 0;
+  while (u->state != ConnState::kClosing && c->state != ConnState::kClosing && hu.owner == c) {
+    http::Step step = hu.parser.parse(data.substr(used));
+    used += step.consumed;
+    switch (step.event) {
+      case http::Event::kNeedMore:
+        if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
+        return;
+      case http::Event::kHead: {
+        const http::ResponseHead& head = hu.parser.head();
+        http::ResponseContext context;
+        context.headers = config.headers;
+        context.client_version = ex.http10 ? http::Version::kHttp10 : http::Version::kHttp11;
+        context.request_is_head = ex.kind == http::RequestKind::kHead;
+        context.close = !ex.client_keep_alive || draining_ || h.client_eof;
+        if (head.interim()) {
+          if (!ex.http10) {
+            scratch_.clear();
+            http::encode_response_head(head, context, scratch_);
+            http_to_client(c, scratch_.data(), scratch_.size());
+          }
+          break;
+        }
+        if (head.switches_protocol && !(ex.upgrade || ex.kind == http::RequestKind::kConnect)) {
+          // A 101 nobody asked for: following it would turn a request into a tunnel.
+          RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: %s switched protocols unasked",
+                              listener_config(c).config.name.c_str(), ex.upstream_address.c_str());
+          http_upstream_failed(u, http::RetryReason::kOther,
+                               http::LocalCause::kUpstreamProtocolError);
+          return;
+        }
+        ex.cluster->endpoints->report_response(index_, *u->endpoint, head.status, now_ms_);
+        if (head.status == 503 && !ex.response_started) {
+          http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries,
+                                     http::RetryReason::kStatus503};
+          if (http::may_retry(attempt, ex.max_retries) != http::RetryVerdict::kNo && !stopping_) {
+            if (http::HttpStats* s = http_service_stats(ex.cluster)) {
+              s->http_code_target_5xx_count.add();
+            }
+            http_release_upstream(c, false);
+            ++ex.retries;
+            if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_count.add();
+            http_acquire_upstream(c, false);
+            return;
+          }
+          if (ex.retries > 0) ex.flags |= http::kFlagUpstreamRetryLimitExceeded;
+        }
+        ex.service_time_ms = static_cast<int64_t>(now_ms_ - ex.sent_ms);
+        context.upstream_service_time_ms = ex.service_time_ms;
+        scratch_.clear();
+        http::ResponsePlan plan = http::encode_response_head(head, context, scratch_);
+        ex.framing = plan.framing;
+        ex.plan_close = plan.close;
+        ex.status = head.status;
+        ex.upstream_keep_alive = head.keep_alive;
+        ex.response_started = true;
+        http_to_client(c, scratch_.data(), scratch_.size());
+        const uint64_t service_ms = static_cast<uint64_t>(ex.service_time_ms);
+        if (http::HttpStats* s = http_listener_stats(c)) {
+          s->record_target_response(head.status, service_ms);
+        }
+        if (http::HttpStats* s = http_service_stats(ex.cluster)) {
+          s->record_target_response(head.status, service_ms);
+        }
+        http_arm_down_timer(c);
+        break;
+      }
+      case http::Event::kBody:
+        ex.bytes_sent += step.body.size();
+        if (ex.framing == http::BodyFraming::kChunked) {
+          scratch_.clear();
+          http::append_chunk_header(scratch_, step.body.size());
+          scratch_.append(step.body);
+          http::append_chunk_end(scratch_);
+          http_to_client(c, scratch_.data(), scratch_.size());
+        } else {
+          http_to_client(c, step.body.data(), step.body.size());
+        }
+        break;
+      case http::Event::kMessageComplete:
+        if (ex.framing == http::BodyFraming::kChunked) {
+          scratch_.clear();
+          http::append_last_chunk(scratch_, hu.parser.trailers());
+          http_to_client(c, scratch_.data(), scratch_.size());
+        }
+        // Bytes behind a complete response were never asked for: do not reuse.
+        if (used < data.size()) ex.upstream_keep_alive = false;
+        ex.response_complete = true;
+        if (!ex.request_complete) {
+          // An early response (nginx answering before it read the body, a 413): the
+          // rest of the request body still goes to the upstream, which reads and drops
+          // it, and the exchange ends with the request. An upstream that will not keep
+          // the connection is let go; the body is then dropped here.
+          if (!ex.upstream_keep_alive || ex.plan_close) http_release_upstream(c, false);
+          http_arm_down_timer(c);
+          return;
+        }
+        http_finish_exchange(c);
+        return;
+      case http::Event::kTunnel: {
+        // 101 Switching Protocols (or a 2xx to CONNECT): from here on, raw bytes.
+        h.phase = DownPhase::kTunnel;
+        ex.framing = http::BodyFraming::kTunnel;
+        http_to_client(c, data.data() + used, data.size() - used);
+        if (!h.backlog.empty()) {
+          http_to_upstream(u, h.backlog.data(), h.backlog.size());
+          h.backlog.clear();
+        }
+        if (c->down.recv_paused) resume_recv(c, c->down);
+        http_arm_down_timer(c);
+        return;
+      }
+      case http::Event::kError: {
+        const http::ParseError& error = hu.parser.error();
+        RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: invalid response from %s: %.*s",
+                            listener_config(c).config.name.c_str(), ex.upstream_address.c_str(),
+                            static_cast<int>(error.reason.size()), error.reason.data());
+        if (ex.response_started) {
+          ex.flags |= http::kFlagUpstreamProtocolError;
+          abort(u);
+          abort(c);
+          return;
+        }
+        http_upstream_failed(u, http::RetryReason::kOther,
+                             http::LocalCause::kUpstreamProtocolError);
+        return;
+      }
+    }
+  }
+}
+
+void Worker::http_up_eof(Connection* u) {
+  HttpUp& hu = *u->hup;
+  u->up.eof = true;
+  Connection* c = hu.owner;
+  if (c == nullptr) {
+    abort(u);  // a pooled connection the upstream closed
+    return;
+  }
+  if (u->state != ConnState::kRelaying) {
+    // Closed during the TLS handshake.
+    lstats(u).tls_handshake_failure.add();
+    http_upstream_failed(u, http::RetryReason::kConnectFailure,
+                         http::LocalCause::kUpstreamTlsFailure);
+    return;
+  }
+  HttpDown& h = *c->http;
+  Exchange& ex = h.ex;
+  if (h.phase == DownPhase::kTunnel) {
+    http_close_after_flush(c);
+    if (c->state == ConnState::kClosing) return;
+    if (c->down.eof) abort(u);
+    return;
+  }
+  http::Step step = hu.parser.finish();
+  if (step.event == http::Event::kMessageComplete && ex.response_started) {
+    if (ex.framing == http::BodyFraming::kChunked) {
+      scratch_.clear();
+      http::append_last_chunk(scratch_, {});
+      http_to_client(c, scratch_.data(), scratch_.size());
+    }
+    ex.upstream_keep_alive = false;
+    http_finish_exchange(c);
+    return;
+  }
+  if (!ex.response_started) {
+    abort(u);  // http_on_abort decides: retry, or 502 "upstream reset before response"
+    return;
+  }
+  // The response was cut short after its head went out: the client must see it fail.
+  ex.flags |= http::kFlagUpstreamConnectionTermination;
+  abort(u);
+  abort(c);
+}
+
+void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http::LocalCause cause) {
+  if (cause == http::LocalCause::kUpstreamTlsFailure) {
+    if (http::HttpStats* s = http_listener_stats(u)) s->upstream_tls_negotiation_errors.add();
+    if (http::HttpStats* s = http_service_stats(u->hup->cluster)) {
+      s->upstream_tls_negotiation_errors.add();
+    }
+  }
+  Connection* c = u->hup->owner;
+  u->hup->owner = nullptr;
+  if (c != nullptr) c->http->ex.up = nullptr;
+  if (u->state != ConnState::kClosing) abort(u);
+  if (c == nullptr || c->state == ConnState::kClosing) return;
+  Exchange& ex = c->http->ex;
+  if (ex.response_started) {
+    abort(c);
+    return;
+  }
+  http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries, reason};
+  http::RetryVerdict verdict = http::may_retry(attempt, ex.max_retries);
+  if (verdict != http::RetryVerdict::kNo && !stopping_) {
+    if (verdict == http::RetryVerdict::kRetry) {
+      ++ex.retries;
+      if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_count.add();
+      if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_retry_count.add();
+    }
+    ex.head_sent = false;
+    // A pooled connection the upstream had closed: the next try takes a fresh one.
+    http_acquire_upstream(c, reason == http::RetryReason::kReusedConnectionClosed);
+    return;
+  }
+  uint32_t flags = http::response_flag_for(cause);
+  if (ex.retries > 0 && retryable_reason(reason)) {
+    flags |= http::kFlagUpstreamRetryLimitExceeded;
+    if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_limit_exceeded.add();
+    if (http::HttpStats* s = http_service_stats(ex.cluster)) {
+      s->request_retry_limit_exceeded.add();
+    }
+  }
+  http_local_reply(c, http::local_status(cause), http::local_body(cause), flags, false);
+}
+
+void Worker::http_release_upstream(Connection* c, bool reusable) {
+  Exchange& ex = c->http->ex;
+  Connection* u = ex.up;
+  if (u == nullptr) return;
+  ex.up = nullptr;
+  HttpUp& hu = *u->hup;
+  hu.owner = nullptr;
+  if (!reusable || u->state != ConnState::kRelaying || draining_ || u->up.eof || !hu.ready) {
+    abort(u);
+    return;
+  }
+  std::vector<Connection*>& pool = pools_[hu.pool];
+  if (pool.size() >= kMaxPooled) {
+    abort(u);
+    return;
+  }
+  // Its recv may be paused by back-pressure from the last response: an idle pooled
+  // connection must hear the upstream close it.
+  if (u->up.recv_paused) resume_recv(u, u->up);
+  pool.push_back(u);
+  hu.pooled = true;
+  hu.got_bytes = false;
+  hu.idle_since_ms = now_ms_;
+  const auto idle = runtime_.config.http.idle_timeout;
+  if (idle.count() > 0) {
+    schedule_timer(u, now_ms_ + static_cast<uint64_t>(idle.count()));
+  } else {
+    timers_.cancel(&u->timer.node);
+  }
+}
+
+void Worker::http_up_timer(Connection* u) {
+  HttpUp& hu = *u->hup;
+  ListenerStats& stats = lstats(u);
+  switch (u->state) {
+    case ConnState::kConnecting:
+      stats.timeout_connect.add();
+      stats.upstream_cx_connect_fail.add();
+      report_upstream_connect(u, false);
+      RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s timed out",
+                          listener_config(u).config.name.c_str(), u->endpoint->text.c_str());
+      http_upstream_failed(u, http::RetryReason::kConnectFailure,
+                           http::LocalCause::kUpstreamConnectTimeout);
+      return;
+    case ConnState::kUpHandshake:
+      stats.timeout_handshake.add();
+      stats.tls_handshake_failure.add();
+      report_upstream_connect(u, false);
+      http_upstream_failed(u, http::RetryReason::kConnectFailure,
+                           http::LocalCause::kUpstreamTlsFailure);
+      return;
+    case ConnState::kRelaying:
+      if (hu.pooled) {
+        stats.timeout_idle.add();
+        abort(u);
+      }
+      return;
+    default:
+      return;
+  }
+}
+
+void Worker::http_on_sent(Connection* c, Half& half) {
+  flush(c, half);
+  const uint64_t low = runtime_.config.max_pending_bytes / 2;
+  if (c->kind == ConnKind::kHttpDown) {
+    HttpDown& h = *c->http;
+    Connection* u = h.ex.up;
+    if (u != nullptr && u->up.recv_paused && c->down.out.size() <= low) resume_recv(u, u->up);
+    if (h.phase == DownPhase::kLingering && c->down.out.empty() && c->down.send_len == 0 &&
+        c->down.eof) {
+      abort(c);
+    }
+    return;
+  }
+  Connection* owner = c->hup->owner;
+  if (owner != nullptr && owner->down.recv_paused && c->up.out.size() <= low &&
+      owner->http->backlog.size() <= low && owner->http->ex.pending.size() <= low) {
+    resume_recv(owner, owner->down);
+  }
+}
+
+void Worker::http_on_release(Connection* c) {
+  if (c->kind != ConnKind::kHttpUp || !c->upstream_counted) return;
+  if (http::HttpStats* s = http_listener_stats(c)) s->upstream_cx_active.dec();
+  if (http::HttpStats* s = http_service_stats(c->hup->cluster)) s->upstream_cx_active.dec();
+}
+
+void Worker::http_on_abort(Connection* c) {
+  if (c->kind == ConnKind::kHttpUp) {
+    HttpUp& hu = *c->hup;
+    if (hu.pooled) {
+      std::vector<Connection*>& pool = pools_[hu.pool];
+      for (size_t i = 0; i < pool.size(); ++i) {
+        if (pool[i] == c) {
+          pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
+          break;
+        }
+      }
+      hu.pooled = false;
+    }
+    if (hu.owner == nullptr) return;
+    if (hu.owner->http->ex.response_complete) {
+      // Gone while the rest of an answered request's body was flowing: nothing is lost.
+      hu.owner->http->ex.up = nullptr;
+      hu.owner = nullptr;
+      return;
+    }
+    // Lost while serving an exchange: decide for the exchange as if it had failed.
+    http::RetryReason reason;
+    http::LocalCause cause;
+    if (!hu.ready) {
+      reason = http::RetryReason::kConnectFailure;
+      cause = c->state == ConnState::kUpHandshake || c->up.tls
+                  ? http::LocalCause::kUpstreamTlsFailure
+                  : http::LocalCause::kUpstreamConnectFailure;
+    } else if (!hu.got_bytes) {
+      reason = hu.reused ? http::RetryReason::kReusedConnectionClosed
+                         : http::RetryReason::kResetBeforeResponse;
+      cause = http::LocalCause::kUpstreamReset;
+    } else {
+      reason = http::RetryReason::kOther;
+      cause = http::LocalCause::kUpstreamReset;
+    }
+    if (!hu.owner->http->ex.response_started) {
+      hu.owner->http->ex.flags |= http::kFlagUpstreamConnectionTermination;
+    }
+    http_upstream_failed(c, reason, cause);
+    return;
+  }
+  HttpDown& h = *c->http;
+  if (h.ex.up != nullptr) {
+    Connection* u = h.ex.up;
+    h.ex.up = nullptr;
+    u->hup->owner = nullptr;
+    abort(u);
+  }
+  if (h.exchange_active) {
+    if (h.client_eof) h.ex.flags |= http::kFlagDownstreamConnectionTermination;
+    http_end_exchange(c);
+  }
+}
+
+void Worker::http_drain() {
+  // Idle keep-alive connections close now; a response in progress carries
+  // Connection: close and its connection closes after it.
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    Connection* c = slots_[i].get();
+    if (c == nullptr || c->state == ConnState::kClosing) continue;
+    if (c->kind == ConnKind::kHttpUp && c->hup->pooled) {
+      abort(c);
+    } else if (c->kind == ConnKind::kHttpDown && c->state != ConnState::kDownHandshake &&
+               c->http->phase == DownPhase::kIdle) {
+      abort(c);
+    }
+  }
+}
+
+}  // namespace ringside::proxy

@@ -1,0 +1,99 @@
+// The HTTP/1.1 state of a connection (listeners with protocol=http). A downstream
+// connection (ConnKind::kHttpDown) carries its request parser and the exchange in
+// progress; each exchange borrows an upstream connection (ConnKind::kHttpUp), a Connection
+// object of its own, from the worker's pool or a new one. docs/http-proxy.md describes the
+// life cycle.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "proxy/connection.h"
+#include "ringside/buffer.h"
+#include "ringside/http.h"
+#include "ringside/http_proxy.h"
+#include "ringside/http_route.h"
+
+namespace ringside::proxy {
+
+struct Cluster;
+
+enum class DownPhase : uint8_t {
+  kIdle,       // between requests (keep-alive): the idle timeout runs
+  kHead,       // bytes of a request head arrived: the request-header timeout runs
+  kExchange,   // a request is being forwarded and/or its response relayed
+  kTunnel,     // after a 101 (Upgrade): bytes flow both ways unparsed
+  kLingering,  // the response is out and the write side shut: read and discard until EOF
+};
+
+// One request and its response.
+struct Exchange {
+  Connection* up = nullptr;  // the upstream connection serving it (kHttpUp), or null
+  const Cluster* cluster = nullptr;
+  const http::Route* route = nullptr;
+  uint32_t pool = 0;  // the worker's pool index for (listener, cluster)
+  bool request_complete = false;
+  bool response_started = false;   // response head bytes were queued to the client
+  bool response_complete = false;  // ... and all of it (the request may still be arriving)
+  bool head_sent = false;          // the request head went to the current upstream
+  bool upstream_keep_alive = true;
+  bool body_sent = false;  // request body bytes went to an upstream: no replay
+  bool client_keep_alive = true;
+  bool http10 = false;
+  bool upgrade = false;  // the request asked for a protocol switch (Upgrade)
+  bool plan_close = false;
+  http::RequestKind kind = http::RequestKind::kOther;
+  http::BodyFraming framing = http::BodyFraming::kNone;
+  http::Framing request_framing = http::Framing::kNone;
+  unsigned retries = 0;
+  unsigned max_retries = 0;
+  uint16_t status = 0;
+  uint32_t flags = 0;  // access log response flags
+  std::string_view details;
+  uint64_t start_ms = 0;
+  uint64_t sent_ms = 0;  // request head handed to the upstream connection
+  uint64_t request_complete_ms = 0;
+  int64_t service_time_ms = -1;
+  uint64_t bytes_received = 0;  // request body bytes
+  uint64_t bytes_sent = 0;      // response body bytes
+  std::string head;             // the encoded request head (kept for a replay)
+  ChunkQueue pending;           // request body waiting for the upstream connection
+  std::string method, path, authority, user_agent, request_id;
+  std::string upstream_address;
+};
+
+struct HttpDown {
+  explicit HttpDown(const http::Limits& limits) : parser(limits) {}
+  http::RequestParser parser;
+  DownPhase phase = DownPhase::kIdle;
+  bool exchange_active = false;
+  bool parsing = false;      // inside http_parse_input (no re-entry)
+  bool dirty = false;        // in the worker's list of connections with staged plaintext
+  bool close_after = false;  // close once the current response is out
+  bool client_eof = false;
+  uint64_t head_start_ms = 0;
+  uint64_t idle_since_ms = 0;
+  std::string backlog;  // plaintext received while an exchange was in progress
+  std::string staged;   // plaintext for the client, encrypted at the end of the turn
+  std::string client_ip;
+  std::string client_address;  // ip:port
+  Exchange ex;
+};
+
+struct HttpUp {
+  explicit HttpUp(const http::Limits& limits) : parser(limits) {}
+  http::ResponseParser parser;
+  Connection* owner = nullptr;  // the downstream connection using it; null while pooled
+  const Cluster* cluster = nullptr;
+  uint32_t pool = 0;  // its endpoint is the Connection's (held, released with it)
+  uint8_t attempt = 0;
+  bool ready = false;      // connected, and the TLS handshake done (egress)
+  bool pooled = false;     // in the worker's idle pool
+  bool reused = false;     // served an exchange before the current one
+  bool got_bytes = false;  // response bytes arrived for the current exchange
+  bool dirty = false;
+  std::string staged;  // plaintext for the upstream (TLS), encrypted at the end of the turn
+  uint64_t idle_since_ms = 0;
+};
+
+}  // namespace ringside::proxy

@@ -1,0 +1,338 @@
+// The worker's HTTP/1.1 path (protocol=http) driven through FakeRing: pooling and the
+// keep-alive race, pipelining order, retries, refused requests and back-to-zero accounting,
+// each completion injected by hand so every interleaving is deterministic.
+#include <gtest/gtest.h>
+#include <sys/socket.h>
+
+#include <memory>
+#include <string>
+
+#include "fake_ring.h"
+#include "proxy/worker.h"
+#include "test_cluster.h"
+
+namespace ringside::proxy {
+namespace {
+
+using Call = FakeRing::Call;
+
+constexpr int kListenFd = 900101;
+constexpr int kClientFd = 900102;
+
+const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+
+class HttpWorkerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    runtime_ = std::make_unique<Runtime>();
+    runtime_->config.http.headers.request_id = false;  // stable heads to compare
+    ListenerConfig listener;
+    listener.kind = ListenerKind::kEgress;
+    listener.name = "egress_test";
+    listener.listen = *SocketAddress::parse_numeric("127.0.0.1:1");
+    listener.service = "svc";
+    listener.protocol = Protocol::kHttp;
+    listener.tls = false;
+    Cluster* cluster = add_test_cluster(*runtime_, "svc", {"127.0.0.1:9001"},
+                                        cluster::OutlierPolicy{}, frozen_quiescence());
+    cluster->http_service = 0;
+    ListenerRuntime lr;
+    lr.config = listener;
+    lr.cluster = cluster;
+    lr.http_index = 0;
+    runtime_->listeners.push_back(lr);
+    runtime_->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
+    runtime_->http.stats = std::make_unique<http::HttpStatsRegistry>(
+        1, std::vector<std::string>{"egress_test"}, std::vector<std::string>{"svc"});
+    FakeRing::Options options;
+    options.buffer_count = 16;
+    options.buffer_size = 4096;
+    auto ring = std::make_unique<FakeRing>(options);
+    ring_ = ring.get();
+    worker_ = std::make_unique<Worker>(0, *runtime_, std::move(ring));
+    worker_->adopt_listener(0, kListenFd);
+    ASSERT_TRUE(worker_->start());
+    auto accept = ring_->last(Call::kAcceptMultishot);
+    ASSERT_TRUE(accept.has_value());
+    ring_->complete(accept->user_data, kClientFd, /*more=*/true);
+    turn();
+    client_recv_ = recv_token(kClientFd);
+    ASSERT_NE(client_recv_, 0u);
+  }
+
+  void TearDown() override {
+    worker_->request_stop();
+    for (int i = 0; i < 20 && worker_->turn(0); ++i) {
+      for (const auto& op : ring_->ops()) {
+        if (ring_->armed(op.user_data) && op.call != Call::kAcceptMultishot &&
+            op.call != Call::kRead) {
+          ring_->complete(op.user_data, -ECANCELED);
+        }
+      }
+    }
+    worker_.reset();
+  }
+
+  void turn() { ASSERT_TRUE(worker_->turn(0)); }
+  http::HttpStats& hstats() { return runtime_->http.stats->listeners[0][0]; }
+  ListenerStats& lstats() { return runtime_->stats->listeners[0][0]; }
+
+  uint64_t recv_token(int fd) {
+    for (const auto& op : ring_->ops()) {
+      if (op.call == Call::kRecvMultishot && op.fd == fd && ring_->armed(op.user_data)) {
+        return op.user_data;
+      }
+    }
+    return 0;
+  }
+
+  // Completes the send in flight on fd, and the ones that follow it, and returns what
+  // they carried. (Tokens repeat per socket, so only the newest send record is live.)
+  std::string drain_sends(int fd) {
+    std::string out;
+    for (int round = 0; round < 20; ++round) {
+      const FakeRing::Op* newest = nullptr;
+      for (const auto& op : ring_->ops()) {
+        if (op.call == Call::kSend && op.fd == fd) newest = &op;
+      }
+      if (newest == nullptr || !ring_->armed(newest->user_data)) break;
+      FakeRing::Op op = *newest;
+      out += op.data;
+      ring_->complete(op.user_data, static_cast<int32_t>(op.len));
+      turn();
+    }
+    return out;
+  }
+
+  // Completes the newest connect and returns the upstream descriptor.
+  int connect_ok() {
+    auto connect = ring_->last(Call::kConnect);
+    EXPECT_TRUE(connect.has_value());
+    ring_->complete(connect->user_data, 0);
+    turn();
+    return connect->fd;
+  }
+
+  std::unique_ptr<Runtime> runtime_;
+  FakeRing* ring_ = nullptr;
+  std::unique_ptr<Worker> worker_;
+  uint64_t client_recv_ = 0;
+};
+
+TEST_F(HttpWorkerTest, KeepAliveReusesThePooledUpstreamConnection) {
+  ring_->deliver(client_recv_, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  ASSERT_EQ(ring_->count(Call::kConnect), 1u);
+  int up = connect_ok();
+  EXPECT_EQ(drain_sends(up), "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ring_->deliver(recv_token(up), kOk);
+  turn();
+  std::string answer = drain_sends(kClientFd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("server: ringside\r\n"), std::string::npos);
+  EXPECT_EQ(answer.substr(answer.size() - 2), "ok");
+
+  ring_->deliver(client_recv_, "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);  // no new connection: the pooled one
+  EXPECT_EQ(drain_sends(up), "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
+  EXPECT_EQ(hstats().request_count.get(), 2u);
+  EXPECT_EQ(hstats().upstream_cx_total.get(), 1u);
+}
+
+TEST_F(HttpWorkerTest, EachRequestPicksAnEndpointAndReusesAConnectionToIt) {
+  std::vector<cluster::DiscoveredEndpoint> two;
+  for (const char* e : {"127.0.0.1:9001", "127.0.0.1:9002"}) {
+    two.push_back({*SocketAddress::parse_numeric(e), EndpointSourceKind::kStatic});
+  }
+  ASSERT_TRUE(runtime_->services[0]->update(two));
+  std::vector<uint16_t> connected;
+  std::vector<int> fds;
+  for (const char* path : {"/1", "/2", "/3", "/4"}) {
+    const size_t connects = ring_->count(Call::kConnect);
+    ring_->deliver(client_recv_, std::string("GET ") + path + " HTTP/1.1\r\nHost: svc\r\n\r\n");
+    turn();
+    int up;
+    if (ring_->count(Call::kConnect) > connects) {
+      auto connect = ring_->last(Call::kConnect);
+      connected.push_back(ntohs(reinterpret_cast<const sockaddr_in*>(&connect->addr)->sin_port));
+      up = connect_ok();
+      fds.push_back(up);
+    } else {
+      up = fds[(path[1] - '1') % 2];  // the pooled connection to the endpoint picked
+    }
+    EXPECT_EQ(drain_sends(up), std::string("GET ") + path + " HTTP/1.1\r\nHost: svc\r\n\r\n");
+    ring_->deliver(recv_token(up), kOk);
+    turn();
+    drain_sends(kClientFd);
+  }
+  // Round robin per request: one connection to each endpoint, each then reused.
+  EXPECT_EQ(connected, (std::vector<uint16_t>{9001, 9002}));
+  EXPECT_EQ(hstats().upstream_cx_total.get(), 2u);
+  EXPECT_EQ(hstats().request_count.get(), 4u);
+}
+
+TEST_F(HttpWorkerTest, PooledConnectionClosedByTheUpstreamIsRetriedTransparently) {
+  ring_->deliver(client_recv_, "POST /a HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  drain_sends(up);
+  ring_->deliver(recv_token(up), kOk);
+  turn();
+  drain_sends(kClientFd);
+  // The next request goes out on the pooled connection at the moment the upstream
+  // closes it (its idle timeout): the FIN arrives with no response byte.
+  ring_->deliver(client_recv_, "POST /b HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);
+  drain_sends(up);
+  ring_->complete(recv_token(up), 0, /*more=*/false);
+  turn();
+  // Not a 503: a fresh connection carries the request again, even a POST.
+  ASSERT_EQ(ring_->count(Call::kConnect), 2u);
+  int fresh = connect_ok();
+  EXPECT_NE(fresh, up);
+  EXPECT_NE(drain_sends(fresh).find("POST /b HTTP/1.1\r\n"), std::string::npos);
+  ring_->deliver(recv_token(fresh), kOk);
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(hstats().request_retry_count.get(), 0u);  // the race does not count
+  EXPECT_EQ(hstats().http_code_proxy_5xx_count.get(), 0u);
+}
+
+TEST_F(HttpWorkerTest, PipelinedRequestsGoUpstreamOneAtATimeInOrder) {
+  ring_->deliver(client_recv_,
+                 "GET /1 HTTP/1.1\r\nHost: svc\r\n\r\nGET /2 HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  EXPECT_EQ(drain_sends(up), "GET /1 HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ring_->deliver(recv_token(up), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1");
+  turn();
+  // Only after the first response is the second request parsed and forwarded.
+  EXPECT_EQ(drain_sends(up), "GET /2 HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ring_->deliver(recv_token(up), "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2");
+  turn();
+  std::string answers = drain_sends(kClientFd);
+  size_t first = answers.find("\r\n\r\n1");
+  size_t second = answers.find("\r\n\r\n2");
+  ASSERT_NE(first, std::string::npos) << answers;
+  ASSERT_NE(second, std::string::npos) << answers;
+  EXPECT_LT(first, second);
+}
+
+TEST_F(HttpWorkerTest, SmugglingAttemptIsRefusedAndNothingGoesUpstream) {
+  ring_->deliver(
+      client_recv_,
+      "POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n"
+      "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /admin HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 0u);
+  std::string answer = drain_sends(kClientFd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 400 Bad Request\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("connection: close\r\n"), std::string::npos);
+  EXPECT_EQ(answer.find("/admin"), std::string::npos);
+  EXPECT_EQ(answer.find("HTTP/1.1", 1), std::string::npos);  // one response only
+  EXPECT_EQ(hstats().http_code_proxy_4xx_count.get(), 1u);
+}
+
+TEST_F(HttpWorkerTest, RefusedEndpointsEndInA503AfterTheAllowedRetries) {
+  ring_->deliver(client_recv_, "GET / HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  for (int i = 0; i < 3; ++i) {
+    auto connect = ring_->last(Call::kConnect);
+    ASSERT_TRUE(connect.has_value());
+    ring_->complete(connect->user_data, -ECONNREFUSED);
+    turn();
+  }
+  EXPECT_EQ(ring_->count(Call::kConnect), 3u);  // the first try and 2 retries
+  std::string answer = drain_sends(kClientFd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 503 Service Unavailable\r\n", 0), 0u) << answer;
+  EXPECT_NE(answer.find("upstream connect failure\n"), std::string::npos);
+  EXPECT_EQ(hstats().request_retry_count.get(), 2u);
+  EXPECT_EQ(hstats().request_retry_limit_exceeded.get(), 1u);
+  EXPECT_EQ(lstats().upstream_cx_connect_fail.get(), 3u);
+}
+
+TEST_F(HttpWorkerTest, A503IsRetriedForGetButForwardedForPost) {
+  ring_->deliver(client_recv_, "GET / HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  drain_sends(up);
+  ring_->deliver(recv_token(up), "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  ASSERT_EQ(ring_->count(Call::kConnect), 2u);  // retried on another connection
+  int second = connect_ok();
+  drain_sends(second);
+  ring_->deliver(recv_token(second), kOk);
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 200 OK", 0), 0u);
+  EXPECT_EQ(hstats().request_retry_count.get(), 1u);
+
+  ring_->deliver(client_recv_, "POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 2\r\n\r\nhi");
+  turn();
+  drain_sends(second);
+  ring_->deliver(recv_token(second),
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 2u);  // not replayed
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 503 Service Unavailable", 0), 0u);
+}
+
+TEST_F(HttpWorkerTest, ChunkedRequestBodyIsReframedUpstream) {
+  ring_->deliver(client_recv_,
+                 "POST / HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
+                 "3;ext=1\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  std::string sent = drain_sends(up);
+  EXPECT_NE(sent.find("Transfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\nX-Trailer: t\r\n\r\n"),
+            std::string::npos)
+      << sent;
+  EXPECT_EQ(sent.find("ext=1"), std::string::npos);  // extensions are dropped
+}
+
+TEST_F(HttpWorkerTest, EarlyResponseKeepsForwardingTheBodyAndTheConnection) {
+  ring_->deliver(client_recv_, "POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 10\r\n\r\nabc");
+  turn();
+  int up = connect_ok();
+  drain_sends(up);
+  // The upstream answers before the body is complete (nginx's `return`, a 413).
+  ring_->deliver(recv_token(up), "HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 201 Created", 0), 0u);
+  ring_->deliver(client_recv_, "defghij");
+  turn();
+  EXPECT_EQ(drain_sends(up), "defghij");  // the rest of the body still goes upstream
+  ring_->deliver(client_recv_, "GET /next HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);  // the same connection serves the next one
+  EXPECT_EQ(drain_sends(up), "GET /next HTTP/1.1\r\nHost: svc\r\n\r\n");
+}
+
+TEST_F(HttpWorkerTest, ClientLeavingMidResponseFreesBothConnections) {
+  ring_->deliver(client_recv_, "GET / HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  drain_sends(up);
+  ring_->deliver(recv_token(up), "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\npartial");
+  turn();
+  EXPECT_EQ(worker_->live_connections(), 2);
+  ring_->complete(client_recv_, -ECONNRESET, /*more=*/false);
+  turn();
+  for (int i = 0; i < 5; ++i) {
+    for (const auto& op : ring_->ops()) {
+      if (ring_->armed(op.user_data) && op.call != Call::kAcceptMultishot &&
+          op.call != Call::kRead) {
+        ring_->complete(op.user_data, -ECANCELED);
+      }
+    }
+    turn();
+  }
+  EXPECT_EQ(worker_->live_connections(), 0);
+  EXPECT_EQ(hstats().request_active.get(), 0);
+  EXPECT_EQ(hstats().upstream_cx_active.get(), 0);
+  EXPECT_EQ(lstats().cx_active.get(), 0);
+}
+
+}  // namespace
+}  // namespace ringside::proxy
