@@ -82,6 +82,12 @@ class ServiceConnectScenarioTest(unittest.TestCase):
         self.assertNotIn("rsc", " ".join(l.split()[0][:3] for l in namespaces.splitlines() if l),
                          "a namespace of the scenario survived it")
 
+    def test_sidecars_drain_and_exit_cleanly(self):
+        exits = self.report.get("sidecar_exit", {})
+        self.assertEqual(exits.get("client"), 0, self.explain())
+        self.assertEqual(exits.get("replica-1"), 0, self.explain())
+        self.assertEqual(exits.get("replica-2"), -9)  # the one the scenario killed
+
     def test_client_alias_comes_from_ringside_hosts(self):
         self.assertIn("127.255.0.1 app.sample-namespace", self.report.get("hosts", ""),
                       self.explain())

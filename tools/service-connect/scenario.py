@@ -123,6 +123,18 @@ class Scenario:
             return None
         return sorted(e["address"] for e in cluster["endpoints"] if e["state"] in ("active", "ejected"))
 
+    def stop_sidecars(self):
+        """SIGTERM: each sidecar drains and exits; its status goes into the report."""
+        exits = self.report["sidecar_exit"] = {}
+        for task, proc in self.sidecars.items():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for task, proc in self.sidecars.items():
+            try:
+                exits[task] = proc.wait(timeout=25)
+            except subprocess.TimeoutExpired:
+                exits[task] = "did not exit"
+
     def cleanup(self):
         for name, proc in reversed(self.procs):
             if proc.poll() is None:
@@ -450,6 +462,8 @@ class Scenario:
                 t = time.monotonic()
                 stage()
                 timings[stage.__name__] = round(time.monotonic() - t, 1)
+            self.stop_sidecars()
+            log(f"  sidecars stopped with SIGTERM, exit status: {self.report['sidecar_exit']}")
             self.report["seconds"] = round(time.monotonic() - started, 1)
             log(f"\nservice-connect: done in {self.report['seconds']} s (" +
                 ", ".join(f"{k} {v} s" for k, v in timings.items()) + ")")
