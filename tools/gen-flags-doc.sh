@@ -12,6 +12,11 @@ page and the binary disagree. Durations take `ms`, `s`, `m`, `h`, `d` (a bare nu
 seconds); sizes take `k` and `m`. Every flag can also be set in `--config FILE` (INI,
 the flag's name as the key; repeat a key for a repeatable flag); flags override the file.
 
+`ringside hosts` followed by the same flags checks them as a start would, then prints
+the `/etc/hosts` lines that map each egress listener's service to its client alias
+address (`127.255.0.1 app.sample-namespace`) and exits 0, so a platform can write the
+task's hosts file from the sidecar's own configuration (see docs/service-connect.md).
+
 ```
 HEAD
 "$bin" --help

@@ -17,6 +17,7 @@ packages=(
   clang libclang-rt-14-dev
   curl openssl nginx-light libnginx-mod-stream haproxy wrk nghttp2-client golang-cfssl
   iproute2 iptables procps psmisc util-linux python3 python3-h11 ca-certificates
+  tshark dnsmasq-base
 )
 
 if [ "$(id -u)" != 0 ]; then

@@ -46,15 +46,39 @@ struct UpstreamEndpoint {
   SocketAddress address;
 };
 
+// Where a service's endpoints come from besides static HOST:PORT flags.
+enum class EndpointSourceKind : uint8_t { kStatic, kDns, kFile };
+
+// --upstream SERVICE=dns:HOST:PORT (every address HOST resolves to, re-resolved every
+// --dns-refresh) or SERVICE=file:PATH (HOST:PORT lines, watched).
+struct DynamicEndpoints {
+  EndpointSourceKind kind = EndpointSourceKind::kDns;
+  std::string text;   // as given: "dns:app.internal:15443", "file:/run/endpoints"
+  std::string host;   // dns: the name to resolve
+  uint16_t port = 0;  // dns: the port of every address
+  std::string path;   // file: the file
+};
+
 struct ServiceConfig {
   std::string name;
-  std::vector<UpstreamEndpoint> endpoints;
+  std::vector<UpstreamEndpoint> endpoints;  // static HOST:PORT
+  std::vector<DynamicEndpoints> dynamic;    // dns: and file: sources
+};
+
+// Passive outlier detection, per cluster endpoint (see docs/service-connect.md).
+struct OutlierConfig {
+  unsigned consecutive_connect_failures = 5;  // 0: never eject for connect failures
+  unsigned consecutive_5xx = 5;               // 0: never eject for 5xx responses
+  Duration ejection_time = std::chrono::seconds(30);
+  unsigned max_ejection_percent = 50;  // of a cluster's endpoints, ejected at once
 };
 
 struct Config {
   std::string service_name;  // this task's own service (the SAN of its certificate)
   std::vector<ListenerConfig> listeners;
-  std::map<std::string, ServiceConfig> services;  // by service name
+  std::map<std::string, ServiceConfig> services;   // by service name
+  Duration dns_refresh = std::chrono::seconds(5);  // re-resolution of dns: endpoints
+  OutlierConfig outlier;
 
   // Certificate sources (see DESIGN.md). Files:
   std::string cert_path, key_path, trust_path;
@@ -79,7 +103,7 @@ struct Config {
   uint64_t max_pending_bytes = 256 * 1024;  // per direction, before back-pressure
   unsigned buffer_count = 1024;             // provided buffers per worker
   unsigned buffer_size = 16 * 1024 + 512;
-  unsigned max_connections = 0;             // per worker; 0 = limited by descriptors only
+  unsigned max_connections = 0;  // per worker; 0 = limited by descriptors only
 
   std::string log_level = "info";  // error|warn|info|debug
   bool tls13_only = false;
@@ -88,18 +112,32 @@ struct Config {
   http::HttpConfig http;
 };
 
+// One endpoint per non-empty line: HOST:PORT or [V6]:PORT; '#' starts a comment. Host
+// names are resolved (blocking). Used for --upstream SERVICE=file:PATH at start-up and
+// on every change. On failure returns false and detail names the line and the problem;
+// a file without any endpoint is a failure too.
+bool parse_endpoint_file(std::string_view text, std::vector<SocketAddress>* endpoints,
+                         std::string* detail);
+
+// The /etc/hosts lines for the client aliases of config's egress listeners
+// ("127.255.0.1 app.sample-namespace"), one line per address, what `ringside hosts` prints.
+std::string render_hosts(const Config& config);
+
 // What parse_command_line decided.
 struct ParseOutcome {
+  // kRun: start the proxy; kExit: print message and exit with exit_code (also what
+  // `ringside hosts` ends in, its lines as the message).
   enum class Action { kRun, kExit } action = Action::kRun;
-  int exit_code = 0;     // for kExit: 0 after --help/--version, 2 after an error
-  std::string message;   // printed by main: help text, or one error line
+  int exit_code = 0;    // for kExit: 0 after --help/--version, 2 after an error
+  std::string message;  // printed by main: help text, or one error line
   Config config;
 };
 
 // Parses argv (and --config FILE, which takes the same keys; flags override it),
 // validates everything that can be checked without starting (addresses parse, files
 // exist and are readable, every egress service has an upstream, cert and key given
-// together, ...). Never throws, never exits.
+// together, ...). Never throws, never exits. `ringside hosts FLAGS...` parses and checks
+// FLAGS the same way, then asks for render_hosts(config) to be printed.
 ParseOutcome parse_command_line(int argc, const char* const* argv);
 
 }  // namespace ringside

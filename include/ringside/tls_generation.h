@@ -17,10 +17,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <vector>
 
+#include "ringside/quiescence.h"
 #include "ringside/tls.h"
 
 namespace ringside {
@@ -84,16 +84,6 @@ class ContextSlot {
   std::atomic<const TlsGeneration*> current_{nullptr};
 };
 
-// How the reclaimer observes the workers.
-struct WorkerQuiescence {
-  unsigned workers = 0;
-  // Worker i's quiescent-state counter (acquire load); it only grows, once per turn.
-  std::function<uint64_t(unsigned)> epoch;
-  // True once worker i's loop has ended for good: it loads nothing any more, so its epoch
-  // no longer needs to move (its counts still do, and are still checked). May be empty.
-  std::function<bool(unsigned)> stopped;
-};
-
 // Frees replaced generations once no worker can reach them. Used by one thread (the
 // rotation agent's); retire() and collect() are not thread-safe against each other.
 class GenerationReclaimer {
@@ -118,10 +108,8 @@ class GenerationReclaimer {
  private:
   struct Retired {
     std::vector<std::unique_ptr<TlsGeneration>> generations;
-    std::vector<uint64_t> epochs;  // each worker's epoch when they were retired
-    bool grace_passed = false;     // every worker has passed two quiescent points since
+    GracePeriod grace;  // started when they were retired
   };
-  bool grace_passed(const Retired& retired) const;
 
   WorkerQuiescence workers_;
   std::vector<Retired> retired_;

@@ -2,8 +2,6 @@
 // published TLS generations and reclaims the ones they replace.
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -16,6 +14,7 @@
 #include <thread>
 
 #include "certs/sources.h"
+#include "ringside/file_watcher.h"
 #include "ringside/json.h"
 #include "ringside/log.h"
 #include "ringside/rotation.h"
@@ -27,34 +26,6 @@ int64_t steady_now_ms() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
-}
-
-std::string directory_of(const std::string& path) {
-  size_t slash = path.rfind('/');
-  if (slash == std::string::npos) return ".";
-  if (slash == 0) return "/";
-  return path.substr(0, slash);
-}
-
-// What stat() says about a file (through symlinks): a change means "look again".
-struct FileSignature {
-  dev_t dev = 0;
-  ino_t ino = 0;
-  off_t size = -1;
-  int64_t mtime_ns = 0;
-  bool operator==(const FileSignature&) const = default;
-};
-
-FileSignature signature_of(const std::string& path) {
-  struct stat st;
-  FileSignature sig;
-  if (::stat(path.c_str(), &st) == 0) {
-    sig.dev = st.st_dev;
-    sig.ino = st.st_ino;
-    sig.size = st.st_size;
-    sig.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
-  }
-  return sig;
 }
 
 }  // namespace
@@ -95,7 +66,6 @@ class RotationAgent::Impl {
 
   ~Impl() {
     stop();
-    if (inotify_fd_ >= 0) ::close(inotify_fd_);
     if (wake_fd_ >= 0) ::close(wake_fd_);
     // Workers are stopped: every slot is left pointing at current_, freed with it; the
     // reclaimer frees the rest.
@@ -407,76 +377,10 @@ class RotationAgent::Impl {
   // ---- the thread -----------------------------------------------------------------------
 
   void setup_watches() {
-    watched_paths_.clear();
-    if (source_) watched_paths_ = source_->watched_paths();
-    if (!config_.trust_path.empty()) watched_paths_.push_back(config_.trust_path);
-    signatures_.clear();
-    for (const auto& path : watched_paths_) signatures_.push_back(signature_of(path));
-    if (watched_paths_.empty()) return;
-    inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-    if (inotify_fd_ < 0) {
-      RS_WARN("inotify unavailable (%s): certificate files are checked every %lld ms instead",
-              std::strerror(errno), static_cast<long long>(tuning_.file_poll.count()));
-      return;
-    }
-    add_directory_watches();
-  }
-
-  // Directories, not files: an atomic rename or a ..data symlink swap replaces the file
-  // (a watch on it would follow the old inode), but it is always an event in its directory.
-  void add_directory_watches() {
-    if (inotify_fd_ < 0) return;
-    for (const auto& path : watched_paths_) {
-      std::string dir = directory_of(path);
-      if (watched_dirs_.count(dir) != 0) continue;
-      int wd =
-          ::inotify_add_watch(inotify_fd_, dir.c_str(),
-                              IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
-                                  IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF);
-      if (wd < 0) {
-        RS_WARN("cannot watch %s (%s): relying on the %lld ms check", dir.c_str(),
-                std::strerror(errno), static_cast<long long>(tuning_.file_poll.count()));
-        continue;
-      }
-      watched_dirs_[dir] = wd;
-    }
-  }
-
-  // True when an event arrived. A directory that went away loses its watch; it is
-  // added again on the next stat check.
-  bool drain_inotify() {
-    bool any = false;
-    alignas(inotify_event) char buf[4096];
-    while (true) {
-      ssize_t n = ::read(inotify_fd_, buf, sizeof(buf));
-      if (n <= 0) break;
-      any = true;
-      for (char* p = buf; p < buf + n;) {
-        auto* event = reinterpret_cast<inotify_event*>(p);
-        if (event->mask & IN_IGNORED) {
-          for (auto it = watched_dirs_.begin(); it != watched_dirs_.end(); ++it) {
-            if (it->second == event->wd) {
-              watched_dirs_.erase(it);
-              break;
-            }
-          }
-        }
-        p += sizeof(inotify_event) + event->len;
-      }
-    }
-    return any;
-  }
-
-  bool files_changed_by_stat() {
-    bool changed = false;
-    for (size_t i = 0; i < watched_paths_.size(); ++i) {
-      FileSignature sig = signature_of(watched_paths_[i]);
-      if (!(sig == signatures_[i])) {
-        signatures_[i] = sig;
-        changed = true;
-      }
-    }
-    return changed;
+    std::vector<std::string> paths;
+    if (source_) paths = source_->watched_paths();
+    if (!config_.trust_path.empty()) paths.push_back(config_.trust_path);
+    watcher_.watch(std::move(paths));
   }
 
   void run() {
@@ -486,7 +390,7 @@ class RotationAgent::Impl {
     while (!stop_.load(std::memory_order_acquire)) {
       int64_t now_ms = steady_now_ms();
       int64_t wake_at = now_ms + 1000;
-      if (!watched_paths_.empty()) wake_at = std::min(wake_at, next_stat_ms);
+      if (!watcher_.empty()) wake_at = std::min(wake_at, next_stat_ms);
       if (debounce_at_ms_ != 0) wake_at = std::min(wake_at, debounce_at_ms_);
       if (retry_at_ms_ != 0) wake_at = std::min(wake_at, retry_at_ms_);
       if (scheduled && next_renewal_unix_ != 0 && retry_at_ms_ == 0) {
@@ -496,9 +400,9 @@ class RotationAgent::Impl {
       if (reclaimer_.pending() != 0) {
         wake_at = std::min(wake_at, now_ms + tuning_.reclaim_interval.count());
       }
-      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {inotify_fd_, POLLIN, 0}};
+      pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {watcher_.fd(), POLLIN, 0}};
       int timeout = static_cast<int>(std::max<int64_t>(wake_at - now_ms, 0));
-      int n = ::poll(fds, inotify_fd_ >= 0 ? 2 : 1, timeout);
+      int n = ::poll(fds, watcher_.fd() >= 0 ? 2 : 1, timeout);
       if (n < 0 && errno != EINTR) {
         RS_ERROR("rotation agent: poll: %s", std::strerror(errno));
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
@@ -510,13 +414,12 @@ class RotationAgent::Impl {
         (void)ignored;
       }
       if (stop_.load(std::memory_order_acquire)) break;
-      if (inotify_fd_ >= 0 && n > 0 && (fds[1].revents & POLLIN) && drain_inotify()) {
+      if (n > 0 && (fds[1].revents & POLLIN) && watcher_.drain_events()) {
         debounce_at_ms_ = now_ms + tuning_.debounce.count();
       }
-      if (!watched_paths_.empty() && now_ms >= next_stat_ms) {
+      if (!watcher_.empty() && now_ms >= next_stat_ms) {
         next_stat_ms = now_ms + tuning_.file_poll.count();
-        add_directory_watches();
-        if (files_changed_by_stat() && debounce_at_ms_ == 0) {
+        if (watcher_.changed_by_stat() && debounce_at_ms_ == 0) {
           debounce_at_ms_ = now_ms + tuning_.debounce.count();
         }
       }
@@ -526,7 +429,7 @@ class RotationAgent::Impl {
         begin_series(now_ms, /*renew=*/scheduled);
       } else if (debounce_at_ms_ != 0 && now_ms >= debounce_at_ms_) {
         debounce_at_ms_ = 0;
-        files_changed_by_stat();  // the change is being handled: forget its signature
+        watcher_.changed_by_stat();  // the change is being handled: forget its signature
         begin_series(now_ms, /*renew=*/false);
       } else if (retry_at_ms_ != 0 && now_ms >= retry_at_ms_) {
         retry_at_ms_ = 0;
@@ -615,10 +518,7 @@ class RotationAgent::Impl {
   int64_t backoff_cap_ms_ = 300000;
   bool series_renew_ = false;
   int file_retries_left_ = 0;
-  std::vector<std::string> watched_paths_;
-  std::vector<FileSignature> signatures_;
-  std::map<std::string, int> watched_dirs_;
-  int inotify_fd_ = -1;
+  FileWatcher watcher_{"certificate files", tuning_.file_poll};
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -24,12 +24,12 @@ GenerationReclaimer::GenerationReclaimer(WorkerQuiescence workers) : workers_(st
 
 GenerationReclaimer::~GenerationReclaimer() = default;
 
-void GenerationReclaimer::retire(std::vector<std::unique_ptr<TlsGeneration>> replaced) {
-  // The publish stores that unpublished these generations must be visible to every
-  // worker before the epochs below are read: otherwise (store buffering) a worker could
-  // pass its quiescent point and still load an old pointer afterwards. Together with
-  // waiting for two quiescent points (the first may have been in flight when we looked),
-  // a worker past them has only ever seen the new pointers.
+GracePeriod::GracePeriod(const WorkerQuiescence& workers) {
+  // The publish stores that unpublished the objects must be visible to every worker
+  // before the epochs below are read: otherwise (store buffering) a worker could pass its
+  // quiescent point and still load an old pointer afterwards. Together with waiting for
+  // two quiescent points (the first may have been in flight when we looked), a worker
+  // past them has only ever seen the new pointers.
 #if defined(__SANITIZE_THREAD__)
   // GCC's ThreadSanitizer rejects fences; a seq_cst read-modify-write is the same full
   // barrier on x86 (a locked instruction).
@@ -38,28 +38,30 @@ void GenerationReclaimer::retire(std::vector<std::unique_ptr<TlsGeneration>> rep
 #else
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
-  Retired retired;
-  retired.generations = std::move(replaced);
-  retired.epochs.resize(workers_.workers);
-  for (unsigned i = 0; i < workers_.workers; ++i) retired.epochs[i] = workers_.epoch(i);
-  retired_.push_back(std::move(retired));
+  epochs_.resize(workers.workers);
+  for (unsigned i = 0; i < workers.workers; ++i) epochs_[i] = workers.epoch(i);
 }
 
-bool GenerationReclaimer::grace_passed(const Retired& retired) const {
-  for (unsigned i = 0; i < workers_.workers; ++i) {
-    if (workers_.epoch(i) >= retired.epochs[i] + 2) continue;
-    if (workers_.stopped && workers_.stopped(i)) continue;
+bool GracePeriod::passed(const WorkerQuiescence& workers) {
+  if (passed_) return true;
+  for (unsigned i = 0; i < workers.workers; ++i) {
+    if (workers.epoch(i) >= epochs_[i] + 2) continue;
+    if (workers.stopped && workers.stopped(i)) continue;
     return false;
   }
+  passed_ = true;
   return true;
+}
+
+void GenerationReclaimer::retire(std::vector<std::unique_ptr<TlsGeneration>> replaced) {
+  retired_.push_back(Retired{std::move(replaced), GracePeriod(workers_)});
 }
 
 size_t GenerationReclaimer::collect() {
   size_t freed = 0;
   for (size_t i = 0; i < retired_.size();) {
     Retired& retired = retired_[i];
-    if (!retired.grace_passed) retired.grace_passed = grace_passed(retired);
-    bool idle = retired.grace_passed;
+    bool idle = retired.grace.passed(workers_);
     // After the grace period no worker can take a new hold, so a count that reads zero
     // stays zero; the acquire loads pair with release() and order the free after every
     // use of the context.

@@ -31,6 +31,9 @@ namespace {
 struct RawOptions {
   std::string service_name;
   std::vector<std::string> ingress, egress, upstream;
+  std::string dns_refresh;
+  std::string outlier_connect_failures, outlier_consecutive_5xx, outlier_ejection_time,
+      outlier_max_ejection_percent;
   std::string cert, key, trust;
   std::string ca_cert, ca_key, cert_dir, key_type, cert_lifetime, cert_renew_after, ca_url;
   std::string admin;
@@ -85,10 +88,26 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "plaintext listener whose traffic goes over TLS to SERVICE's upstreams; keys: "
        "protocol=tcp|http (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), tls=on|off (on)");
 
-  po::options_description upstreams("Upstreams (repeatable)", kHelpWidth, kHelpWidth / 2);
+  po::options_description upstreams("Upstreams (--upstream repeats)", kHelpWidth, kHelpWidth / 2);
   upstreams.add_options()  //
-      ("upstream", po::value(&raw.upstream)->value_name("SERVICE=HOST:PORT"),
-       "an endpoint of SERVICE; host names are resolved at start");
+      ("upstream", po::value(&raw.upstream)->value_name("SERVICE=ENDPOINT"),
+       "an endpoint of SERVICE: HOST:PORT (a host name is resolved once, at start), "
+       "dns:HOST:PORT (every address of HOST, re-resolved every --dns-refresh) or file:PATH "
+       "(HOST:PORT lines, '#' comments; the file is watched)")  //
+      ("dns-refresh", po::value(&raw.dns_refresh)->value_name("DURATION")->default_value("5s"),
+       "how often dns: endpoints are resolved again (through the system resolver)")  //
+      ("outlier-connect-failures",
+       po::value(&raw.outlier_connect_failures)->value_name("N")->default_value("5"),
+       "eject an endpoint after N consecutive connect or TLS handshake failures (0: never)")  //
+      ("outlier-consecutive-5xx",
+       po::value(&raw.outlier_consecutive_5xx)->value_name("N")->default_value("5"),
+       "eject an endpoint after N consecutive 5xx responses (protocol=http; 0: never)")  //
+      ("outlier-ejection-time",
+       po::value(&raw.outlier_ejection_time)->value_name("DURATION")->default_value("30s"),
+       "how long an ejected endpoint receives no new connection")  //
+      ("outlier-max-ejection-percent",
+       po::value(&raw.outlier_max_ejection_percent)->value_name("N")->default_value("50"),
+       "never eject more than N% of a service's endpoints at once");
 
   po::options_description certificates("Certificates", kHelpWidth, kHelpWidth / 2);
   certificates.add_options()  //
@@ -489,6 +508,48 @@ void check_no_overlap(const std::vector<ListenerConfig>& listeners, const Listen
   }
 }
 
+void add_dynamic_upstream(ServiceConfig& config, const std::string& spec,
+                          const std::string& endpoint) {
+  DynamicEndpoints source;
+  source.text = endpoint;
+  if (endpoint.rfind("dns:", 0) == 0) {
+    source.kind = EndpointSourceKind::kDns;
+    const std::string host_port = endpoint.substr(4);
+    const size_t colon = host_port.rfind(':');
+    uint64_t port = 0;
+    if (colon == std::string::npos || !parse_unsigned(host_port.substr(colon + 1), &port) ||
+        port == 0 || port > 65535) {
+      fail("upstream", spec, "expected dns:HOST:PORT with a port in 1-65535");
+    }
+    source.host = host_port.substr(0, colon);
+    if (!is_service_name(source.host)) {
+      fail("upstream", spec, "'" + source.host + "' is not a DNS name");
+    }
+    source.port = static_cast<uint16_t>(port);
+  } else {
+    source.kind = EndpointSourceKind::kFile;
+    source.path = endpoint.substr(5);
+    if (source.path.empty()) fail("upstream", spec, "expected file:PATH");
+    check_readable_file("upstream", source.path);
+    // The file must be usable at start-up; a later bad version is refused at run time
+    // (the last good endpoints stay).
+    std::ifstream in(source.path);
+    std::stringstream text;
+    text << in.rdbuf();
+    std::vector<SocketAddress> endpoints;
+    std::string detail;
+    if (!parse_endpoint_file(text.str(), &endpoints, &detail)) {
+      fail("upstream", spec, source.path + ": " + detail);
+    }
+  }
+  for (const DynamicEndpoints& existing : config.dynamic) {
+    if (existing.text == source.text) {
+      fail("upstream", spec, source.text + " is already an upstream of " + config.name);
+    }
+  }
+  config.dynamic.push_back(std::move(source));
+}
+
 void add_upstream(std::map<std::string, ServiceConfig>& services, const std::string& spec) {
   const size_t eq = spec.find('=');
   if (eq == std::string::npos) fail("upstream", spec, "expected SERVICE=HOST:PORT");
@@ -497,18 +558,16 @@ void add_upstream(std::map<std::string, ServiceConfig>& services, const std::str
   if (!is_service_name(service)) {
     fail("upstream", spec, "service '" + service + "' is not a service name");
   }
-  for (std::string_view prefix : {"dns:", "file:"}) {
-    if (endpoint.rfind(prefix, 0) == 0) {
-      fail("upstream", spec,
-           std::string(prefix) + " endpoints are not supported yet; give HOST:PORT");
-    }
+  ServiceConfig& config = services[service];
+  config.name = service;
+  if (endpoint.rfind("dns:", 0) == 0 || endpoint.rfind("file:", 0) == 0) {
+    add_dynamic_upstream(config, spec, endpoint);
+    return;
   }
   UpstreamEndpoint upstream;
   upstream.text = endpoint;
   upstream.address = resolve_or_fail("upstream", spec, "endpoint", endpoint);
   if (upstream.address.port() == 0) fail("upstream", spec, "port 0 is not a port to connect to");
-  ServiceConfig& config = services[service];
-  config.name = service;
   for (const UpstreamEndpoint& existing : config.endpoints) {
     if (existing.address.to_string() == upstream.address.to_string()) {
       fail("upstream", spec,
@@ -516,6 +575,25 @@ void add_upstream(std::map<std::string, ServiceConfig>& services, const std::str
     }
   }
   config.endpoints.push_back(std::move(upstream));
+}
+
+void build_upstream_config(const RawOptions& raw, Config& config) {
+  for (const std::string& spec : raw.upstream) add_upstream(config.services, spec);
+  config.dns_refresh = duration_or_fail("dns-refresh", raw.dns_refresh);
+  if (config.dns_refresh.count() < 100) {
+    fail("dns-refresh", raw.dns_refresh, "must be at least 100ms");
+  }
+  OutlierConfig& outlier = config.outlier;
+  outlier.consecutive_connect_failures = static_cast<unsigned>(
+      number_or_fail("outlier-connect-failures", raw.outlier_connect_failures, 0, 1000));
+  outlier.consecutive_5xx = static_cast<unsigned>(
+      number_or_fail("outlier-consecutive-5xx", raw.outlier_consecutive_5xx, 0, 1000));
+  outlier.ejection_time = duration_or_fail("outlier-ejection-time", raw.outlier_ejection_time);
+  if (outlier.ejection_time.count() == 0) {
+    fail("outlier-ejection-time", raw.outlier_ejection_time, "must be > 0");
+  }
+  outlier.max_ejection_percent = static_cast<unsigned>(
+      number_or_fail("outlier-max-ejection-percent", raw.outlier_max_ejection_percent, 0, 100));
 }
 
 // ---- HTTP -------------------------------------------------------------------------------
@@ -636,7 +714,7 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
     config.listeners.push_back(std::move(listener));
     specs.push_back(spec);
   }
-  for (const std::string& spec : raw.upstream) add_upstream(config.services, spec);
+  build_upstream_config(raw, config);
 
   // Certificate sources.
   config.cert_path = raw.cert;
@@ -814,7 +892,9 @@ std::string help_text(const po::options_description& shared,
   out << "ringside " RINGSIDE_VERSION " - TLS sidecar proxy\n\n"
       << "Usage: ringside --service-name NAME [--ingress LISTEN=TARGET[,...]]...\n"
       << "                [--egress LISTEN=SERVICE[,...]]... [--upstream SERVICE=HOST:PORT]...\n"
-      << "                [certificate flags] [other flags] [--config FILE]\n\n"
+      << "                [certificate flags] [other flags] [--config FILE]\n"
+      << "       ringside hosts [the same flags]   print the /etc/hosts lines of the egress\n"
+      << "                                         listeners' client aliases, and exit\n\n"
       << "Example:\n"
       << "  ringside --service-name app.ns --ingress 0.0.0.0:15443=127.0.0.1:8080 \\\n"
       << "    --egress 127.0.0.1:15080=orders.ns --upstream orders.ns=10.0.0.7:15443 \\\n"
@@ -826,6 +906,13 @@ std::string help_text(const po::options_description& shared,
 }  // namespace
 
 ParseOutcome parse_command_line(int argc, const char* const* argv) {
+  // `ringside hosts FLAGS...`: the same flags, then print the client alias lines.
+  const bool hosts = argc >= 2 && std::string_view(argv[1]) == "hosts";
+  std::vector<const char*> args(argv, argv + argc);
+  if (hosts) args.erase(args.begin() + 1);
+  argc = static_cast<int>(args.size());
+  argv = args.data();
+
   ParseOutcome outcome;
   auto exit_with = [&outcome](int code, std::string message) {
     outcome.action = ParseOutcome::Action::kExit;
@@ -897,6 +984,7 @@ ParseOutcome parse_command_line(int argc, const char* const* argv) {
     }
 
     build_config(raw, vm, outcome.config);
+    if (hosts) return exit_with(0, render_hosts(outcome.config));
     return outcome;
   } catch (const ConfigProblem& problem) {
     return exit_with(2, problem.message);

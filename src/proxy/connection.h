@@ -66,9 +66,9 @@ struct Connection {
   uint16_t listener = 0;
   ConnState state = ConnState::kDownHandshake;
   ConnKind kind = ConnKind::kTcp;
-  uint8_t attempts = 0;      // upstream connect attempts made
-  uint32_t endpoint = 0;     // index of the endpoint being tried
-  uint32_t pending_ops = 0;  // operations the kernel still owes a completion for
+  uint8_t attempts = 0;                   // upstream connect attempts made
+  cluster::Endpoint* endpoint = nullptr;  // upstream: the endpoint tried or used (held)
+  uint32_t pending_ops = 0;               // operations the kernel still owes a completion for
   bool upstream_counted = false;
   bool retired = false;  // queued for release
   uint64_t last_activity_ms = 0;

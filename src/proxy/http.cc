@@ -341,7 +341,7 @@ void Worker::http_begin_request(Connection* c) {
   http::encode_request_head(head, context, ex.head);
   h.head_start_ms = 0;
   http_arm_down_timer(c);
-  if (ex.cluster->endpoints.empty()) {
+  if (ex.cluster->endpoints->empty()) {
     http_local_reply(c, http::local_status(http::LocalCause::kNoHealthyUpstream),
                      http::local_body(http::LocalCause::kNoHealthyUpstream),
                      http::response_flag_for(http::LocalCause::kNoHealthyUpstream), false);
@@ -777,19 +777,25 @@ void Worker::http_acquire_upstream(Connection* c, bool fresh_only) {
   // with a context that has since been rotated out is dropped, not reused.
   const bool egress_tls = listener.config.kind == ListenerKind::kEgress && listener.tls != nullptr;
   const TlsGeneration* current = egress_tls ? listener.tls->load() : nullptr;
+  // Load balancing is per request (as Envoy's): pick the endpoint first (round robin over
+  // the ones this worker has not ejected), then reuse an idle connection to it if the
+  // pool has one. Otherwise a pool would keep every request on the endpoints it happened
+  // to connect to first, and an added endpoint would get nothing.
+  cluster::Endpoint* endpoint = ex.cluster->endpoints->pick(index_, 0, nullptr, now_ms_);
   std::vector<Connection*>& pool = pools_[ex.pool];
-  while (!fresh_only && !pool.empty()) {
-    Connection* u = pool.back();
-    pool.pop_back();
+  for (size_t i = pool.size(); endpoint != nullptr && !fresh_only && i-- > 0;) {
+    Connection* u = pool[i];
+    const bool usable = u->state == ConnState::kRelaying &&
+                        !(egress_tls && u->tls_generation != current) &&
+                        (u->endpoint == nullptr || u->endpoint->in_set());
+    if (usable && u->endpoint != endpoint) continue;
+    pool.erase(pool.begin() + static_cast<std::ptrdiff_t>(i));
     u->hup->pooled = false;
-    if (u->state != ConnState::kRelaying) {
-      abort(u);
+    if (!usable) {
+      abort(u);  // dead, made with a rotated-out context, or its endpoint left the service
       continue;
     }
-    if (egress_tls && u->tls_generation != current) {
-      abort(u);
-      continue;
-    }
+    endpoint->release(index_);  // the pooled connection holds its endpoint already
     timers_.cancel(&u->timer.node);
     u->hup->owner = c;
     u->hup->reused = true;
@@ -805,16 +811,21 @@ void Worker::http_acquire_upstream(Connection* c, bool fresh_only) {
   u->hup->pool = ex.pool;
   u->hup->owner = c;
   u->state = ConnState::kConnecting;
+  u->endpoint = endpoint;  // held; null: the service has no endpoint (http_connect answers)
   ex.up = u;
   http_connect(u);
 }
 
 void Worker::http_connect(Connection* u) {
   HttpUp& hu = *u->hup;
-  const Cluster& cluster = *hu.cluster;
-  const size_t n = cluster.endpoints.size();
-  hu.endpoint = static_cast<uint32_t>(cluster_rr_[cluster.index]++ % n);
-  const UpstreamEndpoint& endpoint = cluster.endpoints[hu.endpoint];
+  // The endpoint was picked by http_acquire_upstream (a retry acquires again, and round
+  // robin gives it the next endpoint).
+  if (u->endpoint == nullptr) {
+    http_upstream_failed(u, http::RetryReason::kConnectFailure,
+                         http::LocalCause::kNoHealthyUpstream);
+    return;
+  }
+  const cluster::Endpoint& endpoint = *u->endpoint;
   if (hu.owner != nullptr) hu.owner->http->ex.upstream_address = endpoint.text;
   ++u->attempts;
   u->state = ConnState::kConnecting;
@@ -845,9 +856,10 @@ void Worker::http_on_connect(Connection* u, uint8_t attempt, const Completion& c
   const ListenerRuntime& listener = listener_config(u);
   if (completion.res < 0) {
     lstats(u).upstream_cx_connect_fail.add();
-    RS_LOG_RATE_LIMITED(
-        log::Level::kWarn, 2, "%s: connect to %s failed: %s", listener.config.name.c_str(),
-        hu.cluster->endpoints[hu.endpoint].text.c_str(), std::strerror(-completion.res));
+    report_upstream_connect(u, false);
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s failed: %s",
+                        listener.config.name.c_str(), u->endpoint->text.c_str(),
+                        std::strerror(-completion.res));
     http_upstream_failed(u, http::RetryReason::kConnectFailure,
                          http::LocalCause::kUpstreamConnectFailure);
     return;
@@ -858,6 +870,7 @@ void Worker::http_on_connect(Connection* u, uint8_t attempt, const Completion& c
   if (http::HttpStats* s = http_listener_stats(u)) s->upstream_cx_active.inc();
   if (http::HttpStats* s = http_service_stats(hu.cluster)) s->upstream_cx_active.inc();
   if (listener.config.kind == ListenerKind::kIngress || listener.tls == nullptr) {
+    report_upstream_connect(u, true);
     http_upstream_ready(u);
     return;
   }
@@ -889,7 +902,7 @@ void Worker::http_send_request(Connection* c) {
   Connection* u = ex.up;
   HttpUp& hu = *u->hup;
   hu.parser.expect_response_to(ex.kind);
-  ex.upstream_address = hu.cluster->endpoints[hu.endpoint].text;
+  ex.upstream_address = u->endpoint->text;
   http_to_upstream(u, ex.head.data(), ex.head.size());
   ex.head_sent = true;
   ex.sent_ms = now_ms_;
@@ -960,6 +973,7 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
                                http::LocalCause::kUpstreamProtocolError);
           return;
         }
+        ex.cluster->endpoints->report_response(index_, *u->endpoint, head.status, now_ms_);
         if (head.status == 503 && !ex.response_started) {
           http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries,
                                      http::RetryReason::kStatus503};
@@ -1191,15 +1205,16 @@ void Worker::http_up_timer(Connection* u) {
     case ConnState::kConnecting:
       stats.timeout_connect.add();
       stats.upstream_cx_connect_fail.add();
+      report_upstream_connect(u, false);
       RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s timed out",
-                          listener_config(u).config.name.c_str(),
-                          hu.cluster->endpoints[hu.endpoint].text.c_str());
+                          listener_config(u).config.name.c_str(), u->endpoint->text.c_str());
       http_upstream_failed(u, http::RetryReason::kConnectFailure,
                            http::LocalCause::kUpstreamConnectTimeout);
       return;
     case ConnState::kUpHandshake:
       stats.timeout_handshake.add();
       stats.tls_handshake_failure.add();
+      report_upstream_connect(u, false);
       http_upstream_failed(u, http::RetryReason::kConnectFailure,
                            http::LocalCause::kUpstreamTlsFailure);
       return;

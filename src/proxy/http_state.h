@@ -87,8 +87,7 @@ struct HttpUp {
   http::ResponseParser parser;
   Connection* owner = nullptr;  // the downstream connection using it; null while pooled
   const Cluster* cluster = nullptr;
-  uint32_t pool = 0;
-  uint32_t endpoint = 0;
+  uint32_t pool = 0;  // its endpoint is the Connection's (held, released with it)
   uint8_t attempt = 0;
   bool ready = false;      // connected, and the TLS handshake done (egress)
   bool pooled = false;     // in the worker's idle pool

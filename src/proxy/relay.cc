@@ -70,9 +70,11 @@ void Worker::release(Connection* c) {
   if (c->kind != ConnKind::kTcp) http_on_release(c);
   uint32_t slot = c->slot;
   const TlsGeneration* generation = c->tls_generation;
+  cluster::Endpoint* endpoint = c->endpoint;
   slots_[slot].reset();
   // Only now that the TLS session is gone may the generation be reclaimed.
   if (generation != nullptr) generation->release(index_);
+  if (endpoint != nullptr) endpoint->release(index_);
   free_slots_.push_back(slot);
   --live_;
 }
@@ -101,19 +103,34 @@ void Worker::start_ingress(Connection* c) {
   arm_recv(c, c->down);
 }
 
+void Worker::report_upstream_connect(Connection* c, bool ok) {
+  if (c->endpoint == nullptr) return;  // ingress TCP: the app is not a cluster endpoint
+  const Cluster* target =
+      c->kind == ConnKind::kHttpUp ? c->hup->cluster : listener_config(c).cluster;
+  target->endpoints->report_connect(index_, *c->endpoint, ok, now_ms_);
+}
+
 void Worker::start_connect(Connection* c) {
   ListenerRuntime& listener = listener_config(c);
   const SocketAddress* address;
   if (listener.config.kind == ListenerKind::kIngress) {
     address = &listener.config.target;
   } else {
-    const auto& endpoints = listener.cluster->endpoints;
-    if (c->attempts == 0) {
-      c->endpoint = rr_next_[c->listener]++ % endpoints.size();
-    } else {
-      c->endpoint = (c->endpoint + 1) % endpoints.size();
+    // Round robin over the endpoints this worker has not ejected; a retry takes the next.
+    cluster::Endpoint* next =
+        listener.cluster->endpoints->pick(index_, c->attempts, c->endpoint, now_ms_);
+    if (c->endpoint != nullptr) c->endpoint->release(index_);
+    c->endpoint = next;
+    if (next == nullptr) {
+      if (c->attempts == 0) {
+        lstats(c).upstream_cx_connect_fail.add();
+        RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: service %s has no endpoint",
+                            listener.config.name.c_str(), listener.config.service.c_str());
+      }
+      abort(c);  // no endpoint, or every attempt made
+      return;
     }
-    address = &endpoints[c->endpoint].address;
+    address = &next->address;
   }
   ++c->attempts;
   c->state = ConnState::kConnecting;
@@ -147,17 +164,16 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   if (completion.res < 0) {
     int err = -completion.res;
     lstats(c).upstream_cx_connect_fail.add();
-    const SocketAddress& address = listener.config.kind == ListenerKind::kIngress
-                                       ? listener.config.target
-                                       : listener.cluster->endpoints[c->endpoint].address;
+    report_upstream_connect(c, false);
+    const SocketAddress& address =
+        c->endpoint != nullptr ? c->endpoint->address : listener.config.target;
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s failed: %s",
                         listener.config.name.c_str(), address.to_string().c_str(),
                         std::strerror(err));
     ring_->close(c->up.fd, 0);
     c->up.fd = -1;
-    if (listener.config.kind == ListenerKind::kEgress &&
-        c->attempts < listener.cluster->endpoints.size() && !stopping_) {
-      start_connect(c);  // next endpoint
+    if (listener.config.kind == ListenerKind::kEgress && !stopping_) {
+      start_connect(c);  // the next endpoint, while attempts are left
       return;
     }
     abort(c);
@@ -167,6 +183,7 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   c->upstream_counted = true;
   lstats(c).upstream_cx_active.inc();
   if (listener.config.kind == ListenerKind::kIngress || listener.tls == nullptr) {
+    report_upstream_connect(c, true);
     c->state = ConnState::kRelaying;
     schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
     arm_recv(c, c->up);
@@ -374,6 +391,7 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
     return;
   }
   if (c->kind == ConnKind::kHttpUp) {
+    report_upstream_connect(c, true);
     http_upstream_ready(c);
     return;
   }
@@ -382,6 +400,7 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
     start_connect(c);
     return;
   }
+  report_upstream_connect(c, true);
   c->state = ConnState::kRelaying;
   schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
   arm_recv(c, c->down);
@@ -393,11 +412,10 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
   stats.tls_handshake_failure.add();
   const tls::TlsSession& session = *half.tls;
   if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
+  if (half.id == HalfId::kUp) report_upstream_connect(c, false);
   if (c->kind == ConnKind::kHttpUp) {
-    const HttpUp& hu = *c->hup;
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
-                        listener_config(c).config.name.c_str(),
-                        hu.cluster->endpoints[hu.endpoint].text.c_str(),
+                        listener_config(c).config.name.c_str(), c->endpoint->text.c_str(),
                         session.error_detail().c_str());
     flush(c, half);
     http_upstream_failed(c, http::RetryReason::kConnectFailure,
@@ -405,9 +423,8 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
     return;
   }
   if (half.id == HalfId::kUp) {
-    const SocketAddress& address = listener_config(c).cluster->endpoints[c->endpoint].address;
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
-                        listener_config(c).config.name.c_str(), address.to_string().c_str(),
+                        listener_config(c).config.name.c_str(), c->endpoint->text.c_str(),
                         session.error_detail().c_str());
   } else {
     RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: client handshake failed: %s",
@@ -556,6 +573,7 @@ void Worker::connection_timer(Connection* c) {
     case ConnState::kUpHandshake:
       stats.timeout_handshake.add();
       stats.tls_handshake_failure.add();
+      if (c->state == ConnState::kUpHandshake) report_upstream_connect(c, false);
       RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: %s TLS handshake timed out",
                           listener_config(c).config.name.c_str(),
                           c->state == ConnState::kDownHandshake ? "client" : "upstream");
@@ -567,10 +585,10 @@ void Worker::connection_timer(Connection* c) {
       ListenerRuntime& listener = listener_config(c);
       RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream connect timed out",
                           listener.config.name.c_str());
-      if (listener.config.kind == ListenerKind::kEgress &&
-          c->attempts < listener.cluster->endpoints.size()) {
+      if (listener.config.kind == ListenerKind::kEgress) {
+        report_upstream_connect(c, false);
         // Abandon this attempt: cancel its connect (the completion is ignored since the
-        // state moves on) and try the next endpoint on a new socket.
+        // state moves on) and try the next endpoint, if attempts are left, on a new socket.
         ring_->cancel_fd(c->up.fd, token(c, c->up, OpCode::kCancel));
         ++c->pending_ops;
         ring_->close(c->up.fd, 0);

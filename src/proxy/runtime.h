@@ -1,5 +1,6 @@
-// What the workers share: read-only after start-up, except the TLS context slots, which
-// the control thread republishes with one atomic pointer store (see DESIGN.md, RCU).
+// What the workers share: read-only after start-up, except the TLS context slots and the
+// clusters' endpoint sets, which the control side republishes with one atomic pointer
+// store each (see DESIGN.md, RCU).
 #pragma once
 
 #include <atomic>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "ringside/access_log.h"
+#include "ringside/cluster.h"
 #include "ringside/config.h"
 #include "ringside/http_route.h"
 #include "ringside/http_stats.h"
@@ -26,11 +28,14 @@ namespace ringside::proxy {
 using TlsGeneration = ::ringside::TlsGeneration;
 using ContextSlot = ::ringside::ContextSlot;
 
+// A service (or an HTTP ingress's local app) as the proxy addresses it. Its endpoints are
+// a cluster::Cluster (the published endpoint set, round robin, outlier detection), one
+// per service and shared by every proxy Cluster of that service.
 struct Cluster {
   std::string name;
-  std::vector<UpstreamEndpoint> endpoints;
-  uint32_t index = 0;         // in Runtime::clusters
-  int32_t http_service = -1;  // index in HttpStatsRegistry::service_names; -1: none
+  cluster::Cluster* endpoints = nullptr;  // owned by Runtime::services
+  uint32_t index = 0;                     // in Runtime::clusters
+  int32_t http_service = -1;              // index in HttpStatsRegistry::service_names; -1: none
 };
 
 struct ListenerRuntime {
@@ -61,6 +66,14 @@ struct HttpRuntime {
 struct Runtime {
   Config config;
   std::vector<ListenerRuntime> listeners;
+  // Endpoint sets: one per service, plus one per HTTP ingress's local app.
+  std::vector<std::unique_ptr<cluster::Cluster>> services;
+  cluster::Cluster* find_service(const std::string& name) const {
+    for (const auto& c : services) {
+      if (c->name() == name) return c.get();
+    }
+    return nullptr;
+  }
   std::vector<std::unique_ptr<Cluster>> clusters;
   std::vector<std::unique_ptr<ContextSlot>> slots;
   std::unique_ptr<StatsRegistry> stats;

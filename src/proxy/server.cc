@@ -80,6 +80,12 @@ Result<void> Server::load_tls(std::string* detail) {
     tls_listeners.push_back(certs::TlsListener{lc.name, lc.kind, lc.client_cert, listener.tls});
   }
   if (tls_listeners.empty()) return {};
+  agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),
+                                                  runtime_.workers, quiescence());
+  return agent_->initialize(detail);
+}
+
+WorkerQuiescence Server::quiescence() {
   WorkerQuiescence quiescence;
   quiescence.workers = runtime_.workers;
   quiescence.epoch = [this](unsigned i) -> uint64_t {
@@ -88,9 +94,42 @@ Result<void> Server::load_tls(std::string* detail) {
   quiescence.stopped = [this](unsigned i) {
     return i < workers_.size() && workers_[i]->finished();
   };
-  agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),
-                                                  runtime_.workers, std::move(quiescence));
-  return agent_->initialize(detail);
+  return quiescence;
+}
+
+// Ingress HTTP: the local app is a one-endpoint cluster named after this task's service
+// (its stats are the target's).
+std::string Server::local_app_name(const ListenerConfig& lc) const {
+  const Config& config = runtime_.config;
+  return (config.service_name.empty() ? "local_app" : config.service_name) + "@" +
+         lc.target.to_string();
+}
+
+// One endpoint set per service, shared by every listener (and route) that sends to it;
+// the discovery publishes the first sets now and later ones from its thread.
+void Server::make_clusters() {
+  const Config& config = runtime_.config;
+  std::vector<cluster::Discovery::Service> services;
+  for (const auto& [name, service] : config.services) {
+    runtime_.services.push_back(std::make_unique<cluster::Cluster>(
+        name, runtime_.workers, cluster::OutlierPolicy::from(config.outlier), quiescence()));
+    services.push_back({runtime_.services.back().get(), service});
+  }
+  // An HTTP ingress sends to its local app: a one-endpoint static set of its own.
+  for (const ListenerConfig& lc : config.listeners) {
+    if (lc.kind != ListenerKind::kIngress || lc.protocol != Protocol::kHttp) continue;
+    ServiceConfig app;
+    app.name = local_app_name(lc);
+    if (runtime_.find_service(app.name) != nullptr) continue;
+    app.endpoints.push_back(UpstreamEndpoint{lc.target.to_string(), lc.target});
+    runtime_.services.push_back(std::make_unique<cluster::Cluster>(
+        app.name, runtime_.workers, cluster::OutlierPolicy::from(config.outlier), quiescence()));
+    services.push_back({runtime_.services.back().get(), std::move(app)});
+  }
+  cluster::DiscoveryTuning tuning;
+  tuning.dns_refresh = config.dns_refresh;
+  discovery_ = std::make_unique<cluster::Discovery>(std::move(services), tuning);
+  discovery_->initialize();
 }
 
 Result<void> Server::prepare(std::string* detail) {
@@ -98,19 +137,19 @@ Result<void> Server::prepare(std::string* detail) {
   tls::global_init();
   runtime_.workers = config.threads != 0 ? config.threads : usable_cpus();
 
+  make_clusters();
   std::vector<std::string> names;
   std::vector<std::string> http_listeners;
   std::vector<std::string> http_services;
   // HTTP listeners share one cluster per service (their pools and service stats are
   // keyed by it); a TCP egress listener gets a cluster of its own, as before.
-  auto http_cluster = [&](const std::string& name,
-                          const std::vector<UpstreamEndpoint>& endpoints) -> Cluster* {
+  auto http_cluster = [&](const std::string& name) -> Cluster* {
     for (auto& cluster : runtime_.clusters) {
       if (cluster->name == name && cluster->http_service >= 0) return cluster.get();
     }
     auto cluster = std::make_unique<Cluster>();
     cluster->name = name;
-    cluster->endpoints = endpoints;
+    cluster->endpoints = runtime_.find_service(name);
     cluster->index = static_cast<uint32_t>(runtime_.clusters.size());
     cluster->http_service = static_cast<int32_t>(http_services.size());
     http_services.push_back(name);
@@ -126,39 +165,33 @@ Result<void> Server::prepare(std::string* detail) {
       http_listeners.push_back(lc.name);
     }
     if (lc.kind == ListenerKind::kEgress) {
-      auto it = config.services.find(lc.service);
-      if (it == config.services.end() || it->second.endpoints.empty()) {
+      if (runtime_.find_service(lc.service) == nullptr) {
         *detail = lc.name + ": service '" + lc.service + "' has no --upstream";
         return make_error(ErrorKind::kConfig, Side::kInternal, "config");
       }
       if (http) {
-        listener.cluster = http_cluster(lc.service, it->second.endpoints);
+        listener.cluster = http_cluster(lc.service);
       } else {
         auto cluster = std::make_unique<Cluster>();
         cluster->name = lc.service;
-        cluster->endpoints = it->second.endpoints;
+        cluster->endpoints = runtime_.find_service(lc.service);
         cluster->index = static_cast<uint32_t>(runtime_.clusters.size());
         listener.cluster = cluster.get();
         runtime_.clusters.push_back(std::move(cluster));
       }
     } else if (http) {
-      // Ingress HTTP: the local app is a one-endpoint cluster named after this task's
-      // service (its stats are the target's).
-      std::string name = config.service_name.empty() ? "local_app" : config.service_name;
-      name += "@" + lc.target.to_string();
-      listener.cluster = http_cluster(name, {UpstreamEndpoint{lc.target.to_string(), lc.target}});
+      listener.cluster = http_cluster(local_app_name(lc));
     }
     runtime_.listeners.push_back(std::move(listener));
     names.push_back(lc.name);
   }
   for (const http::Route& route : config.http.routes) {
-    auto it = config.services.find(route.service);
-    if (it == config.services.end() || it->second.endpoints.empty()) {
+    if (runtime_.find_service(route.service) == nullptr) {
       *detail = "--route " + route.host + route.path_prefix + ": service '" + route.service +
                 "' has no --upstream";
       return make_error(ErrorKind::kConfig, Side::kInternal, "config");
     }
-    http_cluster(route.service, it->second.endpoints);
+    http_cluster(route.service);
   }
   if (!http_listeners.empty()) {
     HttpRuntime& http = runtime_.http;
@@ -277,16 +310,10 @@ std::string Server::render_certs() const {
 }
 
 std::string Server::render_clusters() const {
+  const uint64_t now_ms = monotonic_ms();
   std::string out = "{\"clusters\":[";
-  for (size_t i = 0; i < runtime_.clusters.size(); ++i) {
-    const Cluster& cluster = *runtime_.clusters[i];
-    out += (i ? "," : "") + std::string("{\"name\":\"") + json_escape(cluster.name) +
-           "\",\"endpoints\":[";
-    for (size_t j = 0; j < cluster.endpoints.size(); ++j) {
-      out += (j ? "," : "") + std::string("{\"address\":\"") +
-             json_escape(cluster.endpoints[j].address.to_string()) + "\",\"state\":\"active\"}";
-    }
-    out += "]}";
+  for (size_t i = 0; i < runtime_.services.size(); ++i) {
+    out += (i ? "," : "") + runtime_.services[i]->render_json(now_ms);
   }
   out += "]}\n";
   return out;
@@ -331,6 +358,12 @@ int Server::run() {
     std::string detail;
     if (!agent_->start(&detail).ok()) RS_ERROR("rotation agent: %s (no rotation)", detail.c_str());
   }
+  if (discovery_) {
+    std::string detail;
+    if (!discovery_->start(&detail).ok()) {
+      RS_ERROR("endpoint discovery: %s (endpoints stay as they are)", detail.c_str());
+    }
+  }
   start_admin();
   std::string listeners;
   for (const ListenerRuntime& listener : runtime_.listeners) {
@@ -369,7 +402,8 @@ int Server::run() {
 
 void Server::drain_and_stop() {
   draining_.store(true, std::memory_order_release);
-  if (agent_) agent_->stop();  // no rotation while draining; generations are freed with it
+  if (agent_) agent_->stop();          // no rotation while draining; generations are freed with it
+  if (discovery_) discovery_->stop();  // endpoint sets stay as they are while draining
   for (auto& worker : workers_) worker->request_drain();
   auto deadline = std::chrono::steady_clock::now() + runtime_.config.drain_timeout;
   while (std::chrono::steady_clock::now() < deadline) {

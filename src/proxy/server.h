@@ -10,6 +10,7 @@
 #include "proxy/runtime.h"
 #include "proxy/worker.h"
 #include "ringside/config.h"
+#include "ringside/discovery.h"
 #include "ringside/rotation.h"
 
 namespace ringside {
@@ -35,6 +36,10 @@ class Server {
 
  private:
   Result<void> load_tls(std::string* detail);
+  void make_clusters();
+  std::string local_app_name(const ListenerConfig& listener) const;
+  // How reclaimers (certificates, endpoint sets) observe this server's workers.
+  WorkerQuiescence quiescence();
   void start_admin();
   void drain_and_stop();
   std::string render_stats() const;
@@ -44,7 +49,8 @@ class Server {
   Runtime runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
-  std::unique_ptr<certs::RotationAgent> agent_;  // null when no listener uses TLS
+  std::unique_ptr<certs::RotationAgent> agent_;    // null when no listener uses TLS
+  std::unique_ptr<cluster::Discovery> discovery_;  // endpoint sets of runtime_.clusters
   std::unique_ptr<AdminServer> admin_;
   std::atomic<bool> draining_{false};
   std::atomic<bool> drain_requested_{false};

@@ -40,9 +40,7 @@ Worker::Worker(unsigned index, Runtime& runtime, std::unique_ptr<IoRing> ring)
       timers_(monotonic_ms()),
       now_ms_(monotonic_ms()),
       listeners_(runtime.listeners.size()),
-      rr_next_(runtime.listeners.size(), index),
       pools_(runtime.listeners.size() * runtime.clusters.size()),
-      cluster_rr_(runtime.clusters.size(), index),
       stats_(&runtime.stats->workers[index]),
       listener_stats_(&runtime.stats->listeners[index]) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -86,6 +86,8 @@ class Worker {
   Connection* lookup(const Token& token);
   void start_ingress(Connection* c);
   void start_connect(Connection* c);
+  // Outlier detection: the outcome of c's connect (+ TLS handshake) to its endpoint.
+  void report_upstream_connect(Connection* c, bool ok);
   void on_connect(Connection* c, uint8_t attempt, const Completion& completion);
   void on_recv(Connection* c, Half& half, const Completion& completion);
   void on_send(Connection* c, Half& half, const Completion& completion);
@@ -168,13 +170,11 @@ class Worker {
   TimerWheel timers_;
   uint64_t now_ms_;
   std::vector<ListenerSocket> listeners_;
-  std::vector<uint32_t> rr_next_;  // per listener: next endpoint (round robin)
 
   // HTTP: idle upstream connections per (listener, cluster), most recent last.
   std::vector<std::vector<Connection*>> pools_;
-  std::vector<uint32_t> cluster_rr_;  // per cluster: next endpoint (round robin)
-  std::string scratch_;               // encoded heads and local responses
-  std::vector<Connection*> dirty_;    // HTTP connections with staged plaintext
+  std::string scratch_;             // encoded heads and local responses
+  std::vector<Connection*> dirty_;  // HTTP connections with staged plaintext
   std::unique_ptr<http::AccessLogger> access_log_;
 
   std::vector<std::unique_ptr<Connection>> slots_;

@@ -133,6 +133,122 @@ TEST_F(CommandLineTest, Defaults) {
   EXPECT_EQ(c.log_level, "info");
   EXPECT_FALSE(c.tls13_only);
   EXPECT_EQ(c.listeners[0].protocol, Protocol::kTcp);
+  EXPECT_EQ(c.dns_refresh, seconds(5));
+  EXPECT_EQ(c.outlier.consecutive_connect_failures, 5u);
+  EXPECT_EQ(c.outlier.consecutive_5xx, 5u);
+  EXPECT_EQ(c.outlier.ejection_time, seconds(30));
+  EXPECT_EQ(c.outlier.max_ejection_percent, 50u);
+}
+
+TEST_F(CommandLineTest, DynamicUpstreamsAndOutlierFlags) {
+  const std::string endpoints =
+      write_file("endpoints", "# replicas\n10.0.0.7:15443\n\n  [::1]:15443  # local\r\n");
+  std::vector<std::string> args = minimal();
+  for (const std::string& arg :
+       std::vector<std::string>{"--egress", "127.255.0.1:80=app.ns,tls=off",       //
+                                "--upstream", "app.ns=10.0.0.9:15443",             //
+                                "--upstream", "app.ns=dns:replicas.app.ns:15443",  //
+                                "--upstream", "app.ns=file:" + endpoints,          //
+                                "--dns-refresh", "250ms",                          //
+                                "--outlier-connect-failures", "3",                 //
+                                "--outlier-consecutive-5xx", "0",                  //
+                                "--outlier-ejection-time", "2s",                   //
+                                "--outlier-max-ejection-percent", "100"}) {
+    args.push_back(arg);
+  }
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  ASSERT_EQ(c.services.count("app.ns"), 1u);
+  const ServiceConfig& service = c.services.at("app.ns");
+  ASSERT_EQ(service.endpoints.size(), 1u);
+  EXPECT_EQ(service.endpoints[0].address.to_string(), "10.0.0.9:15443");
+  ASSERT_EQ(service.dynamic.size(), 2u);
+  EXPECT_EQ(service.dynamic[0].kind, EndpointSourceKind::kDns);
+  EXPECT_EQ(service.dynamic[0].text, "dns:replicas.app.ns:15443");
+  EXPECT_EQ(service.dynamic[0].host, "replicas.app.ns");
+  EXPECT_EQ(service.dynamic[0].port, 15443);
+  EXPECT_EQ(service.dynamic[1].kind, EndpointSourceKind::kFile);
+  EXPECT_EQ(service.dynamic[1].path, endpoints);
+  EXPECT_EQ(c.dns_refresh, milliseconds(250));
+  EXPECT_EQ(c.outlier.consecutive_connect_failures, 3u);
+  EXPECT_EQ(c.outlier.consecutive_5xx, 0u);
+  EXPECT_EQ(c.outlier.ejection_time, seconds(2));
+  EXPECT_EQ(c.outlier.max_ejection_percent, 100u);
+
+  // A service with only a dynamic source satisfies an egress listener.
+  args = {"--egress", "127.0.0.1:15080=orders.ns,tls=off", "--upstream",
+          "orders.ns=dns:orders.example:443"};
+  EXPECT_EQ(parse(args).action, ParseOutcome::Action::kRun) << parse(args).message;
+}
+
+TEST(EndpointFile, ParsesLinesCommentsAndBlankLines) {
+  std::vector<SocketAddress> endpoints;
+  std::string detail;
+  ASSERT_TRUE(parse_endpoint_file("10.0.0.7:15443\n# gone: 10.0.0.8:15443\n\t[::1]:80 \n",
+                                  &endpoints, &detail))
+      << detail;
+  ASSERT_EQ(endpoints.size(), 2u);
+  EXPECT_EQ(endpoints[0].to_string(), "10.0.0.7:15443");
+  EXPECT_EQ(endpoints[1].to_string(), "[::1]:80");
+  // Without a final newline, and with CRLF.
+  ASSERT_TRUE(parse_endpoint_file("10.0.0.7:1\r\n10.0.0.8:2", &endpoints, &detail)) << detail;
+  EXPECT_EQ(endpoints.size(), 2u);
+}
+
+TEST(EndpointFile, RefusesBadLinesAndEmptyFiles) {
+  std::vector<SocketAddress> endpoints;
+  std::string detail;
+  EXPECT_FALSE(parse_endpoint_file("10.0.0.7:15443\n10.0.0.8\n", &endpoints, &detail));
+  EXPECT_NE(detail.find("line 2: '10.0.0.8' is not HOST:PORT"), std::string::npos) << detail;
+  EXPECT_FALSE(parse_endpoint_file("10.0.0.7:0\n", &endpoints, &detail));
+  EXPECT_NE(detail.find("line 1"), std::string::npos) << detail;
+  EXPECT_FALSE(parse_endpoint_file("# nothing\n\n", &endpoints, &detail));
+  EXPECT_NE(detail.find("no endpoint"), std::string::npos) << detail;
+  EXPECT_FALSE(parse_endpoint_file("", &endpoints, &detail));
+}
+
+TEST_F(CommandLineTest, HostsPrintsClientAliases) {
+  ParseOutcome outcome = parse({"hosts", "--egress", "127.255.0.1:80=app.sample-namespace,tls=off",
+                                "--egress", "127.255.0.1:8080=app.sample-namespace,tls=off",
+                                "--egress", "127.255.0.2:80=orders.sample-namespace,tls=off",
+                                "--egress", "[::1]:80=v6.sample-namespace,tls=off", "--egress",
+                                "0.0.0.0:81=any.sample-namespace,tls=off", "--upstream",
+                                "app.sample-namespace=10.0.0.7:15443", "--upstream",
+                                "orders.sample-namespace=10.0.0.8:15443", "--upstream",
+                                "v6.sample-namespace=10.0.0.9:15443", "--upstream",
+                                "any.sample-namespace=10.0.0.9:15443"});
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kExit) << outcome.message;
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.message;
+  EXPECT_EQ(outcome.message,
+            "# ringside client aliases (egress listeners)\n"
+            "# egress_0.0.0.0:81 (any.sample-namespace) listens on every address: no alias line\n"
+            "127.255.0.1 app.sample-namespace\n"
+            "127.255.0.2 orders.sample-namespace\n"
+            "::1 v6.sample-namespace\n");
+
+  // Two services on one alias address share its line; ingress listeners have none.
+  std::vector<std::string> args = {"hosts"};
+  for (const std::string& arg : minimal()) args.push_back(arg);
+  for (const char* arg :
+       {"--egress", "127.255.0.1:80=a.ns,tls=off", "--egress", "127.255.0.1:81=b.ns,tls=off",
+        "--upstream", "a.ns=10.0.0.1:1", "--upstream", "b.ns=10.0.0.1:1"}) {
+    args.push_back(arg);
+  }
+  outcome = parse(args);
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.message;
+  EXPECT_EQ(outcome.message,
+            "# ringside client aliases (egress listeners)\n127.255.0.1 a.ns b.ns\n");
+
+  // The same checks as a run: a bad flag is still exit 2, naming it.
+  outcome = parse({"hosts", "--egress", "127.255.0.1:80=app.ns,tls=off"});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("no --upstream for service 'app.ns'"), std::string::npos)
+      << outcome.message;
+  // "hosts" anywhere but first is a stray word, as before.
+  outcome = parse({"--admin", "off", "hosts"});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("unexpected argument 'hosts'"), std::string::npos);
 }
 
 TEST_F(CommandLineTest, EveryTunable) {
@@ -398,6 +514,10 @@ TEST_F(CommandLineTest, Help) {
                                "--ingress",
                                "--egress",
                                "--upstream",
+                               "ringside hosts",
+                               "--dns-refresh DURATION (=5s)",
+                               "--outlier-ejection-time DURATION (=30s)",
+                               "--outlier-max-ejection-percent N (=50)",
                                "--cert-lifetime",
                                "(=7d)",
                                "(=5d)",
@@ -563,9 +683,24 @@ TEST_F(CommandLineTest, Errors) {
       {{"--egress", "127.0.0.1:15080=orders ns"}, "service 'orders ns' is not a service name"},
       {{"--egress", "127.0.0.1:15080=orders.ns,san=a b"}, "san 'a b' is not a DNS name"},
       {{"--upstream", "orders.ns"}, "--upstream 'orders.ns': expected SERVICE=HOST:PORT"},
-      {{"--upstream", "orders.ns=dns:orders.example:443"},
-       "--upstream 'orders.ns=dns:orders.example:443': dns: endpoints are not supported yet"},
-      {{"--upstream", "orders.ns=file:/etc/endpoints"}, "file: endpoints are not supported yet"},
+      {{"--upstream", "orders.ns=dns:orders.example"},
+       "--upstream 'orders.ns=dns:orders.example': expected dns:HOST:PORT with a port in 1-65535"},
+      {{"--upstream", "orders.ns=dns:orders.example:0"}, "expected dns:HOST:PORT"},
+      {{"--upstream", "orders.ns=dns:orders.example:70000"}, "expected dns:HOST:PORT"},
+      {{"--upstream", "orders.ns=dns:bad host:80"}, "'bad host' is not a DNS name"},
+      {{"--upstream", "orders.ns=dns:o.example:80", "--upstream", "orders.ns=dns:o.example:80"},
+       "dns:o.example:80 is already an upstream of orders.ns"},
+      {{"--upstream", "orders.ns=file:"}, "--upstream 'orders.ns=file:': expected file:PATH"},
+      {{"--upstream", "orders.ns=file:" + missing}, "cannot read: No such file or directory"},
+      {{"--upstream", "orders.ns=file:" + dir_}, "not a regular file"},
+      {{"--upstream", "orders.ns=file:" + ca_}, "line 1: '-----BEGIN CERTIFICATE-----' is not"},
+      {{"--dns-refresh", "10ms"}, "--dns-refresh '10ms': must be at least 100ms"},
+      {{"--dns-refresh", "soon"}, "--dns-refresh: 'soon' is not a duration"},
+      {{"--outlier-connect-failures", "-1"}, "--outlier-connect-failures '-1': not a whole"},
+      {{"--outlier-consecutive-5xx", "1001"}, "--outlier-consecutive-5xx '1001': out of range"},
+      {{"--outlier-ejection-time", "0"}, "--outlier-ejection-time '0': must be > 0"},
+      {{"--outlier-max-ejection-percent", "101"},
+       "--outlier-max-ejection-percent '101': out of range (0 to 100)"},
       {{"--upstream", "orders.ns=10.0.0.1"}, "endpoint '10.0.0.1' is not HOST:PORT"},
       {{"--upstream", "orders.ns=10.0.0.1:1", "--upstream", "orders.ns=10.0.0.1:1"},
        "endpoint 10.0.0.1:1 is already an upstream of orders.ns"},

@@ -9,6 +9,7 @@
 
 #include "fake_ring.h"
 #include "proxy/worker.h"
+#include "test_cluster.h"
 
 namespace ringside::proxy {
 namespace {
@@ -32,17 +33,13 @@ class HttpWorkerTest : public ::testing::Test {
     listener.service = "svc";
     listener.protocol = Protocol::kHttp;
     listener.tls = false;
-    auto cluster = std::make_unique<Cluster>();
-    cluster->name = "svc";
+    Cluster* cluster = add_test_cluster(*runtime_, "svc", {"127.0.0.1:9001"},
+                                        cluster::OutlierPolicy{}, frozen_quiescence());
     cluster->http_service = 0;
-    for (const char* e : {"127.0.0.1:9001", "127.0.0.1:9002"}) {
-      cluster->endpoints.push_back(UpstreamEndpoint{e, *SocketAddress::parse_numeric(e)});
-    }
     ListenerRuntime lr;
     lr.config = listener;
-    lr.cluster = cluster.get();
+    lr.cluster = cluster;
     lr.http_index = 0;
-    runtime_->clusters.push_back(std::move(cluster));
     runtime_->listeners.push_back(lr);
     runtime_->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
     runtime_->http.stats = std::make_unique<http::HttpStatsRegistry>(
@@ -141,6 +138,38 @@ TEST_F(HttpWorkerTest, KeepAliveReusesThePooledUpstreamConnection) {
   EXPECT_EQ(drain_sends(up), "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
   EXPECT_EQ(hstats().request_count.get(), 2u);
   EXPECT_EQ(hstats().upstream_cx_total.get(), 1u);
+}
+
+TEST_F(HttpWorkerTest, EachRequestPicksAnEndpointAndReusesAConnectionToIt) {
+  std::vector<cluster::DiscoveredEndpoint> two;
+  for (const char* e : {"127.0.0.1:9001", "127.0.0.1:9002"}) {
+    two.push_back({*SocketAddress::parse_numeric(e), EndpointSourceKind::kStatic});
+  }
+  ASSERT_TRUE(runtime_->services[0]->update(two));
+  std::vector<uint16_t> connected;
+  std::vector<int> fds;
+  for (const char* path : {"/1", "/2", "/3", "/4"}) {
+    const size_t connects = ring_->count(Call::kConnect);
+    ring_->deliver(client_recv_, std::string("GET ") + path + " HTTP/1.1\r\nHost: svc\r\n\r\n");
+    turn();
+    int up;
+    if (ring_->count(Call::kConnect) > connects) {
+      auto connect = ring_->last(Call::kConnect);
+      connected.push_back(ntohs(reinterpret_cast<const sockaddr_in*>(&connect->addr)->sin_port));
+      up = connect_ok();
+      fds.push_back(up);
+    } else {
+      up = fds[(path[1] - '1') % 2];  // the pooled connection to the endpoint picked
+    }
+    EXPECT_EQ(drain_sends(up), std::string("GET ") + path + " HTTP/1.1\r\nHost: svc\r\n\r\n");
+    ring_->deliver(recv_token(up), kOk);
+    turn();
+    drain_sends(kClientFd);
+  }
+  // Round robin per request: one connection to each endpoint, each then reused.
+  EXPECT_EQ(connected, (std::vector<uint16_t>{9001, 9002}));
+  EXPECT_EQ(hstats().upstream_cx_total.get(), 2u);
+  EXPECT_EQ(hstats().request_count.get(), 4u);
 }
 
 TEST_F(HttpWorkerTest, PooledConnectionClosedByTheUpstreamIsRetriedTransparently) {

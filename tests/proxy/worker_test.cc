@@ -10,6 +10,7 @@
 #include <string>
 
 #include "fake_ring.h"
+#include "test_cluster.h"
 
 namespace ringside::proxy {
 namespace {
@@ -23,7 +24,8 @@ class WorkerTest : public ::testing::Test {
  protected:
   void SetUp() override { make_worker({"127.0.0.1:9001", "127.0.0.1:9002"}); }
 
-  void make_worker(const std::vector<std::string>& endpoints, uint64_t max_pending = 64 * 1024) {
+  void make_worker(const std::vector<std::string>& endpoints, uint64_t max_pending = 64 * 1024,
+                   cluster::OutlierPolicy policy = {}) {
     runtime_ = std::make_unique<Runtime>();
     runtime_->config.max_pending_bytes = max_pending;
     ListenerConfig listener;
@@ -32,15 +34,14 @@ class WorkerTest : public ::testing::Test {
     listener.listen = *SocketAddress::parse_numeric("127.0.0.1:1");
     listener.service = "svc";
     listener.tls = false;  // plaintext both ways: the relay logic without TLS
-    auto cluster = std::make_unique<Cluster>();
-    cluster->name = "svc";
-    for (const auto& e : endpoints) {
-      cluster->endpoints.push_back(UpstreamEndpoint{e, *SocketAddress::parse_numeric(e)});
-    }
+    WorkerQuiescence quiescence;
+    quiescence.workers = 1;
+    quiescence.epoch = [this](unsigned) { return worker_ ? worker_->quiescent_epoch() : 0; };
+    Cluster* svc = add_test_cluster(*runtime_, "svc", endpoints, policy, std::move(quiescence));
+    cluster_ = svc->endpoints;
     ListenerRuntime lr;
     lr.config = listener;
-    lr.cluster = cluster.get();
-    runtime_->clusters.push_back(std::move(cluster));
+    lr.cluster = svc;
     runtime_->listeners.push_back(lr);
     runtime_->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
     FakeRing::Options options;
@@ -60,6 +61,18 @@ class WorkerTest : public ::testing::Test {
       for (uint64_t token : ring_->armed_on(kClientFd)) ring_->complete(token, -ECANCELED);
     }
     worker_.reset();
+  }
+
+  void set_endpoints(const std::vector<std::string>& endpoints) {
+    std::vector<cluster::DiscoveredEndpoint> found;
+    for (const auto& e : endpoints) {
+      found.push_back({*SocketAddress::parse_numeric(e), EndpointSourceKind::kStatic});
+    }
+    cluster_->update(found);
+  }
+
+  static uint16_t port_of(const FakeRing::Op& op) {
+    return ntohs(reinterpret_cast<const sockaddr_in*>(&op.addr)->sin_port);
   }
 
   ListenerStats& stats() { return runtime_->stats->listeners[0][0]; }
@@ -95,6 +108,7 @@ class WorkerTest : public ::testing::Test {
   }
 
   std::unique_ptr<Runtime> runtime_;
+  cluster::Cluster* cluster_ = nullptr;
   FakeRing* ring_ = nullptr;
   std::unique_ptr<Worker> worker_;
 };
@@ -211,6 +225,98 @@ TEST_F(WorkerTest, RefusedConnectTriesTheNextEndpointThenGivesUp) {
   turn();
   EXPECT_EQ(stats().upstream_cx_connect_fail.get(), 2u);
   EXPECT_EQ(worker_->live_connections(), 0);  // the client is closed, not left hanging
+}
+
+TEST_F(WorkerTest, ConnectFailuresEjectAnEndpointAndNewConnectionsSkipIt) {
+  cluster::OutlierPolicy policy;
+  policy.consecutive_connect_failures = 2;
+  policy.ejection_ms = 60000;
+  make_worker({"127.0.0.1:9001", "127.0.0.1:9002"}, 64 * 1024, policy);
+  // Every connection to 9001 is refused; each then succeeds on 9002.
+  auto accept = ring_->last(Call::kAcceptMultishot);
+  ASSERT_TRUE(accept.has_value());
+  std::vector<uint16_t> first_tries;
+  for (int i = 0; i < 4; ++i) {
+    ring_->complete(accept->user_data, kClientFd + 1 + i, /*more=*/true);
+    turn();
+    FakeRing::Op connect = *ring_->last(Call::kConnect);
+    first_tries.push_back(port_of(connect));
+    if (port_of(connect) == 9001) {
+      ring_->complete(connect.user_data, -ECONNREFUSED);
+      turn();
+      connect = *ring_->last(Call::kConnect);
+      ASSERT_EQ(port_of(connect), 9002);  // the retry takes the next endpoint
+    }
+    ring_->complete(connect.user_data, 0);
+    turn();
+  }
+  // Round robin tried 9001 twice (then ejected it), and never again.
+  EXPECT_EQ(first_tries, (std::vector<uint16_t>{9001, 9002, 9001, 9002}));
+  ring_->complete(accept->user_data, kClientFd + 10, /*more=*/true);
+  turn();
+  EXPECT_EQ(port_of(*ring_->last(Call::kConnect)), 9002);
+  ring_->complete(accept->user_data, kClientFd + 11, /*more=*/true);
+  turn();
+  EXPECT_EQ(port_of(*ring_->last(Call::kConnect)), 9002);
+  const std::string json = cluster_->render_json(monotonic_ms());
+  EXPECT_NE(json.find("\"address\":\"127.0.0.1:9001\",\"source\":\"static\",\"state\":\"ejected\""),
+            std::string::npos)
+      << json;
+  EXPECT_NE(json.find("\"connect_failed\":2"), std::string::npos) << json;
+}
+
+TEST_F(WorkerTest, RemovedEndpointDrainsItsConnectionsAndGetsNoNewOnes) {
+  make_worker({"127.0.0.1:9001"});
+  FakeRing::Op connect = accept_client();
+  ASSERT_EQ(port_of(connect), 9001);
+  const int upstream_fd = connect.fd;
+  ring_->complete(connect.user_data, 0);
+  turn();
+  // 9001 leaves the set, 9002 joins: the open connection keeps relaying.
+  set_endpoints({"127.0.0.1:9002"});
+  for (int i = 0; i < 3; ++i) turn();
+  cluster_->collect();
+  EXPECT_EQ(cluster_->pending(), 1u);  // the old sets are freed; the endpoint is still held
+  ring_->deliver(recv_token(kClientFd), "still here");
+  turn();
+  auto send = ring_->last(Call::kSend);
+  ASSERT_TRUE(send.has_value());
+  EXPECT_EQ(send->fd, upstream_fd);
+  EXPECT_EQ(send->data, "still here");
+  std::string json = cluster_->render_json(monotonic_ms());
+  EXPECT_NE(json.find("\"127.0.0.1:9001\",\"source\":\"static\",\"state\":\"draining\""),
+            std::string::npos)
+      << json;
+  // A new connection goes to 9002.
+  auto accept = ring_->last(Call::kAcceptMultishot);
+  ring_->complete(accept->user_data, kClientFd + 1, /*more=*/true);
+  turn();
+  EXPECT_EQ(port_of(*ring_->last(Call::kConnect)), 9002);
+  // Once the drained connection closes, the endpoint is freed.
+  ring_->complete(send->user_data, static_cast<int32_t>(send->len));
+  ring_->complete(recv_token(upstream_fd), -ECONNRESET);
+  turn();
+  for (uint64_t token : ring_->armed_on(kClientFd)) ring_->complete(token, -ECANCELED);
+  complete_cancels();
+  turn();
+  turn();
+  EXPECT_EQ(worker_->live_connections(), 1);  // the one to 9002
+  EXPECT_EQ(cluster_->collect(), 1u);
+  EXPECT_EQ(cluster_->pending(), 0u);
+  json = cluster_->render_json(monotonic_ms());
+  EXPECT_EQ(json.find("9001"), std::string::npos) << json;
+}
+
+TEST_F(WorkerTest, ServiceWithoutEndpointsClosesTheClient) {
+  make_worker({});
+  auto accept = ring_->last(Call::kAcceptMultishot);
+  ring_->complete(accept->user_data, kClientFd, /*more=*/true);
+  turn();
+  turn();
+  EXPECT_FALSE(ring_->last(Call::kConnect).has_value());
+  EXPECT_EQ(stats().upstream_cx_connect_fail.get(), 1u);
+  EXPECT_EQ(cluster_->no_endpoint(0), 1u);
+  EXPECT_EQ(worker_->live_connections(), 0);
 }
 
 TEST_F(WorkerTest, BufferExhaustionReArmsTheRecvLater) {

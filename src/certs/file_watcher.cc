@@ -1,0 +1,118 @@
+#include "ringside/file_watcher.h"
+
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "ringside/log.h"
+
+namespace ringside {
+namespace {
+
+std::string directory_of(const std::string& path) {
+  size_t slash = path.rfind('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+}  // namespace
+
+FileWatcher::FileWatcher(std::string what, std::chrono::milliseconds poll)
+    : what_(std::move(what)), poll_(poll) {}
+
+FileWatcher::~FileWatcher() {
+  if (inotify_fd_ >= 0) ::close(inotify_fd_);
+}
+
+FileWatcher::Signature FileWatcher::signature_of(const std::string& path) {
+  struct stat st;
+  Signature sig;
+  if (::stat(path.c_str(), &st) == 0) {
+    sig.dev = st.st_dev;
+    sig.ino = st.st_ino;
+    sig.size = st.st_size;
+    sig.mtime_ns = static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  }
+  return sig;
+}
+
+void FileWatcher::watch(std::vector<std::string> paths) {
+  paths_ = std::move(paths);
+  signatures_.clear();
+  for (const auto& path : paths_) signatures_.push_back(signature_of(path));
+  if (inotify_fd_ >= 0) {
+    ::close(inotify_fd_);
+    inotify_fd_ = -1;
+    watched_dirs_.clear();
+  }
+  if (paths_.empty()) return;
+  inotify_fd_ = ::inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+  if (inotify_fd_ < 0) {
+    RS_WARN("inotify unavailable (%s): %s are checked every %lld ms instead", std::strerror(errno),
+            what_.c_str(), static_cast<long long>(poll_.count()));
+    return;
+  }
+  add_directory_watches();
+}
+
+void FileWatcher::add_directory_watches() {
+  if (inotify_fd_ < 0) return;
+  for (const auto& path : paths_) {
+    std::string dir = directory_of(path);
+    if (watched_dirs_.count(dir) != 0) continue;
+    int wd =
+        ::inotify_add_watch(inotify_fd_, dir.c_str(),
+                            IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM | IN_CREATE | IN_DELETE |
+                                IN_ATTRIB | IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF);
+    if (wd < 0) {
+      RS_WARN("cannot watch %s (%s): relying on the %lld ms check", dir.c_str(),
+              std::strerror(errno), static_cast<long long>(poll_.count()));
+      continue;
+    }
+    watched_dirs_[dir] = wd;
+  }
+}
+
+// A directory that went away loses its watch; it is added again on the next stat check.
+bool FileWatcher::drain_events() {
+  if (inotify_fd_ < 0) return false;
+  bool any = false;
+  alignas(inotify_event) char buf[4096];
+  while (true) {
+    ssize_t n = ::read(inotify_fd_, buf, sizeof(buf));
+    if (n <= 0) break;
+    any = true;
+    for (char* p = buf; p < buf + n;) {
+      auto* event = reinterpret_cast<inotify_event*>(p);
+      if (event->mask & IN_IGNORED) {
+        for (auto it = watched_dirs_.begin(); it != watched_dirs_.end(); ++it) {
+          if (it->second == event->wd) {
+            watched_dirs_.erase(it);
+            break;
+          }
+        }
+      }
+      p += sizeof(inotify_event) + event->len;
+    }
+  }
+  return any;
+}
+
+bool FileWatcher::changed_by_stat() {
+  add_directory_watches();
+  bool changed = false;
+  for (size_t i = 0; i < paths_.size(); ++i) {
+    Signature sig = signature_of(paths_[i]);
+    if (!(sig == signatures_[i])) {
+      signatures_[i] = sig;
+      changed = true;
+    }
+  }
+  return changed;
+}
+
+}  // namespace ringside

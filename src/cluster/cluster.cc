@@ -1,0 +1,308 @@
+#include "ringside/cluster.h"
+
+#include <algorithm>
+#include <utility>
+
+#include "ringside/json.h"
+#include "ringside/log.h"
+
+namespace ringside::cluster {
+
+const char* source_name(EndpointSourceKind kind) {
+  switch (kind) {
+    case EndpointSourceKind::kStatic:
+      return "static";
+    case EndpointSourceKind::kDns:
+      return "dns";
+    case EndpointSourceKind::kFile:
+      return "file";
+  }
+  return "?";
+}
+
+OutlierPolicy OutlierPolicy::from(const OutlierConfig& config) {
+  OutlierPolicy policy;
+  policy.consecutive_connect_failures = config.consecutive_connect_failures;
+  policy.consecutive_5xx = config.consecutive_5xx;
+  policy.ejection_ms = static_cast<uint64_t>(config.ejection_time.count());
+  policy.max_ejection_percent = config.max_ejection_percent;
+  return policy;
+}
+
+// ---- Endpoint ---------------------------------------------------------------------------
+
+Endpoint::Endpoint(uint32_t id_in, const SocketAddress& address_in, EndpointSourceKind source_in,
+                   unsigned workers)
+    : id(id_in),
+      address(address_in),
+      text(address_in.to_string()),
+      source(source_in),
+      per_worker_(std::make_unique<PerWorker[]>(workers == 0 ? 1 : workers)),
+      workers_(workers == 0 ? 1 : workers) {}
+
+int64_t Endpoint::live_connections() const {
+  int64_t total = 0;
+  for (unsigned w = 0; w < workers_; ++w) total += at(w).live.load(std::memory_order_acquire);
+  return total;
+}
+
+Endpoint::Totals Endpoint::totals(uint64_t now_ms) const {
+  Totals t;
+  for (unsigned w = 0; w < workers_; ++w) {
+    const PerWorker& p = at(w);
+    t.live_connections += p.live.load(std::memory_order_relaxed);
+    t.connect_ok += p.connect_ok.get();
+    t.connect_failed += p.connect_failed.get();
+    t.responses += p.responses.get();
+    t.responses_5xx += p.responses_5xx.get();
+    t.ejections += p.ejections.get();
+    const uint64_t until = p.ejected_until_ms.load(std::memory_order_relaxed);
+    if (until > now_ms) {
+      ++t.ejected_workers;
+      t.ejected_ms_left = std::max(t.ejected_ms_left, until - now_ms);
+    }
+  }
+  return t;
+}
+
+// ---- Cluster: worker side -----------------------------------------------------------------
+
+Cluster::Cluster(std::string name, unsigned workers, OutlierPolicy policy,
+                 WorkerQuiescence quiescence)
+    : name_(std::move(name)),
+      workers_(workers == 0 ? 1 : workers),
+      policy_(policy),
+      quiescence_(std::move(quiescence)),
+      cursors_(std::make_unique<WorkerCursor[]>(workers_)) {
+  // Workers start at different places so that their first connections spread.
+  for (unsigned w = 0; w < workers_; ++w) cursors_[w].next = w;
+  current_owned_ = std::make_unique<EndpointSet>();
+  current_.store(current_owned_.get(), std::memory_order_release);
+}
+
+Cluster::~Cluster() = default;
+
+Endpoint* Cluster::pick(unsigned worker, unsigned attempt, const Endpoint* previous,
+                        uint64_t now_ms) {
+  const EndpointSet* set = current_.load(std::memory_order_acquire);
+  const auto& endpoints = set->endpoints;
+  const size_t n = endpoints.size();
+  WorkerCursor& cursor = cursors_[worker];
+  if (n == 0) {
+    if (attempt == 0) cursor.no_endpoint.add();
+    return nullptr;
+  }
+  if (attempt >= std::min<size_t>(n, kMaxAttempts)) return nullptr;
+  size_t start = 0;
+  bool after_previous = false;
+  for (size_t i = 0; attempt != 0 && previous != nullptr && i < n && !after_previous; ++i) {
+    after_previous = endpoints[i] == previous;
+    start = i + 1;
+  }
+  if (!after_previous) start = cursor.next++;
+  Endpoint* chosen = nullptr;
+  for (size_t k = 0; k < n && chosen == nullptr; ++k) {
+    Endpoint* candidate = endpoints[(start + k) % n];
+    if (!candidate->ejected(worker, now_ms)) chosen = candidate;
+  }
+  // Every endpoint ejected on this worker (only possible when the set shrank under
+  // the ejections): better to try one than to refuse the connection.
+  if (chosen == nullptr) chosen = endpoints[start % n];
+  chosen->hold(worker);
+  return chosen;
+}
+
+void Cluster::report_connect(unsigned worker, Endpoint& endpoint, bool ok, uint64_t now_ms) {
+  Endpoint::PerWorker& state = endpoint.at(worker);
+  if (ok) {
+    state.connect_ok.add();
+    state.consecutive_connect_failures = 0;
+    return;
+  }
+  state.connect_failed.add();
+  ++state.consecutive_connect_failures;
+  if (policy_.consecutive_connect_failures != 0 &&
+      state.consecutive_connect_failures >= policy_.consecutive_connect_failures) {
+    maybe_eject(worker, endpoint, now_ms, "consecutive connect failures");
+  }
+}
+
+void Cluster::report_response(unsigned worker, Endpoint& endpoint, int status, uint64_t now_ms) {
+  Endpoint::PerWorker& state = endpoint.at(worker);
+  state.responses.add();
+  if (status < 500 || status > 599) {
+    state.consecutive_5xx = 0;
+    return;
+  }
+  state.responses_5xx.add();
+  ++state.consecutive_5xx;
+  if (policy_.consecutive_5xx != 0 && state.consecutive_5xx >= policy_.consecutive_5xx) {
+    maybe_eject(worker, endpoint, now_ms, "consecutive 5xx responses");
+  }
+}
+
+void Cluster::maybe_eject(unsigned worker, Endpoint& endpoint, uint64_t now_ms, const char* why) {
+  if (endpoint.ejected(worker, now_ms)) return;
+  const EndpointSet* set = current_.load(std::memory_order_acquire);
+  size_t ejected = 0;
+  for (const Endpoint* e : set->endpoints) ejected += e->ejected(worker, now_ms) ? 1 : 0;
+  // The cap counts this worker's view of the current set: at most max% of it ejected.
+  if ((ejected + 1) * 100 > set->endpoints.size() * policy_.max_ejection_percent) {
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 1,
+                        "cluster %s: endpoint %s not ejected (%s): %zu of %zu already are, the "
+                        "limit is %u%%",
+                        name_.c_str(), endpoint.address.to_string().c_str(), why, ejected,
+                        set->endpoints.size(), policy_.max_ejection_percent);
+    return;
+  }
+  Endpoint::PerWorker& state = endpoint.at(worker);
+  state.ejected_until_ms.store(now_ms + policy_.ejection_ms, std::memory_order_relaxed);
+  state.ejections.add();
+  state.consecutive_connect_failures = 0;
+  state.consecutive_5xx = 0;
+  RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "cluster %s: endpoint %s ejected for %llu ms (%s)",
+                      name_.c_str(), endpoint.address.to_string().c_str(),
+                      static_cast<unsigned long long>(policy_.ejection_ms), why);
+}
+
+// ---- Cluster: control side ----------------------------------------------------------------
+
+bool Cluster::update(const std::vector<DiscoveredEndpoint>& discovered) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto set = std::make_unique<EndpointSet>();
+  std::vector<std::string> seen;
+  for (const DiscoveredEndpoint& d : discovered) {
+    const std::string key = d.address.to_string();
+    if (std::find(seen.begin(), seen.end(), key) != seen.end()) continue;
+    seen.push_back(key);
+    Endpoint* endpoint = nullptr;
+    for (const auto& existing : endpoints_) {
+      if (existing->address.to_string() == key) endpoint = existing.get();
+    }
+    if (endpoint == nullptr) {
+      endpoints_.push_back(std::make_unique<Endpoint>(next_id_++, d.address, d.source, workers_));
+      endpoint = endpoints_.back().get();
+    }
+    set->endpoints.push_back(endpoint);
+  }
+  const EndpointSet* old = current_owned_.get();
+  if (old->endpoints == set->endpoints) return false;
+
+  for (Endpoint* endpoint : set->endpoints) {
+    endpoint->in_set_.store(true, std::memory_order_relaxed);
+    // Back before it drained away: it is no longer waiting to be freed.
+    removed_.erase(std::remove_if(removed_.begin(), removed_.end(),
+                                  [endpoint](const Removed& r) { return r.endpoint == endpoint; }),
+                   removed_.end());
+  }
+  set->version = ++version_;
+  current_.store(set.get(), std::memory_order_release);
+  std::vector<Endpoint*> dropped;
+  for (Endpoint* endpoint : old->endpoints) {
+    if (std::find(set->endpoints.begin(), set->endpoints.end(), endpoint) == set->endpoints.end()) {
+      endpoint->in_set_.store(false, std::memory_order_relaxed);
+      dropped.push_back(endpoint);
+    }
+  }
+  // One grace period for both: it starts after the store above (GracePeriod fences).
+  GracePeriod grace(quiescence_);
+  for (Endpoint* endpoint : dropped) removed_.push_back(Removed{endpoint, grace});
+  retired_sets_.push_back(RetiredSet{std::move(current_owned_), grace});
+  current_owned_ = std::move(set);
+  std::string now;
+  for (const Endpoint* endpoint : current_owned_->endpoints) {
+    now += (now.empty() ? "" : " ") + endpoint->address.to_string();
+  }
+  RS_INFO("cluster %s: endpoints now [%s] (version %llu, %zu draining)", name_.c_str(), now.c_str(),
+          static_cast<unsigned long long>(version_), removed_.size());
+  return true;
+}
+
+size_t Cluster::collect() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  size_t freed = 0;
+  for (size_t i = 0; i < retired_sets_.size();) {
+    if (!retired_sets_[i].grace.passed(quiescence_)) {
+      ++i;
+      continue;
+    }
+    retired_sets_.erase(retired_sets_.begin() + static_cast<std::ptrdiff_t>(i));
+    ++freed;
+  }
+  for (size_t i = 0; i < removed_.size();) {
+    Removed& removed = removed_[i];
+    // After the grace period no worker can pick it again, so a count that reads zero
+    // stays zero; the acquire loads pair with release().
+    if (!removed.grace.passed(quiescence_) || removed.endpoint->live_connections() != 0) {
+      ++i;
+      continue;
+    }
+    Endpoint* endpoint = removed.endpoint;
+    removed_.erase(removed_.begin() + static_cast<std::ptrdiff_t>(i));
+    endpoints_.erase(std::find_if(endpoints_.begin(), endpoints_.end(),
+                                  [endpoint](const auto& e) { return e.get() == endpoint; }));
+    ++freed;
+  }
+  return freed;
+}
+
+size_t Cluster::pending() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return retired_sets_.size() + removed_.size();
+}
+
+void Cluster::set_sources(std::vector<SourceStatus> sources) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  sources_ = std::move(sources);
+}
+
+std::vector<std::string> Cluster::addresses() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::string> out;
+  for (const Endpoint* endpoint : current_owned_->endpoints) {
+    out.push_back(endpoint->address.to_string());
+  }
+  return out;
+}
+
+std::string Cluster::render_json(uint64_t now_ms) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::string out = "{\"name\":\"" + json_escape(name_) +
+                    "\",\"version\":" + std::to_string(current_owned_->version);
+  uint64_t no_endpoint = 0;
+  for (unsigned w = 0; w < workers_; ++w) no_endpoint += cursors_[w].no_endpoint.get();
+  out += ",\"no_endpoint\":" + std::to_string(no_endpoint) + ",\"sources\":[";
+  for (size_t i = 0; i < sources_.size(); ++i) {
+    const SourceStatus& s = sources_[i];
+    out += std::string(i ? "," : "") + "{\"source\":\"" + json_escape(s.text) + "\",\"kind\":\"" +
+           source_name(s.kind) + "\",\"endpoints\":" + std::to_string(s.endpoints) +
+           ",\"refreshes\":" + std::to_string(s.refreshes) +
+           ",\"failures\":" + std::to_string(s.failures) + ",\"last_error\":\"" +
+           json_escape(s.last_error) + "\"}";
+  }
+  out += "],\"endpoints\":[";
+  bool first = true;
+  for (const auto& endpoint : endpoints_) {
+    const Endpoint::Totals t = endpoint->totals(now_ms);
+    const bool active = endpoint->in_set();
+    const char* state = !active                  ? (t.live_connections > 0 ? "draining" : "removed")
+                        : t.ejected_workers != 0 ? "ejected"
+                                                 : "active";
+    out += std::string(first ? "" : ",") + "{\"id\":" + std::to_string(endpoint->id) +
+           ",\"address\":\"" + json_escape(endpoint->address.to_string()) + "\",\"source\":\"" +
+           source_name(endpoint->source) + "\",\"state\":\"" + state +
+           "\",\"ejected_workers\":" + std::to_string(t.ejected_workers) +
+           ",\"ejected_ms_left\":" + std::to_string(t.ejected_ms_left) +
+           ",\"active_connections\":" + std::to_string(t.live_connections) +
+           ",\"connect_ok\":" + std::to_string(t.connect_ok) +
+           ",\"connect_failed\":" + std::to_string(t.connect_failed) +
+           ",\"responses\":" + std::to_string(t.responses) +
+           ",\"responses_5xx\":" + std::to_string(t.responses_5xx) +
+           ",\"ejections\":" + std::to_string(t.ejections) + "}";
+    first = false;
+  }
+  out += "]}";
+  return out;
+}
+
+}  // namespace ringside::cluster

@@ -1,0 +1,307 @@
+// Cluster: round robin, retries, passive outlier detection and the endpoint-set RCU,
+// driven on the test thread with explicit worker indexes, clocks and quiescent epochs.
+#include "ringside/cluster.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace ringside::cluster {
+namespace {
+
+class ClusterTest : public ::testing::Test {
+ protected:
+  void make(unsigned workers, OutlierPolicy policy = {}) {
+    epochs_.assign(workers, 0);
+    WorkerQuiescence quiescence;
+    quiescence.workers = workers;
+    quiescence.epoch = [this](unsigned w) { return epochs_[w]; };
+    cluster_ = std::make_unique<Cluster>("svc", workers, policy, std::move(quiescence));
+  }
+
+  bool set(const std::vector<std::string>& addresses,
+           EndpointSourceKind source = EndpointSourceKind::kStatic) {
+    std::vector<DiscoveredEndpoint> found;
+    for (const std::string& a : addresses)
+      found.push_back({*SocketAddress::parse_numeric(a), source});
+    return cluster_->update(found);
+  }
+
+  // Every worker passes `turns` quiescent points.
+  void quiesce(unsigned turns = 2) {
+    for (auto& epoch : epochs_) epoch += turns;
+  }
+
+  // Picks for a new connection on `worker`, releases at once, returns the port.
+  uint16_t pick_port(unsigned worker, uint64_t now_ms = 1000) {
+    Endpoint* e = cluster_->pick(worker, 0, nullptr, now_ms);
+    EXPECT_NE(e, nullptr);
+    if (e == nullptr) return 0;
+    e->release(worker);
+    return e->address.port();
+  }
+
+  // The endpoint of the current set with this port (walks the set through retries at a
+  // time when no ejection is in force).
+  Endpoint* endpoint(uint16_t port) {
+    constexpr uint64_t kNoEjection = ~0ull;
+    Endpoint* found = cluster_->pick(0, 0, nullptr, kNoEjection);
+    for (unsigned attempt = 1; found != nullptr && found->address.port() != port; ++attempt) {
+      Endpoint* next = cluster_->pick(0, attempt, found, kNoEjection);
+      found->release(0);
+      found = next;
+    }
+    if (found != nullptr) found->release(0);
+    return found;
+  }
+
+  std::string json(uint64_t now_ms = 1000) { return cluster_->render_json(now_ms); }
+
+  std::vector<uint64_t> epochs_;
+  std::unique_ptr<Cluster> cluster_;
+};
+
+TEST_F(ClusterTest, RoundRobinPerWorkerStartingApart) {
+  make(2);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"}));
+  std::vector<uint16_t> w0, w1;
+  for (int i = 0; i < 4; ++i) w0.push_back(pick_port(0));
+  for (int i = 0; i < 4; ++i) w1.push_back(pick_port(1));
+  EXPECT_EQ(w0, (std::vector<uint16_t>{1, 2, 3, 1}));
+  EXPECT_EQ(w1, (std::vector<uint16_t>{2, 3, 1, 2}));
+}
+
+TEST_F(ClusterTest, RetryTakesTheNextEndpointAndAttemptsAreBounded) {
+  make(1);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"}));
+  Endpoint* first = cluster_->pick(0, 0, nullptr, 0);
+  ASSERT_NE(first, nullptr);
+  EXPECT_EQ(first->address.port(), 1);
+  Endpoint* second = cluster_->pick(0, 1, first, 0);
+  ASSERT_NE(second, nullptr);
+  EXPECT_EQ(second->address.port(), 2);
+  Endpoint* third = cluster_->pick(0, 2, second, 0);
+  ASSERT_NE(third, nullptr);
+  EXPECT_EQ(third->address.port(), 3);
+  EXPECT_EQ(cluster_->pick(0, 3, third, 0), nullptr);  // every endpoint tried once
+  for (Endpoint* e : {first, second, third}) e->release(0);
+
+  // A previous endpoint that left the set: the retry takes the round-robin turn.
+  make(1);
+  ASSERT_TRUE(set({"10.0.0.1:1"}));
+  Endpoint* gone = cluster_->pick(0, 0, nullptr, 0);
+  ASSERT_TRUE(set({"10.0.0.2:2", "10.0.0.3:3"}));
+  Endpoint* next = cluster_->pick(0, 1, gone, 0);
+  ASSERT_NE(next, nullptr);
+  EXPECT_NE(next->address.port(), 1);
+  gone->release(0);
+  next->release(0);
+
+  // Never more than kMaxAttempts, however large the cluster.
+  make(1);
+  std::vector<std::string> many;
+  for (int i = 1; i <= 20; ++i) many.push_back("10.0.1." + std::to_string(i) + ":80");
+  ASSERT_TRUE(set(many));
+  EXPECT_EQ(cluster_->pick(0, Cluster::kMaxAttempts, nullptr, 0), nullptr);
+  Endpoint* last = cluster_->pick(0, Cluster::kMaxAttempts - 1, nullptr, 0);
+  ASSERT_NE(last, nullptr);
+  last->release(0);
+}
+
+TEST_F(ClusterTest, EmptySetPicksNothingAndCountsIt) {
+  make(1);
+  EXPECT_EQ(cluster_->pick(0, 0, nullptr, 0), nullptr);
+  EXPECT_EQ(cluster_->no_endpoint(0), 1u);
+  EXPECT_NE(json().find("\"no_endpoint\":1"), std::string::npos) << json();
+}
+
+TEST_F(ClusterTest, ConsecutiveConnectFailuresEjectUntilTheTimeIsUp) {
+  OutlierPolicy policy;
+  policy.consecutive_connect_failures = 3;
+  policy.ejection_ms = 30000;
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  Endpoint* bad = endpoint(1);
+  // A success in between resets the count.
+  cluster_->report_connect(0, *bad, false, 1000);
+  cluster_->report_connect(0, *bad, false, 1000);
+  cluster_->report_connect(0, *bad, true, 1000);
+  cluster_->report_connect(0, *bad, false, 1000);
+  cluster_->report_connect(0, *bad, false, 1000);
+  EXPECT_FALSE(bad->ejected(0, 1000));
+  cluster_->report_connect(0, *bad, false, 1000);
+  EXPECT_TRUE(bad->ejected(0, 1000));
+  for (int i = 0; i < 4; ++i) EXPECT_EQ(pick_port(0, 1000), 2);
+  EXPECT_NE(
+      json(1000).find("\"state\":\"ejected\",\"ejected_workers\":1,\"ejected_ms_left\":30000"),
+      std::string::npos)
+      << json(1000);
+  EXPECT_NE(json(1000).find("\"connect_ok\":1,\"connect_failed\":5"), std::string::npos);
+  // Back after the ejection time.
+  EXPECT_FALSE(bad->ejected(0, 31000));
+  std::vector<uint16_t> ports;
+  for (int i = 0; i < 2; ++i) ports.push_back(pick_port(0, 31000));
+  EXPECT_NE(std::find(ports.begin(), ports.end(), 1), ports.end());
+  EXPECT_NE(json(31000).find("\"state\":\"active\""), std::string::npos);
+}
+
+TEST_F(ClusterTest, EjectionIsPerWorker) {
+  OutlierPolicy policy;
+  policy.consecutive_connect_failures = 1;
+  make(2, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  Endpoint* bad = endpoint(1);
+  cluster_->report_connect(0, *bad, false, 1000);
+  EXPECT_TRUE(bad->ejected(0, 1000));
+  EXPECT_FALSE(bad->ejected(1, 1000));
+  std::vector<uint16_t> w1;
+  for (int i = 0; i < 2; ++i) w1.push_back(pick_port(1));
+  EXPECT_NE(std::find(w1.begin(), w1.end(), 1), w1.end());
+}
+
+TEST_F(ClusterTest, NeverEjectsMoreThanTheMaximumPercent) {
+  OutlierPolicy policy;
+  policy.consecutive_connect_failures = 1;
+  make(1, policy);  // 50%
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  Endpoint* a = endpoint(1);
+  Endpoint* b = endpoint(2);
+  cluster_->report_connect(0, *a, false, 1000);
+  cluster_->report_connect(0, *b, false, 1000);
+  EXPECT_TRUE(a->ejected(0, 1000));
+  EXPECT_FALSE(b->ejected(0, 1000));  // would be 2 of 2
+
+  // Four endpoints: two may go, the third may not.
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3", "10.0.0.4:4"}));
+  for (uint16_t port : {1, 2, 3}) cluster_->report_connect(0, *endpoint(port), false, 1000);
+  EXPECT_TRUE(endpoint(1)->ejected(0, 1000));
+  EXPECT_TRUE(endpoint(2)->ejected(0, 1000));
+  EXPECT_FALSE(endpoint(3)->ejected(0, 1000));
+
+  // A single endpoint is never ejected at 50%; 0% turns ejection off.
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1"}));
+  cluster_->report_connect(0, *endpoint(1), false, 1000);
+  EXPECT_FALSE(endpoint(1)->ejected(0, 1000));
+  policy.max_ejection_percent = 0;
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  cluster_->report_connect(0, *endpoint(1), false, 1000);
+  EXPECT_FALSE(endpoint(1)->ejected(0, 1000));
+}
+
+TEST_F(ClusterTest, Consecutive5xxEject) {
+  OutlierPolicy policy;
+  policy.consecutive_5xx = 2;
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  Endpoint* e = endpoint(1);
+  cluster_->report_response(0, *e, 503, 1000);
+  cluster_->report_response(0, *e, 200, 1000);  // resets
+  cluster_->report_response(0, *e, 500, 1000);
+  cluster_->report_response(0, *e, 404, 1000);  // not 5xx: resets too
+  cluster_->report_response(0, *e, 502, 1000);
+  EXPECT_FALSE(e->ejected(0, 1000));
+  cluster_->report_response(0, *e, 504, 1000);
+  EXPECT_TRUE(e->ejected(0, 1000));
+  EXPECT_NE(json().find("\"responses\":6,\"responses_5xx\":4,\"ejections\":1"), std::string::npos)
+      << json();
+
+  // Off when the threshold is 0.
+  policy.consecutive_5xx = 0;
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  for (int i = 0; i < 10; ++i) cluster_->report_response(0, *endpoint(1), 503, 1000);
+  EXPECT_FALSE(endpoint(1)->ejected(0, 1000));
+}
+
+TEST_F(ClusterTest, EveryEndpointEjectedStillPicksOne) {
+  OutlierPolicy policy;
+  policy.consecutive_connect_failures = 1;
+  policy.max_ejection_percent = 100;
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  cluster_->report_connect(0, *endpoint(1), false, 1000);
+  cluster_->report_connect(0, *endpoint(2), false, 1000);
+  EXPECT_NE(pick_port(0, 1000), 0);
+}
+
+TEST_F(ClusterTest, UpdateKeepsIdentityAndDrainsRemovedEndpoints) {
+  make(2);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  EXPECT_FALSE(set({"10.0.0.1:1", "10.0.0.2:2"}));  // nothing changed, nothing published
+  Endpoint* kept = endpoint(1);
+  Endpoint* leaving = endpoint(2);
+  const uint32_t kept_id = kept->id;
+  // Worker 1 holds a connection to the leaving endpoint.
+  Endpoint* held = cluster_->pick(1, 0, nullptr, 0);
+  ASSERT_EQ(held, leaving);
+
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.3:3"}, EndpointSourceKind::kDns));
+  EXPECT_EQ(endpoint(1), kept);
+  EXPECT_EQ(kept->id, kept_id);
+  EXPECT_EQ(kept->source, EndpointSourceKind::kStatic);  // the first source that named it
+  EXPECT_EQ(endpoint(3)->source, EndpointSourceKind::kDns);
+  EXPECT_FALSE(leaving->in_set());
+  for (int i = 0; i < 6; ++i) EXPECT_NE(pick_port(i % 2), 2);
+  EXPECT_NE(json().find("\"address\":\"10.0.0.2:2\",\"source\":\"static\",\"state\":\"draining\""),
+            std::string::npos)
+      << json();
+  EXPECT_EQ(cluster_->addresses(), (std::vector<std::string>{"10.0.0.1:1", "10.0.0.3:3"}));
+
+  // Nothing is freed before every worker passed two quiescent points...
+  EXPECT_EQ(cluster_->collect(), 0u);
+  epochs_[0] += 2;
+  EXPECT_EQ(cluster_->collect(), 0u);
+  epochs_[1] += 1;
+  EXPECT_EQ(cluster_->collect(), 0u);
+  epochs_[1] += 1;
+  // ...then the replaced sets go, but the held endpoint stays until it is released.
+  EXPECT_EQ(cluster_->collect(), 2u);  // the empty start set and the first one
+  EXPECT_EQ(cluster_->pending(), 1u);
+  held->release(1);
+  EXPECT_EQ(cluster_->collect(), 1u);
+  EXPECT_EQ(cluster_->pending(), 0u);
+  EXPECT_EQ(json().find("10.0.0.2:2"), std::string::npos) << json();
+}
+
+TEST_F(ClusterTest, EndpointBackBeforeItDrainedIsTheSameEndpoint) {
+  make(1);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  Endpoint* e = endpoint(2);
+  Endpoint* held = cluster_->pick(0, 1, endpoint(1), 0);
+  ASSERT_EQ(held, e);
+  ASSERT_TRUE(set({"10.0.0.1:1"}));
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2"}));
+  EXPECT_EQ(endpoint(2), e);
+  EXPECT_TRUE(e->in_set());
+  held->release(0);
+  quiesce();
+  cluster_->collect();
+  EXPECT_EQ(cluster_->pending(), 0u);
+  EXPECT_EQ(endpoint(2), e);  // not freed: it is in the set
+}
+
+TEST_F(ClusterTest, JsonShowsSources) {
+  make(1);
+  SourceStatus status;
+  status.text = "dns:replicas.ns:15443";
+  status.kind = EndpointSourceKind::kDns;
+  status.endpoints = 2;
+  status.refreshes = 7;
+  status.failures = 1;
+  status.last_error = "cannot resolve \"x\"";
+  cluster_->set_sources({status});
+  EXPECT_NE(json().find("\"sources\":[{\"source\":\"dns:replicas.ns:15443\",\"kind\":\"dns\","
+                        "\"endpoints\":2,\"refreshes\":7,\"failures\":1,\"last_error\":"
+                        "\"cannot resolve \\\"x\\\"\"}]"),
+            std::string::npos)
+      << json();
+}
+
+}  // namespace
+}  // namespace ringside::cluster
