@@ -24,6 +24,7 @@ Python standard library only; run this file to self-check it against a plain cli
 """
 
 import base64
+import errno
 import hashlib
 import json
 import socket
@@ -605,9 +606,18 @@ def raw_then_wait(raw):
 def _client_exchange(port, data, read_timeout=5, half_close=True):
     """Sends data (then half-closes), reads until the server closes: (bytes, ending)."""
     with socket.create_connection((LOOPBACK, port), timeout=read_timeout) as s:
-        s.sendall(data)
-        if half_close:
-            s.shutdown(socket.SHUT_WR)
+        try:
+            s.sendall(data)
+            if half_close:
+                s.shutdown(socket.SHUT_WR)
+        except (ConnectionResetError, BrokenPipeError):
+            return b"", "reset"
+        except OSError as e:
+            # A reset that lands between the send and the half-close leaves the socket
+            # unconnected (ENOTCONN): the same outcome as a reset seen by recv.
+            if e.errno == errno.ENOTCONN:
+                return b"", "reset"
+            raise
         out = b""
         while True:
             try:
