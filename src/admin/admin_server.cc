@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "ringside/admin.h"
+#include "ringside/http.h"
+#include "ringside/http_proxy.h"
 #include "ringside/log.h"
 
 namespace ringside {
@@ -25,57 +27,16 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// The standard reason phrase (shared with the HTTP proxy), or the status class.
 std::string_view reason_phrase(int status) {
-  switch (status) {
-    case 100:
-      return "Continue";
-    case 200:
-      return "OK";
-    case 201:
-      return "Created";
-    case 202:
-      return "Accepted";
-    case 204:
-      return "No Content";
-    case 400:
-      return "Bad Request";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "Not Found";
-    case 405:
-      return "Method Not Allowed";
-    case 408:
-      return "Request Timeout";
-    case 409:
-      return "Conflict";
-    case 413:
-      return "Content Too Large";
-    case 431:
-      return "Request Header Fields Too Large";
-    case 500:
-      return "Internal Server Error";
-    case 501:
-      return "Not Implemented";
-    case 503:
-      return "Service Unavailable";
-    default:
-      break;
-  }
+  std::string_view reason = http::standard_reason(static_cast<uint16_t>(status));
+  if (!reason.empty()) return reason;
   if (status < 300) return "OK";
   if (status < 500) return "Client Error";
   return "Server Error";
 }
 
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i) {
-    const char x = static_cast<char>(a[i] | (a[i] >= 'A' && a[i] <= 'Z' ? 0x20 : 0));
-    const char y = static_cast<char>(b[i] | (b[i] >= 'A' && b[i] <= 'Z' ? 0x20 : 0));
-    if (x != y) return false;
-  }
-  return true;
-}
+using http::iequals;  // field names compare case-insensitively (ringside/http.h)
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);

@@ -9,22 +9,13 @@
 #include <string>
 #include <vector>
 
+#include "count_allocations.h"
 #include "ringside/access_log.h"
 #include "ringside/http.h"
 #include "ringside/http_proxy.h"
 #include "ringside/http_route.h"
 
-namespace {
-std::atomic<size_t> g_allocations{0};
-}  // namespace
-
-void* operator new(size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete(void* p, size_t) noexcept { std::free(p); }
+using ringside::testing::g_allocations;
 
 namespace ringside::http {
 namespace {
