@@ -127,9 +127,12 @@ void Worker::http_accept(Connection* c) {
   c->kind = ConnKind::kHttpDown;
   c->http = std::make_unique<HttpDown>(runtime_.http.limits);
   HttpDown& h = *c->http;
-  peer_address(c->down.fd, h.client_ip, h.client_address);
+  // The client's address is needed for x-forwarded-for (ingress) and the access log and
+  // the bad-request log line; an egress without an access log skips the system call.
+  const bool ingress = listener_config(c).config.kind == ListenerKind::kIngress;
+  if (ingress || access_log_) peer_address(c->down.fd, h.client_ip, h.client_address);
   h.idle_since_ms = now_ms_;
-  if (listener_config(c).config.kind == ListenerKind::kIngress) {
+  if (ingress) {
     start_ingress(c);  // the TLS handshake; on_handshake_done() comes back here
     return;
   }
@@ -415,7 +418,8 @@ void Worker::http_request_error(Connection* c) {
   HttpDown& h = *c->http;
   const http::ParseError& error = h.parser.error();
   RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: bad request from %s: %d %.*s",
-                      listener_config(c).config.name.c_str(), h.client_address.c_str(),
+                      listener_config(c).config.name.c_str(),
+                      h.client_address.empty() ? "the local app" : h.client_address.c_str(),
                       static_cast<int>(error.status), static_cast<int>(error.reason.size()),
                       error.reason.data());
   if (h.exchange_active) {
