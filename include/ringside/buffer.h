@@ -3,6 +3,8 @@
 // queued holds no memory, and a worker never calls malloc on the steady-state path.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -29,6 +31,9 @@ class ChunkQueue {
   void commit(size_t n);
   // The contiguous readable bytes at the head (the first chunk's part).
   std::span<const uint8_t> front() const;
+  // The readable bytes from the head as up to out.size() spans (one per chunk), at most
+  // max_bytes together. Returns how many spans were filled (0 when empty).
+  size_t gather(std::span<iovec> out, size_t max_bytes) const;
   // Drops n bytes from the head; returns emptied chunks to the pool.
   void consume(size_t n);
   size_t size() const { return size_; }

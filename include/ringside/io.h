@@ -4,6 +4,7 @@
 #pragma once
 
 #include <sys/socket.h>
+#include <sys/uio.h>
 
 #include <cstdint>
 #include <memory>
@@ -74,6 +75,12 @@ class IoRing {
   virtual bool recv_multishot(int fd, uint64_t token) = 0;
   // data must stay valid until the completion arrives.
   virtual bool send(int fd, const void* data, uint32_t len, uint64_t token) = 0;
+  // One send of several spans (a sendmsg), at most kMaxSendParts of them: a queue of
+  // records leaves in one operation and wakes the reader once, not once per record. The
+  // iovec array is copied into ring-owned storage (it need not outlive the call); the
+  // bytes it points at must stay valid until the completion arrives.
+  static constexpr size_t kMaxSendParts = 8;
+  virtual bool send_parts(int fd, std::span<const iovec> parts, uint64_t token) = 0;
   // addr is copied into ring-owned storage; it need not outlive the call. At most
   // sizeof(sockaddr_storage) bytes.
   virtual bool connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) = 0;

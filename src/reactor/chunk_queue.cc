@@ -129,6 +129,21 @@ std::span<const uint8_t> ChunkQueue::front() const {
   return {head_->data + head_->begin, head_->end - head_->begin};
 }
 
+size_t ChunkQueue::gather(std::span<iovec> out, size_t max_bytes) const {
+  size_t count = 0;
+  for (Chunk* chunk = head_; chunk != nullptr && count < out.size() && max_bytes > 0;
+       chunk = chunk->next) {
+    size_t len = chunk->end - chunk->begin;
+    if (len == 0) continue;
+    if (len > max_bytes) len = max_bytes;
+    out[count].iov_base = chunk->data + chunk->begin;
+    out[count].iov_len = len;
+    ++count;
+    max_bytes -= len;
+  }
+  return count;
+}
+
 void ChunkQueue::consume(size_t n) {
   assert(n <= size_);
   size_ -= n;

@@ -77,6 +77,27 @@ class UringRing final : public IoRing {
     return true;
   }
 
+  bool send_parts(int fd, std::span<const iovec> parts, uint64_t token) override {
+    if (parts.empty() || parts.size() > kMaxSendParts) return false;
+    if (parts.size() == 1) {
+      return send(fd, parts[0].iov_base, static_cast<uint32_t>(parts[0].iov_len), token);
+    }
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) return false;
+    // The kernel imports the msghdr and the iovecs when it consumes the SQE
+    // (IORING_FEAT_SUBMIT_STABLE), so, as for connect addresses, a ring of sq_entries
+    // slots is never overwritten while an SQE still points at one.
+    SendSlot& slot = send_slots_[next_send_slot_];
+    next_send_slot_ = (next_send_slot_ + 1) % sq_entries_;
+    std::memcpy(slot.iov, parts.data(), parts.size() * sizeof(iovec));
+    slot.msg = msghdr{};
+    slot.msg.msg_iov = slot.iov;
+    slot.msg.msg_iovlen = parts.size();
+    io_uring_prep_sendmsg(sqe, fd, &slot.msg, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, token);
+    return true;
+  }
+
   bool connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) override {
     if (addr_len > sizeof(sockaddr_storage)) return false;
     io_uring_sqe* sqe = get_sqe();
@@ -248,6 +269,12 @@ class UringRing final : public IoRing {
   uint64_t overflow_events_ = 0;
   std::unique_ptr<sockaddr_storage[]> connect_addrs_;
   unsigned next_connect_addr_ = 0;
+  struct SendSlot {
+    msghdr msg;
+    iovec iov[kMaxSendParts];
+  };
+  std::unique_ptr<SendSlot[]> send_slots_;
+  unsigned next_send_slot_ = 0;
 };
 
 Result<void> UringRing::init(const RingOptions& options) {
@@ -317,6 +344,7 @@ Result<void> UringRing::init(const RingOptions& options) {
                       ENOTSUP);
   }
   connect_addrs_.reset(new sockaddr_storage[sq_entries_]);
+  send_slots_.reset(new SendSlot[sq_entries_]);
   // A registered ring fd saves an fd lookup on every io_uring_enter; optional.
   (void)io_uring_register_ring_fd(&ring_);
 

@@ -166,6 +166,41 @@ TEST_F(WorkerTest, PartialSendIsContinuedFromWhereItStopped) {
   EXPECT_EQ(send->data, "defgh");
 }
 
+TEST_F(WorkerTest, BytesQueuedBehindASendLeaveInOneGatheredSend) {
+  FakeRing::Op connect = accept_client();
+  ring_->complete(connect.user_data, 0);
+  turn();
+  uint64_t down_recv = recv_token(kClientFd);
+  ring_->deliver(down_recv, "head");
+  turn();
+  auto first = ring_->last(Call::kSend);
+  ASSERT_TRUE(first.has_value());
+  // While the first send is in flight, 24000 more bytes arrive (6 provided buffers):
+  // they queue in two chunks.
+  std::string rest;
+  for (int i = 0; i < 24000; ++i) rest.push_back(static_cast<char>('a' + i % 26));
+  ring_->deliver(down_recv, rest);
+  turn();
+  EXPECT_EQ(ring_->count(Call::kSend), 1u);
+  ring_->complete(first->user_data, static_cast<int32_t>(first->len));
+  turn();
+  // One send carries all of it, not one send per chunk.
+  EXPECT_EQ(ring_->count(Call::kSend), 2u);
+  auto second = ring_->last(Call::kSend);
+  EXPECT_EQ(second->data.size(), rest.size());
+  EXPECT_TRUE(second->data == rest);
+  EXPECT_EQ(second->parts, 2u);
+  // A short write of a gathered send continues from the byte where it stopped.
+  ring_->complete(second->user_data, 20000);
+  turn();
+  auto third = ring_->last(Call::kSend);
+  EXPECT_TRUE(third->data == rest.substr(20000));
+  ring_->complete(third->user_data, static_cast<int32_t>(third->len));
+  turn();
+  EXPECT_EQ(stats().upstream_bytes_tx.get(), 24004u);
+  EXPECT_EQ(ring_->buffers_out(), 0u);
+}
+
 TEST_F(WorkerTest, UpstreamResetClosesBothSidesAndReleasesTheSlot) {
   FakeRing::Op connect = accept_client();
   ring_->complete(connect.user_data, 0);

@@ -75,6 +75,39 @@ TEST_F(ChunkQueueTest, PartialConsumeKeepsRemainder) {
   EXPECT_TRUE(std::equal(rest.begin(), rest.end(), big.begin() + 5));
 }
 
+TEST_F(ChunkQueueTest, GatherSpansTheQueueChunkByChunkWithinLimits) {
+  ChunkQueue q;
+  iovec parts[8];
+  EXPECT_EQ(q.gather(parts, 1 << 20), 0u);
+
+  auto bytes = pattern(3 * ChunkQueue::kChunkSize + 100);
+  q.append(bytes.data(), bytes.size());
+  q.consume(10);  // the head chunk is partly read
+  auto joined = [&](size_t n) {
+    std::vector<uint8_t> out;
+    for (size_t i = 0; i < n; ++i) {
+      auto* p = static_cast<const uint8_t*>(parts[i].iov_base);
+      out.insert(out.end(), p, p + parts[i].iov_len);
+    }
+    return out;
+  };
+  size_t n = q.gather(parts, 1 << 20);
+  ASSERT_EQ(n, 4u);
+  EXPECT_EQ(parts[0].iov_len, ChunkQueue::kChunkSize - 10);
+  EXPECT_EQ(joined(n), std::vector<uint8_t>(bytes.begin() + 10, bytes.end()));
+
+  // At most out.size() spans, and at most max_bytes bytes: the last span is cut short.
+  EXPECT_EQ(q.gather(std::span<iovec>(parts, 2), 1 << 20), 2u);
+  n = q.gather(parts, ChunkQueue::kChunkSize + 5);
+  ASSERT_EQ(n, 2u);
+  EXPECT_EQ(parts[1].iov_len, 15u);
+  EXPECT_EQ(joined(n), std::vector<uint8_t>(bytes.begin() + 10,
+                                            bytes.begin() + 10 + ChunkQueue::kChunkSize + 5));
+  // Gathering reads only: the queue still holds everything.
+  EXPECT_EQ(q.size(), bytes.size() - 10);
+  EXPECT_EQ(drain(q), std::vector<uint8_t>(bytes.begin() + 10, bytes.end()));
+}
+
 TEST_F(ChunkQueueTest, ReserveCommitWritesInPlace) {
   ChunkQueue q;
   auto space = q.reserve();

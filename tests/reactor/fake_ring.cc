@@ -53,6 +53,21 @@ bool FakeRing::send(int fd, const void* data, uint32_t len, uint64_t token) {
                    .len = len});
 }
 
+bool FakeRing::send_parts(int fd, std::span<const iovec> parts, uint64_t token) {
+  if (parts.empty() || parts.size() > kMaxSendParts) return false;
+  std::string bytes;
+  for (const iovec& part : parts)
+    bytes.append(static_cast<const char*>(part.iov_base), part.iov_len);
+  uint32_t len = static_cast<uint32_t>(bytes.size());
+  return record(Op{.call = Call::kSend,
+                   .fd = fd,
+                   .user_data = token,
+                   .data = std::move(bytes),
+                   .data_ptr = parts[0].iov_base,
+                   .len = len,
+                   .parts = parts.size()});
+}
+
 bool FakeRing::connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) {
   if (addr_len > sizeof(sockaddr_storage)) return false;
   Op op{.call = Call::kConnect, .fd = fd, .user_data = token, .addr_len = addr_len};
@@ -205,8 +220,7 @@ int FakeRing::deliver(uint64_t user_data, std::string_view bytes, bool more) {
   do {
     std::string_view part = bytes.substr(0, buffer_size_);
     bytes.remove_prefix(part.size());
-    bid = complete(user_data, static_cast<int32_t>(part.size()), bytes.empty() ? more : true,
-                   part);
+    bid = complete(user_data, static_cast<int32_t>(part.size()), bytes.empty() ? more : true, part);
     if (bid < 0) return -1;
   } while (!bytes.empty());
   return bid;

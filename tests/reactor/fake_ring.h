@@ -44,6 +44,7 @@ class FakeRing final : public IoRing {
     std::string data;                // kSend: a copy of the bytes to send
     const void* data_ptr = nullptr;  // kSend: the caller's pointer; kRead: the target buffer
     uint32_t len = 0;                // kSend, kRead: the requested length
+    size_t parts = 1;                // kSend: how many spans it gathered
     sockaddr_storage addr{};         // kConnect: a copy of the address
     socklen_t addr_len = 0;          // kConnect
     int how = 0;                     // kShutdown
@@ -67,6 +68,9 @@ class FakeRing final : public IoRing {
   bool accept_multishot(int listen_fd, uint64_t token) override;
   bool recv_multishot(int fd, uint64_t token) override;
   bool send(int fd, const void* data, uint32_t len, uint64_t token) override;
+  // Recorded as one kSend whose data is the parts' bytes in order; data_ptr is the first
+  // part's pointer and parts how many there were.
+  bool send_parts(int fd, std::span<const iovec> parts, uint64_t token) override;
   bool connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) override;
   bool shutdown(int fd, int how, uint64_t token) override;
   bool close(int fd, uint64_t token) override;
