@@ -150,6 +150,7 @@ class TlsSession {
 
   // Negotiated facts (valid after the handshake).
   std::string_view protocol() const;  // "TLSv1.3"
+  bool tls13() const;
   std::string_view cipher() const;
   bool resumed() const;
   // Peer leaf certificate, when one was sent and verified (a server with client_cert

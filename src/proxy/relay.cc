@@ -379,6 +379,7 @@ void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t 
   } else {
     out.out.append(data, len);
   }
+  out.hold = false;  // a reply: whatever waited for one leaves with it
   flush(c, out);
   flush(c, in);
   if (out.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, in);
@@ -400,6 +401,12 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
   }
   if (half.id == HalfId::kDown) {
     // Ingress: the client is authenticated as far as the listener asks; now reach the app.
+    // TLS 1.3: what wolfSSL queued at the end of the handshake is the NewSessionTicket
+    // (the server Finished went out with the first flight). It waits for the app's first
+    // bytes and leaves in the same send: one send (and one wake-up of the client) less
+    // per connection. Nothing waits on a ticket; a client that ends first gets it with
+    // the close_notify. (In TLS 1.2 the server Finished is queued here: never held.)
+    half.hold = half.tls->tls13() && !half.out.empty();
     start_connect(c);
     return;
   }
@@ -441,6 +448,7 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
 void Worker::on_eof(Connection* c, Half& in) {
   in.eof = true;
   Half& out = c->other(in);
+  out.hold = false;
   if (c->state == ConnState::kConnecting && in.id == HalfId::kDown) {
     // Ingress: the client finished sending while the app connection is being made;
     // what it sent is queued and the half-close follows it once connected.
@@ -466,7 +474,7 @@ void Worker::on_eof(Connection* c, Half& in) {
 }
 
 void Worker::flush(Connection* c, Half& half) {
-  if (half.fd < 0 || !half.connected || half.send_len != 0) return;
+  if (half.fd < 0 || !half.connected || half.send_len != 0 || half.hold) return;
   if (!half.out.empty()) {
     // Everything queued (up to kMaxSendParts chunks) in one send: a peer reading a
     // stream of records is woken once per batch, not once per 16 KiB record.

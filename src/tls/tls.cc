@@ -445,6 +445,10 @@ std::string_view TlsSession::cipher() const {
   return c ? c : "";
 }
 
+bool TlsSession::tls13() const {
+  return ssl_ != nullptr && wolfSSL_version(ssl_) == TLS1_3_VERSION;
+}
+
 bool TlsSession::resumed() const { return ssl_ != nullptr && wolfSSL_session_reused(ssl_) == 1; }
 
 Result<CertInfo> TlsSession::peer_certificate() const {

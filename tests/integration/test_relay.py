@@ -4,9 +4,12 @@ and large transfers checked byte for byte, and the half-close relayed end to end
 import hashlib
 import json
 import os
+import select
 import socket
 import subprocess
+import ssl
 import threading
+import time
 
 import harness
 from harness import LOOPBACK, SERVICE, listener_label
@@ -184,3 +187,95 @@ class HalfCloseTest(harness.PkiCase):
 
 if __name__ == "__main__":
     harness.main()
+
+
+class SessionTicketTest(harness.PkiCase):
+    """The TLS 1.3 NewSessionTicket of an L4 ingress connection waits for the app's first
+    bytes and leaves in the same send: one send and one client wake-up less."""
+
+    def _handshake(self, raw):
+        ctx = harness.tls_client_context(self.ca)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing, server_hostname=SERVICE)
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                self.assertTrue(data, "ingress closed during the handshake")
+                incoming.write(data)
+        raw.sendall(outgoing.read())  # the client Finished
+        return tls, incoming, outgoing
+
+    def _app(self):
+        """An app that answers each connection's first read when `go` is set, then closes."""
+        listener = socket.create_server((harness.LOOPBACK, 0))
+        go = threading.Event()
+        self.addCleanup(listener.close)
+
+        def serve():
+            conn, _ = listener.accept()
+            with conn:
+                request = conn.recv(65536)
+                if request and go.wait(10):
+                    conn.sendall(b"reply:" + request)
+        threading.Thread(target=serve, daemon=True).start()
+        return listener.getsockname()[1], go
+
+    @staticmethod
+    def _records(data):
+        count, at = 0, 0
+        while at + 5 <= len(data):
+            at += 5 + int.from_bytes(data[at + 3:at + 5], "big")
+            count += 1
+        return count
+
+    def test_ticket_leaves_with_the_first_reply(self):
+        app_port, go = self._app()
+        _, port = self.start_ingress(app_port, self.cert, self.key)
+        with harness.connect(port) as raw:
+            tls, incoming, outgoing = self._handshake(raw)
+            tls.write(b"hello")
+            raw.sendall(outgoing.read())
+            # Until the app answers, nothing reaches the client: the ticket is held.
+            readable, _, _ = select.select([raw], [], [], 0.5)
+            self.assertEqual(readable, [], "bytes arrived before the app replied")
+            go.set()
+            data = raw.recv(65536)
+            deadline = time.monotonic() + 10
+            reply = b""
+            incoming.write(data)
+            while len(reply) < len(b"reply:hello") and time.monotonic() < deadline:
+                try:
+                    reply += tls.read(65536)
+                except ssl.SSLWantReadError:
+                    more = raw.recv(65536)
+                    self.assertTrue(more, f"ingress closed\n{self.diag()}")
+                    incoming.write(more)
+            self.assertEqual(reply, b"reply:hello")
+            # The ticket and the reply came in one segment: at least two records in the
+            # first read, and the session now carries a ticket.
+            self.assertGreaterEqual(self._records(data), 2, data.hex())
+            self.assertTrue(tls.session is not None and tls.session.has_ticket)
+
+    def test_client_that_ends_first_gets_the_ticket_with_the_close_notify(self):
+        app_port, _ = self._app()
+        _, port = self.start_ingress(app_port, self.cert, self.key)
+        with harness.connect(port) as raw:
+            tls, incoming, outgoing = self._handshake(raw)
+            try:
+                tls.unwrap()
+            except ssl.SSLWantReadError:
+                pass
+            raw.sendall(outgoing.read())
+            data, ending = harness.read_until_closed(raw, timeout=10)
+            self.assertEqual(ending, "eof", f"{ending}\n{self.diag()}")
+            incoming.write(data)
+            try:
+                tls.unwrap()  # reads the ticket and the close_notify
+            except ssl.SSLError as error:
+                self.fail(f"no clean close: {error}")
+            self.assertTrue(tls.session is not None and tls.session.has_ticket)
