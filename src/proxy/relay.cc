@@ -407,6 +407,7 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
     // per connection. Nothing waits on a ticket; a client that ends first gets it with
     // the close_notify. (In TLS 1.2 the server Finished is queued here: never held.)
     half.hold = half.tls->tls13() && !half.out.empty();
+    if (half.hold) ticket_holds_.push_back(c);
     start_connect(c);
     return;
   }
@@ -415,6 +416,19 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
   schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.tcp_idle_timeout.count()));
   arm_recv(c, c->down);
   flush(c, c->up);
+}
+
+void Worker::release_idle_ticket_holds() {
+  // A held ticket waits only for the reply to a request the client already sent (with
+  // its Finished, or just after it in the same turn): a client that sent nothing gets
+  // it now rather than keep a chunk allocated for as long as it stays idle.
+  for (Connection* c : ticket_holds_) {
+    if (c->state == ConnState::kClosing || !c->down.hold) continue;
+    if (!c->up.out.empty() || c->up.send_len != 0) continue;
+    c->down.hold = false;
+    flush(c, c->down);
+  }
+  ticket_holds_.clear();
 }
 
 void Worker::on_handshake_failed(Connection* c, Half& half) {

@@ -154,6 +154,7 @@ bool Worker::turn(int64_t max_wait_ms) {
     if (n < batch.size()) break;
   }
   timers_.advance(now_ms_, [this](TimerNode* node) { on_timer(node); });
+  if (!ticket_holds_.empty()) release_idle_ticket_holds();
   http_commit_dirty();
   rearm_starved();
   release_retired();

@@ -97,6 +97,7 @@ class Worker {
   bool advance_handshake(Connection* c, Half& in);
   void on_handshake_done(Connection* c, Half& half);
   void on_handshake_failed(Connection* c, Half& half);
+  void release_idle_ticket_holds();
   void on_eof(Connection* c, Half& in);
   void arm_recv(Connection* c, Half& half);
   void pause_recv(Connection* c, Half& half);
@@ -179,8 +180,9 @@ class Worker {
 
   std::vector<std::unique_ptr<Connection>> slots_;
   std::vector<uint32_t> free_slots_;
-  std::vector<uint16_t> slot_gen_;    // per slot: generation of its last connection
-  std::vector<Connection*> retired_;  // closed, no operation outstanding: free at turn end
+  std::vector<uint16_t> slot_gen_;         // per slot: generation of its last connection
+  std::vector<Connection*> retired_;       // closed, no operation outstanding: free at turn end
+  std::vector<Connection*> ticket_holds_;  // handshakes done this turn with a held ticket
   int64_t live_ = 0;
   std::vector<uint64_t> starved_;  // recv tokens that hit -ENOBUFS, to re-arm
 

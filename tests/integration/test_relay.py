@@ -193,7 +193,9 @@ class SessionTicketTest(harness.PkiCase):
     """The TLS 1.3 NewSessionTicket of an L4 ingress connection waits for the app's first
     bytes and leaves in the same send: one send and one client wake-up less."""
 
-    def _handshake(self, raw):
+    def _handshake(self, raw, first=b""):
+        """A TLS 1.3 handshake by hand; the client Finished leaves together with the
+        record of `first` when given (as clients that write at once do)."""
         ctx = harness.tls_client_context(self.ca)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_3
         incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
@@ -207,7 +209,9 @@ class SessionTicketTest(harness.PkiCase):
                 data = raw.recv(65536)
                 self.assertTrue(data, "ingress closed during the handshake")
                 incoming.write(data)
-        raw.sendall(outgoing.read())  # the client Finished
+        if first:
+            tls.write(first)
+        raw.sendall(outgoing.read())  # the client Finished (and the first record)
         return tls, incoming, outgoing
 
     def _app(self):
@@ -237,9 +241,7 @@ class SessionTicketTest(harness.PkiCase):
         app_port, go = self._app()
         _, port = self.start_ingress(app_port, self.cert, self.key)
         with harness.connect(port) as raw:
-            tls, incoming, outgoing = self._handshake(raw)
-            tls.write(b"hello")
-            raw.sendall(outgoing.read())
+            tls, incoming, outgoing = self._handshake(raw, first=b"hello")
             # Until the app answers, nothing reaches the client: the ticket is held.
             readable, _, _ = select.select([raw], [], [], 0.5)
             self.assertEqual(readable, [], "bytes arrived before the app replied")
@@ -261,21 +263,38 @@ class SessionTicketTest(harness.PkiCase):
             self.assertGreaterEqual(self._records(data), 2, data.hex())
             self.assertTrue(tls.session is not None and tls.session.has_ticket)
 
-    def test_client_that_ends_first_gets_the_ticket_with_the_close_notify(self):
+    def test_client_without_a_request_gets_its_ticket_at_once(self):
+        # Nothing to wait for: the ticket is not held (an idle connection keeps no chunk).
         app_port, _ = self._app()
         _, port = self.start_ingress(app_port, self.cert, self.key)
         with harness.connect(port) as raw:
-            tls, incoming, outgoing = self._handshake(raw)
+            tls, incoming, _ = self._handshake(raw)
+            readable, _, _ = select.select([raw], [], [], 10)
+            self.assertEqual(readable, [raw], f"no ticket\n{self.diag()}")
+            incoming.write(raw.recv(65536))
+            with self.assertRaises(ssl.SSLWantReadError):
+                tls.read(1)  # consumes the ticket; no application data
+            self.assertTrue(tls.session is not None and tls.session.has_ticket)
+
+    def test_client_that_ends_first_still_gets_the_reply_and_a_clean_close(self):
+        app_port, go = self._app()
+        _, port = self.start_ingress(app_port, self.cert, self.key)
+        with harness.connect(port) as raw:
+            tls, incoming, outgoing = self._handshake(raw, first=b"bye")
             try:
                 tls.unwrap()
             except ssl.SSLWantReadError:
                 pass
             raw.sendall(outgoing.read())
+            go.set()
             data, ending = harness.read_until_closed(raw, timeout=10)
             self.assertEqual(ending, "eof", f"{ending}\n{self.diag()}")
             incoming.write(data)
+            reply = b""
             try:
-                tls.unwrap()  # reads the ticket and the close_notify
-            except ssl.SSLError as error:
-                self.fail(f"no clean close: {error}")
+                while True:
+                    reply += tls.read(65536)
+            except ssl.SSLZeroReturnError:
+                pass
+            self.assertEqual(reply, b"reply:bye")
             self.assertTrue(tls.session is not None and tls.session.has_ticket)
