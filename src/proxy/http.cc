@@ -485,8 +485,17 @@ void Worker::http_stage(Connection* c, Half& half, std::string& staged, bool& di
                         const void* data, size_t len) {
   if (len == 0) return;
   if (!half.tls) {
+    // Plaintext is queued as is but, like TLS records, sent once per loop turn: a head
+    // and the body that follows it in the same input leave in one send (one segment,
+    // one wake-up of the reader, no separate ACK), not as a head-only send and the rest
+    // after its completion.
     half.out.append(data, len);
-    flush(c, half);
+    if (half.out.size() >= kStageLimit) {
+      flush(c, half);
+    } else if (!dirty) {
+      dirty = true;
+      dirty_.push_back(c);
+    }
     return;
   }
   staged.append(static_cast<const char*>(data), len);
@@ -501,7 +510,11 @@ void Worker::http_stage(Connection* c, Half& half, std::string& staged, bool& di
 void Worker::http_commit(Connection* c) {
   Half& half = c->kind == ConnKind::kHttpDown ? c->down : c->up;
   std::string& staged = c->kind == ConnKind::kHttpDown ? c->http->staged : c->hup->staged;
-  if (staged.empty() || c->state == ConnState::kClosing || !half.tls) {
+  if (!half.tls) {
+    if (c->state != ConnState::kClosing) flush(c, half);
+    return;
+  }
+  if (staged.empty() || c->state == ConnState::kClosing) {
     staged.clear();
     return;
   }

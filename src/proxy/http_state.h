@@ -70,7 +70,7 @@ struct HttpDown {
   DownPhase phase = DownPhase::kIdle;
   bool exchange_active = false;
   bool parsing = false;      // inside http_parse_input (no re-entry)
-  bool dirty = false;        // in the worker's list of connections with staged plaintext
+  bool dirty = false;        // in the worker's list: staged plaintext, or queued bytes not yet sent
   bool close_after = false;  // close once the current response is out
   bool client_eof = false;
   uint64_t head_start_ms = 0;

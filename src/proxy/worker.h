@@ -175,7 +175,7 @@ class Worker {
   // HTTP: idle upstream connections per (listener, cluster), most recent last.
   std::vector<std::vector<Connection*>> pools_;
   std::string scratch_;             // encoded heads and local responses
-  std::vector<Connection*> dirty_;  // HTTP connections with staged plaintext
+  std::vector<Connection*> dirty_;  // HTTP connections with bytes to commit at turn end
   std::unique_ptr<http::AccessLogger> access_log_;
 
   std::vector<std::unique_ptr<Connection>> slots_;

@@ -140,6 +140,32 @@ TEST_F(HttpWorkerTest, KeepAliveReusesThePooledUpstreamConnection) {
   EXPECT_EQ(hstats().upstream_cx_total.get(), 1u);
 }
 
+TEST_F(HttpWorkerTest, HeadAndBodyReadTogetherLeaveInOneSendEachWay) {
+  // A request with its body, and a response with its body, each arriving in one read:
+  // each goes out in a single send (one segment for the reader), not the head first and
+  // the body after the head's send completed.
+  auto count_sends = [&](int fd) {
+    size_t n = 0;
+    for (const auto& op : ring_->ops()) n += op.call == Call::kSend && op.fd == fd;
+    return n;
+  };
+  ring_->deliver(client_recv_, "POST /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n\r\nhello");
+  turn();
+  int up = connect_ok();
+  ASSERT_EQ(count_sends(up), 1u);
+  EXPECT_EQ(ring_->last(Call::kSend)->data,
+            "POST /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n\r\nhello");
+  EXPECT_EQ(drain_sends(up).size(), ring_->last(Call::kSend)->data.size());
+  ring_->deliver(recv_token(up), "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nworld");
+  turn();
+  ASSERT_EQ(count_sends(kClientFd), 1u);
+  std::string answer = ring_->last(Call::kSend)->data;
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_EQ(answer.substr(answer.size() - 9), "\r\n\r\nworld") << answer;
+  EXPECT_EQ(drain_sends(kClientFd), answer);
+  EXPECT_EQ(count_sends(kClientFd), 1u);
+}
+
 TEST_F(HttpWorkerTest, EachRequestPicksAnEndpointAndReusesAConnectionToIt) {
   std::vector<cluster::DiscoveredEndpoint> two;
   for (const char* e : {"127.0.0.1:9001", "127.0.0.1:9002"}) {
