@@ -7,21 +7,15 @@
 #include <memory>
 #include <string>
 
-#include "fake_ring.h"
-#include "proxy/worker.h"
+#include "fake_worker.h"
 #include "test_cluster.h"
 
 namespace ringside::proxy {
 namespace {
 
-using Call = FakeRing::Call;
-
-constexpr int kListenFd = 900101;
-constexpr int kClientFd = 900102;
-
 const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 
-class HttpWorkerTest : public ::testing::Test {
+class HttpWorkerTest : public FakeWorkerTest {
  protected:
   void SetUp() override {
     runtime_ = std::make_unique<Runtime>();
@@ -44,14 +38,7 @@ class HttpWorkerTest : public ::testing::Test {
     runtime_->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
     runtime_->http.stats = std::make_unique<http::HttpStatsRegistry>(
         1, std::vector<std::string>{"egress_test"}, std::vector<std::string>{"svc"});
-    FakeRing::Options options;
-    options.buffer_count = 16;
-    options.buffer_size = 4096;
-    auto ring = std::make_unique<FakeRing>(options);
-    ring_ = ring.get();
-    worker_ = std::make_unique<Worker>(0, *runtime_, std::move(ring));
-    worker_->adopt_listener(0, kListenFd);
-    ASSERT_TRUE(worker_->start());
+    start_worker(16);
     auto accept = ring_->last(Call::kAcceptMultishot);
     ASSERT_TRUE(accept.has_value());
     ring_->complete(accept->user_data, kClientFd, /*more=*/true);
@@ -60,31 +47,8 @@ class HttpWorkerTest : public ::testing::Test {
     ASSERT_NE(client_recv_, 0u);
   }
 
-  void TearDown() override {
-    worker_->request_stop();
-    for (int i = 0; i < 20 && worker_->turn(0); ++i) {
-      for (const auto& op : ring_->ops()) {
-        if (ring_->armed(op.user_data) && op.call != Call::kAcceptMultishot &&
-            op.call != Call::kRead) {
-          ring_->complete(op.user_data, -ECANCELED);
-        }
-      }
-    }
-    worker_.reset();
-  }
-
-  void turn() { ASSERT_TRUE(worker_->turn(0)); }
   http::HttpStats& hstats() { return runtime_->http.stats->listeners[0][0]; }
   ListenerStats& lstats() { return runtime_->stats->listeners[0][0]; }
-
-  uint64_t recv_token(int fd) {
-    for (const auto& op : ring_->ops()) {
-      if (op.call == Call::kRecvMultishot && op.fd == fd && ring_->armed(op.user_data)) {
-        return op.user_data;
-      }
-    }
-    return 0;
-  }
 
   // Completes the send in flight on fd, and the ones that follow it, and returns what
   // they carried. (Tokens repeat per socket, so only the newest send record is live.)
@@ -113,9 +77,6 @@ class HttpWorkerTest : public ::testing::Test {
     return connect->fd;
   }
 
-  std::unique_ptr<Runtime> runtime_;
-  FakeRing* ring_ = nullptr;
-  std::unique_ptr<Worker> worker_;
   uint64_t client_recv_ = 0;
 };
 

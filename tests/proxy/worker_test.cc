@@ -9,18 +9,13 @@
 #include <memory>
 #include <string>
 
-#include "fake_ring.h"
+#include "fake_worker.h"
 #include "test_cluster.h"
 
 namespace ringside::proxy {
 namespace {
 
-using Call = FakeRing::Call;
-
-constexpr int kListenFd = 900001;  // fake descriptors: never real, never closed for real
-constexpr int kClientFd = 900002;
-
-class WorkerTest : public ::testing::Test {
+class WorkerTest : public FakeWorkerTest {
  protected:
   void SetUp() override { make_worker({"127.0.0.1:9001", "127.0.0.1:9002"}); }
 
@@ -44,23 +39,7 @@ class WorkerTest : public ::testing::Test {
     lr.cluster = svc;
     runtime_->listeners.push_back(lr);
     runtime_->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
-    FakeRing::Options options;
-    options.buffer_count = 8;
-    options.buffer_size = 4096;
-    auto ring = std::make_unique<FakeRing>(options);
-    ring_ = ring.get();
-    worker_ = std::make_unique<Worker>(0, *runtime_, std::move(ring));
-    worker_->adopt_listener(0, kListenFd);
-    ASSERT_TRUE(worker_->start());
-  }
-
-  void TearDown() override {
-    worker_->request_stop();
-    for (int i = 0; i < 20 && worker_->turn(0); ++i) {
-      // Complete whatever the stop cancelled so connections can be released.
-      for (uint64_t token : ring_->armed_on(kClientFd)) ring_->complete(token, -ECANCELED);
-    }
-    worker_.reset();
+    start_worker(8);
   }
 
   void set_endpoints(const std::vector<std::string>& endpoints) {
@@ -76,7 +55,6 @@ class WorkerTest : public ::testing::Test {
   }
 
   ListenerStats& stats() { return runtime_->stats->listeners[0][0]; }
-  void turn() { ASSERT_TRUE(worker_->turn(0)); }
 
   // Accepts kClientFd and completes the connect to the first endpoint tried.
   FakeRing::Op accept_client() {
@@ -98,19 +76,7 @@ class WorkerTest : public ::testing::Test {
     }
   }
 
-  uint64_t recv_token(int fd) {
-    for (const auto& op : ring_->ops()) {
-      if (op.call == Call::kRecvMultishot && op.fd == fd && ring_->armed(op.user_data)) {
-        return op.user_data;
-      }
-    }
-    return 0;
-  }
-
-  std::unique_ptr<Runtime> runtime_;
   cluster::Cluster* cluster_ = nullptr;
-  FakeRing* ring_ = nullptr;
-  std::unique_ptr<Worker> worker_;
 };
 
 TEST_F(WorkerTest, RelaysBytesBothWaysAfterConnect) {

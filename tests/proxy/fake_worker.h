@@ -1,0 +1,67 @@
+// The part of a FakeRing-driven worker test that every such test repeats: a worker on a
+// FakeRing with one adopted listener, one loop turn at a time, the armed recv of a
+// descriptor, and a stop that completes whatever the stop cancelled.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <memory>
+
+#include "fake_ring.h"
+#include "proxy/worker.h"
+
+namespace ringside::proxy {
+
+class FakeWorkerTest : public ::testing::Test {
+ protected:
+  using Call = FakeRing::Call;
+
+  static constexpr int kListenFd = 900001;  // fake descriptors: never real, never closed
+  static constexpr int kClientFd = 900002;
+
+  // Starts worker 0 of runtime_ on a FakeRing with buffer_count 4 KiB receive buffers.
+  void start_worker(unsigned buffer_count) {
+    FakeRing::Options options;
+    options.buffer_count = buffer_count;
+    options.buffer_size = 4096;
+    auto ring = std::make_unique<FakeRing>(options);
+    ring_ = ring.get();
+    worker_ = std::make_unique<Worker>(0, *runtime_, std::move(ring));
+    worker_->adopt_listener(0, kListenFd);
+    ASSERT_TRUE(worker_->start());
+  }
+
+  void TearDown() override {
+    if (!worker_) return;
+    worker_->request_stop();
+    for (int i = 0; i < 20 && worker_->turn(0); ++i) {
+      // The kernel ends what the stop cancelled, so connections can be released.
+      for (const auto& op : ring_->ops()) {
+        if (ring_->armed(op.user_data) && op.call != Call::kAcceptMultishot &&
+            op.call != Call::kRead) {
+          ring_->complete(op.user_data, -ECANCELED);
+        }
+      }
+    }
+    worker_.reset();
+  }
+
+  void turn() { ASSERT_TRUE(worker_->turn(0)); }
+
+  // The user_data of the multishot recv armed on fd, or 0.
+  uint64_t recv_token(int fd) {
+    for (const auto& op : ring_->ops()) {
+      if (op.call == Call::kRecvMultishot && op.fd == fd && ring_->armed(op.user_data)) {
+        return op.user_data;
+      }
+    }
+    return 0;
+  }
+
+  std::unique_ptr<Runtime> runtime_;
+  FakeRing* ring_ = nullptr;
+  std::unique_ptr<Worker> worker_;
+};
+
+}  // namespace ringside::proxy
