@@ -85,7 +85,7 @@ class Discovery {
 
   std::vector<Tracked> tracked_;
   const DiscoveryTuning tuning_;
-  FileWatcher watcher_{"endpoint files", tuning_.file_poll};
+  FileWatcher watcher_{"endpoint files", tuning_.file_poll, tuning_.debounce};
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -18,9 +18,9 @@ namespace ringside {
 
 class FileWatcher {
  public:
-  // what: names the files in log lines ("certificate files"); poll: the stat() interval
-  // the owner promises to call changed_by_stat() at (only used in log lines).
-  FileWatcher(std::string what, std::chrono::milliseconds poll);
+  // what: names the files in log lines ("certificate files"); poll: the stat() interval;
+  // debounce: how long the files must stay quiet before a change is reported.
+  FileWatcher(std::string what, std::chrono::milliseconds poll, std::chrono::milliseconds debounce);
   ~FileWatcher();
   FileWatcher(const FileWatcher&) = delete;
   FileWatcher& operator=(const FileWatcher&) = delete;
@@ -38,6 +38,15 @@ class FileWatcher {
   // signature with the last one seen; true when one changed (and remembers the new ones).
   bool changed_by_stat();
 
+  // The owner's loop (one thread, times from a monotonic clock in ms): poll fd() for
+  // POLLIN until at most next_deadline(), then call due(). due() reads the events, runs
+  // the stat() comparison every `poll`, and is true once the files changed and then
+  // stayed quiet for `debounce` (each new event restarts that wait); it stays true until
+  // handled() says the change is being dealt with.
+  int64_t next_deadline() const;  // INT64_MAX: nothing watched, nothing pending
+  bool due(int64_t now_ms, bool pollin);
+  void handled();
+
  private:
   // What stat() says about a file (through symlinks): a change means "look again".
   struct Signature {
@@ -52,6 +61,9 @@ class FileWatcher {
 
   std::string what_;
   std::chrono::milliseconds poll_;
+  std::chrono::milliseconds debounce_;
+  int64_t next_stat_ms_ = 0;    // 0: at the first due()
+  int64_t debounce_at_ms_ = 0;  // 0: no change seen
   std::vector<std::string> paths_;
   std::vector<Signature> signatures_;
   std::map<std::string, int> watched_dirs_;  // directory -> watch descriptor

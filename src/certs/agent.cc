@@ -386,12 +386,9 @@ class RotationAgent::Impl {
   void run() {
     log::set_thread_name("rot");
     const bool scheduled = source_ && source_->scheduled();
-    int64_t next_stat_ms = steady_now_ms() + tuning_.file_poll.count();
     while (!stop_.load(std::memory_order_acquire)) {
       int64_t now_ms = steady_now_ms();
-      int64_t wake_at = now_ms + 1000;
-      if (!watcher_.empty()) wake_at = std::min(wake_at, next_stat_ms);
-      if (debounce_at_ms_ != 0) wake_at = std::min(wake_at, debounce_at_ms_);
+      int64_t wake_at = std::min(now_ms + 1000, watcher_.next_deadline());
       if (retry_at_ms_ != 0) wake_at = std::min(wake_at, retry_at_ms_);
       if (scheduled && next_renewal_unix_ != 0 && retry_at_ms_ == 0) {
         int64_t until = (next_renewal_unix_ - unix_now()) * 1000;
@@ -414,22 +411,13 @@ class RotationAgent::Impl {
         (void)ignored;
       }
       if (stop_.load(std::memory_order_acquire)) break;
-      if (n > 0 && (fds[1].revents & POLLIN) && watcher_.drain_events()) {
-        debounce_at_ms_ = now_ms + tuning_.debounce.count();
-      }
-      if (!watcher_.empty() && now_ms >= next_stat_ms) {
-        next_stat_ms = now_ms + tuning_.file_poll.count();
-        if (watcher_.changed_by_stat() && debounce_at_ms_ == 0) {
-          debounce_at_ms_ = now_ms + tuning_.debounce.count();
-        }
-      }
+      const bool files_due = watcher_.due(now_ms, n > 0 && (fds[1].revents & POLLIN));
 
       if (rotate_requested_.exchange(false, std::memory_order_acq_rel)) {
         RS_INFO("rotation requested (POST /rotate)");
         begin_series(now_ms, /*renew=*/scheduled);
-      } else if (debounce_at_ms_ != 0 && now_ms >= debounce_at_ms_) {
-        debounce_at_ms_ = 0;
-        watcher_.changed_by_stat();  // the change is being handled: forget its signature
+      } else if (files_due) {
+        watcher_.handled();
         begin_series(now_ms, /*renew=*/false);
       } else if (retry_at_ms_ != 0 && now_ms >= retry_at_ms_) {
         retry_at_ms_ = 0;
@@ -512,13 +500,12 @@ class RotationAgent::Impl {
   size_t status_trust_cas_ = 0;
   uint64_t next_generation_ = 1;
   int64_t next_renewal_unix_ = 0;
-  int64_t debounce_at_ms_ = 0;
   int64_t retry_at_ms_ = 0;
   int64_t backoff_ms_ = 1000;
   int64_t backoff_cap_ms_ = 300000;
   bool series_renew_ = false;
   int file_retries_left_ = 0;
-  FileWatcher watcher_{"certificate files", tuning_.file_poll};
+  FileWatcher watcher_{"certificate files", tuning_.file_poll, tuning_.debounce};
   int wake_fd_ = -1;
   std::thread thread_;
   std::atomic<bool> stop_{false};

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -21,8 +22,9 @@ std::string directory_of(const std::string& path) {
 
 }  // namespace
 
-FileWatcher::FileWatcher(std::string what, std::chrono::milliseconds poll)
-    : what_(std::move(what)), poll_(poll) {}
+FileWatcher::FileWatcher(std::string what, std::chrono::milliseconds poll,
+                         std::chrono::milliseconds debounce)
+    : what_(std::move(what)), poll_(poll), debounce_(debounce) {}
 
 FileWatcher::~FileWatcher() {
   if (inotify_fd_ >= 0) ::close(inotify_fd_);
@@ -113,6 +115,26 @@ bool FileWatcher::changed_by_stat() {
     }
   }
   return changed;
+}
+
+int64_t FileWatcher::next_deadline() const {
+  int64_t at = empty() ? INT64_MAX : next_stat_ms_;
+  if (debounce_at_ms_ != 0) at = std::min(at, debounce_at_ms_);
+  return at;
+}
+
+bool FileWatcher::due(int64_t now_ms, bool pollin) {
+  if (pollin && drain_events()) debounce_at_ms_ = now_ms + debounce_.count();
+  if (!empty() && now_ms >= next_stat_ms_) {
+    next_stat_ms_ = now_ms + poll_.count();
+    if (changed_by_stat() && debounce_at_ms_ == 0) debounce_at_ms_ = now_ms + debounce_.count();
+  }
+  return debounce_at_ms_ != 0 && now_ms >= debounce_at_ms_;
+}
+
+void FileWatcher::handled() {
+  debounce_at_ms_ = 0;
+  changed_by_stat();  // the change is being handled: forget its signature
 }
 
 }  // namespace ringside

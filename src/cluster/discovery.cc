@@ -199,14 +199,11 @@ void Discovery::wake() {
 void Discovery::run() {
   log::set_thread_name("disc");
   const int64_t dns_ms = tuning_.dns_refresh.count();
-  const int64_t poll_ms = tuning_.file_poll.count();
   int64_t now_ms = static_cast<int64_t>(monotonic_ms());
   int64_t next_dns_ms = now_ms + dns_ms;
-  int64_t next_stat_ms = now_ms + poll_ms;
-  int64_t debounce_at_ms = 0;
   while (!stop_.load(std::memory_order_acquire)) {
-    int64_t wake_at = std::min(next_dns_ms, next_stat_ms);
-    if (debounce_at_ms != 0) wake_at = std::min(wake_at, debounce_at_ms);
+    // At least once a second: a long --dns-refresh must not overflow poll()'s int.
+    int64_t wake_at = std::min({next_dns_ms, watcher_.next_deadline(), now_ms + 1000});
     if (pending() != 0) wake_at = std::min(wake_at, now_ms + tuning_.reclaim_interval.count());
     pollfd fds[2] = {{wake_fd_, POLLIN, 0}, {watcher_.fd(), POLLIN, 0}};
     const int timeout = static_cast<int>(std::max<int64_t>(wake_at - now_ms, 0));
@@ -217,19 +214,9 @@ void Discovery::run() {
     }
     if (stop_.load(std::memory_order_acquire)) break;
     now_ms = static_cast<int64_t>(monotonic_ms());
-    if (n > 0 && (fds[1].revents & POLLIN) && watcher_.drain_events() && debounce_at_ms == 0) {
-      debounce_at_ms = now_ms + tuning_.debounce.count();
-    }
-    if (!watcher_.empty() && now_ms >= next_stat_ms) {
-      next_stat_ms = now_ms + poll_ms;
-      if (watcher_.changed_by_stat() && debounce_at_ms == 0) debounce_at_ms = now_ms;
-    }
-    const bool files_due = debounce_at_ms != 0 && now_ms >= debounce_at_ms;
+    const bool files_due = watcher_.due(now_ms, n > 0 && (fds[1].revents & POLLIN));
     const bool dns_due = now_ms >= next_dns_ms;
-    if (files_due) {
-      debounce_at_ms = 0;
-      watcher_.changed_by_stat();  // being handled: forget the signatures
-    }
+    if (files_due) watcher_.handled();
     if (dns_due) next_dns_ms = now_ms + dns_ms;
     for (Tracked& tracked : tracked_) {
       bool touched = false;
