@@ -913,6 +913,25 @@ void Worker::http_upstream_ready(Connection* u) {
   http_send_request(hu.owner);
 }
 
+void Worker::http_retry(Connection* c, bool counted, bool replay, bool fresh_only) {
+  Exchange& ex = c->http->ex;
+  if (counted) {
+    ++ex.retries;
+    if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_count.add();
+    if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_retry_count.add();
+  }
+  // The next connection gets the head first: body bytes arriving meanwhile wait in
+  // `pending` instead of going to a connection that has not seen the head.
+  ex.head_sent = false;
+  if (replay) {
+    ex.pending.clear();
+    ex.pending.append(ex.replay.data(), ex.replay.size());
+    ex.replay.clear();
+    ex.body_sent = false;
+  }
+  http_acquire_upstream(c, fresh_only);
+}
+
 void Worker::http_send_request(Connection* c) {
   HttpDown& h = *c->http;
   Exchange& ex = h.ex;
@@ -999,9 +1018,7 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
               s->http_code_target_5xx_count.add();
             }
             http_release_upstream(c, false);
-            ++ex.retries;
-            if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_count.add();
-            http_acquire_upstream(c, false);
+            http_retry(c, /*counted=*/true, /*replay=*/false, /*fresh_only=*/false);
             return;
           }
           if (ex.retries > 0) ex.flags |= http::kFlagUpstreamRetryLimitExceeded;
@@ -1157,20 +1174,9 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
   http::RetryAttempt attempt{ex.method, ex.body_sent && !replayable, ex.retries, reason};
   http::RetryVerdict verdict = http::may_retry(attempt, ex.max_retries);
   if (verdict != http::RetryVerdict::kNo && !stopping_) {
-    if (verdict == http::RetryVerdict::kRetry) {
-      ++ex.retries;
-      if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_count.add();
-      if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_retry_count.add();
-    }
-    ex.head_sent = false;
-    if (replayable) {
-      ex.pending.clear();
-      ex.pending.append(ex.replay.data(), ex.replay.size());
-      ex.replay.clear();
-      ex.body_sent = false;
-    }
     // A pooled connection the upstream had closed: the next try takes a fresh one.
-    http_acquire_upstream(c, reason == http::RetryReason::kReusedConnectionClosed);
+    http_retry(c, verdict == http::RetryVerdict::kRetry, replayable,
+               reason == http::RetryReason::kReusedConnectionClosed);
     return;
   }
   uint32_t flags = http::response_flag_for(cause);

@@ -144,6 +144,9 @@ class Worker {
   void http_down_timer(Connection* c);
   // Upstream side:
   void http_acquire_upstream(Connection* c, bool fresh_only);
+  // Sends the exchange again on another upstream connection: the retry is counted when
+  // counted; replay puts the held body back in front of what is still to come.
+  void http_retry(Connection* c, bool counted, bool replay, bool fresh_only);
   void http_connect(Connection* u);
   void http_on_connect(Connection* u, uint8_t attempt, const Completion& completion);
   void http_upstream_ready(Connection* u);

@@ -265,6 +265,27 @@ TEST_F(HttpWorkerTest, A503IsRetriedForGetButForwardedForPost) {
   EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 503 Service Unavailable", 0), 0u);
 }
 
+TEST_F(HttpWorkerTest, BodyArrivingDuringA503RetryFollowsTheHeadOnTheNewConnection) {
+  // A PUT's head goes out, the upstream answers 503 before the body came: the retry's
+  // connection is still being made when the body arrives, and it must get the head first.
+  ring_->deliver(client_recv_, "PUT /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n\r\n");
+  turn();
+  int first = connect_ok();
+  EXPECT_EQ(drain_sends(first), "PUT /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n\r\n");
+  ring_->deliver(recv_token(first),
+                 "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  ASSERT_EQ(ring_->count(Call::kConnect), 2u);  // retried on a new connection
+  ring_->deliver(client_recv_, "hello");
+  turn();
+  int second = connect_ok();
+  EXPECT_EQ(drain_sends(second), "PUT /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n\r\nhello");
+  ring_->deliver(recv_token(second), kOk);
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_EQ(hstats().request_retry_count.get(), 1u);
+}
+
 TEST_F(HttpWorkerTest, ChunkedRequestBodyIsReframedUpstream) {
   ring_->deliver(client_recv_,
                  "POST / HTTP/1.1\r\nHost: svc\r\nTransfer-Encoding: chunked\r\n\r\n"
