@@ -464,6 +464,12 @@ void Worker::http_down_eof(Connection* c) {
       }
       return;
     case DownPhase::kExchange:
+      if (!h.ex.request_complete && h.ex.response_complete) {
+        // The client stopped its upload after reading an early response: the answer
+        // it has is whole; the connection closes after what is still queued for it.
+        http_finish_exchange(c);
+        return;
+      }
       if (!h.ex.request_complete) {
         h.ex.flags |= http::kFlagDownstreamConnectionTermination;
         abort(c);  // the request was cut short: nothing sensible can follow
@@ -972,9 +978,10 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
     return;
   }
   if (ex.response_complete) {
-    // More bytes after a complete response, while the request body still flows.
+    // More bytes after a complete response, while the request body still flows: this
+    // upstream is not reusable, and the exchange ends without it.
     ex.upstream_keep_alive = false;
-    http_release_upstream(c, false);
+    http_finish_exchange(c);
     return;
   }
   const http::HttpConfig& config = runtime_.config.http;
@@ -1067,9 +1074,14 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
         if (!ex.request_complete) {
           // An early response (nginx answering before it read the body, a 413): the
           // rest of the request body still goes to the upstream, which reads and drops
-          // it, and the exchange ends with the request. An upstream that will not keep
-          // the connection is let go; the body is then dropped here.
-          if (!ex.upstream_keep_alive || ex.plan_close) http_release_upstream(c, false);
+          // it, and the exchange ends with the request. With an upstream that will not
+          // keep the connection there is nowhere to send the rest: the exchange ends now
+          // and the client connection closes after the response (a lingering close
+          // reads and drops the rest of the body).
+          if (!ex.upstream_keep_alive || ex.plan_close) {
+            http_finish_exchange(c);
+            return;
+          }
           http_arm_down_timer(c);
           return;
         }
@@ -1127,6 +1139,13 @@ void Worker::http_up_eof(Connection* u) {
     http_close_after_flush(c);
     if (c->state == ConnState::kClosing) return;
     if (c->down.eof) abort(u);
+    return;
+  }
+  if (ex.response_complete) {
+    // Closed after an early response, while the request body still flowed: the client
+    // has its whole answer; the exchange ends without the upstream.
+    ex.upstream_keep_alive = false;
+    http_finish_exchange(c);
     return;
   }
   http::Step step = hu.parser.finish();
@@ -1293,9 +1312,12 @@ void Worker::http_on_abort(Connection* c) {
     }
     if (hu.owner == nullptr) return;
     if (hu.owner->http->ex.response_complete) {
-      // Gone while the rest of an answered request's body was flowing: nothing is lost.
-      hu.owner->http->ex.up = nullptr;
+      // Gone while the rest of an answered request's body was flowing: nothing is lost,
+      // and the exchange ends without it.
+      Connection* owner = hu.owner;
+      owner->http->ex.up = nullptr;
       hu.owner = nullptr;
+      http_finish_exchange(owner);
       return;
     }
     // Lost while serving an exchange: decide for the exchange as if it had failed.

@@ -1060,6 +1060,40 @@ class UpstreamFailureTest(HttpCase):
                                     f"Connection: close) but the next request got: {e}")
             self.assertEqual((resp.status, resp.body), (200, b"next\n"), resp)
 
+    def test_upstream_closing_after_an_early_response_ends_the_client_cleanly(self):
+        """The upstream answers a POST after its head (keep-alive, no Connection: close)
+        and then closes its side (a FIN) while the 1 MB body still comes. The client has its whole answer:
+        it gets it, then a clean TLS close (close_notify), not a cut, and no wait for an
+        idle timeout with its upload paused."""
+        def early_then_close(conn):
+            if conn.read_head() is None:
+                return
+            conn.send(su.response(201, b"stored\n"))
+            # A FIN, not a reset: the upstream keeps reading (and dropping) the body, so
+            # no RST can overtake its answer.
+            conn.sock.shutdown(socket.SHUT_WR)
+            while conn.sock.recv(65536):
+                pass
+
+        up = self.upstream(early_then_close)
+        _, port = self.start_http_ingress(up.port)
+        for i in range(3):
+            client = self.tls_client(port)
+            # The head and 1,000 bytes of the body; the rest only once the answer is in,
+            # so the answer is early for sure.
+            whole = request("POST", "/upload", body=os.urandom(MB))
+            cut = whole.index(b"\r\n\r\n") + 4 + 1000
+            resp = self.exchange(client, whole[:cut], "POST")
+            self.assertEqual((resp.status, resp.body), (201, b"stored\n"), resp)
+            try:
+                client.send(whole[cut:])
+            except OSError:
+                pass  # the proxy may already have closed after its lingering reads
+            rest, ending = client.read_rest(10)
+            self.assertEqual(rest, b"", f"attempt {i}")
+            self.assertEqual(ending, "eof", f"attempt {i}: not a clean close\n{self.diag()}")
+            client.close()
+
     def test_bad_chunk_in_response_body_cuts_the_client_connection(self):
         up = self.upstream(su.serve(), scripts=[su.raw_then_wait(
             b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\nzz\r\n")])

@@ -317,6 +317,64 @@ TEST_F(HttpWorkerTest, EarlyResponseKeepsForwardingTheBodyAndTheConnection) {
   EXPECT_EQ(drain_sends(up), "GET /next HTTP/1.1\r\nHost: svc\r\n\r\n");
 }
 
+TEST_F(HttpWorkerTest, EarlyCloseResponseResumesAClientPausedByBackPressure) {
+  // The upstream stops reading a large body (its queue passes the limit, so the client's
+  // reads are paused), then answers 413 with Connection: close. The rest of the body has
+  // nowhere to go: the client must be read again (and the rest dropped), not left paused
+  // until an idle timeout.
+  runtime_->config.max_pending_bytes = 4096;
+  ring_->deliver(client_recv_, "POST /big HTTP/1.1\r\nHost: svc\r\nContent-Length: 100000\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  ring_->deliver(client_recv_, std::string(12000, 'x'));
+  turn();
+  auto cancel = ring_->last(Call::kCancel);
+  ASSERT_TRUE(cancel.has_value());  // back-pressure: the client's recv is cancelled
+  ring_->complete(client_recv_, -ECANCELED);
+  ring_->complete(cancel->user_data, 0);
+  turn();
+  ASSERT_EQ(recv_token(kClientFd), 0u);
+  ring_->deliver(
+      recv_token(up),
+      "HTTP/1.1 413 Payload Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 413 Payload Too Large\r\n", 0), 0u);
+  uint64_t again = recv_token(kClientFd);
+  ASSERT_NE(again, 0u);  // reading (and dropping) the rest instead of staying paused
+  ring_->deliver(again, std::string(4000, 'y'));
+  turn();
+  EXPECT_EQ(ring_->buffers_out(), 0u);
+}
+
+TEST_F(HttpWorkerTest, ClientEndingItsUploadAfterAnEarlyResponseStillGetsAllOfIt) {
+  ring_->deliver(client_recv_, "POST / HTTP/1.1\r\nHost: svc\r\nContent-Length: 10\r\n\r\nabc");
+  turn();
+  int up = connect_ok();
+  drain_sends(up);
+  ring_->deliver(recv_token(up), "HTTP/1.1 413 Payload Too Large\r\nContent-Length: 4\r\n\r\nbig!");
+  turn();
+  auto answer = ring_->last(Call::kSend);
+  ASSERT_TRUE(answer.has_value());
+  ASSERT_EQ(answer->fd, kClientFd);
+  // The client gives up its upload (EOF) while the answer is still being sent: that send
+  // must finish, not be cancelled by an abort.
+  ring_->complete(client_recv_, 0);
+  turn();
+  EXPECT_TRUE(ring_->armed(answer->user_data));
+  for (const auto& op : ring_->ops()) {
+    EXPECT_FALSE(op.call == Call::kCancelFd && op.fd == kClientFd) << "the client was aborted";
+  }
+  ring_->complete(answer->user_data, static_cast<int32_t>(answer->len));
+  EXPECT_NE(answer->data.find("big!"), std::string::npos);
+  // The unfinished upstream is let go (its recv cancelled); then both sides are closed.
+  ring_->fail_armed(up, -ECANCELED);
+  for (const auto& op : ring_->ops()) {
+    if (op.call == Call::kCancelFd && ring_->armed(op.user_data)) ring_->complete(op.user_data, 0);
+  }
+  turn();
+  EXPECT_EQ(worker_->live_connections(), 0);
+}
+
 TEST_F(HttpWorkerTest, ClientLeavingMidResponseFreesBothConnections) {
   ring_->deliver(client_recv_, "GET / HTTP/1.1\r\nHost: svc\r\n\r\n");
   turn();
