@@ -379,7 +379,8 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
 void Worker::http_body_to_upstream(Connection* c, const void* data, size_t len) {
   Exchange& ex = c->http->ex;
   ex.body_sent = true;
-  if (!ex.replay_overflow) {
+  // Kept for the keep-alive race only, which only a reused connection can lose.
+  if (!ex.replay_overflow && ex.up->hup->reused) {
     if (ex.replay.size() + len <= kReplayLimit) {
       ex.replay.append(static_cast<const char*>(data), len);
     } else {

@@ -160,7 +160,7 @@ TEST_F(HttpWorkerTest, EachRequestPicksAnEndpointAndReusesAConnectionToIt) {
 }
 
 TEST_F(HttpWorkerTest, PooledConnectionClosedByTheUpstreamIsRetriedTransparently) {
-  ring_->deliver(client_recv_, "POST /a HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\n");
+  ring_->deliver(client_recv_, "POST /a HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n\r\none");
   turn();
   int up = connect_ok();
   drain_sends(up);
@@ -169,7 +169,7 @@ TEST_F(HttpWorkerTest, PooledConnectionClosedByTheUpstreamIsRetriedTransparently
   drain_sends(kClientFd);
   // The next request goes out on the pooled connection at the moment the upstream
   // closes it (its idle timeout): the FIN arrives with no response byte.
-  ring_->deliver(client_recv_, "POST /b HTTP/1.1\r\nHost: svc\r\nContent-Length: 0\r\n\r\n");
+  ring_->deliver(client_recv_, "POST /b HTTP/1.1\r\nHost: svc\r\nContent-Length: 3\r\n\r\ntwo");
   turn();
   EXPECT_EQ(ring_->count(Call::kConnect), 1u);
   drain_sends(up);
@@ -179,7 +179,9 @@ TEST_F(HttpWorkerTest, PooledConnectionClosedByTheUpstreamIsRetriedTransparently
   ASSERT_EQ(ring_->count(Call::kConnect), 2u);
   int fresh = connect_ok();
   EXPECT_NE(fresh, up);
-  EXPECT_NE(drain_sends(fresh).find("POST /b HTTP/1.1\r\n"), std::string::npos);
+  const std::string again = drain_sends(fresh);
+  EXPECT_EQ(again.find("POST /b HTTP/1.1\r\n"), 0u) << again;
+  EXPECT_EQ(again.substr(again.size() - 7), "\r\n\r\ntwo") << again;  // its body, replayed
   ring_->deliver(recv_token(fresh), kOk);
   turn();
   EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 200 OK", 0), 0u);
