@@ -880,7 +880,6 @@ void Worker::http_on_connect(Connection* u, uint8_t attempt, const Completion& c
   const ListenerRuntime& listener = listener_config(u);
   if (completion.res < 0) {
     lstats(u).upstream_cx_connect_fail.add();
-    report_upstream_connect(u, false);
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s failed: %s",
                         listener.config.name.c_str(), u->endpoint->text.c_str(),
                         std::strerror(-completion.res));
@@ -1170,6 +1169,12 @@ void Worker::http_up_eof(Connection* u) {
 }
 
 void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http::LocalCause cause) {
+  // Every way an upstream connection can fail to come up (refused, timed out, TLS
+  // rejected, reset or closed during the handshake) counts against its endpoint here,
+  // once. Not when no socket could be made: that is this process's shortage.
+  if (reason == http::RetryReason::kConnectFailure && u->up.fd >= 0) {
+    report_upstream_connect(u, false);
+  }
   if (cause == http::LocalCause::kUpstreamTlsFailure) {
     if (http::HttpStats* s = http_listener_stats(u)) s->upstream_tls_negotiation_errors.add();
     if (http::HttpStats* s = http_service_stats(u->hup->cluster)) {
@@ -1248,7 +1253,6 @@ void Worker::http_up_timer(Connection* u) {
     case ConnState::kConnecting:
       stats.timeout_connect.add();
       stats.upstream_cx_connect_fail.add();
-      report_upstream_connect(u, false);
       RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: connect to %s timed out",
                           listener_config(u).config.name.c_str(), u->endpoint->text.c_str());
       http_upstream_failed(u, http::RetryReason::kConnectFailure,
@@ -1257,7 +1261,6 @@ void Worker::http_up_timer(Connection* u) {
     case ConnState::kUpHandshake:
       stats.timeout_handshake.add();
       stats.tls_handshake_failure.add();
-      report_upstream_connect(u, false);
       http_upstream_failed(u, http::RetryReason::kConnectFailure,
                            http::LocalCause::kUpstreamTlsFailure);
       return;

@@ -316,6 +316,13 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
   lstats(c).cx_reset.add();
   RS_DEBUG("%s: %s recv: %s", listener_config(c).config.name.c_str(), half_name(half),
            std::strerror(err));
+  if (c->kind == ConnKind::kTcp && c->state == ConnState::kUpHandshake) {
+    // Reset during the TLS handshake: a failed attempt on that endpoint, for outlier
+    // detection as much as a refused connect. (HTTP reports through
+    // http_upstream_failed.)
+    lstats(c).tls_handshake_failure.add();
+    report_upstream_connect(c, false);
+  }
   abort(c);
 }
 
@@ -436,7 +443,6 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
   stats.tls_handshake_failure.add();
   const tls::TlsSession& session = *half.tls;
   if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
-  if (half.id == HalfId::kUp) report_upstream_connect(c, false);
   if (c->kind == ConnKind::kHttpUp) {
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
                         listener_config(c).config.name.c_str(), c->endpoint->text.c_str(),
@@ -454,6 +460,7 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
     RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: client handshake failed: %s",
                         listener_config(c).config.name.c_str(), session.error_detail().c_str());
   }
+  if (half.id == HalfId::kUp) report_upstream_connect(c, false);
   // Send the alert wolfSSL queued, then close (the send completes before release).
   flush(c, half);
   abort(c);
@@ -474,6 +481,7 @@ void Worker::on_eof(Connection* c, Half& in) {
     // either way the handshake failed.
     if (c->state == ConnState::kDownHandshake || c->state == ConnState::kUpHandshake) {
       lstats(c).tls_handshake_failure.add();
+      if (c->state == ConnState::kUpHandshake) report_upstream_connect(c, false);
       RS_LOG_RATE_LIMITED(log::Level::kInfo, 2,
                           "%s: %s closed the connection during the TLS handshake",
                           listener_config(c).config.name.c_str(), half_name(in));

@@ -1,10 +1,14 @@
 """ringside against OpenSSL's own client and server: protocol versions and cipher policy
 on ingress, peer verification (chain, SAN, expiry) on egress, RSA certificates, mTLS."""
 
+import json
 import os
 import re
+import socket
 import stat
+import struct
 import subprocess
+import threading
 import time
 
 import harness
@@ -255,3 +259,63 @@ class MutualTlsTest(OpenSslCase):
 
 if __name__ == "__main__":
     harness.main()
+
+
+class HandshakeLostTest(harness.PkiCase):
+    """An upstream that accepts TCP and then closes or resets before finishing the TLS
+    handshake (a task shutting down, a load shedder) counts as a failed connect on that
+    endpoint, for outlier detection, on the L4 and the HTTP egress alike."""
+
+    def _closing_upstream(self, reset):
+        listener = socket.create_server((LOOPBACK, 0))
+        self.addCleanup(listener.close)
+
+        def serve():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                if reset:
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                else:
+                    conn.recv(4096)  # the ClientHello, then a FIN
+                conn.close()
+        threading.Thread(target=serve, daemon=True).start()
+        return listener.getsockname()[1]
+
+    def _connect_failures(self, egress):
+        status, body = egress.admin_request("GET", "/clusters")
+        self.assertEqual(status, 200, body)
+        document = json.loads(body)
+        clusters = document["clusters"] if isinstance(document, dict) else document
+        for cluster in clusters:
+            if cluster["name"] == SERVICE:
+                return sum(e["connect_failed"] for e in cluster["endpoints"])
+        self.fail(f"no cluster {SERVICE} in {body}")
+
+    def _check(self, options, reset):
+        port = self._closing_upstream(reset)
+        egress, egress_port = self.start_egress([port], self.ca, options=options,
+                                                extra=["--retries", "0"])
+        for _ in range(3):
+            with harness.connect(egress_port) as sock:
+                if "http" in options:
+                    sock.sendall(b"GET / HTTP/1.1\r\nHost: app\r\nConnection: close\r\n\r\n")
+                data, _ = harness.read_until_closed(sock, timeout=10)
+                if "http" in options:
+                    self.assertRegex(data, rb"^HTTP/1.1 50[23] ", data[:200])
+        self.assertTrue(harness.wait_until(lambda: self._connect_failures(egress) >= 3, 5),
+                        f"connect_failed={self._connect_failures(egress)}\n{self.diag()}")
+
+    def test_l4_closed_during_the_handshake(self):
+        self._check("", reset=False)
+
+    def test_l4_reset_during_the_handshake(self):
+        self._check("", reset=True)
+
+    def test_http_closed_during_the_handshake(self):
+        self._check("protocol=http", reset=False)
+
+    def test_http_reset_during_the_handshake(self):
+        self._check("protocol=http", reset=True)
