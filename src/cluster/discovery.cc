@@ -8,9 +8,8 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
+#include "certs/sources.h"
 #include "ringside/log.h"
 #include "ringside/timer_wheel.h"
 
@@ -55,14 +54,13 @@ bool resolve_all(const std::string& host, uint16_t port, std::vector<SocketAddre
 namespace {
 
 bool load_file(const std::string& path, std::vector<SocketAddress>* out, std::string* detail) {
-  std::ifstream in(path);
-  if (!in) {
-    *detail = "cannot read " + path + ": " + std::strerror(errno);
+  // A read error is an error, never a shorter text parsed as a smaller endpoint set.
+  std::string text;
+  if (!certs::read_whole_file(path, &text, detail)) {
+    *detail = "cannot read " + *detail;
     return false;
   }
-  std::stringstream text;
-  text << in.rdbuf();
-  return parse_endpoint_file(text.str(), out, detail);
+  return parse_endpoint_file(text, out, detail);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include <wolfssl/options.h>
 #include <wolfssl/version.h>
 
+#include "certs/sources.h"
 #include "config/ringside_version.h"
 #include "ringside/config.h"
 #include "ringside/http_route.h"
@@ -533,12 +534,11 @@ void add_dynamic_upstream(ServiceConfig& config, const std::string& spec,
     check_readable_file("upstream", source.path);
     // The file must be usable at start-up; a later bad version is refused at run time
     // (the last good endpoints stay).
-    std::ifstream in(source.path);
-    std::stringstream text;
-    text << in.rdbuf();
+    std::string text;
     std::vector<SocketAddress> endpoints;
     std::string detail;
-    if (!parse_endpoint_file(text.str(), &endpoints, &detail)) {
+    if (!certs::read_whole_file(source.path, &text, &detail)) fail("upstream", spec, detail);
+    if (!parse_endpoint_file(text, &endpoints, &detail)) {
       fail("upstream", spec, source.path + ": " + detail);
     }
   }

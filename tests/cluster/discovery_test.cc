@@ -121,12 +121,18 @@ TEST_F(DiscoveryTest, BadOrEmptyFileKeepsTheLastGoodEndpoints) {
   discovery_->refresh_now();
   EXPECT_EQ(cluster_->addresses(), good);
   EXPECT_NE(json().find("\"failures\":3"), std::string::npos) << json();
+  // A directory where the file was: a read error that says so, not "no endpoint".
+  std::filesystem::create_directory(path);
+  discovery_->refresh_now();
+  EXPECT_EQ(cluster_->addresses(), good);
+  EXPECT_NE(json().find("Is a directory"), std::string::npos) << json();
+  std::filesystem::remove(path);
 
   // A good version again clears the error.
   write("endpoints", "10.0.0.8:15443\n");
   discovery_->refresh_now();
   EXPECT_EQ(cluster_->addresses(), (std::vector<std::string>{"10.0.0.8:15443"}));
-  EXPECT_NE(json().find("\"refreshes\":2,\"failures\":3,\"last_error\":\"\""), std::string::npos)
+  EXPECT_NE(json().find("\"refreshes\":2,\"failures\":4,\"last_error\":\"\""), std::string::npos)
       << json();
 }
 
