@@ -15,7 +15,9 @@ packages=(
   build-essential pkg-config meson ninja-build dpkg-dev autoconf automake libtool
   liburing-dev libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
-  curl openssl nginx-light libnginx-mod-stream haproxy wrk nghttp2-client golang-cfssl
+  libnghttp2-dev
+  curl openssl nginx-light libnginx-mod-stream haproxy wrk nghttp2-client nghttp2-server golang-cfssl
+  python3-h2 python3-hyperframe
   iproute2 iptables procps psmisc util-linux python3 python3-h11 ca-certificates
   tshark dnsmasq-base
 )
