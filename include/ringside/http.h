@@ -153,6 +153,13 @@ class ParserCore {
   Step parse(std::string_view input);
   Step finish();
   void reset();
+  // Between messages with nothing read of the next one: the parser holds no state a
+  // fresh parser would not have, so its owner may free it or give it to another
+  // connection.
+  bool between_messages() const;
+  // Between messages: frees the partial-head buffer (Limits::max_head_bytes, allocated
+  // the first time a head arrives split) and keeps the small field arrays.
+  void release_head_buffer();
 
   const Limits& limits() const { return limits_; }
 
@@ -251,6 +258,10 @@ class RequestParser {
   Step finish() { return core_.finish(); }
   // Forgets everything (after an error, or to reuse the object); keeps the buffers.
   void reset() { core_.reset(); }
+  // No request is half-read: the parser could be replaced by a fresh one (an idle
+  // connection frees it and its buffers).
+  bool between_messages() const { return core_.between_messages(); }
+  void release_head_buffer() { core_.release_head_buffer(); }
 
   const RequestHead& head() const { return core_.request_; }
   std::span<const Field> trailers() const { return core_.trailers_; }

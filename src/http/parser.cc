@@ -199,6 +199,16 @@ void ParserCore::reset() {
   start_message();
 }
 
+bool ParserCore::between_messages() const {
+  return state_ == State::kHead && !buffering_ && !section_open_;
+}
+
+void ParserCore::release_head_buffer() {
+  if (!between_messages()) return;
+  std::string().swap(buf_);
+  buf_holds_section_ = false;
+}
+
 bool ParserCore::set_error(uint16_t status, std::string_view reason) {
   error_ = ParseError{status_or_gateway(status), reason};
   state_ = State::kDead;

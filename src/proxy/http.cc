@@ -67,7 +67,6 @@ void reset_exchange(Exchange& ex) {
   ex.head.clear();
   ex.pending.clear();
   ex.replay.clear();
-  if (ex.replay.capacity() > 4096) std::string().swap(ex.replay);  // idle memory stays small
   ex.replay_overflow = false;
   ex.method.clear();
   ex.path.clear();
@@ -75,6 +74,19 @@ void reset_exchange(Exchange& ex) {
   ex.user_agent.clear();
   ex.request_id.clear();
   ex.upstream_address.clear();
+}
+
+template <typename T>
+void free_buffer(T& buffer) {
+  T().swap(buffer);
+}
+
+// An idle keep-alive connection holds no buffer (STYLE.md, practice 8): the exchange, the
+// parser and the backlog are freed when the connection goes idle with nothing pending, at
+// the cost of a few allocations for the next request.
+void release_idle_memory(HttpDown& h) {
+  free_buffer(h.backlog);
+  h.release_idle();
 }
 
 // "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000") of a connected socket's peer.
@@ -105,6 +117,40 @@ bool retryable_reason(http::RetryReason reason) { return reason != http::RetryRe
 
 }  // namespace
 
+std::unique_ptr<Exchange> HttpObjectPool::take_exchange() {
+  if (exchanges_.empty()) return std::make_unique<Exchange>();
+  std::unique_ptr<Exchange> ex = std::move(exchanges_.back());
+  exchanges_.pop_back();
+  return ex;
+}
+
+std::unique_ptr<http::RequestParser> HttpObjectPool::take_parser() {
+  if (parsers_.empty()) return std::make_unique<http::RequestParser>(*limits_);
+  std::unique_ptr<http::RequestParser> parser = std::move(parsers_.back());
+  parsers_.pop_back();
+  return parser;
+}
+
+void HttpObjectPool::give(std::unique_ptr<Exchange> ex) {
+  if (exchanges_.size() >= kMax) return;
+  // What a large request left behind is not kept for the next one.
+  ex->up = nullptr;
+  ex->pending.clear();
+  if (ex->replay.capacity() > 4096) std::string().swap(ex->replay);
+  exchanges_.push_back(std::move(ex));
+}
+
+void HttpObjectPool::give(std::unique_ptr<http::RequestParser> parser) {
+  if (parsers_.size() >= kMax) return;
+  parser->release_head_buffer();
+  parsers_.push_back(std::move(parser));
+}
+
+void HttpDown::release_idle() {
+  if (ex_) pool_->give(std::move(ex_));
+  if (parser_ && parser_->between_messages()) pool_->give(std::move(parser_));
+}
+
 Connection::Connection() = default;
 Connection::~Connection() = default;
 
@@ -125,7 +171,7 @@ http::HttpStats* Worker::http_service_stats(const Cluster* cluster) {
 
 void Worker::http_accept(Connection* c) {
   c->kind = ConnKind::kHttpDown;
-  c->http = std::make_unique<HttpDown>(runtime_.http.limits);
+  c->http = std::make_unique<HttpDown>(http_objects_);
   HttpDown& h = *c->http;
   // The client's address is needed for x-forwarded-for (ingress) and the access log and
   // the bad-request log line; an egress without an access log skips the system call.
@@ -193,15 +239,15 @@ void Worker::http_down_data(Connection* c, std::string_view data) {
     case DownPhase::kLingering:
       return;  // discarded: the connection is closing
     case DownPhase::kTunnel:
-      if (h.ex.up != nullptr) {
-        http_to_upstream(h.ex.up, data.data(), data.size());
-        if (h.ex.up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
+      if (h.ex().up != nullptr) {
+        http_to_upstream(h.ex().up, data.data(), data.size());
+        if (h.ex().up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
       }
       return;
     default:
       break;
   }
-  const bool busy = h.exchange_active && h.ex.request_complete;
+  const bool busy = h.exchange_active && h.ex().request_complete;
   if (busy || !h.backlog.empty()) {
     h.backlog.append(data);
     if (h.backlog.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
@@ -209,13 +255,16 @@ void Worker::http_down_data(Connection* c, std::string_view data) {
     return;
   }
   size_t used = http_parse_input(c, data);
-  if (used < data.size() && c->state != ConnState::kClosing && h.phase != DownPhase::kLingering) {
+  if (c->state == ConnState::kClosing || h.phase == DownPhase::kLingering) return;
+  if (used < data.size()) {
     if (h.phase == DownPhase::kTunnel) {
-      if (h.ex.up != nullptr) http_to_upstream(h.ex.up, data.data() + used, data.size() - used);
+      if (h.ex().up != nullptr) http_to_upstream(h.ex().up, data.data() + used, data.size() - used);
     } else {
       h.backlog.append(data.substr(used));
       if (h.backlog.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
     }
+  } else if (h.phase == DownPhase::kIdle && !h.exchange_active) {
+    release_idle_memory(h);  // answered within this input (a local reply, an early answer)
   }
 }
 
@@ -229,8 +278,8 @@ void Worker::http_parse(Connection* c) {
   }
   if (h.phase == DownPhase::kTunnel) {
     // Bytes the client sent behind the upgrade request belong to the new protocol.
-    if (h.ex.up != nullptr && used < h.backlog.size()) {
-      http_to_upstream(h.ex.up, h.backlog.data() + used, h.backlog.size() - used);
+    if (h.ex().up != nullptr && used < h.backlog.size()) {
+      http_to_upstream(h.ex().up, h.backlog.data() + used, h.backlog.size() - used);
     }
     h.backlog.clear();
     return;
@@ -247,9 +296,9 @@ size_t Worker::http_parse_input(Connection* c, std::string_view input) {
   size_t used = 0;
   while (c->state != ConnState::kClosing) {
     if (h.phase == DownPhase::kLingering || h.phase == DownPhase::kTunnel) break;
-    if (h.exchange_active && h.ex.request_complete) break;  // wait for the response
+    if (h.exchange_active && h.ex().request_complete) break;  // wait for the response
     if (used == input.size() && !h.exchange_active) break;
-    http::Step step = h.parser.parse(input.substr(used));
+    http::Step step = h.parser().parse(input.substr(used));
     used += step.consumed;
     bool stop = false;
     switch (step.event) {
@@ -287,8 +336,8 @@ size_t Worker::http_parse_input(Connection* c, std::string_view input) {
 
 void Worker::http_begin_request(Connection* c) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
-  const http::RequestHead& head = h.parser.head();
+  Exchange& ex = h.ex();
+  const http::RequestHead& head = h.parser().head();
   const ListenerRuntime& listener = listener_config(c);
   const http::HttpConfig& config = runtime_.config.http;
   reset_exchange(ex);
@@ -355,7 +404,7 @@ void Worker::http_begin_request(Connection* c) {
 
 void Worker::http_request_body(Connection* c, std::string_view body) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   if (!h.exchange_active || body.empty()) return;
   ex.bytes_received += body.size();
   std::string_view out = body;
@@ -377,7 +426,7 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
 }
 
 void Worker::http_body_to_upstream(Connection* c, const void* data, size_t len) {
-  Exchange& ex = c->http->ex;
+  Exchange& ex = c->http->ex();
   ex.body_sent = true;
   // Kept for the keep-alive race only, which only a reused connection can lose.
   if (!ex.replay_overflow && ex.up->hup->reused) {
@@ -393,11 +442,11 @@ void Worker::http_body_to_upstream(Connection* c, const void* data, size_t len) 
 
 void Worker::http_request_complete(Connection* c) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   if (!h.exchange_active) return;
   if (ex.request_framing == http::Framing::kChunked) {
     scratch_.clear();
-    http::append_last_chunk(scratch_, h.parser.trailers());
+    http::append_last_chunk(scratch_, h.parser().trailers());
     if (ex.response_complete && ex.up == nullptr) {
       // answered already: nothing goes upstream
     } else if (ex.up != nullptr && ex.head_sent) {
@@ -417,7 +466,7 @@ void Worker::http_request_complete(Connection* c) {
 
 void Worker::http_request_error(Connection* c) {
   HttpDown& h = *c->http;
-  const http::ParseError& error = h.parser.error();
+  const http::ParseError& error = h.parser().error();
   RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: bad request from %s: %d %.*s",
                       listener_config(c).config.name.c_str(),
                       h.client_address.empty() ? "the local app" : h.client_address.c_str(),
@@ -425,8 +474,8 @@ void Worker::http_request_error(Connection* c) {
                       error.reason.data());
   if (h.exchange_active) {
     // A broken body of a request already forwarded: the upstream got part of it.
-    if (h.ex.up != nullptr) http_release_upstream(c, false);
-    if (h.ex.response_started) {
+    if (h.ex().up != nullptr) http_release_upstream(c, false);
+    if (h.ex().response_started) {
       http_cut(c);
       return;
     }
@@ -453,8 +502,8 @@ void Worker::http_down_eof(Connection* c) {
       abort(c);  // the client gave up in the middle of a head
       return;
     case DownPhase::kTunnel:
-      if (h.ex.up != nullptr) {
-        Connection* u = h.ex.up;
+      if (h.ex().up != nullptr) {
+        Connection* u = h.ex().up;
         http_commit(u);
         u->up.shut_wanted = true;
         if (u->up.tls) u->up.tls->shutdown();
@@ -465,14 +514,14 @@ void Worker::http_down_eof(Connection* c) {
       }
       return;
     case DownPhase::kExchange:
-      if (!h.ex.request_complete && h.ex.response_complete) {
+      if (!h.ex().request_complete && h.ex().response_complete) {
         // The client stopped its upload after reading an early response: the answer
         // it has is whole; the connection closes after what is still queued for it.
         http_finish_exchange(c);
         return;
       }
-      if (!h.ex.request_complete) {
-        h.ex.flags |= http::kFlagDownstreamConnectionTermination;
+      if (!h.ex().request_complete) {
+        h.ex().flags |= http::kFlagDownstreamConnectionTermination;
         abort(c);  // the request was cut short: nothing sensible can follow
       }
       // Otherwise the response still comes; the connection closes after it.
@@ -531,7 +580,13 @@ void Worker::http_commit(Connection* c) {
     abort(c);
     return;
   }
-  staged.clear();
+  // The last bytes of an exchange: an idle connection keeps no staging buffer.
+  const bool idle = c->kind == ConnKind::kHttpDown ? !c->http->exchange_active : c->hup->pooled;
+  if (idle) {
+    free_buffer(staged);
+  } else {
+    staged.clear();
+  }
   flush(c, half);
 }
 
@@ -552,7 +607,7 @@ void Worker::http_commit_dirty() {
 void Worker::http_local_reply(Connection* c, uint16_t status, std::string_view body, uint32_t flag,
                               bool force_close) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   if (!h.exchange_active) {
     // A request refused before its head was complete (parse error, header timeout).
     reset_exchange(ex);
@@ -588,8 +643,8 @@ void Worker::http_local_reply(Connection* c, uint16_t status, std::string_view b
 
 void Worker::http_log(Connection* c) {
   if (!access_log_) return;
-  const HttpDown& h = *c->http;
-  const Exchange& ex = h.ex;
+  HttpDown& h = *c->http;
+  const Exchange& ex = h.ex();
   http::AccessLogEntry entry;
   const uint64_t duration = now_ms_ >= ex.start_ms ? now_ms_ - ex.start_ms : 0;
   entry.start_time = std::chrono::system_clock::now() - std::chrono::milliseconds(duration);
@@ -616,7 +671,7 @@ void Worker::http_log(Connection* c) {
 
 void Worker::http_end_exchange(Connection* c) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   if (!h.exchange_active) return;
   h.exchange_active = false;
   http_log(c);
@@ -633,7 +688,7 @@ void Worker::http_end_exchange(Connection* c) {
 
 void Worker::http_finish_exchange(Connection* c) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   if (ex.up != nullptr) {
     const bool reusable =
         ex.request_complete && ex.upstream_keep_alive && ex.framing != http::BodyFraming::kTunnel;
@@ -650,16 +705,17 @@ void Worker::http_finish_exchange(Connection* c) {
   h.idle_since_ms = now_ms_;
   http_arm_down_timer(c);
   if (!h.parsing && !h.backlog.empty()) http_parse(c);
-  if (c->state != ConnState::kClosing && c->down.recv_paused &&
-      h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
+  if (c->state == ConnState::kClosing) return;
+  if (c->down.recv_paused && h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
     resume_recv(c, c->down);
   }
+  if (!h.parsing && !h.exchange_active && h.backlog.empty()) release_idle_memory(h);
 }
 
 void Worker::http_cut(Connection* c) {
   if (c->state == ConnState::kClosing) return;
   HttpDown& h = *c->http;
-  if (h.ex.up != nullptr) http_release_upstream(c, false);
+  if (h.ex().up != nullptr) http_release_upstream(c, false);
   http_end_exchange(c);
   // What the client already has (the head, part of the body) still reaches it; the
   // connection then ends without close_notify, so the truncation is visible to it.
@@ -702,8 +758,9 @@ void Worker::http_arm_down_timer(Connection* c) {
       }
       break;
     case DownPhase::kExchange:
-      if (h.ex.request_complete && !h.ex.response_started && config.request_timeout.count() > 0) {
-        deadline = h.ex.request_complete_ms + ms(config.request_timeout);
+      if (h.ex().request_complete && !h.ex().response_started &&
+          config.request_timeout.count() > 0) {
+        deadline = h.ex().request_complete_ms + ms(config.request_timeout);
       } else if (config.idle_timeout.count() > 0) {
         deadline = c->last_activity_ms + ms(config.idle_timeout);
       }
@@ -755,7 +812,7 @@ void Worker::http_down_timer(Connection* c) {
       }
       break;
     case DownPhase::kExchange: {
-      Exchange& ex = h.ex;
+      Exchange& ex = h.ex();
       if (ex.request_complete && !ex.response_started && config.request_timeout.count() > 0) {
         if (now_ms_ >= ex.request_complete_ms + ms(config.request_timeout)) {
           if (http::HttpStats* s = http_listener_stats(c)) s->request_timeout_count.add();
@@ -769,7 +826,7 @@ void Worker::http_down_timer(Connection* c) {
       } else if (config.idle_timeout.count() > 0 &&
                  now_ms_ >= c->last_activity_ms + ms(config.idle_timeout)) {
         stats.timeout_idle.add();
-        h.ex.flags |= http::kFlagStreamIdleTimeout;
+        h.ex().flags |= http::kFlagStreamIdleTimeout;
         abort(c);
         return;
       }
@@ -791,7 +848,7 @@ void Worker::http_down_timer(Connection* c) {
 
 void Worker::http_acquire_upstream(Connection* c, bool fresh_only) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   if (stopping_) {
     abort(c);
     return;
@@ -850,7 +907,7 @@ void Worker::http_connect(Connection* u) {
     return;
   }
   const cluster::Endpoint& endpoint = *u->endpoint;
-  if (hu.owner != nullptr) hu.owner->http->ex.upstream_address = endpoint.text;
+  if (hu.owner != nullptr) hu.owner->http->ex().upstream_address = endpoint.text;
   ++u->attempts;
   u->state = ConnState::kConnecting;
   auto fd = net::make_client_socket(endpoint.address);
@@ -920,7 +977,7 @@ void Worker::http_upstream_ready(Connection* u) {
 }
 
 void Worker::http_retry(Connection* c, bool counted, bool replay, bool fresh_only) {
-  Exchange& ex = c->http->ex;
+  Exchange& ex = c->http->ex();
   if (counted) {
     ++ex.retries;
     if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_count.add();
@@ -940,7 +997,7 @@ void Worker::http_retry(Connection* c, bool counted, bool replay, bool fresh_onl
 
 void Worker::http_send_request(Connection* c) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   Connection* u = ex.up;
   HttpUp& hu = *u->hup;
   hu.parser.expect_response_to(ex.kind);
@@ -970,7 +1027,7 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
     return;
   }
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   c->last_activity_ms = now_ms_;
   if (h.phase == DownPhase::kTunnel) {
     http_to_client(c, data.data(), data.size());
@@ -1134,7 +1191,7 @@ void Worker::http_up_eof(Connection* u) {
     return;
   }
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex;
+  Exchange& ex = h.ex();
   if (h.phase == DownPhase::kTunnel) {
     http_close_after_flush(c);
     if (c->state == ConnState::kClosing) return;
@@ -1183,10 +1240,10 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
   }
   Connection* c = u->hup->owner;
   u->hup->owner = nullptr;
-  if (c != nullptr) c->http->ex.up = nullptr;
+  if (c != nullptr) c->http->ex().up = nullptr;
   if (u->state != ConnState::kClosing) abort(u);
   if (c == nullptr || c->state == ConnState::kClosing) return;
-  Exchange& ex = c->http->ex;
+  Exchange& ex = c->http->ex();
   if (ex.response_started) {
     http_cut(c);
     return;
@@ -1216,7 +1273,7 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
 }
 
 void Worker::http_release_upstream(Connection* c, bool reusable) {
-  Exchange& ex = c->http->ex;
+  Exchange& ex = c->http->ex();
   Connection* u = ex.up;
   if (u == nullptr) return;
   ex.up = nullptr;
@@ -1236,6 +1293,7 @@ void Worker::http_release_upstream(Connection* c, bool reusable) {
   if (u->up.recv_paused) resume_recv(u, u->up);
   pool.push_back(u);
   hu.pooled = true;
+  if (hu.staged.empty()) free_buffer(hu.staged);
   hu.got_bytes = false;
   hu.idle_since_ms = now_ms_;
   const auto idle = runtime_.config.http.idle_timeout;
@@ -1280,7 +1338,7 @@ void Worker::http_on_sent(Connection* c, Half& half) {
   const uint64_t low = runtime_.config.max_pending_bytes / 2;
   if (c->kind == ConnKind::kHttpDown) {
     HttpDown& h = *c->http;
-    Connection* u = h.ex.up;
+    Connection* u = h.ex_if_any() != nullptr ? h.ex_if_any()->up : nullptr;
     if (u != nullptr && u->up.recv_paused && c->down.out.size() <= low) resume_recv(u, u->up);
     if (h.phase == DownPhase::kLingering && c->down.out.empty() && c->down.send_len == 0 &&
         c->down.eof) {
@@ -1290,7 +1348,7 @@ void Worker::http_on_sent(Connection* c, Half& half) {
   }
   Connection* owner = c->hup->owner;
   if (owner != nullptr && owner->down.recv_paused && c->up.out.size() <= low &&
-      owner->http->backlog.size() <= low && owner->http->ex.pending.size() <= low) {
+      owner->http->backlog.size() <= low && owner->http->ex().pending.size() <= low) {
     resume_recv(owner, owner->down);
   }
 }
@@ -1315,11 +1373,11 @@ void Worker::http_on_abort(Connection* c) {
       hu.pooled = false;
     }
     if (hu.owner == nullptr) return;
-    if (hu.owner->http->ex.response_complete) {
+    if (hu.owner->http->ex().response_complete) {
       // Gone while the rest of an answered request's body was flowing: nothing is lost,
       // and the exchange ends without it.
       Connection* owner = hu.owner;
-      owner->http->ex.up = nullptr;
+      owner->http->ex().up = nullptr;
       hu.owner = nullptr;
       http_finish_exchange(owner);
       return;
@@ -1340,21 +1398,21 @@ void Worker::http_on_abort(Connection* c) {
       reason = http::RetryReason::kOther;
       cause = http::LocalCause::kUpstreamReset;
     }
-    if (!hu.owner->http->ex.response_started) {
-      hu.owner->http->ex.flags |= http::kFlagUpstreamConnectionTermination;
+    if (!hu.owner->http->ex().response_started) {
+      hu.owner->http->ex().flags |= http::kFlagUpstreamConnectionTermination;
     }
     http_upstream_failed(c, reason, cause);
     return;
   }
   HttpDown& h = *c->http;
-  if (h.ex.up != nullptr) {
-    Connection* u = h.ex.up;
-    h.ex.up = nullptr;
+  if (Exchange* ex = h.ex_if_any(); ex != nullptr && ex->up != nullptr) {
+    Connection* u = ex->up;
+    ex->up = nullptr;
     u->hup->owner = nullptr;
     abort(u);
   }
   if (h.exchange_active) {
-    if (h.client_eof) h.ex.flags |= http::kFlagDownstreamConnectionTermination;
+    if (h.client_eof) h.ex().flags |= http::kFlagDownstreamConnectionTermination;
     http_end_exchange(c);
   }
 }

@@ -6,7 +6,9 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
+#include <vector>
 
 #include "proxy/connection.h"
 #include "ringside/buffer.h"
@@ -64,9 +66,45 @@ struct Exchange {
   std::string upstream_address;
 };
 
+// Per worker: the exchanges and request parsers of connections that went idle, handed to
+// the next request, so steady traffic allocates nothing while an idle keep-alive
+// connection holds neither (STYLE.md practice 8). Bounded: beyond kMax they are freed.
+class HttpObjectPool {
+ public:
+  explicit HttpObjectPool(const http::Limits& limits) : limits_(&limits) {}
+  std::unique_ptr<Exchange> take_exchange();
+  std::unique_ptr<http::RequestParser> take_parser();
+  void give(std::unique_ptr<Exchange> ex);
+  // parser must be between messages.
+  void give(std::unique_ptr<http::RequestParser> parser);
+  size_t size() const { return exchanges_.size() + parsers_.size(); }
+
+  static constexpr size_t kMax = 256;
+
+ private:
+  const http::Limits* limits_;
+  std::vector<std::unique_ptr<Exchange>> exchanges_;
+  std::vector<std::unique_ptr<http::RequestParser>> parsers_;
+};
+
+// A downstream HTTP/1.1 connection. Its exchange and parser come from the worker's
+// HttpObjectPool when a request starts and go back when the connection is idle with
+// nothing buffered (release_idle), so an idle keep-alive connection holds this struct only.
 struct HttpDown {
-  explicit HttpDown(const http::Limits& limits) : parser(limits) {}
-  http::RequestParser parser;
+  explicit HttpDown(HttpObjectPool& pool) : pool_(&pool) {}
+  http::RequestParser& parser() {
+    if (!parser_) parser_ = pool_->take_parser();
+    return *parser_;
+  }
+  Exchange& ex() {
+    if (!ex_) ex_ = pool_->take_exchange();
+    return *ex_;
+  }
+  // The exchange, or null while none is held (idle).
+  Exchange* ex_if_any() { return ex_.get(); }
+  // Gives the exchange and, unless a head is half-read, the parser back to the pool.
+  void release_idle();
+
   DownPhase phase = DownPhase::kIdle;
   bool exchange_active = false;
   bool parsing = false;      // inside http_parse_input (no re-entry)
@@ -79,7 +117,11 @@ struct HttpDown {
   std::string staged;   // plaintext for the client, encrypted at the end of the turn
   std::string client_ip;
   std::string client_address;  // ip:port
-  Exchange ex;
+
+ private:
+  HttpObjectPool* pool_;
+  std::unique_ptr<http::RequestParser> parser_;
+  std::unique_ptr<Exchange> ex_;
 };
 
 struct HttpUp {

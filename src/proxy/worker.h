@@ -177,6 +177,7 @@ class Worker {
 
   // HTTP: idle upstream connections per (listener, cluster), most recent last.
   std::vector<std::vector<Connection*>> pools_;
+  HttpObjectPool http_objects_;     // exchanges and parsers for HTTP connections' requests
   std::string scratch_;             // encoded heads and local responses
   std::vector<Connection*> dirty_;  // HTTP connections with bytes to commit at turn end
   std::unique_ptr<http::AccessLogger> access_log_;
