@@ -59,6 +59,13 @@ enum class ConnState : uint8_t {
   kClosing,        // waiting for the kernel to return every outstanding operation
 };
 
+// A socket's peer as getpeername(2) gave it, in 20 bytes; its text is made when needed.
+struct PeerAddress {
+  uint16_t family = 0;  // AF_INET, AF_INET6, or 0: unknown
+  uint16_t port = 0;
+  uint8_t addr[16] = {};
+};
+
 struct Connection {
   Connection();
   ~Connection();
@@ -74,10 +81,11 @@ struct Connection {
   bool retired = false;  // queued for release
   uint64_t last_activity_ms = 0;
   const TlsGeneration* tls_generation = nullptr;  // the context this connection started with
+  PeerAddress peer;  // downstream HTTP: the client (for x-forwarded-for and logs)
   OwnedTimer timer;
   Half down;
   Half up;
-  std::unique_ptr<HttpDown> http;  // kHttpDown
+  std::unique_ptr<HttpDown> http;  // kHttpDown; null while idle (http.cc: idle memory)
   std::unique_ptr<HttpUp> hup;     // kHttpUp
 
   Half& other(const Half& h) { return h.id == HalfId::kDown ? up : down; }

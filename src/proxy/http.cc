@@ -81,74 +81,71 @@ void free_buffer(T& buffer) {
   T().swap(buffer);
 }
 
-// An idle keep-alive connection holds no buffer (STYLE.md, practice 8): the exchange, the
-// parser and the backlog are freed when the connection goes idle with nothing pending, at
-// the cost of a few allocations for the next request.
-void release_idle_memory(HttpDown& h) {
-  free_buffer(h.backlog);
-  h.release_idle();
-}
-
-// "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000") of a connected socket's peer.
-void peer_address(int fd, std::string& ip, std::string& full) {
+// The peer of a connected socket, or family 0 when getpeername(2) fails.
+PeerAddress peer_of(int fd) {
   sockaddr_storage storage{};
   socklen_t len = sizeof(storage);
-  ip.clear();
-  full.clear();
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) return;
-  char text[INET6_ADDRSTRLEN] = {};
-  uint16_t port = 0;
+  PeerAddress peer;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&storage), &len) != 0) return peer;
   if (storage.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&storage);
-    ::inet_ntop(AF_INET, &in->sin_addr, text, sizeof(text));
-    port = ntohs(in->sin_port);
-    ip = text;
-    full = ip + ":" + std::to_string(port);
+    peer.family = AF_INET;
+    peer.port = ntohs(in->sin_port);
+    std::memcpy(peer.addr, &in->sin_addr, sizeof(in->sin_addr));
   } else if (storage.ss_family == AF_INET6) {
     const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&storage);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, text, sizeof(text));
-    port = ntohs(in6->sin6_port);
-    ip = text;
-    full = "[" + ip + "]:" + std::to_string(port);
+    peer.family = AF_INET6;
+    peer.port = ntohs(in6->sin6_port);
+    std::memcpy(peer.addr, &in6->sin6_addr, sizeof(in6->sin6_addr));
   }
+  return peer;
+}
+
+// "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000"); both empty for an unknown peer.
+void format_peer(const PeerAddress& peer, std::string& ip, std::string& full) {
+  ip.clear();
+  full.clear();
+  if (peer.family != AF_INET && peer.family != AF_INET6) return;
+  char text[INET6_ADDRSTRLEN] = {};
+  ::inet_ntop(peer.family, peer.addr, text, sizeof(text));
+  ip = text;
+  if (peer.family == AF_INET6) full += '[';
+  full += ip;
+  if (peer.family == AF_INET6) full += ']';
+  full += ':';
+  full += std::to_string(peer.port);
 }
 
 bool retryable_reason(http::RetryReason reason) { return reason != http::RetryReason::kOther; }
 
 }  // namespace
 
-std::unique_ptr<Exchange> HttpObjectPool::take_exchange() {
-  if (exchanges_.empty()) return std::make_unique<Exchange>();
-  std::unique_ptr<Exchange> ex = std::move(exchanges_.back());
-  exchanges_.pop_back();
-  return ex;
+void HttpDown::recycle() {
+  phase = DownPhase::kIdle;
+  close_after = false;
+  head_start_ms = 0;
+  idle_since_ms = 0;
+  std::string().swap(backlog);
+  std::string().swap(staged);
+  if (parser_) parser_->release_head_buffer();  // a split head's 32 KiB buffer
+  if (ex_) {
+    ex_->up = nullptr;
+    ex_->pending.clear();
+    if (ex_->replay.capacity() > 4096) std::string().swap(ex_->replay);
+  }
 }
 
-std::unique_ptr<http::RequestParser> HttpObjectPool::take_parser() {
-  if (parsers_.empty()) return std::make_unique<http::RequestParser>(*limits_);
-  std::unique_ptr<http::RequestParser> parser = std::move(parsers_.back());
-  parsers_.pop_back();
-  return parser;
+std::unique_ptr<HttpDown> HttpDownPool::take() {
+  if (free_.empty()) return std::make_unique<HttpDown>(*limits_);
+  std::unique_ptr<HttpDown> h = std::move(free_.back());
+  free_.pop_back();
+  return h;
 }
 
-void HttpObjectPool::give(std::unique_ptr<Exchange> ex) {
-  if (exchanges_.size() >= kMax) return;
-  // What a large request left behind is not kept for the next one.
-  ex->up = nullptr;
-  ex->pending.clear();
-  if (ex->replay.capacity() > 4096) std::string().swap(ex->replay);
-  exchanges_.push_back(std::move(ex));
-}
-
-void HttpObjectPool::give(std::unique_ptr<http::RequestParser> parser) {
-  if (parsers_.size() >= kMax) return;
-  parser->release_head_buffer();
-  parsers_.push_back(std::move(parser));
-}
-
-void HttpDown::release_idle() {
-  if (ex_) pool_->give(std::move(ex_));
-  if (parser_ && parser_->between_messages()) pool_->give(std::move(parser_));
+void HttpDownPool::give(std::unique_ptr<HttpDown> h) {
+  if (free_.size() >= kMax) return;
+  h->recycle();
+  free_.push_back(std::move(h));
 }
 
 Connection::Connection() = default;
@@ -169,15 +166,28 @@ http::HttpStats* Worker::http_service_stats(const Cluster* cluster) {
 
 // ---- downstream -----------------------------------------------------------------------
 
+HttpDown& Worker::http_down(Connection* c) {
+  if (!c->http) {
+    c->http = http_idle_pool_.take();
+    c->http->idle_since_ms = c->last_activity_ms;
+    format_peer(c->peer, c->http->client_ip, c->http->client_address);
+  }
+  return *c->http;
+}
+
+void Worker::http_release_idle(Connection* c) {
+  if (c->http && c->state != ConnState::kClosing && c->http->idle()) {
+    http_idle_pool_.give(std::move(c->http));
+    c->http.reset();
+  }
+}
+
 void Worker::http_accept(Connection* c) {
   c->kind = ConnKind::kHttpDown;
-  c->http = std::make_unique<HttpDown>(http_objects_);
-  HttpDown& h = *c->http;
   // The client's address is needed for x-forwarded-for (ingress) and the access log and
   // the bad-request log line; an egress without an access log skips the system call.
   const bool ingress = listener_config(c).config.kind == ListenerKind::kIngress;
-  if (ingress || access_log_) peer_address(c->down.fd, h.client_ip, h.client_address);
-  h.idle_since_ms = now_ms_;
+  if (ingress || access_log_) c->peer = peer_of(c->down.fd);
   if (ingress) {
     start_ingress(c);  // the TLS handshake; on_handshake_done() comes back here
     return;
@@ -234,7 +244,7 @@ void Worker::http_plaintext(Connection* c, Half& in, const uint8_t* data, size_t
 }
 
 void Worker::http_down_data(Connection* c, std::string_view data) {
-  HttpDown& h = *c->http;
+  HttpDown& h = http_down(c);
   switch (h.phase) {
     case DownPhase::kLingering:
       return;  // discarded: the connection is closing
@@ -263,8 +273,6 @@ void Worker::http_down_data(Connection* c, std::string_view data) {
       h.backlog.append(data.substr(used));
       if (h.backlog.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
     }
-  } else if (h.phase == DownPhase::kIdle && !h.exchange_active) {
-    release_idle_memory(h);  // answered within this input (a local reply, an early answer)
   }
 }
 
@@ -484,13 +492,17 @@ void Worker::http_request_error(Connection* c) {
 }
 
 void Worker::http_down_eof(Connection* c) {
-  HttpDown& h = *c->http;
   c->down.eof = true;
-  h.client_eof = true;
   if (c->state == ConnState::kDownHandshake) {
     on_eof(c, c->down);  // counts the failed handshake and closes
     return;
   }
+  if (!c->http) {
+    abort(c);  // a clean close between requests
+    return;
+  }
+  HttpDown& h = *c->http;
+  h.client_eof = true;
   switch (h.phase) {
     case DownPhase::kLingering:
       if (c->down.out.empty() && c->down.send_len == 0) abort(c);
@@ -530,7 +542,8 @@ void Worker::http_down_eof(Connection* c) {
 }
 
 void Worker::http_to_client(Connection* c, const void* data, size_t len) {
-  http_stage(c, c->down, c->http->staged, c->http->dirty, data, len);
+  HttpDown& h = http_down(c);
+  http_stage(c, c->down, h.staged, h.dirty, data, len);
 }
 
 void Worker::http_to_upstream(Connection* u, const void* data, size_t len) {
@@ -565,11 +578,11 @@ void Worker::http_stage(Connection* c, Half& half, std::string& staged, bool& di
 
 void Worker::http_commit(Connection* c) {
   Half& half = c->kind == ConnKind::kHttpDown ? c->down : c->up;
-  std::string& staged = c->kind == ConnKind::kHttpDown ? c->http->staged : c->hup->staged;
-  if (!half.tls) {
+  if (!half.tls || (c->kind == ConnKind::kHttpDown && !c->http)) {
     if (c->state != ConnState::kClosing) flush(c, half);
     return;
   }
+  std::string& staged = c->kind == ConnKind::kHttpDown ? c->http->staged : c->hup->staged;
   if (staged.empty() || c->state == ConnState::kClosing) {
     staged.clear();
     return;
@@ -580,13 +593,7 @@ void Worker::http_commit(Connection* c) {
     abort(c);
     return;
   }
-  // The last bytes of an exchange: an idle connection keeps no staging buffer.
-  const bool idle = c->kind == ConnKind::kHttpDown ? !c->http->exchange_active : c->hup->pooled;
-  if (idle) {
-    free_buffer(staged);
-  } else {
-    staged.clear();
-  }
+  staged.clear();
   flush(c, half);
 }
 
@@ -596,10 +603,12 @@ void Worker::http_commit_dirty() {
     Connection* c = dirty_[i];
     if (c->kind == ConnKind::kHttpDown) {
       c->http->dirty = false;
+      http_commit(c);
+      http_release_idle(c);  // the turn that answered its last request is over
     } else {
       c->hup->dirty = false;
+      http_commit(c);
     }
-    http_commit(c);
   }
   dirty_.clear();
 }
@@ -709,7 +718,6 @@ void Worker::http_finish_exchange(Connection* c) {
   if (c->down.recv_paused && h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
     resume_recv(c, c->down);
   }
-  if (!h.parsing && !h.exchange_active && h.backlog.empty()) release_idle_memory(h);
 }
 
 void Worker::http_cut(Connection* c) {
@@ -742,10 +750,18 @@ void Worker::http_close_after_flush(Connection* c, bool clean) {
 }
 
 void Worker::http_arm_down_timer(Connection* c) {
-  HttpDown& h = *c->http;
   const http::HttpConfig& config = runtime_.config.http;
   uint64_t deadline = 0;
   auto ms = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
+  if (!c->http) {  // idle, holding no HTTP state: the keep-alive idle timeout
+    if (config.idle_timeout.count() > 0) {
+      schedule_timer(c, c->last_activity_ms + ms(config.idle_timeout));
+    } else {
+      timers_.cancel(&c->timer.node);
+    }
+    return;
+  }
+  HttpDown& h = *c->http;
   switch (h.phase) {
     case DownPhase::kIdle:
       if (config.idle_timeout.count() > 0) deadline = h.idle_since_ms + ms(config.idle_timeout);
@@ -781,10 +797,20 @@ void Worker::http_arm_down_timer(Connection* c) {
 }
 
 void Worker::http_down_timer(Connection* c) {
-  HttpDown& h = *c->http;
   ListenerStats& stats = lstats(c);
   const http::HttpConfig& config = runtime_.config.http;
   auto ms = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
+  if (!c->http) {
+    if (config.idle_timeout.count() > 0 &&
+        now_ms_ >= c->last_activity_ms + ms(config.idle_timeout)) {
+      stats.timeout_idle.add();
+      abort(c);
+      return;
+    }
+    http_arm_down_timer(c);
+    return;
+  }
+  HttpDown& h = *c->http;
   switch (h.phase) {
     case DownPhase::kLingering:
       abort(c);
@@ -1337,6 +1363,7 @@ void Worker::http_on_sent(Connection* c, Half& half) {
   flush(c, half);
   const uint64_t low = runtime_.config.max_pending_bytes / 2;
   if (c->kind == ConnKind::kHttpDown) {
+    if (!c->http) return;  // idle
     HttpDown& h = *c->http;
     Connection* u = h.ex_if_any() != nullptr ? h.ex_if_any()->up : nullptr;
     if (u != nullptr && u->up.recv_paused && c->down.out.size() <= low) resume_recv(u, u->up);
@@ -1404,6 +1431,7 @@ void Worker::http_on_abort(Connection* c) {
     http_upstream_failed(c, reason, cause);
     return;
   }
+  if (!c->http) return;  // idle
   HttpDown& h = *c->http;
   if (Exchange* ex = h.ex_if_any(); ex != nullptr && ex->up != nullptr) {
     Connection* u = ex->up;
@@ -1426,7 +1454,7 @@ void Worker::http_drain() {
     if (c->kind == ConnKind::kHttpUp && c->hup->pooled) {
       abort(c);
     } else if (c->kind == ConnKind::kHttpDown && c->state != ConnState::kDownHandshake &&
-               c->http->phase == DownPhase::kIdle) {
+               (!c->http || c->http->phase == DownPhase::kIdle)) {
       abort(c);
     }
   }

@@ -66,44 +66,31 @@ struct Exchange {
   std::string upstream_address;
 };
 
-// Per worker: the exchanges and request parsers of connections that went idle, handed to
-// the next request, so steady traffic allocates nothing while an idle keep-alive
-// connection holds neither (STYLE.md practice 8). Bounded: beyond kMax they are freed.
-class HttpObjectPool {
- public:
-  explicit HttpObjectPool(const http::Limits& limits) : limits_(&limits) {}
-  std::unique_ptr<Exchange> take_exchange();
-  std::unique_ptr<http::RequestParser> take_parser();
-  void give(std::unique_ptr<Exchange> ex);
-  // parser must be between messages.
-  void give(std::unique_ptr<http::RequestParser> parser);
-  size_t size() const { return exchanges_.size() + parsers_.size(); }
-
-  static constexpr size_t kMax = 256;
-
- private:
-  const http::Limits* limits_;
-  std::vector<std::unique_ptr<Exchange>> exchanges_;
-  std::vector<std::unique_ptr<http::RequestParser>> parsers_;
-};
-
-// A downstream HTTP/1.1 connection. Its exchange and parser come from the worker's
-// HttpObjectPool when a request starts and go back when the connection is idle with
-// nothing buffered (release_idle), so an idle keep-alive connection holds this struct only.
+// A downstream HTTP/1.1 connection's state while it has a request (or bytes of one) in
+// progress. An idle keep-alive connection holds none: Worker::http_release_idle gives it
+// back to the worker's HttpDownPool at the end of the turn in which the connection went
+// idle with nothing buffered, and Worker::http_down takes one when bytes arrive. Its
+// exchange and parser stay attached while pooled, so steady traffic allocates nothing.
 struct HttpDown {
-  explicit HttpDown(HttpObjectPool& pool) : pool_(&pool) {}
+  explicit HttpDown(const http::Limits& limits) : limits_(&limits) {}
   http::RequestParser& parser() {
-    if (!parser_) parser_ = pool_->take_parser();
+    if (!parser_) parser_ = std::make_unique<http::RequestParser>(*limits_);
     return *parser_;
   }
   Exchange& ex() {
-    if (!ex_) ex_ = pool_->take_exchange();
+    if (!ex_) ex_ = std::make_unique<Exchange>();
     return *ex_;
   }
-  // The exchange, or null while none is held (idle).
+  // The exchange, or null when none was made yet.
   Exchange* ex_if_any() { return ex_.get(); }
-  // Gives the exchange and, unless a head is half-read, the parser back to the pool.
-  void release_idle();
+  // Idle, nothing half-read and nothing to send: the connection may give this back.
+  bool idle() const {
+    return phase == DownPhase::kIdle && !exchange_active && !parsing && !dirty && !client_eof &&
+           backlog.empty() && staged.empty() && (!parser_ || parser_->between_messages());
+  }
+  // Back to a fresh connection's state, for the pool: keeps the exchange and parser
+  // objects, drops what a large request left in them.
+  void recycle();
 
   DownPhase phase = DownPhase::kIdle;
   bool exchange_active = false;
@@ -119,9 +106,24 @@ struct HttpDown {
   std::string client_address;  // ip:port
 
  private:
-  HttpObjectPool* pool_;
+  const http::Limits* limits_;
   std::unique_ptr<http::RequestParser> parser_;
   std::unique_ptr<Exchange> ex_;
+};
+
+// Per worker: HttpDown objects of connections that went idle (at most kMax).
+class HttpDownPool {
+ public:
+  explicit HttpDownPool(const http::Limits& limits) : limits_(&limits) {}
+  std::unique_ptr<HttpDown> take();
+  void give(std::unique_ptr<HttpDown> h);  // h must be idle()
+  size_t size() const { return free_.size(); }
+
+  static constexpr size_t kMax = 256;
+
+ private:
+  const http::Limits* limits_;
+  std::vector<std::unique_ptr<HttpDown>> free_;
 };
 
 struct HttpUp {

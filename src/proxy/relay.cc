@@ -397,7 +397,6 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
   if (c->kind == ConnKind::kHttpDown) {
     // Ingress HTTP: wait for the first request.
     c->state = ConnState::kRelaying;
-    c->http->idle_since_ms = now_ms_;
     http_arm_down_timer(c);
     return;
   }

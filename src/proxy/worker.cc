@@ -41,7 +41,7 @@ Worker::Worker(unsigned index, Runtime& runtime, std::unique_ptr<IoRing> ring)
       now_ms_(monotonic_ms()),
       listeners_(runtime.listeners.size()),
       pools_(runtime.listeners.size() * runtime.clusters.size()),
-      http_objects_(runtime.http.limits),
+      http_idle_pool_(runtime.http.limits),
       stats_(&runtime.stats->workers[index]),
       listener_stats_(&runtime.stats->listeners[index]) {
   wake_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);

@@ -44,6 +44,8 @@ class Worker {
   // Tests: use fd as listener i's socket instead of opening one.
   void adopt_listener(size_t i, int fd) { listeners_[i].fd = fd; }
   int64_t live_connections() const { return live_; }
+  // Tests: HTTP connection states waiting in the pool (given back by idle connections).
+  size_t pooled_http_states() const { return http_idle_pool_.size(); }
   IoRing& ring() { return *ring_; }
 
   // The longest the loop sleeps, so commands and the quiescent epoch always move.
@@ -116,6 +118,10 @@ class Worker {
 
   // HTTP/1.1 (http.cc). Downstream side:
   void http_accept(Connection* c);
+  // c's HTTP state, taken from the pool when c is idle and holds none.
+  HttpDown& http_down(Connection* c);
+  // Gives c's HTTP state back to the pool when it is idle with nothing pending.
+  void http_release_idle(Connection* c);
   void http_input(Connection* c, Half& in, const uint8_t* data, size_t len);
   void http_plaintext(Connection* c, Half& in, const uint8_t* data, size_t len);
   void http_down_data(Connection* c, std::string_view data);
@@ -177,7 +183,7 @@ class Worker {
 
   // HTTP: idle upstream connections per (listener, cluster), most recent last.
   std::vector<std::vector<Connection*>> pools_;
-  HttpObjectPool http_objects_;     // exchanges and parsers for HTTP connections' requests
+  HttpDownPool http_idle_pool_;     // state of HTTP connections, handed out per request
   std::string scratch_;             // encoded heads and local responses
   std::vector<Connection*> dirty_;  // HTTP connections with bytes to commit at turn end
   std::unique_ptr<http::AccessLogger> access_log_;

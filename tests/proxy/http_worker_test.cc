@@ -101,6 +101,38 @@ TEST_F(HttpWorkerTest, KeepAliveReusesThePooledUpstreamConnection) {
   EXPECT_EQ(hstats().upstream_cx_total.get(), 1u);
 }
 
+// An idle keep-alive connection holds no HTTP state: at the end of the turn that answered
+// its request, the connection gives its parser and exchange back to the worker's pool, and
+// takes them again when the next request arrives.
+TEST_F(HttpWorkerTest, IdleKeepAliveConnectionGivesItsStateBackToThePool) {
+  EXPECT_EQ(worker_->pooled_http_states(), 0u);
+  ring_->deliver(client_recv_, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  EXPECT_EQ(drain_sends(up), "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  EXPECT_EQ(worker_->pooled_http_states(), 0u);  // the exchange is in progress
+  ring_->deliver(recv_token(up), kOk);
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_EQ(worker_->pooled_http_states(), 1u);
+
+  // Half a head: the connection holds its state (the parser keeps the bytes) until the
+  // request is answered.
+  ring_->deliver(client_recv_, "GET /b HTTP/1.1\r\nHo");
+  turn();
+  EXPECT_EQ(worker_->pooled_http_states(), 0u);
+  ring_->deliver(client_recv_, "st: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(drain_sends(up), "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ring_->deliver(recv_token(up), kOk);
+  turn();
+  std::string answer = drain_sends(kClientFd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_EQ(answer.substr(answer.size() - 2), "ok");
+  EXPECT_EQ(worker_->pooled_http_states(), 1u);
+  EXPECT_EQ(hstats().request_count.get(), 2u);
+}
+
 TEST_F(HttpWorkerTest, HeadAndBodyReadTogetherLeaveInOneSendEachWay) {
   // A request with its body, and a response with its body, each arriving in one read:
   // each goes out in a single send (one segment for the reader), not the head first and
