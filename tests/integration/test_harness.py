@@ -1,10 +1,13 @@
 """Tests of the suite's reporting. harness.main() fails a file that defines test classes
 it did not run, counts partial skips, exits 77 only when every test skipped, and fails
 (not skips) a missing tool that tools/setup.sh installs when CI=true: each case runs a
-small test file in a child interpreter, as meson runs the real ones. No ringside binary
-involved."""
+small test file in a child interpreter, as meson runs the real ones. tools/test_counts.py
+adds the counts up for tools/test.sh's final line by the rule of docs/testing.md. No
+ringside binary involved."""
 
 import ast
+import importlib.util
+import json
 import os
 import re
 import subprocess
@@ -16,6 +19,7 @@ import unittest
 import harness
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+TEST_COUNTS = os.path.join(HERE, "..", "..", "tools", "test_counts.py")
 
 _COUNTS = re.compile(re.escape(harness.COUNTS_PREFIX) + r" (\d+) passed, (\d+) failed, (\d+) skipped")
 
@@ -270,6 +274,76 @@ class SuiteFilesTest(unittest.TestCase):
             with self.subTest(file=name):
                 self.assertEqual(guards, [len(body) - 1], f"{name}: the __main__ guard "
                                  "must be the file's last statement, and the only one")
+
+
+class FinalLineTest(unittest.TestCase):
+    """tools/test_counts.py, which makes the counts of tools/test.sh's final line out of
+    meson's testlog.json: the rule of docs/testing.md."""
+
+    @classmethod
+    def setUpClass(cls):
+        spec = importlib.util.spec_from_file_location("test_counts", TEST_COUNTS)
+        cls.counts = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(cls.counts)
+
+    def count(self, result, output=""):
+        return self.counts.count_test(result, output)[:3]
+
+    def test_counts_are_read_from_the_last_counts_line(self):
+        output = ("noise\nringside-test-counts: 9 passed, 9 failed, 9 skipped\n"
+                  "more\nringside-test-counts: 16 passed, 0 failed, 1 skipped\n")
+        self.assertEqual(self.count("OK", output), (16, 0, 1))
+
+    def test_a_test_without_counts_is_one_case_of_mesons_result(self):
+        self.assertEqual(self.count("OK"), (1, 0, 0))
+        self.assertEqual(self.count("SKIP"), (0, 0, 1))
+        for result in ("FAIL", "TIMEOUT", "ERROR", "UNEXPECTEDPASS", "INTERRUPT"):
+            self.assertEqual(self.count(result), (0, 1, 0), result)
+
+    def test_a_meson_failure_is_a_failure_even_when_the_counts_say_none(self):
+        output = "ringside-test-counts: 5 passed, 0 failed, 2 skipped\n"
+        self.assertEqual(self.count("FAIL", output), (5, 1, 2))  # e.g. a leak at exit
+        self.assertEqual(self.count("TIMEOUT", output), (5, 1, 2))
+
+    def test_a_meson_skip_counts_only_skips(self):
+        self.assertEqual(self.count("SKIP", "ringside-test-counts: 0 passed, 0 failed, "
+                                            "16 skipped\n"), (0, 0, 16))
+        self.assertEqual(self.count("SKIP", "ringside-test-counts: 3 passed, 0 failed, "
+                                            "0 skipped\n"), (0, 0, 1))
+
+    def test_an_ok_that_counted_failures_or_nothing_is_a_failure(self):
+        self.assertEqual(self.count("OK", "ringside-test-counts: 3 passed, 1 failed, "
+                                          "0 skipped\n"), (3, 1, 0))
+        self.assertEqual(self.count("OK", "ringside-test-counts: 0 passed, 0 failed, "
+                                          "0 skipped\n"), (0, 1, 0))
+
+    def test_an_expected_failure_is_one_pass(self):
+        self.assertEqual(self.count("EXPECTEDFAIL", "ringside-test-counts: 0 passed, "
+                                                    "1 failed, 0 skipped\n"), (1, 0, 0))
+
+    def test_the_script_adds_up_a_testlog(self):
+        tests = [
+            {"name": "uring", "result": "SKIP",
+             "stdout": "ringside-test-counts: 0 passed, 0 failed, 17 skipped\n"},
+            {"name": "parser", "result": "OK",
+             "stdout": "ringside-test-counts: 40 passed, 0 failed, 0 skipped\n"},
+            {"name": "integration_http", "result": "OK", "stdout": "",
+             "stderr": "ringside-test-counts: 60 passed, 0 failed, 2 skipped\n"},
+            {"name": "flags_doc", "result": "OK", "stdout": "fine\n"},
+            {"name": "worker", "result": "FAIL", "stdout": "Segmentation fault\n"},
+        ]
+        log = os.path.join(tempfile.mkdtemp(prefix="ringside-testlog-"), "testlog.json")
+        self.addCleanup(lambda: subprocess.run(["rm", "-rf", os.path.dirname(log)]))
+        with open(log, "w") as f:
+            f.write("".join(json.dumps(t) + "\n" for t in tests))
+        done = subprocess.run([sys.executable, TEST_COUNTS, log], capture_output=True,
+                              text=True, timeout=30)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        lines = done.stdout.splitlines()
+        self.assertEqual(lines[-1], "101 1 19")
+        self.assertIn("  uring (SKIP): 0 passed, 0 failed, 17 skipped", lines)
+        self.assertIn("  integration_http (OK): 60 passed, 0 failed, 2 skipped", lines)
+        self.assertIn("  worker (FAIL): 0 passed, 1 failed, 0 skipped", lines)
 
 
 if __name__ == "__main__":
