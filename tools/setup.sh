@@ -11,16 +11,9 @@ here=$(cd "$(dirname "$0")/.." && pwd)
 build_dir=${1:-build}
 export DEBIAN_FRONTEND=noninteractive
 
-packages=(
-  build-essential pkg-config meson ninja-build dpkg-dev autoconf automake libtool
-  liburing-dev libboost-program-options-dev libgtest-dev libgmock-dev libbenchmark-dev
-  clang libclang-rt-14-dev
-  libnghttp2-dev
-  curl openssl nginx-light libnginx-mod-stream haproxy wrk nghttp2-client nghttp2-server golang-cfssl
-  python3-h2 python3-hyperframe
-  iproute2 iptables procps psmisc util-linux python3 python3-h11 ca-certificates
-  tshark dnsmasq-base
-)
+# The package list is shared with the tests (tools/packages.txt says how).
+mapfile -t packages < <(sed -e 's/#.*//' "$here/tools/packages.txt" | awk 'NF { print $1 }')
+[ ${#packages[@]} -gt 0 ] || { echo "setup: no packages read from tools/packages.txt" >&2; exit 1; }
 
 if [ "$(id -u)" != 0 ]; then
   echo "setup: run as root (apt-get and the wolfSSL build need it)" >&2

@@ -6,8 +6,10 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
+#include "benchmark_main.h"
 #include "ringside/buffer.h"
 #include "ringside/io.h"
 #include "ringside/mailbox.h"
@@ -22,7 +24,7 @@ void BM_ProvidedBufferRoundTrip(benchmark::State& state) {
   const auto bytes = static_cast<size_t>(state.range(0));
   auto made = make_io_uring(RingOptions{.sq_entries = 64, .cq_entries = 256, .buffer_count = 64});
   if (!made.ok()) {
-    state.SkipWithError("io_uring unavailable");
+    bench::skip_unavailable(state, "io_uring (" + std::string(made.error().what) + ")");
     return;
   }
   IoRing& ring = **made;
@@ -135,5 +137,3 @@ BENCHMARK(BM_MailboxPostDrain);
 
 }  // namespace
 }  // namespace ringside
-
-BENCHMARK_MAIN();

@@ -90,5 +90,3 @@ BENCHMARK(BM_PublishRetireCollect)->Arg(1)->Arg(2)->Arg(8);
 
 }  // namespace
 }  // namespace ringside
-
-BENCHMARK_MAIN();

@@ -366,5 +366,3 @@ BENCHMARK(BM_IdleSessionHeap)
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace
-
-BENCHMARK_MAIN();

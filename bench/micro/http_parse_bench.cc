@@ -94,5 +94,3 @@ BENCHMARK(BM_ResponseChunked);
 
 }  // namespace
 }  // namespace ringside::http
-
-BENCHMARK_MAIN();

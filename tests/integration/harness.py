@@ -11,6 +11,7 @@ RINGSIDE_BUILD_ROOT (meson sets it); a missing binary is a test error, never a s
 Python standard library only.
 """
 
+import ast
 import hashlib
 import http.client
 import os
@@ -59,11 +60,26 @@ def binary(name):
 
 
 def require_tool(name):
-    """Skips the calling test when an external tool (not one of ours) is missing."""
+    """Path of an external tool (not one of ours). When it is missing the calling test
+    skips, except under CI=true for a tool tools/setup.sh installs (tools/packages.txt):
+    there a missing tool means the machine is not set up, which is a failure."""
     path = shutil.which(name)
-    if path is None:
-        raise unittest.SkipTest(f"{name} is not installed")
-    return path
+    if path is not None:
+        return path
+    if os.environ.get("CI") == "true" and name in setup_tools():
+        raise AssertionError(f"{name} is not installed, but tools/setup.sh installs it "
+                             f"(tools/packages.txt) and CI=true: a failure, not a skip")
+    raise unittest.SkipTest(f"{name} is not installed")
+
+
+def setup_tools(packages_file=os.path.join(_REPO_ROOT, "tools", "packages.txt")):
+    """The commands tools/setup.sh installs: what follows the package name on each line
+    of tools/packages.txt."""
+    tools = set()
+    with open(packages_file) as f:
+        for line in f:
+            tools.update(line.split("#", 1)[0].split()[1:])
+    return tools
 
 
 def free_port():
@@ -673,16 +689,209 @@ class IntegrationCase(unittest.TestCase):
                                 f"{last[0]}, expected +{minimum}")
 
 
+# ---------------------------------------------------------------------------------------
+# Running a test file and reporting what ran
+
+# The line every test program of the suite prints last (harness.main here,
+# tests/gtest_main.cc, bench/micro/benchmark_main.cc); tools/test.sh adds them up.
+COUNTS_PREFIX = "ringside-test-counts:"
+
+
+def report_counts(passed, failed, skipped):
+    print(f"{COUNTS_PREFIX} {passed} passed, {failed} failed, {skipped} skipped", flush=True)
+
+
+class CountingResult(unittest.TextTestResult):
+    """Remembers the outcome of each test ("passed", "failed", "skipped"), and of the
+    class and module fixtures (setUpClass...) apart, to count test cases afterwards."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.outcomes = {}  # test id -> outcome; a failure wins over what came before
+        self.fixture_outcomes = []  # (description, outcome) of setUpClass and friends
+        self.loaded = []  # every test case the run was given (set by _CountingRunner)
+
+    def _record(self, test, outcome):
+        if isinstance(test, unittest.case._SubTest):
+            test = test.test_case
+        if not isinstance(test, unittest.TestCase):  # a fixture's _ErrorHolder
+            self.fixture_outcomes.append((test.id(), outcome))
+        elif outcome == "failed" or test.id() not in self.outcomes:
+            self.outcomes[test.id()] = outcome
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self._record(test, "passed")
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self._record(test, "failed")
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self._record(test, "failed")
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self._record(test, "skipped")
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self._record(test, "passed")
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self._record(test, "failed")
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self._record(test, "failed")
+
+    def count(self):
+        """(passed, failed, skipped) over the test cases that were loaded. A test
+        that did not run counts as skipped when its class or module fixture skipped, else
+        as failed; a failed fixture of tests that did run (tearDownClass) adds a failure."""
+        totals = {"passed": 0, "failed": 0, "skipped": 0}
+        for test in self.loaded:
+            outcome = self.outcomes.get(test.id())
+            if outcome is None:
+                cls = type(test)
+                owners = (f"({cls.__module__}.{cls.__qualname__})", f"({cls.__module__})")
+                fixture = [o for d, o in self.fixture_outcomes if d.endswith(owners)]
+                outcome = "skipped" if fixture and "failed" not in fixture else "failed"
+            totals[outcome] += 1
+        if not self.wasSuccessful():
+            totals["failed"] = max(totals["failed"], 1)
+        return totals["passed"], totals["failed"], totals["skipped"]
+
+
+class _CountingRunner(unittest.TextTestRunner):
+    resultclass = CountingResult
+
+    def run(self, test):
+        loaded = list(_flatten(test))  # a suite forgets its tests as they run
+        result = super().run(test)
+        result.loaded = loaded
+        return result
+
+
+def _flatten(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from _flatten(item)
+        else:
+            yield item
+
+
+def _class_definitions(statements):
+    """The class statements of a module body, also those under if/try/with blocks."""
+    for node in statements:
+        if isinstance(node, ast.ClassDef):
+            yield node
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                yield from _class_definitions(getattr(node, field, []))
+
+
+def _test_methods(node):
+    return [n for n in node.body
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name.startswith("test")]
+
+
+def unrun_test_classes(module, main_line=None):
+    """What in module's source defines tests that cannot run: (problem, number of tests)
+    pairs. A test class (a TestCase subclass, or a class with test* methods) that the
+    module does not hold when the tests run (defined below the __main__ guard, which
+    exits first), a test class defined twice (the second hides the first), a test
+    method defined twice in a class. Read from the source with ast, since a class
+    below the guard never exists as an object."""
+    path = getattr(module, "__file__", None)
+    if not path or not os.path.isfile(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read(), path)
+    by_name = {}
+    for node in _class_definitions(tree.body):
+        by_name.setdefault(node.name, []).append(node)
+
+    def is_test_class(node, seen):
+        if _test_methods(node):
+            return True
+        for base in node.bases:
+            if isinstance(base, ast.Name) and base.id in by_name:
+                if base.id not in seen and any(is_test_class(b, seen | {base.id})
+                                               for b in by_name[base.id]):
+                    return True
+                continue
+            try:
+                value = eval(compile(ast.Expression(base), path, "eval"), vars(module))
+            except Exception:  # not resolvable now: decided by the other bases
+                continue
+            if isinstance(value, type) and issubclass(value, unittest.TestCase):
+                return True
+        return False
+
+    name = os.path.basename(path)
+    problems = []
+    for class_name, nodes in by_name.items():
+        for node in nodes:
+            if not is_test_class(node, {class_name}):
+                continue
+            tests = max(len(_test_methods(node)), 1)
+            live = vars(module).get(class_name)
+            if len(nodes) > 1:
+                lines = ", ".join(str(n.lineno) for n in nodes)
+                if node is not nodes[-1]:
+                    problems.append((f"{name}:{node.lineno}: class {class_name} is defined "
+                                     f"again (lines {lines}); the last one hides this one",
+                                     tests))
+            elif not (isinstance(live, type) and live.__module__ == module.__name__):
+                where = (f"below the harness.main() call at line {main_line}"
+                         if main_line is not None and node.lineno > main_line
+                         else "where it is not executed")
+                problems.append((f"{name}:{node.lineno}: test class {class_name} is defined "
+                                 f"{where}, so its tests never run (the "
+                                 f"`if __name__ == \"__main__\":` guard belongs at the end "
+                                 f"of the file)", tests))
+            seen = {}
+            for method in _test_methods(node):
+                if method.name in seen:
+                    problems.append((f"{name}:{method.lineno}: {class_name}.{method.name} "
+                                     f"is defined again (line {seen[method.name]} first); "
+                                     f"only the last definition runs", 1))
+                seen.setdefault(method.name, method.lineno)
+    return problems
+
+
 def main():
-    """Runs the calling module's tests. Exit status: 0 passed, 1 failed, 77 when every
-    test was skipped (a tool is missing here), so meson reports a skip, not a pass."""
-    program = unittest.main(module="__main__", exit=False, verbosity=2)
-    result = program.result
-    if not result.wasSuccessful():
+    """Runs the calling module's tests and exits: 0 when tests ran and none failed, 1 on a
+    failure, 77 (meson's skip) when every test skipped. Prints the counts of test cases
+    passed, failed and skipped as its last line (COUNTS_PREFIX; tools/test.sh adds them
+    up), so a partial skip is seen. A file that defines test classes that cannot run
+    (unrun_test_classes) fails, its unrun tests counted as failures; so does a file that
+    ran no test at all."""
+    module = sys.modules["__main__"]
+    frame, main_line = sys._getframe(1), None
+    while frame is not None:
+        if frame.f_globals is vars(module):
+            main_line = frame.f_lineno
+            break
+        frame = frame.f_back
+    program = unittest.main(module="__main__", exit=False, verbosity=2,
+                            testRunner=_CountingRunner)
+    passed, failed, skipped = program.result.count()
+    for problem, tests in unrun_test_classes(module, main_line):
+        sys.stderr.write(f"harness: FAIL: {problem}\n")
+        failed += tests
+    if passed + failed + skipped == 0:
+        sys.stderr.write("harness: FAIL: no test ran\n")
+        failed = 1
+    sys.stderr.flush()
+    report_counts(passed, failed, skipped)
+    if failed:
         sys.exit(1)
-    if result.testsRun > 0 and len(result.skipped) == result.testsRun:
-        sys.exit(EXIT_SKIP)
-    sys.exit(0)
+    sys.exit(EXIT_SKIP if passed == 0 else 0)
 
 
 def shared_pki():

@@ -185,10 +185,6 @@ class HalfCloseTest(harness.PkiCase):
         self.assertEqual(ending, "eof")
 
 
-if __name__ == "__main__":
-    harness.main()
-
-
 class SessionTicketTest(harness.PkiCase):
     """The TLS 1.3 NewSessionTicket of an L4 ingress connection waits for the app's first
     bytes and leaves in the same send: one send and one client wake-up less."""
@@ -298,3 +294,7 @@ class SessionTicketTest(harness.PkiCase):
                 pass
             self.assertEqual(reply, b"reply:bye")
             self.assertTrue(tls.session is not None and tls.session.has_ticket)
+
+
+if __name__ == "__main__":
+    harness.main()

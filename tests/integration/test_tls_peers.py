@@ -257,10 +257,6 @@ class MutualTlsTest(OpenSslCase):
         self.assertEqual(harness.tls_echo(ingress_port, self.ca, b"direct"), b"direct")
 
 
-if __name__ == "__main__":
-    harness.main()
-
-
 class HandshakeLostTest(harness.PkiCase):
     """An upstream that accepts TCP and then closes or resets before finishing the TLS
     handshake (a task shutting down, a load shedder) counts as a failed connect on that
@@ -319,3 +315,7 @@ class HandshakeLostTest(harness.PkiCase):
 
     def test_http_reset_during_the_handshake(self):
         self._check("protocol=http", reset=True)
+
+
+if __name__ == "__main__":
+    harness.main()

@@ -1,0 +1,72 @@
+"""bench/compare, kept alive: one scenario (a, HTTPS keep-alive through the ingress), one
+round of one second, for ringside, HAProxy and nginx, writing to a temporary directory.
+It fails when the script fails, when a proxy's run reports an error, or when a proxy
+served nothing; the figures themselves are not judged (a smoke run, not a benchmark).
+Needs root and two CPUs (as bench/compare does), nginx with its stream module and
+HAProxy (tools/setup.sh installs them); the build comes from RINGSIDE_BUILD_ROOT."""
+
+import glob
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
+import harness  # noqa: E402
+
+COMPARE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench", "compare")
+NGINX_STREAM_MODULE = "/usr/lib/nginx/modules/ngx_stream_module.so"
+PROXIES = ("ringside", "haproxy", "nginx")
+
+
+class CompareSmokeTest(unittest.TestCase):
+    def setUp(self):
+        if os.geteuid() != 0:
+            self.skipTest("bench/compare runs as root")
+        if (os.cpu_count() or 1) < 2:
+            self.skipTest("bench/compare needs two CPUs")
+        # Checked here so that bench/compare never installs packages from a test.
+        for tool in ("nginx", "haproxy", "taskset"):
+            harness.require_tool(tool)
+        if not os.path.exists(NGINX_STREAM_MODULE):
+            if os.environ.get("CI") == "true":
+                self.fail(f"{NGINX_STREAM_MODULE} is missing, but tools/setup.sh installs "
+                          "libnginx-mod-stream and CI=true")
+            self.skipTest("nginx's stream module (libnginx-mod-stream) is not installed")
+        for name in ("ringside", "ringside-bench", "ringside-ca"):
+            harness.binary(name)  # a missing binary fails, never builds
+        self.out = tempfile.mkdtemp(prefix="ringside-compare-smoke-")
+        self.addCleanup(shutil.rmtree, self.out, ignore_errors=True)
+
+    def test_one_scenario_one_round_one_second(self):
+        done = subprocess.run(
+            [sys.executable, COMPARE, "--only", "a", "--rounds", "1", "--duration", "1",
+             "--proxies", ",".join(PROXIES), "--build-dir", harness.build_root(),
+             "--out", self.out],
+            capture_output=True, text=True, timeout=240)
+        output = done.stdout + done.stderr
+        self.assertEqual(done.returncode, 0, output)
+        written = glob.glob(os.path.join(self.out, "compare-*.json"))
+        self.assertEqual(len(written), 1, f"{os.listdir(self.out)}\n{output}")
+        self.assertEqual(len(glob.glob(os.path.join(self.out, "compare-*.md"))), 1, output)
+        with open(written[0]) as f:
+            results = json.load(f)
+        self.assertEqual(results["notes"], [], output)
+        runs = results["scenarios"]["a"]["runs"]
+        for proxy in PROXIES:
+            with self.subTest(proxy=proxy):
+                self.assertEqual(len(runs[proxy]), 1, output)
+                run = runs[proxy][0]
+                self.assertNotIn("error", run, output)
+                figures = {k: v for k, v in run.items() if not k.startswith("_")}
+                self.assertTrue(figures, f"{proxy}: no figures\n{output}")
+                self.assertTrue(any(isinstance(v, (int, float)) and v > 0
+                                    for v in figures.values()),
+                                f"{proxy}: nothing measured: {run}\n{output}")
+
+
+if __name__ == "__main__":
+    harness.main()
