@@ -28,8 +28,9 @@ struct Session::Stream {
   bool end_queued = false;    // our side ends once the queue (and trailers) are sent
   bool deferred = false;      // the data provider returned NGHTTP2_ERR_DEFERRED
   bool has_trailers = false;
-  size_t unconsumed = 0;  // bytes given to on_data and not yet consume()d
-  std::string queue;      // outgoing body bytes; queue_at bytes of it are sent
+  bool glitch_counted = false;  // the session's own error on this stream is counted
+  size_t unconsumed = 0;        // bytes given to on_data and not yet consume()d
+  std::string queue;            // outgoing body bytes; queue_at bytes of it are sent
   size_t queue_at = 0;
   OwnedFields trailers;
 };
@@ -140,7 +141,7 @@ struct Callbacks {
                        size_t namelen, const uint8_t* value, size_t valuelen, uint8_t, void* user) {
     Session& s = self(user);
     Session::Stream* st = s.find(frame->hd.stream_id);
-    if (st == nullptr || s.incoming_over_) return 0;
+    if (st == nullptr || s.incoming_over_ || s.failed_) return 0;
     const size_t field_bytes = namelen + valuelen + 32;
     const bool too_many = s.incoming_.size() + 1 > s.settings_.max_headers;
     const bool too_big = s.incoming_bytes_ + field_bytes > s.settings_.max_header_list;
@@ -172,6 +173,9 @@ struct Callbacks {
 
   static int on_frame_recv(nghttp2_session*, const nghttp2_frame* frame, void* user) {
     Session& s = self(user);
+    // After our own connection error (the glitch limit), nghttp2 still parses the rest of
+    // the input it was given; none of it counts or reaches the owner.
+    if (s.failed_) return 0;
     const int32_t id = frame->hd.stream_id;
     const bool end = (frame->hd.flags & NGHTTP2_FLAG_END_STREAM) != 0;
     switch (frame->hd.type) {
@@ -213,9 +217,11 @@ struct Callbacks {
     return 0;
   }
 
-  static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame*, int lib_error,
+  static int on_invalid_frame_recv(nghttp2_session*, const nghttp2_frame* frame, int lib_error,
                                    void* user) {
     Session& s = self(user);
+    if (s.failed_) return 0;
+    if (Session::Stream* st = s.find(frame->hd.stream_id)) st->glitch_counted = true;
     if (lib_error == NGHTTP2_ERR_HTTP_HEADER || lib_error == NGHTTP2_ERR_HTTP_MESSAGING) {
       ++s.counters_.malformed_messages;
     } else if (lib_error == NGHTTP2_ERR_REFUSED_STREAM) {
@@ -231,7 +237,7 @@ struct Callbacks {
                                 size_t len, void* user) {
     Session& s = self(user);
     Session::Stream* st = s.find(id);
-    if (st == nullptr || !st->known || st->owner_reset) {
+    if (st == nullptr || !st->known || st->owner_reset || s.failed_) {
       // Nobody will drain it: give the window back at once.
       nghttp2_session_consume(session, id, len);
       return 0;
@@ -246,6 +252,14 @@ struct Callbacks {
     if (frame->hd.type == NGHTTP2_RST_STREAM) {
       ++s.counters_.resets_sent;
       Session::Stream* st = s.find(frame->hd.stream_id);
+      if (st != nullptr && !st->owner_reset && !st->glitch_counted) {
+        // A reset nghttp2 sent with no callback before: DATA that disagrees with
+        // content-length (PROTOCOL_ERROR), or a head over our limits (INTERNAL_ERROR).
+        st->glitch_counted = true;
+        if (frame->rst_stream.error_code == NGHTTP2_PROTOCOL_ERROR)
+          ++s.counters_.malformed_messages;
+        s.glitch();
+      }
       if (st != nullptr && st->known && !st->owner_reset) {
         st->owner_reset = true;  // reported once; nothing more of it reaches the owner
         s.events_.on_reset(frame->hd.stream_id, frame->rst_stream.error_code, true);
@@ -447,6 +461,7 @@ void Session::on_headers_frame(int32_t id, bool request, bool end) {
     }
     if (!request_problem(fields).empty()) {
       ++counters_.malformed_messages;
+      st->glitch_counted = true;
       glitch();
       nghttp2_submit_rst_stream(session_, NGHTTP2_FLAG_NONE, id, NGHTTP2_PROTOCOL_ERROR);
       return;
