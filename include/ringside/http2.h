@@ -149,9 +149,9 @@ struct ConnectionError {
   std::string_view reason;
 };
 
-// What the owner implements. Every call happens inside receive(), produce() or a submit
-// call of the same session; the owner may call the session's send/submit/reset methods
-// from inside them, but must not destroy the session there.
+// What the owner implements. Every call happens inside receive() or produce() of the same
+// session; the owner may call the session's send/submit/reset/consume methods from inside
+// them, but must not destroy the session there.
 //
 // A server-role session reports a stream only once its request head was valid and reached
 // the owner (on_head); streams the session refused, rejected with 431 or reset as
