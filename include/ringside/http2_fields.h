@@ -1,0 +1,73 @@
+// Header fields on the HTTP/2 side of the proxy: owned field lists and the pure
+// translations between a neutral head that came from (or goes to) HTTP/1.1 and one that
+// goes to (or came from) HTTP/2, per RFC 9113 section 8.2 and 8.3.
+//
+// A neutral head is a list of http::Field with the request or response control data as
+// pseudo-header fields first (":method", ":scheme", ":authority", ":path" or ":status").
+// Nothing here depends on nghttp2, so the HTTP/1.1 codecs can call it too.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "ringside/http.h"
+
+namespace ringside::http2 {
+
+using http::Field;
+
+// A list of fields whose names and values are copied into one buffer the list owns.
+// fields() hands out views that stay valid until the next add() or clear().
+class OwnedFields {
+ public:
+  void add(std::string_view name, std::string_view value);
+  // Adds name in lower case (ASCII): HTTP/2 field names are lower case on the wire.
+  void add_lowercase(std::string_view name, std::string_view value);
+  // Appends to the value of the last field added (used to join cookie crumbs).
+  void append_to_last(std::string_view text);
+  // Forgets the fields, keeps the capacity.
+  void clear();
+  // Forgets the fields and gives back capacity beyond keep_bytes (an idle connection
+  // should not pin the largest head it ever saw).
+  void clear_and_trim(size_t keep_bytes);
+
+  std::span<const Field> fields() const;
+  size_t size() const { return spans_.size(); }
+  bool empty() const { return spans_.empty(); }
+  // The bytes of names and values held.
+  size_t bytes() const { return bytes_.size(); }
+
+ private:
+  struct Span {
+    uint32_t name_at, name_len, value_at, value_len;
+  };
+  std::string bytes_;
+  std::vector<Span> spans_;
+  mutable std::vector<Field> views_;
+  mutable bool views_stale_ = false;
+};
+
+// True for the fields RFC 9113 section 8.2.2 forbids in HTTP/2: Connection, Keep-Alive,
+// Proxy-Connection, Transfer-Encoding, Upgrade (any case). TE is handled apart: it is
+// allowed with the value "trailers" only.
+bool is_connection_specific(std::string_view name);
+
+// A head bound for HTTP/2 (from HTTP/1.1, or built by the proxy). Clears out, then:
+// pseudo-header fields first in their input order (":authority" made from the first Host
+// field when absent; Host fields are dropped either way, RFC 9113 8.3.1), then the regular
+// fields with lower-case names, without the connection-specific fields, the fields named
+// by a Connection field, and TE unless its value is "trailers" (sent as "te: trailers").
+void to_http2_fields(std::span<const Field> in, OwnedFields& out);
+
+// A head that came over HTTP/2, bound for HTTP/1.1. Clears out, then: the pseudo-header
+// fields in their input order, "host" from ":authority" when the head has no Host field
+// (RFC 9113 8.3.1), then the regular fields in their order, with every "cookie" crumb
+// joined into one "cookie" field at the place of the first, separated by "; "
+// (RFC 9113 8.2.3).
+void to_http1_fields(std::span<const Field> in, OwnedFields& out);
+
+}  // namespace ringside::http2

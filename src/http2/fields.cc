@@ -1,0 +1,159 @@
+// Owned field lists and the HTTP/1.1 <-> HTTP/2 head translations (RFC 9113 8.2, 8.3).
+#include <array>
+
+#include "ringside/http2_fields.h"
+
+namespace ringside::http2 {
+namespace {
+
+char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+bool is_pseudo(std::string_view name) { return !name.empty() && name.front() == ':'; }
+
+}  // namespace
+
+void OwnedFields::add(std::string_view name, std::string_view value) {
+  const auto at = static_cast<uint32_t>(bytes_.size());
+  bytes_.append(name);
+  bytes_.append(value);
+  spans_.push_back(Span{at, static_cast<uint32_t>(name.size()),
+                        at + static_cast<uint32_t>(name.size()),
+                        static_cast<uint32_t>(value.size())});
+  views_stale_ = true;
+}
+
+void OwnedFields::add_lowercase(std::string_view name, std::string_view value) {
+  const size_t at = bytes_.size();
+  add(name, value);
+  for (size_t i = at; i < at + name.size(); ++i) bytes_[i] = lower(bytes_[i]);
+}
+
+void OwnedFields::append_to_last(std::string_view text) {
+  // The last field's value ends the buffer, so it grows in place.
+  bytes_.append(text);
+  spans_.back().value_len += static_cast<uint32_t>(text.size());
+  views_stale_ = true;
+}
+
+void OwnedFields::clear() {
+  bytes_.clear();
+  spans_.clear();
+  views_.clear();
+  views_stale_ = false;
+}
+
+void OwnedFields::clear_and_trim(size_t keep_bytes) {
+  clear();
+  if (bytes_.capacity() > keep_bytes) {
+    std::string().swap(bytes_);
+    std::vector<Span>().swap(spans_);
+    std::vector<Field>().swap(views_);
+  }
+}
+
+std::span<const Field> OwnedFields::fields() const {
+  if (views_stale_) {
+    views_.clear();
+    views_.reserve(spans_.size());
+    for (const Span& s : spans_) {
+      views_.push_back(Field{std::string_view(bytes_).substr(s.name_at, s.name_len),
+                             std::string_view(bytes_).substr(s.value_at, s.value_len)});
+    }
+    views_stale_ = false;
+  }
+  return views_;
+}
+
+bool is_connection_specific(std::string_view name) {
+  static constexpr std::array<std::string_view, 5> kNames = {
+      "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"};
+  for (std::string_view n : kNames) {
+    if (http::iequals(name, n)) return true;
+  }
+  return false;
+}
+
+// Names a Connection field lists (RFC 9110 7.6.1), any case.
+static bool listed_by_connection(std::string_view name, std::span<const Field> in) {
+  for (const Field& f : in) {
+    if (!http::iequals(f.name, "connection")) continue;
+    std::string_view list = f.value;
+    while (!list.empty()) {
+      const size_t comma = list.find(',');
+      if (http::iequals(trim(list.substr(0, comma)), name)) return true;
+      if (comma == std::string_view::npos) break;
+      list.remove_prefix(comma + 1);
+    }
+  }
+  return false;
+}
+
+void to_http2_fields(std::span<const Field> in, OwnedFields& out) {
+  out.clear();
+  bool has_authority = false;
+  std::string_view host;
+  bool has_host = false;
+  for (const Field& f : in) {
+    if (is_pseudo(f.name)) {
+      out.add_lowercase(f.name, f.value);
+      has_authority = has_authority || http::iequals(f.name, ":authority");
+    } else if (!has_host && http::iequals(f.name, "host")) {
+      host = f.value;
+      has_host = true;
+    }
+  }
+  if (!has_authority && has_host) out.add(":authority", host);
+  for (const Field& f : in) {
+    if (is_pseudo(f.name) || http::iequals(f.name, "host") || is_connection_specific(f.name)) {
+      continue;
+    }
+    if (http::iequals(f.name, "te")) {
+      // Only "trailers" may cross (RFC 9113 8.2.2); other codings are hop-by-hop.
+      if (http::iequals(trim(f.value), "trailers")) out.add("te", "trailers");
+      continue;
+    }
+    if (listed_by_connection(f.name, in)) continue;
+    out.add_lowercase(f.name, f.value);
+  }
+}
+
+void to_http1_fields(std::span<const Field> in, OwnedFields& out) {
+  out.clear();
+  std::string_view authority;
+  bool has_host = false;
+  for (const Field& f : in) {
+    if (is_pseudo(f.name)) {
+      out.add(f.name, f.value);
+      if (f.name == ":authority") authority = f.value;
+    } else if (http::iequals(f.name, "host")) {
+      has_host = true;
+    }
+  }
+  if (!has_host && !authority.empty()) out.add("host", authority);
+  // Every cookie crumb is joined into the first cookie field, where it stands.
+  bool cookie_done = false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    const Field& f = in[i];
+    if (is_pseudo(f.name)) continue;
+    if (f.name != "cookie") {
+      out.add(f.name, f.value);
+      continue;
+    }
+    if (cookie_done) continue;
+    cookie_done = true;
+    out.add(f.name, f.value);
+    for (size_t j = i + 1; j < in.size(); ++j) {
+      if (in[j].name != "cookie") continue;
+      out.append_to_last("; ");
+      out.append_to_last(in[j].value);
+    }
+  }
+}
+
+}  // namespace ringside::http2
