@@ -43,8 +43,12 @@ cflags="$cflags -DCUSTOM_RAND_GENERATE_BLOCK=ringside_random_block"
 tools_dir="$(cd "$(dirname "$0")" && pwd)"
 # wolfssl-sha256-shani.patch: SHA-256 with the SHA extensions when the CPU has them
 # (5.5.4 has AVX2 code only; a TLS 1.3 handshake hashes ~150 blocks).
+# wolfssl-ctx-alpn.patch: wolfSSL_CTX_UseALPN(), the ALPN list kept once per CTX (wolfSSL
+# already looks there) instead of wolfSSL_UseALPN()'s copy in every session: a session
+# allocates only the negotiated name. (The OpenSSL-compatible select callback needs
+# opensslextra, which this build leaves out for per-connection memory, see above.)
 patches=("$tools_dir/wolfssl-x25519-fixed-base.patch" "$tools_dir/wolfssl-keep-input-buffer.patch"
-  "$tools_dir/wolfssl-sha256-shani.patch")
+  "$tools_dir/wolfssl-sha256-shani.patch" "$tools_dir/wolfssl-ctx-alpn.patch")
 
 key=$( (printf '%s\n' "$version" "${opts[@]}" "$cflags"; cat "$rng_source" "${patches[@]}") | sha256sum | cut -c1-12)
 prefix="$root/wolfssl-$version-$key"

@@ -7,15 +7,23 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "ringside/address.h"
+#include "ringside/http2_config.h"
 #include "ringside/http_config.h"
 #include "ringside/tls.h"
 
 namespace ringside {
 
-enum class Protocol : uint8_t { kTcp, kHttp };
+// What the application behind a listener speaks, named like ECS's appProtocol: tcp (bytes,
+// relayed at L4), http (HTTP/1.1), http2 (h2c to the app), grpc (HTTP/2 with gRPC's
+// semantics). http2 and grpc are accepted by the parser but the data path refuses them
+// until HTTP/2 proxying is built (issue 11).
+enum class Protocol : uint8_t { kTcp, kHttp, kHttp2, kGrpc };
+
+std::string_view to_string(Protocol protocol);
 enum class ListenerKind : uint8_t { kIngress, kEgress };
 
 using Duration = std::chrono::milliseconds;
@@ -39,6 +47,10 @@ struct ListenerConfig {
   std::string san;  // the DNS SAN the upstream must present; default: service
   std::string sni;  // SNI sent; default: service
   bool tls = true;  // egress only: tls=off relays plaintext (for tests and migration)
+  // ALPN ids, most preferred first: what an ingress listener accepts, what an egress
+  // listener offers to the remote sidecar. protocol=tcp: the alpn= key (default none);
+  // protocol=http: "http/1.1".
+  std::vector<std::string> alpn;
 };
 
 struct UpstreamEndpoint {
@@ -110,6 +122,8 @@ struct Config {
 
   // Listeners with protocol=http: routes, retries, timeouts, added headers, access log.
   http::HttpConfig http;
+  // HTTP/2 connections (--h2-* flags).
+  http2::Settings http2;
 };
 
 // One endpoint per non-empty line: HOST:PORT or [V6]:PORT; '#' starts a comment. Host

@@ -45,6 +45,7 @@ struct TlsListener {
   ListenerKind kind = ListenerKind::kIngress;
   tls::ClientCertMode client_cert = tls::ClientCertMode::kNone;  // ingress only
   ContextSlot* slot = nullptr;                                   // where to publish
+  std::vector<std::string> alpn;  // ALPN ids accepted (ingress) or offered (egress)
 };
 
 // Knobs that tests shorten; the defaults are the product's.

@@ -27,6 +27,18 @@ enum class KeyType : uint8_t { kEcdsaP256, kRsa2048, kOther };
 
 std::string_view to_string(KeyType type);
 
+// The application protocol an ALPN exchange (RFC 7301) ended with, for the code that
+// picks a codec: kNone when nothing was negotiated (the peer sent no ALPN, or none of
+// ours), kOther for any id but "h2" and "http/1.1".
+enum class AppProtocol : uint8_t { kNone, kHttp2, kHttp11, kOther };
+
+AppProtocol classify_alpn(std::string_view id);
+
+// Checks one ALPN protocol id as ringside configures it: 1 to 255 bytes of printable
+// ASCII without ',' (wolfSSL's list separator) or ':' (ringside's, in alpn=LIST). On
+// failure detail says why.
+bool valid_alpn_id(std::string_view id, std::string* detail);
+
 // Facts about one certificate, for validation, /certs and ringside-ca show.
 struct CertInfo {
   std::string subject;
@@ -70,6 +82,13 @@ struct ContextOptions {
   bool tls12_only = false;
   // Client side: no verification at all (ringside-bench --insecure only).
   bool insecure = false;
+  // ALPN protocol ids (valid_alpn_id), most preferred first; empty: no ALPN. Kept once
+  // per WOLFSSL_CTX, never copied into a session. Server: the ids it accepts; the first
+  // id of the client's list that is also here is chosen (client preference, as wolfSSL
+  // does), and a client offering none of them, or no ALPN at all, still connects with
+  // nothing negotiated (as nginx and Envoy do). Client: offered in the ClientHello; a
+  // server choosing an id that was not offered fails the handshake (RFC 7301 3.2).
+  std::vector<std::string> alpn;
 };
 
 // One generation of TLS material: immutable once built. Protocols: TLS 1.3 and 1.2
@@ -153,6 +172,10 @@ class TlsSession {
   bool tls13() const;
   std::string_view cipher() const;
   bool resumed() const;
+  // The ALPN id negotiated ("h2", "http/1.1"), empty when none was. A view of the
+  // session's own copy: no allocation; valid until the session goes.
+  std::string_view alpn() const;
+  AppProtocol app_protocol() const { return classify_alpn(alpn()); }
   // Peer leaf certificate, when one was sent and verified (a server with client_cert
   // kNone and an insecure client do not verify, so they have none). Decoded on each call;
   // only the DER (~0.5 KB for ECDSA) is kept per session.

@@ -280,6 +280,7 @@ class RotationAgent::Impl {
     for (const TlsListener& listener : listeners_) {
       tls::ContextOptions options;
       options.tls13_only = config_.tls13_only;
+      options.alpn = listener.alpn;
       const tls::Identity* with = have_identity ? &identity : nullptr;
       if (listener.kind == ListenerKind::kIngress) {
         options.role = tls::Role::kServer;

@@ -53,6 +53,9 @@ struct RawOptions {
        no_upstream_service_time = false;
   std::string access_log, access_log_format;
   bool log_query = false;
+  // HTTP/2 (protocol=http2|grpc listeners).
+  std::string h2_max_concurrent_streams, h2_initial_stream_window, h2_initial_connection_window,
+      h2_max_header_list, h2_max_headers;
 };
 
 constexpr unsigned kHelpWidth = 100;  // columns of --help
@@ -84,10 +87,14 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "this task's service name: the DNS SAN of its certificate")  //
       ("ingress", po::value(&raw.ingress)->value_name("LISTEN=TARGET[,KEY=VAL]"),
        "TLS listener forwarding plaintext to the local app at TARGET; keys: "
-       "protocol=tcp|http (tcp), client-cert=none|optional|require (none)")  //
+       "protocol=tcp|http|http2|grpc (tcp; http2 and grpc are not supported yet), "
+       "client-cert=none|optional|require (none), alpn=ID[:ID...] (protocol=tcp: the ALPN ids "
+       "the listener accepts, e.g. h2:http/1.1; protocol=http accepts http/1.1)")  //
       ("egress", po::value(&raw.egress)->value_name("LISTEN=SERVICE[,KEY=VAL]"),
        "plaintext listener whose traffic goes over TLS to SERVICE's upstreams; keys: "
-       "protocol=tcp|http (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), tls=on|off (on)");
+       "protocol=tcp|http|http2|grpc (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), "
+       "tls=on|off (on), alpn=ID[:ID...] (protocol=tcp: the ALPN ids offered to SERVICE; "
+       "protocol=http offers http/1.1)");
 
   po::options_description upstreams("Upstreams (--upstream repeats)", kHelpWidth, kHelpWidth / 2);
   upstreams.add_options()  //
@@ -198,6 +205,27 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "text (Envoy-like) or json")  //
       ("log-query", po::bool_switch(&raw.log_query), "keep the query string in logged paths");
 
+  po::options_description http2(
+      "HTTP/2 (listeners with protocol=http2 or grpc; byte counts take k and m)", kHelpWidth,
+      kHelpWidth / 2);
+  http2.add_options()  //
+      ("h2-max-concurrent-streams",
+       po::value(&raw.h2_max_concurrent_streams)->value_name("N")->default_value("100"),
+       "streams a peer may have open on one connection, 1 to 2^31-1; more are refused "
+       "(REFUSED_STREAM)")  //
+      ("h2-initial-stream-window",
+       po::value(&raw.h2_initial_stream_window)->value_name("N")->default_value("64k"),
+       "bytes a peer may send on one stream before the proxy has passed them on "
+       "(65535 to 2^31-1)")  //
+      ("h2-initial-connection-window",
+       po::value(&raw.h2_initial_connection_window)->value_name("N")->default_value("1m"),
+       "the same for all the streams of one connection (65535 to 2^31-1)")  //
+      ("h2-max-header-list",
+       po::value(&raw.h2_max_header_list)->value_name("N")->default_value("60k"),
+       "decoded bytes of one header block (name + value + 32 per field; 1k to 1m)")  //
+      ("h2-max-headers", po::value(&raw.h2_max_headers)->value_name("N")->default_value("100"),
+       "header fields in one header block (1 to 10000)");
+
   po::options_description admin("Admin", kHelpWidth, kHelpWidth / 2);
   admin.add_options()  //
       ("admin", po::value(&raw.admin)->value_name("ADDR")->default_value("127.0.0.1:9901"),
@@ -216,6 +244,7 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       .add(timeouts)
       .add(performance)
       .add(http)
+      .add(http2)
       .add(admin)
       .add(logging);
 }
@@ -399,7 +428,11 @@ std::vector<KeyValue> parse_keys(const std::string& flag, const std::string& spe
   for (size_t i = 1; i < items.size(); ++i) {
     const size_t eq = items[i].find('=');
     if (eq == std::string_view::npos || eq == 0) {
-      fail(flag, spec, "'" + std::string(items[i]) + "' is not KEY=VALUE");
+      // "alpn=h2,http/1.1": ',' separates keys, so the list's own separator is ':'.
+      const bool after_alpn = !keys.empty() && keys.back().key == "alpn";
+      fail(flag, spec,
+           "'" + std::string(items[i]) + "' is not KEY=VALUE" +
+               (after_alpn ? " (separate ALPN ids with ':', as in alpn=h2:http/1.1)" : ""));
     }
     KeyValue kv{items[i].substr(0, eq), items[i].substr(eq + 1)};
     if (!seen.insert(kv.key).second) {
@@ -414,7 +447,39 @@ Protocol protocol_or_fail(const std::string& flag, const std::string& spec,
                           std::string_view value) {
   if (value == "tcp") return Protocol::kTcp;
   if (value == "http") return Protocol::kHttp;
-  fail(flag, spec, "protocol '" + std::string(value) + "' is not tcp or http");
+  if (value == "http2") return Protocol::kHttp2;
+  if (value == "grpc") return Protocol::kGrpc;
+  fail(flag, spec, "protocol '" + std::string(value) + "' is not tcp, http, http2 or grpc");
+}
+
+// alpn=h2:http/1.1: ALPN ids, most preferred first.
+std::vector<std::string> alpn_or_fail(const std::string& flag, const std::string& spec,
+                                      std::string_view value) {
+  std::vector<std::string> ids;
+  for (std::string_view id : split(value, ':')) {
+    std::string detail;
+    if (!tls::valid_alpn_id(id, &detail)) fail(flag, spec, "alpn: " + detail);
+    for (const std::string& earlier : ids) {
+      if (earlier == id) fail(flag, spec, "alpn: '" + std::string(id) + "' is listed twice");
+    }
+    ids.emplace_back(id);
+  }
+  return ids;
+}
+
+// What a listener negotiates: the alpn= key on protocol=tcp; HTTP/1.1 on protocol=http
+// (it becomes h2:http/1.1 when the HTTP/2 codec is wired).
+void settle_alpn(const std::string& flag, const std::string& spec, ListenerConfig& listener,
+                 bool alpn_given) {
+  if (alpn_given && listener.protocol != Protocol::kTcp) {
+    fail(flag, spec,
+         "alpn applies to protocol=tcp listeners (protocol=" +
+             std::string(to_string(listener.protocol)) + " negotiates its own)");
+  }
+  if (alpn_given && listener.kind == ListenerKind::kEgress && !listener.tls) {
+    fail(flag, spec, "alpn needs tls=on (ALPN is part of the TLS handshake)");
+  }
+  if (listener.protocol == Protocol::kHttp) listener.alpn = {"http/1.1"};
 }
 
 ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
@@ -439,9 +504,13 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
   if (kind == ListenerKind::kIngress) {
     listener.target = resolve_or_fail(flag, spec, "target", target);
     if (listener.target.port() == 0) fail(flag, spec, "target port 0 is not a port to connect to");
+    bool alpn_given = false;
     for (const KeyValue& kv : parse_keys(flag, spec, items)) {
       if (kv.key == "protocol") {
         listener.protocol = protocol_or_fail(flag, spec, kv.value);
+      } else if (kv.key == "alpn") {
+        listener.alpn = alpn_or_fail(flag, spec, kv.value);
+        alpn_given = true;
       } else if (kv.key == "client-cert") {
         if (kv.value == "none") {
           listener.client_cert = tls::ClientCertMode::kNone;
@@ -455,9 +524,11 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
         }
       } else {
         fail(flag, spec,
-             "unknown key '" + std::string(kv.key) + "' (ingress keys: protocol, client-cert)");
+             "unknown key '" + std::string(kv.key) +
+                 "' (ingress keys: protocol, client-cert, alpn)");
       }
     }
+    settle_alpn(flag, spec, listener, alpn_given);
     return listener;
   }
 
@@ -467,9 +538,13 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
   listener.service = std::string(target);
   listener.san = listener.service;
   listener.sni = listener.service;
+  bool alpn_given = false;
   for (const KeyValue& kv : parse_keys(flag, spec, items)) {
     if (kv.key == "protocol") {
       listener.protocol = protocol_or_fail(flag, spec, kv.value);
+    } else if (kv.key == "alpn") {
+      listener.alpn = alpn_or_fail(flag, spec, kv.value);
+      alpn_given = true;
     } else if (kv.key == "san" || kv.key == "sni") {
       if (!is_service_name(kv.value)) {
         fail(flag, spec,
@@ -482,10 +557,12 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
       }
       listener.tls = kv.value == "on";
     } else {
-      fail(flag, spec,
-           "unknown key '" + std::string(kv.key) + "' (egress keys: protocol, san, sni, tls)");
+      fail(
+          flag, spec,
+          "unknown key '" + std::string(kv.key) + "' (egress keys: protocol, san, sni, tls, alpn)");
     }
   }
+  settle_alpn(flag, spec, listener, alpn_given);
   return listener;
 }
 
@@ -691,6 +768,29 @@ void build_http_config(const RawOptions& raw, const po::variables_map& vm, Confi
   }
 }
 
+void build_http2_config(const RawOptions& raw, Config& config) {
+  http2::Settings& h2 = config.http2;
+  h2.max_concurrent_streams = static_cast<uint32_t>(number_or_fail(
+      "h2-max-concurrent-streams", raw.h2_max_concurrent_streams, 1, http2::kMaxWindow));
+  auto size_in = [](const std::string& flag, const std::string& value, uint64_t min, uint64_t max) {
+    const uint64_t n = size_or_fail(flag, value);
+    if (n < min || n > max) {
+      fail(flag, value,
+           "out of range (" + std::to_string(min) + " to " + std::to_string(max) + " bytes)");
+    }
+    return static_cast<uint32_t>(n);
+  };
+  h2.initial_stream_window = size_in("h2-initial-stream-window", raw.h2_initial_stream_window,
+                                     http2::kMinWindow, http2::kMaxWindow);
+  h2.initial_connection_window =
+      size_in("h2-initial-connection-window", raw.h2_initial_connection_window, http2::kMinWindow,
+              http2::kMaxWindow);
+  h2.max_header_list = size_in("h2-max-header-list", raw.h2_max_header_list, http2::kMinHeaderList,
+                               http2::kMaxHeaderList);
+  h2.max_headers = static_cast<uint32_t>(
+      number_or_fail("h2-max-headers", raw.h2_max_headers, 1, http2::kMaxHeaders));
+}
+
 // ---- whole-config checks --------------------------------------------------------------
 
 void build_config(const RawOptions& raw, const po::variables_map& vm, Config& config) {
@@ -840,6 +940,7 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
   }
 
   build_http_config(raw, vm, config);
+  build_http2_config(raw, config);
 
   // Logging.
   if (raw.log_level != "error" && raw.log_level != "warn" && raw.log_level != "info" &&
@@ -847,6 +948,17 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
     fail("log-level", raw.log_level, "not error, warn, info or debug");
   }
   config.log_level = raw.log_level;
+
+  // HTTP/2 proxying is parsed and validated but not built yet (issue 11): say so before
+  // anything starts rather than serve such a listener as something else.
+  for (size_t i = 0; i < config.listeners.size(); ++i) {
+    const ListenerConfig& listener = config.listeners[i];
+    if (listener.protocol != Protocol::kHttp2 && listener.protocol != Protocol::kGrpc) continue;
+    fail(listener.kind == ListenerKind::kIngress ? "ingress" : "egress", specs[i],
+         "protocol=" + std::string(to_string(listener.protocol)) +
+             " is not supported yet (HTTP/2 proxying is being built, issue 11); use "
+             "protocol=tcp with alpn=h2 to pass HTTP/2 through at L4");
+  }
 
   // Last, so that a mistake in any other flag is what the user hears about first.
   if (config.listeners.empty()) fail("nothing to do: give at least one --ingress or --egress");
@@ -904,6 +1016,20 @@ std::string help_text(const po::options_description& shared,
 }
 
 }  // namespace
+
+std::string_view to_string(Protocol protocol) {
+  switch (protocol) {
+    case Protocol::kTcp:
+      return "tcp";
+    case Protocol::kHttp:
+      return "http";
+    case Protocol::kHttp2:
+      return "http2";
+    case Protocol::kGrpc:
+      return "grpc";
+  }
+  return "tcp";
+}
 
 ParseOutcome parse_command_line(int argc, const char* const* argv) {
   // `ringside hosts FLAGS...`: the same flags, then print the client alias lines.

@@ -77,7 +77,8 @@ Result<void> Server::load_tls(std::string* detail) {
     }
     runtime_.slots.push_back(std::make_unique<ContextSlot>());
     listener.tls = runtime_.slots.back().get();
-    tls_listeners.push_back(certs::TlsListener{lc.name, lc.kind, lc.client_cert, listener.tls});
+    tls_listeners.push_back(
+        certs::TlsListener{lc.name, lc.kind, lc.client_cert, listener.tls, lc.alpn});
   }
   if (tls_listeners.empty()) return {};
   agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),

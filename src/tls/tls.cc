@@ -139,6 +139,31 @@ void global_init() {
   std::call_once(once, [] { wolfSSL_Init(); });
 }
 
+AppProtocol classify_alpn(std::string_view id) {
+  if (id.empty()) return AppProtocol::kNone;
+  if (id == "h2") return AppProtocol::kHttp2;
+  if (id == "http/1.1") return AppProtocol::kHttp11;
+  return AppProtocol::kOther;
+}
+
+bool valid_alpn_id(std::string_view id, std::string* detail) {
+  auto fail = [detail](std::string why) {
+    if (detail) *detail = std::move(why);
+    return false;
+  };
+  if (id.empty()) return fail("an ALPN protocol id cannot be empty");
+  if (id.size() > WOLFSSL_MAX_ALPN_PROTO_NAME_LEN) {
+    return fail("ALPN protocol id longer than 255 bytes");
+  }
+  for (char c : id) {
+    if (c <= ' ' || c > '~' || c == ',' || c == ':') {
+      return fail("ALPN protocol id '" + std::string(id) +
+                  "' has a character other than printable ASCII without ',' ':' and space");
+    }
+  }
+  return true;
+}
+
 std::string_view to_string(KeyType type) {
   switch (type) {
     case KeyType::kEcdsaP256:
@@ -186,6 +211,31 @@ std::string configure_ctx(WOLFSSL_CTX* ctx, const ContextOptions& options, const
                                               : WOLFSSL_SESS_CACHE_NO_INTERNAL_STORE);
   wolfSSL_CTX_SetIORecv(ctx, recv_callback);
   wolfSSL_CTX_SetIOSend(ctx, send_callback);
+
+  if (!options.alpn.empty()) {
+    std::string list;
+    for (const std::string& id : options.alpn) {
+      std::string why;
+      if (!valid_alpn_id(id, &why)) return why;
+      if (!list.empty()) list += ',';
+      list += id;
+    }
+    if (options.alpn.size() > WOLFSSL_MAX_ALPN_NUMBER) return "too many ALPN protocol ids";
+    // A server continues without ALPN when nothing matches (a client that offers only
+    // ids we lack still gets its connection, as HTTP/1.1); a client refuses a server
+    // that picked an id it never offered.
+    const unsigned char mismatch = options.role == Role::kServer ? WOLFSSL_ALPN_CONTINUE_ON_MISMATCH
+                                                                 : WOLFSSL_ALPN_FAILED_ON_MISMATCH;
+#ifdef WOLFSSL_RINGSIDE_CTX_ALPN
+    if (wolfSSL_CTX_UseALPN(ctx, list.data(), static_cast<unsigned>(list.size()), mismatch) !=
+        WOLFSSL_SUCCESS) {
+      return "cannot set the ALPN protocols";
+    }
+#else
+    (void)mismatch;
+    return "ALPN needs wolfSSL_CTX_UseALPN (tools/wolfssl-ctx-alpn.patch); this wolfSSL lacks it";
+#endif
+  }
 
   if (identity != nullptr) {
     const auto* chain = reinterpret_cast<const unsigned char*>(identity->cert_chain_pem.data());
@@ -447,6 +497,16 @@ std::string_view TlsSession::cipher() const {
 
 bool TlsSession::tls13() const {
   return ssl_ != nullptr && wolfSSL_version(ssl_) == TLS1_3_VERSION;
+}
+
+std::string_view TlsSession::alpn() const {
+  if (ssl_ == nullptr) return {};
+  char* id = nullptr;
+  word16 len = 0;
+  // The negotiated id is the only ALPN entry a session holds (the offered or accepted
+  // list stays on the CTX); wolfSSL reports "not found" when none was negotiated.
+  if (wolfSSL_ALPN_GetProtocol(ssl_, &id, &len) != WOLFSSL_SUCCESS || id == nullptr) return {};
+  return {id, len};
 }
 
 bool TlsSession::resumed() const { return ssl_ != nullptr && wolfSSL_session_reused(ssl_) == 1; }

@@ -332,6 +332,82 @@ TEST_F(CommandLineTest, ListenerKeys) {
   EXPECT_EQ(c.services.at("plain.ns").endpoints[0].address.to_string(), "[::1]:9000");
 }
 
+TEST_F(CommandLineTest, AlpnKeyAndProtocolDefaults) {
+  std::vector<std::string> args = minimal();
+  args[3] = "127.0.0.1:15443=127.0.0.1:8080,protocol=tcp,alpn=h2:http/1.1";
+  for (const char* arg :
+       {"--trust", ca_.c_str(), "--ingress", "127.0.0.1:15444=127.0.0.1:8081,protocol=http",
+        "--ingress", "127.0.0.1:15445=127.0.0.1:8082", "--egress",
+        "127.0.0.1:15080=orders.ns,alpn=h2", "--egress", "127.0.0.1:15081=orders.ns,protocol=http",
+        "--egress", "127.0.0.1:15082=orders.ns,tls=off", "--upstream",
+        "orders.ns=127.0.0.1:9000"}) {
+    args.push_back(arg);
+  }
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  ASSERT_EQ(c.listeners.size(), 6u);
+  using Ids = std::vector<std::string>;
+  EXPECT_EQ(c.listeners[0].alpn, (Ids{"h2", "http/1.1"}));  // in the order given
+  EXPECT_EQ(c.listeners[1].alpn, Ids{"http/1.1"});          // protocol=http: HTTP/1.1
+  EXPECT_TRUE(c.listeners[2].alpn.empty());                 // tcp: no ALPN unless asked
+  EXPECT_EQ(c.listeners[3].alpn, Ids{"h2"});
+  EXPECT_EQ(c.listeners[4].alpn, Ids{"http/1.1"});
+  EXPECT_TRUE(c.listeners[5].alpn.empty());
+}
+
+TEST_F(CommandLineTest, Http2FlagDefaults) {
+  const ParseOutcome outcome = parse(minimal());
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const http2::Settings& h2 = outcome.config.http2;
+  EXPECT_EQ(h2.max_concurrent_streams, 100u);
+  EXPECT_EQ(h2.initial_stream_window, 65536u);
+  EXPECT_EQ(h2.initial_connection_window, 1024u * 1024);
+  EXPECT_EQ(h2.max_header_list, 61440u);
+  EXPECT_EQ(h2.max_headers, 100u);
+}
+
+TEST_F(CommandLineTest, Http2Flags) {
+  std::vector<std::string> args = minimal();
+  for (const char* arg : {"--h2-max-concurrent-streams", "2147483647", "--h2-initial-stream-window",
+                          "65535", "--h2-initial-connection-window", "2147483647",
+                          "--h2-max-header-list", "1m", "--h2-max-headers", "1"}) {
+    args.push_back(arg);
+  }
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const http2::Settings& h2 = outcome.config.http2;
+  EXPECT_EQ(h2.max_concurrent_streams, 2147483647u);
+  EXPECT_EQ(h2.initial_stream_window, 65535u);
+  EXPECT_EQ(h2.initial_connection_window, 2147483647u);
+  EXPECT_EQ(h2.max_header_list, 1024u * 1024);
+  EXPECT_EQ(h2.max_headers, 1u);
+}
+
+TEST_F(CommandLineTest, Http2ProtocolsAreRefusedUntilBuilt) {
+  for (const char* protocol : {"http2", "grpc"}) {
+    std::vector<std::string> args = minimal();
+    args[3] = std::string("0.0.0.0:15443=127.0.0.1:8080,protocol=") + protocol;
+    ParseOutcome outcome = parse(args);
+    EXPECT_EQ(outcome.exit_code, 2);
+    EXPECT_EQ(outcome.message,
+              std::string("ringside: --ingress '0.0.0.0:15443=127.0.0.1:8080,protocol=") +
+                  protocol + "': protocol=" + protocol +
+                  " is not supported yet (HTTP/2 proxying is being built, issue 11); use "
+                  "protocol=tcp with alpn=h2 to pass HTTP/2 through at L4");
+    args = {"--egress",   std::string("127.0.0.1:15080=orders.ns,protocol=") + protocol,
+            "--upstream", "orders.ns=127.0.0.1:9000",
+            "--trust",    ca_};
+    outcome = parse(args);
+    EXPECT_EQ(outcome.exit_code, 2);
+    EXPECT_NE(outcome.message.find(
+                  "--egress '127.0.0.1:15080=orders.ns,protocol=" + std::string(protocol) +
+                  "': protocol=" + protocol + " is not supported yet"),
+              std::string::npos)
+        << outcome.message;
+  }
+}
+
 TEST_F(CommandLineTest, HttpDefaults) {
   const ParseOutcome outcome = parse(minimal());
   ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
@@ -540,7 +616,14 @@ TEST_F(CommandLineTest, Help) {
                                "(=15s)",
                                "(=5m)",
                                "--no-request-id",
-                               "--access-log-format FORMAT (=text)"}) {
+                               "--access-log-format FORMAT (=text)",
+                               "HTTP/2 (listeners with protocol=http2 or grpc",
+                               "--h2-max-concurrent-streams N (=100)",
+                               "--h2-initial-stream-window N (=64k)",
+                               "--h2-initial-connection-window N (=1m)",
+                               "--h2-max-header-list N (=60k)",
+                               "--h2-max-headers N (=100)",
+                               "alpn=ID[:ID...]"}) {
     EXPECT_NE(outcome.message.find(expected), std::string::npos) << expected;
   }
   EXPECT_EQ(outcome.message.find("positional"), std::string::npos) << "internal option shown";
@@ -662,9 +745,9 @@ TEST_F(CommandLineTest, Errors) {
       {{"--ingress", "0.0.0.0:0=127.0.0.1:1"}, "listen port 0 is not allowed"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:0"}, "target port 0"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,color=blue"},
-       "unknown key 'color' (ingress keys: protocol, client-cert)"},
+       "unknown key 'color' (ingress keys: protocol, client-cert, alpn)"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,protocol=udp"},
-       "protocol 'udp' is not tcp or http"},
+       "protocol 'udp' is not tcp, http, http2 or grpc"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,protocol=tcp,protocol=http"},
        "key 'protocol' given twice"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,http"}, "'http' is not KEY=VALUE"},
@@ -679,7 +762,7 @@ TEST_F(CommandLineTest, Errors) {
        "--egress '127.0.0.1:15080=orders.ns': tls=on needs --trust"},
       {{"--egress", "127.0.0.1:15080=orders.ns,tls=maybe"}, "tls 'maybe' is not on or off"},
       {{"--egress", "127.0.0.1:15080=orders.ns,weight=2"},
-       "unknown key 'weight' (egress keys: protocol, san, sni, tls)"},
+       "unknown key 'weight' (egress keys: protocol, san, sni, tls, alpn)"},
       {{"--egress", "127.0.0.1:15080=orders ns"}, "service 'orders ns' is not a service name"},
       {{"--egress", "127.0.0.1:15080=orders.ns,san=a b"}, "san 'a b' is not a DNS name"},
       {{"--upstream", "orders.ns"}, "--upstream 'orders.ns': expected SERVICE=HOST:PORT"},
@@ -759,6 +842,49 @@ TEST_F(CommandLineTest, Errors) {
       {{"--max-connections", "x"}, "--max-connections 'x': not a whole number"},
       {{"--log-level", "verbose"}, "--log-level 'verbose': not error, warn, info or debug"},
       {{"--admin", "off"}, "nothing to do", true},
+      // Listener protocols and ALPN.
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,protocol=h2"},
+       "protocol 'h2' is not tcp, http, http2 or grpc"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn=h2,http/1.1"},
+       "'http/1.1' is not KEY=VALUE (separate ALPN ids with ':', as in alpn=h2:http/1.1)"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn="},
+       "--ingress '127.0.0.1:1=127.0.0.1:2,alpn=': alpn: an ALPN protocol id cannot be empty"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn=h2::http/1.1"}, "alpn: an ALPN protocol id"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn=h2:"}, "alpn: an ALPN protocol id"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn=h2:h2"}, "alpn: 'h2' is listed twice"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn=h\x01"}, "alpn: ALPN protocol id 'h\x01'"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn=" + std::string(256, 'a')},
+       "alpn: ALPN protocol id longer than 255 bytes"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,protocol=http,alpn=h2"},
+       "alpn applies to protocol=tcp listeners (protocol=http negotiates its own)"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,protocol=grpc,alpn=h2"},
+       "alpn applies to protocol=tcp listeners (protocol=grpc negotiates its own)"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,alpn=h2,alpn=h2"}, "key 'alpn' given twice"},
+      {{"--egress", "127.0.0.1:3=orders.ns,tls=off,alpn=h2", "--upstream", "orders.ns=1.2.3.4:5"},
+       "alpn needs tls=on (ALPN is part of the TLS handshake)"},
+      {{"--egress", "127.0.0.1:3=orders.ns,protocol=http,alpn=h2", "--upstream",
+        "orders.ns=1.2.3.4:5"},
+       "--egress '127.0.0.1:3=orders.ns,protocol=http,alpn=h2': alpn applies to protocol=tcp"},
+      {{"--ingress", "127.0.0.1:1=127.0.0.1:2,bogus=1"},
+       "unknown key 'bogus' (ingress keys: protocol, client-cert, alpn)"},
+      // HTTP/2 settings.
+      {{"--h2-max-concurrent-streams", "0"},
+       "--h2-max-concurrent-streams '0': out of range (1 to 2147483647)"},
+      {{"--h2-max-concurrent-streams", "2147483648"}, "out of range (1 to 2147483647)"},
+      {{"--h2-max-concurrent-streams", "many"}, "--h2-max-concurrent-streams 'many': not a whole"},
+      {{"--h2-initial-stream-window", "65534"},
+       "--h2-initial-stream-window '65534': out of range (65535 to 2147483647 bytes)"},
+      {{"--h2-initial-stream-window", "2147483648"}, "--h2-initial-stream-window '2147483648'"},
+      {{"--h2-initial-stream-window", "4096m"}, "--h2-initial-stream-window '4096m': out of"},
+      {{"--h2-initial-stream-window", "big"}, "--h2-initial-stream-window: 'big' is not a size"},
+      {{"--h2-initial-connection-window", "1k"},
+       "--h2-initial-connection-window '1k': out of range (65535 to 2147483647 bytes)"},
+      {{"--h2-initial-connection-window", "2048m"}, "--h2-initial-connection-window '2048m'"},
+      {{"--h2-max-header-list", "1023"},
+       "--h2-max-header-list '1023': out of range (1024 to 1048576 bytes)"},
+      {{"--h2-max-header-list", "2m"}, "--h2-max-header-list '2m': out of range"},
+      {{"--h2-max-headers", "0"}, "--h2-max-headers '0': out of range (1 to 10000)"},
+      {{"--h2-max-headers", "10001"}, "--h2-max-headers '10001': out of range (1 to 10000)"},
       {{}, "nothing to do", true},
   };
   for (const Case& c : cases) {

@@ -11,6 +11,7 @@
 #include <wolfssl/ssl.h>
 #include <wolfssl/wolfcrypt/memory.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <random>
 
@@ -142,6 +143,51 @@ TEST(TlsMemory, IdleSessionHoldsNoRecordBufferAfterFullRecords) {
   EXPECT_EQ(p.server->received.size(), data.size());
   EXPECT_EQ(p.client->received.size(), data.size());
   EXPECT_EQ(g_live_bytes, idle_bytes);
+}
+
+// wolfSSL heap held by one connected client + server pair of sessions (contexts built
+// before counting), handshake done and input drained.
+long long idle_pair_bytes(std::vector<std::string> server_alpn,
+                          std::vector<std::string> client_alpn) {
+  static const Identity ca = testing::make_ca();
+  static const Identity leaf = testing::make_leaf(ca, {"memory.test"});
+  std::string detail;
+  ContextOptions server;
+  server.role = Role::kServer;
+  server.alpn = std::move(server_alpn);
+  auto server_ctx = TlsContext::create(server, &leaf, 1, &detail).value();
+  ContextOptions client;
+  client.role = Role::kClient;
+  client.trust_pem = ca.cert_chain_pem;
+  client.alpn = std::move(client_alpn);
+  auto client_ctx = TlsContext::create(client, nullptr, 1, &detail).value();
+  const long long before = g_live_bytes;
+  testing::Side s(server_ctx->ctx(0), Role::kServer);
+  testing::Side c(client_ctx->ctx(0), Role::kClient, "memory.test", "memory.test");
+  testing::run_handshake(c, s);
+  EXPECT_EQ(c.read_all(), TlsStatus::kWantRead);
+  EXPECT_EQ(s.read_all(), TlsStatus::kWantRead);
+  EXPECT_TRUE(s.session.handshake_done() && c.session.handshake_done());
+  return g_live_bytes - before;
+}
+
+TEST(TlsMemory, AlpnCostsASessionOnlyTheNegotiatedId) {
+  ASSERT_TRUE(g_installed);
+  const long long plain = idle_pair_bytes({}, {});
+  // The client's offer reaches the server either way (curl always sends one): wolfSSL
+  // keeps a copy of the offered list in the server session, ALPN configured or not.
+  const long long offered = idle_pair_bytes({}, {"h2", "http/1.1"});
+  const long long negotiated = idle_pair_bytes({"h2", "http/1.1"}, {"h2", "http/1.1"});
+  std::printf(
+      "idle client+server sessions: %lld bytes without ALPN, %lld with an offer only, "
+      "%lld with h2 negotiated\n",
+      plain, offered, negotiated);
+  EXPECT_LE(offered - plain, 16);
+#ifdef WOLFSSL_RINGSIDE_CTX_ALPN
+  // Per side: one extension node, one ALPN entry and the id ("h2"), nothing for the list
+  // (wolfSSL_UseALPN would copy the whole list into every session instead).
+  EXPECT_LE(negotiated - offered, 2 * (48 + 32 + 8));
+#endif
 }
 
 #else

@@ -424,6 +424,146 @@ TEST(TlsServerInput, HalfAClientHelloWaitsThenGarbageFails) {
   EXPECT_EQ(server.handshake(), TlsStatus::kError);
 }
 
+// ---- ALPN ------------------------------------------------------------------------------
+
+struct AlpnResult {
+  std::string server, client;  // what each side reports as negotiated
+  AppProtocol server_protocol = AppProtocol::kOther, client_protocol = AppProtocol::kOther;
+};
+
+// One handshake: server accepting server_ids, client offering client_ids (empty: none).
+AlpnResult negotiate(std::vector<std::string> server_ids, std::vector<std::string> client_ids,
+                     bool tls12 = false) {
+  const auto& m = material();
+  std::string detail;
+  ContextOptions server_options;
+  server_options.alpn = std::move(server_ids);
+  auto server_ctx = TlsContext::create(server_options, &m.server_ecdsa, 1, &detail);
+  EXPECT_TRUE(server_ctx.ok()) << detail;
+  ContextOptions client_options;
+  client_options.role = Role::kClient;
+  client_options.trust_pem = m.ca_ecdsa.cert_chain_pem;
+  client_options.tls12_only = tls12;
+  client_options.alpn = std::move(client_ids);
+  auto client_ctx = TlsContext::create(client_options, nullptr, 1, &detail);
+  EXPECT_TRUE(client_ctx.ok()) << detail;
+  if (!server_ctx.ok() || !client_ctx.ok()) return {};
+  Side server((*server_ctx)->ctx(0), Role::kServer);
+  Side client((*client_ctx)->ctx(0), Role::kClient, kService, kService);
+  run_handshake(client, server);
+  EXPECT_TRUE(client.session.handshake_done()) << client.session.error_detail();
+  EXPECT_TRUE(server.session.handshake_done()) << server.session.error_detail();
+  // Data still flows: a mismatch never costs the connection.
+  EXPECT_EQ(send_through(client, server, bytes("ping")), bytes("ping"));
+  return {std::string(server.session.alpn()), std::string(client.session.alpn()),
+          server.session.app_protocol(), client.session.app_protocol()};
+}
+
+TEST(TlsAlpn, BothOfferH2AndAgreeOnIt) {
+  for (bool tls12 : {false, true}) {
+    AlpnResult r = negotiate({"h2", "http/1.1"}, {"h2", "http/1.1"}, tls12);
+    EXPECT_EQ(r.server, "h2") << "tls12=" << tls12;
+    EXPECT_EQ(r.client, "h2") << "tls12=" << tls12;
+    EXPECT_EQ(r.server_protocol, AppProtocol::kHttp2);
+    EXPECT_EQ(r.client_protocol, AppProtocol::kHttp2);
+  }
+}
+
+TEST(TlsAlpn, AnHttp11OnlyClientGetsHttp11) {
+  AlpnResult r = negotiate({"h2", "http/1.1"}, {"http/1.1"});
+  EXPECT_EQ(r.server, "http/1.1");
+  EXPECT_EQ(r.client, "http/1.1");
+  EXPECT_EQ(r.server_protocol, AppProtocol::kHttp11);
+}
+
+TEST(TlsAlpn, TheClientsOrderWins) {
+  // wolfSSL takes the first id of the client's list that the server accepts.
+  EXPECT_EQ(negotiate({"http/1.1", "h2"}, {"h2", "http/1.1"}).server, "h2");
+  EXPECT_EQ(negotiate({"h2", "http/1.1"}, {"http/1.1", "h2"}).server, "http/1.1");
+}
+
+TEST(TlsAlpn, AClientWithoutAlpnConnectsWithNothingNegotiated) {
+  AlpnResult r = negotiate({"h2", "http/1.1"}, {});
+  EXPECT_EQ(r.server, "");
+  EXPECT_EQ(r.client, "");
+  EXPECT_EQ(r.server_protocol, AppProtocol::kNone);
+  EXPECT_EQ(r.client_protocol, AppProtocol::kNone);
+}
+
+TEST(TlsAlpn, AMismatchContinuesWithNothingNegotiated) {
+  // As nginx and Envoy: a client offering none of the listener's ids still connects.
+  for (bool tls12 : {false, true}) {
+    AlpnResult r = negotiate({"h2", "http/1.1"}, {"foo"}, tls12);
+    EXPECT_EQ(r.server, "") << "tls12=" << tls12;
+    EXPECT_EQ(r.client, "") << "tls12=" << tls12;
+  }
+}
+
+TEST(TlsAlpn, AServerWithoutAlpnIgnoresTheClientsList) {
+  AlpnResult r = negotiate({}, {"h2", "http/1.1"});
+  EXPECT_EQ(r.server, "");
+  EXPECT_EQ(r.client, "");
+}
+
+TEST(TlsAlpn, OtherIdsAreNegotiatedToo) {
+  AlpnResult r = negotiate({"h2", "acme-tls/1"}, {"acme-tls/1"});
+  EXPECT_EQ(r.server, "acme-tls/1");
+  EXPECT_EQ(r.server_protocol, AppProtocol::kOther);
+}
+
+TEST(TlsAlpn, NegotiatedAgainOnResumption) {
+  const auto& m = material();
+  std::string detail;
+  ContextOptions server_options;
+  server_options.alpn = {"h2", "http/1.1"};
+  auto server_ctx = TlsContext::create(server_options, &m.server_ecdsa, 2, &detail).value();
+  ContextOptions client_options;
+  client_options.role = Role::kClient;
+  client_options.trust_pem = m.ca_ecdsa.cert_chain_pem;
+  client_options.alpn = {"h2"};
+  auto client_ctx = TlsContext::create(client_options, nullptr, 1, &detail).value();
+  WOLFSSL_SESSION* saved = nullptr;
+  {
+    Side server(server_ctx->ctx(0), Role::kServer);
+    Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+    run_handshake(client, server);
+    send_through(server, client, bytes("x"));  // the TLS 1.3 ticket
+    saved = wolfSSL_get1_session(client.session.native());
+    ASSERT_NE(saved, nullptr);
+  }
+  Side server(server_ctx->ctx(1), Role::kServer);
+  Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+  ASSERT_EQ(wolfSSL_set_session(client.session.native(), saved), WOLFSSL_SUCCESS);
+  wolfSSL_SESSION_free(saved);
+  run_handshake(client, server);
+  ASSERT_TRUE(server.session.handshake_done()) << server.session.error_detail();
+  EXPECT_TRUE(server.session.resumed());
+  EXPECT_EQ(server.session.alpn(), "h2");
+  EXPECT_EQ(client.session.alpn(), "h2");
+}
+
+TEST(TlsAlpn, ClassifiesIds) {
+  EXPECT_EQ(classify_alpn(""), AppProtocol::kNone);
+  EXPECT_EQ(classify_alpn("h2"), AppProtocol::kHttp2);
+  EXPECT_EQ(classify_alpn("http/1.1"), AppProtocol::kHttp11);
+  EXPECT_EQ(classify_alpn("h2c"), AppProtocol::kOther);
+  EXPECT_EQ(classify_alpn("http/1.0"), AppProtocol::kOther);
+}
+
+TEST(TlsAlpn, ContextRefusesBadIds) {
+  const auto& m = material();
+  for (const std::string& bad : {std::string(), std::string("h2,http/1.1"), std::string("a:b"),
+                                 std::string("with space"), std::string(256, 'x')}) {
+    ContextOptions options;
+    options.alpn = {"h2", bad};
+    std::string detail;
+    EXPECT_FALSE(TlsContext::create(options, &m.server_ecdsa, 1, &detail).ok()) << bad;
+    EXPECT_NE(detail.find("ALPN protocol id"), std::string::npos) << detail;
+  }
+  std::string detail;
+  EXPECT_TRUE(valid_alpn_id(std::string(255, 'x'), &detail)) << detail;
+}
+
 // ---- context construction -------------------------------------------------------------
 
 TEST(TlsContext, RejectsBadConfigurations) {
