@@ -39,6 +39,10 @@ AppProtocol classify_alpn(std::string_view id);
 // failure detail says why.
 bool valid_alpn_id(std::string_view id, std::string* detail);
 
+// This wolfSSL can keep an ALPN list on a context (tools/wolfssl-ctx-alpn.patch, applied by
+// tools/build-wolfssl.sh); a distribution build (-Dsystem_wolfssl=true) cannot.
+bool context_alpn_supported();
+
 // Facts about one certificate, for validation, /certs and ringside-ca show.
 struct CertInfo {
   std::string subject;

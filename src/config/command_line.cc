@@ -21,6 +21,7 @@
 #include "config/ringside_version.h"
 #include "ringside/config.h"
 #include "ringside/http_route.h"
+#include "ringside/tls.h"
 
 namespace ringside {
 
@@ -479,7 +480,16 @@ void settle_alpn(const std::string& flag, const std::string& spec, ListenerConfi
   if (alpn_given && listener.kind == ListenerKind::kEgress && !listener.tls) {
     fail(flag, spec, "alpn needs tls=on (ALPN is part of the TLS handshake)");
   }
-  if (listener.protocol == Protocol::kHttp) listener.alpn = {"http/1.1"};
+  if (alpn_given && !tls::context_alpn_supported()) {
+    fail(flag, spec,
+         "alpn needs the wolfSSL that tools/build-wolfssl.sh builds (this one lacks "
+         "wolfSSL_CTX_UseALPN)");
+  }
+  // An HTTP listener names its protocol where the TLS library can; without ALPN a client
+  // gets HTTP/1.1 all the same.
+  if (listener.protocol == Protocol::kHttp && tls::context_alpn_supported()) {
+    listener.alpn = {"http/1.1"};
+  }
 }
 
 ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {

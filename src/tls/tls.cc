@@ -139,6 +139,14 @@ void global_init() {
   std::call_once(once, [] { wolfSSL_Init(); });
 }
 
+bool context_alpn_supported() {
+#ifdef WOLFSSL_RINGSIDE_CTX_ALPN
+  return true;
+#else
+  return false;
+#endif
+}
+
 AppProtocol classify_alpn(std::string_view id) {
   if (id.empty()) return AppProtocol::kNone;
   if (id == "h2") return AppProtocol::kHttp2;
