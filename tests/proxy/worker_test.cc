@@ -21,6 +21,7 @@ class WorkerTest : public FakeWorkerTest {
 
   void make_worker(const std::vector<std::string>& endpoints, uint64_t max_pending = 64 * 1024,
                    cluster::OutlierPolicy policy = {}) {
+    stop_worker();  // the worker of SetUp refers to the runtime replaced here
     runtime_ = std::make_unique<Runtime>();
     runtime_->config.max_pending_bytes = max_pending;
     ListenerConfig listener;
