@@ -57,10 +57,11 @@ class DrainTest(harness.PkiCase):
                 ingress.signal(signal.SIGTERM)
                 sent_signal_at = time.monotonic()
             if i == 15:
-                # By now the listener must be closed and /ready must not say ready.
+                # By now the listener must be closed, and /ready, still served while the
+                # transfer drains, must say not ready.
                 refused = harness.wait_until(lambda: connection_refused(ingress_port),
-                                             timeout=3)
-                ready_after = ingress.ready_status()
+                                             timeout=10)
+                ready_after = ingress.admin_request("GET", "/ready")
             time.sleep(0.05)
         sock.shutdown(socket.SHUT_WR)
         self.assertTrue(reader_done.wait(30), f"echo did not finish\n{self.diag()}")
@@ -69,7 +70,7 @@ class DrainTest(harness.PkiCase):
         self.assertEqual(hashlib.sha256(data).digest(), hashlib.sha256(payload).digest())
         status = ingress.wait(timeout=25 - (time.monotonic() - sent_signal_at))
         self.assertEqual(status, 0, f"exit status after drain\n{self.diag()}")
-        self.assertIn(ready_after, (503, None), "GET /ready while draining")
+        self.assertEqual(ready_after[0], 503, f"GET /ready while draining: {ready_after}")
         self.assertTrue(refused, f"ingress still accepted connections after SIGTERM\n{self.diag()}")
 
     def test_drain_timeout_bounds_the_wait_for_an_idle_connection(self):
@@ -88,11 +89,9 @@ class DrainTest(harness.PkiCase):
                 self.assertEqual(status, 0, f"after {elapsed:.1f} s\n{self.diag()}")
                 # It waited for the connection (about the drain timeout), then closed it.
                 self.assertGreaterEqual(elapsed, 0.5, self.diag())
-                tls.settimeout(5)
-                try:
-                    leftover = tls.recv(100)
-                except (OSError, ConnectionResetError):
-                    leftover = b""
+                # Closed by the proxy, not left hanging (a timeout is neither).
+                leftover, ending = harness.read_until_closed(tls, timeout=5)
+                self.assertIn(ending, ("eof", "reset"), self.diag())
                 self.assertEqual(leftover, b"")
 
     def test_sigterm_without_connections_exits_at_once(self):
@@ -104,12 +103,26 @@ class DrainTest(harness.PkiCase):
 
     def test_post_drain_turns_ready_to_503(self):
         app = self.start_echo_app()
-        ingress, _ = self.start_ingress(app, self.cert, self.key)
+        ingress, port = self.start_ingress(app, self.cert, self.key,
+                                           extra=["--drain-timeout", "60s"])
         self.assertEqual(ingress.ready_status(), 200)
-        status, body = ingress.admin_request("POST", "/drain")
-        self.assertIn(status, (200, 202), body)
-        self.assertTrue(harness.wait_until(lambda: ingress.ready_status() in (503, None),
-                                           timeout=5), self.diag())
+        # An open connection keeps the drain (and so the admin port) going: /ready is
+        # asked while draining, not after the process has gone.
+        ctx = harness.tls_client_context(self.ca)
+        with harness.connect(port) as raw:
+            with ctx.wrap_socket(raw, server_hostname=SERVICE) as tls:
+                tls.sendall(b"ping")
+                self.assertEqual(tls.recv(4), b"ping")
+                status, body = ingress.admin_request("POST", "/drain")
+                self.assertIn(status, (200, 202), body)
+                ready = harness.wait_until(lambda: ingress.ready_status() != 200, timeout=10)
+                answer = ingress.admin_request("GET", "/ready")
+                self.assertTrue(ready, f"still ready after POST /drain\n{self.diag()}")
+                self.assertEqual(answer[0], 503,
+                                 f"GET /ready while draining: {answer}\n{self.diag()}")
+                self.assertIsNone(ingress.poll(), "exited with a connection open")
+        # The last connection gone, the drain ends and the process exits 0.
+        self.assertEqual(ingress.wait(timeout=20), 0, self.diag())
 
 
 class BadFlagsTest(harness.PkiCase):

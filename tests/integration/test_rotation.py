@@ -3,11 +3,15 @@ the serial each ingress serves, a real cfssl server signs CSRs, and ringside sid
 (egress -> ingress) carry traffic while the CAs roll over.
 
 Files: a new pair written by atomic rename or by a Kubernetes ..data symlink swap is
-served within about a second; bad pairs never are (and are counted). Local issuer:
-a new certificate every second with --cert-lifetime 10s --cert-renew-after 1s, stored
-0600, reused on restart; POST /rotate. Remote CA: cfssl signs; with cfssl down the
-certificate is kept, failures are counted and retried, and renewal resumes when it is
-back. Trust rollover: no failed request or handshake at any step."""
+served; bad pairs never are (and are counted). Local issuer: certificates keep being
+renewed with --cert-lifetime 10s --cert-renew-after 1s, stored 0600, reused on restart;
+POST /rotate. Remote CA: cfssl signs; with cfssl down the certificate is kept, failures
+are counted and retried, and renewal resumes when it is back. Trust rollover: no failed
+request or handshake at any step.
+
+Every wait is for a condition, with a deadline generous enough for a loaded machine or
+a sanitizer build: how fast a rotation lands is for benchmarks to say, not these tests
+(STYLE.md, practice 12)."""
 
 import json
 import os
@@ -42,6 +46,11 @@ def cert_serial(path):
     return done.stdout.decode().strip().split("=")[-1].lower()
 
 
+# How long a test waits for something that should happen (a rotation served, a counter
+# moving) before it calls it a failure. Not a claim about speed.
+DEADLINE_S = 20
+
+
 class RotationCase(harness.PkiCase):
     def setUp(self):
         super().setUp()
@@ -64,7 +73,7 @@ class RotationCase(harness.PkiCase):
         match = re.search(r"serial=([0-9A-Fa-f]+)", x509.stdout.decode())
         return match.group(1).lower().lstrip("0") if match else None
 
-    def wait_for_serial(self, port, serial, timeout=3.0, ca=None):
+    def wait_for_serial(self, port, serial, timeout=DEADLINE_S, ca=None):
         serial = serial.lstrip("0")
         return harness.wait_until(lambda: self.served_serial(port, ca) == serial,
                                   timeout=timeout, interval=0.1)
@@ -94,15 +103,13 @@ class FileSourceTest(RotationCase):
         self.ingress, self.port = self.start_ingress(self.app.port, self.cert, self.key,
                                                      trust=self.ca)
 
-    def test_atomic_rename_is_served_within_a_second(self):
+    def test_atomic_rename_is_served(self):
         self.assertEqual(self.served_serial(self.port), self.first_serial.lstrip("0"))
         cert, key, serial = self.new_pair()
         write_atomically(self.key, key)
-        changed_at = time.monotonic()
         write_atomically(self.cert, cert)
-        self.assertTrue(self.wait_for_serial(self.port, serial, timeout=3),
+        self.assertTrue(self.wait_for_serial(self.port, serial),
                         "the new certificate was not served" + self.diag())
-        self.assertLess(time.monotonic() - changed_at, 1.5)
         certs = self.certs_json(self.ingress)
         self.assertEqual(certs["serial"].lstrip("0"), serial.lstrip("0"))
         self.assertEqual(certs["generation"], 2)
@@ -111,7 +118,8 @@ class FileSourceTest(RotationCase):
         self.assertEqual(self.ingress.stat("ringside_cert_rotations_total"), 1)
         # Old generations are reclaimed once the workers pass their quiescent points.
         self.assertTrue(harness.wait_until(
-            lambda: self.ingress.stat("ringside_tls_generations_live") == 1, timeout=3))
+            lambda: self.ingress.stat("ringside_tls_generations_live") == 1,
+            timeout=DEADLINE_S))
         # The same pair pushed again is a no-op.
         write_atomically(self.cert, cert)
         time.sleep(0.8)
@@ -151,7 +159,7 @@ class FileSourceTest(RotationCase):
             failed += 1
             ok = harness.wait_until(
                 lambda: self.ingress.stat("ringside_cert_rotations_failed_total") >= failed,
-                timeout=5)
+                timeout=DEADLINE_S)
             self.assertTrue(ok, f"{what}: not counted as a failed rotation" + self.diag())
             self.assertEqual(self.served_serial(self.port), self.first_serial.lstrip("0"), what)
             certs = self.certs_json(self.ingress)
@@ -180,7 +188,7 @@ class FileSourceTest(RotationCase):
                 f.write(key)
             os.symlink(version, os.path.join(volume, "..data_tmp"))
             os.rename(os.path.join(volume, "..data_tmp"), os.path.join(volume, "..data"))
-            self.assertTrue(self.wait_for_serial(port, serial, timeout=3),
+            self.assertTrue(self.wait_for_serial(port, serial),
                             f"{version}: the swapped certificate was not served" + self.diag())
         self.assertEqual(ingress.stat("ringside_cert_rotations_total"), 2)
 
@@ -191,7 +199,7 @@ class FileSourceTest(RotationCase):
         write_atomically(self.cert, cert)
         status, _ = self.ingress.admin_request("POST", "/rotate")
         self.assertEqual(status, 202)
-        self.assertTrue(self.wait_for_serial(self.port, serial, timeout=3))
+        self.assertTrue(self.wait_for_serial(self.port, serial), self.diag())
 
 
 class LocalIssuerTest(RotationCase):
@@ -204,18 +212,21 @@ class LocalIssuerTest(RotationCase):
                 *extra]
         return self.start_ringside(args, name=name), port
 
-    def test_rotates_every_second_and_stores_the_key_0600(self):
+    def test_keeps_renewing_and_stores_the_key_0600(self):
         cert_dir = os.path.join(self.workdir, "issued")
         os.makedirs(cert_dir)
         proc, port = self.start_issuer(cert_dir)
         serials = set()
-        deadline = time.monotonic() + 6
-        while time.monotonic() < deadline and len(serials) < 4:
+
+        def four_serials_served():
             serial = self.served_serial(port)
             self.assertIsNotNone(serial, "a handshake failed during rotation" + self.diag())
             serials.add(serial)
-            time.sleep(0.2)
-        self.assertGreaterEqual(len(serials), 4, "expected a new certificate every second")
+            return len(serials) >= 4
+
+        self.assertTrue(harness.wait_until(four_serials_served, timeout=DEADLINE_S * 2,
+                                           interval=0.2),
+                        f"served serials {sorted(serials)}: renewal stopped" + self.diag())
         self.assertEqual(stat.S_IMODE(os.stat(os.path.join(cert_dir, "key.pem")).st_mode), 0o600)
         certs = self.certs_json(proc)
         self.assertEqual(certs["source"], "local-issuer")
@@ -230,7 +241,7 @@ class LocalIssuerTest(RotationCase):
         stored = cert_serial(os.path.join(cert_dir, "cert.pem")).lstrip("0")
         self.assertTrue(harness.wait_until(
             lambda: self.served_serial(port) == cert_serial(os.path.join(cert_dir, "cert.pem")).lstrip("0"),
-            timeout=3), stored)
+            timeout=DEADLINE_S), stored)
 
     def test_restart_reuses_a_valid_stored_certificate_and_post_rotate_renews(self):
         cert_dir = os.path.join(self.workdir, "issued")
@@ -245,11 +256,11 @@ class LocalIssuerTest(RotationCase):
         status, _ = second.admin_request("POST", "/rotate")
         self.assertEqual(status, 202)
         self.assertTrue(harness.wait_until(
-            lambda: self.served_serial(port) not in (None, serial), timeout=3))
+            lambda: self.served_serial(port) not in (None, serial), timeout=DEADLINE_S))
         # /certs is the agent's snapshot, refreshed just after the publication that the
         # served certificate already shows: wait for it rather than race it.
         self.assertTrue(harness.wait_until(
-            lambda: self.certs_json(second)["generation"] == 2, timeout=3),
+            lambda: self.certs_json(second)["generation"] == 2, timeout=DEADLINE_S),
             self.certs_json(second))
 
 
@@ -288,13 +299,15 @@ class CfsslTest(RotationCase):
         self.assertEqual(certs["sans"], [SERVICE])
         # Renewed through cfssl on schedule.
         self.assertTrue(harness.wait_until(
-            lambda: self.served_serial(port) not in (None, first), timeout=8), self.diag())
+            lambda: self.served_serial(port) not in (None, first), timeout=DEADLINE_S),
+            self.diag())
         # CA down: the current certificate stays, failures are counted and retried.
         cfssl.stop()
         held = self.served_serial(port)
         before = proc.stat("ringside_cert_rotations_failed_total")
         self.assertTrue(harness.wait_until(
-            lambda: proc.stat("ringside_cert_rotations_failed_total") >= before + 2, timeout=10),
+            lambda: proc.stat("ringside_cert_rotations_failed_total") >= before + 2,
+            timeout=DEADLINE_S),
             "no retried failures" + self.diag())
         self.assertEqual(self.served_serial(port), held, "the certificate changed with the CA down")
         certs = self.certs_json(proc)
@@ -305,9 +318,10 @@ class CfsslTest(RotationCase):
         # Back up: renewal resumes.
         self.start_cfssl(cfssl_port, name="cfssl-again")
         self.assertTrue(harness.wait_until(
-            lambda: self.served_serial(port) not in (None, held), timeout=10), self.diag())
+            lambda: self.served_serial(port) not in (None, held), timeout=DEADLINE_S),
+            self.diag())
         self.assertTrue(harness.wait_until(
-            lambda: self.certs_json(proc)["last_error"] is None, timeout=5))
+            lambda: self.certs_json(proc)["last_error"] is None, timeout=DEADLINE_S))
 
 
 def _port_open(port):
@@ -368,15 +382,23 @@ class TrustRolloverTest(RotationCase):
         def generation(proc):
             return self.certs_json(proc)["generation"]
 
+        def traffic_goes_on(what):
+            # A few round trips from each client thread, however long they take.
+            target = requests[0] + 2 * len(threads)
+            self.assertTrue(harness.wait_until(lambda: requests[0] >= target or failures,
+                                               timeout=DEADLINE_S),
+                            f"no traffic {what}" + self.diag())
+
         def step(change, procs):
             before = [generation(p) for p in procs]
             change()
             for p, g in zip(procs, before):
-                self.assertTrue(harness.wait_until(lambda: generation(p) > g, timeout=5),
+                self.assertTrue(harness.wait_until(lambda: generation(p) > g,
+                                                   timeout=DEADLINE_S),
                                 "a step was not adopted" + self.diag())
-            time.sleep(1.0)  # traffic on the new generation
+            traffic_goes_on("on the new generation")
 
-        time.sleep(1.0)
+        traffic_goes_on("before the rollover")
         # 1. Both sides add CA B.
         step(lambda: (write_atomically(paths["trust.pem"], ca_a_pem + ca_b_pem),
                       write_atomically(egress_trust, ca_a_pem + ca_b_pem)), [ingress, egress])
@@ -399,7 +421,6 @@ class TrustRolloverTest(RotationCase):
         for t in threads:
             t.join(timeout=20)
         self.assertEqual(failures, [], self.diag())
-        self.assertGreater(requests[0], 30)
         label = listener_label("ingress", ingress_port)
         self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure", label), 0)
         for proc in (ingress, egress):

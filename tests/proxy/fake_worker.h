@@ -1,8 +1,11 @@
 // The part of a FakeRing-driven worker test that every such test repeats: a worker on a
 // FakeRing with one adopted listener, one loop turn at a time, the armed recv of a
-// descriptor, and a stop that completes whatever the stop cancelled.
+// descriptor, and a stop that completes whatever the stop cancelled. The worker's real
+// sockets are closed when it closes them through the ring, and a test that leaves one
+// open fails.
 #pragma once
 
+#include <dirent.h>
 #include <gtest/gtest.h>
 
 #include <cerrno>
@@ -21,10 +24,14 @@ class FakeWorkerTest : public ::testing::Test {
   static constexpr int kClientFd = 900002;
 
   // Starts worker 0 of runtime_ on a FakeRing with buffer_count 4 KiB receive buffers.
+  // A worker started before must have been stopped (stop_worker()) before runtime_ was
+  // replaced: it refers to it until it is destroyed.
   void start_worker(unsigned buffer_count) {
+    if (descriptors_before_ < 0) descriptors_before_ = open_descriptors();
     FakeRing::Options options;
     options.buffer_count = buffer_count;
     options.buffer_size = 4096;
+    options.close_descriptors = true;
     auto ring = std::make_unique<FakeRing>(options);
     ring_ = ring.get();
     worker_ = std::make_unique<Worker>(0, *runtime_, std::move(ring));
@@ -32,7 +39,8 @@ class FakeWorkerTest : public ::testing::Test {
     ASSERT_TRUE(worker_->start());
   }
 
-  void TearDown() override {
+  // Stops and destroys the worker, completing what the stop cancelled as the kernel would.
+  void stop_worker() {
     if (!worker_) return;
     worker_->request_stop();
     for (int i = 0; i < 20 && worker_->turn(0); ++i) {
@@ -45,6 +53,25 @@ class FakeWorkerTest : public ::testing::Test {
       }
     }
     worker_.reset();
+    ring_ = nullptr;
+  }
+
+  void TearDown() override {
+    stop_worker();
+    // Every socket the worker made (upstream sockets are real) was closed again.
+    if (descriptors_before_ >= 0) {
+      EXPECT_EQ(open_descriptors(), descriptors_before_);
+    }
+  }
+
+  // How many descriptors this process has open.
+  static int open_descriptors() {
+    DIR* dir = opendir("/proc/self/fd");
+    if (dir == nullptr) return -1;
+    int count = 0;
+    while (readdir(dir) != nullptr) ++count;
+    closedir(dir);
+    return count;  // the same constant extra (".", "..", the DIR's own) every time
   }
 
   void turn() { ASSERT_TRUE(worker_->turn(0)); }
@@ -62,6 +89,7 @@ class FakeWorkerTest : public ::testing::Test {
   std::unique_ptr<Runtime> runtime_;
   FakeRing* ring_ = nullptr;
   std::unique_ptr<Worker> worker_;
+  int descriptors_before_ = -1;
 };
 
 }  // namespace ringside::proxy

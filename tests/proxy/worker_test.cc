@@ -4,10 +4,18 @@
 #include "proxy/worker.h"
 
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <chrono>
+#include <cstring>
 #include <memory>
+#include <ostream>
 #include <string>
+#include <thread>
 
 #include "fake_worker.h"
 #include "test_cluster.h"
@@ -15,12 +23,71 @@
 namespace ringside::proxy {
 namespace {
 
+// A descriptor the test owns, closed when it goes out of scope.
+struct OwnedFd {
+  explicit OwnedFd(int f) : fd(f) {}
+  OwnedFd(const OwnedFd&) = delete;
+  OwnedFd& operator=(const OwnedFd&) = delete;
+  ~OwnedFd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int fd;
+};
+
+// A listening socket on 127.0.0.1, to make real loopback TCP connections: what the
+// worker does to a socket with a direct syscall (shutdown(2)) only a peer can see.
+class LoopbackListener {
+ public:
+  LoopbackListener() : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t length = sizeof(address);
+    EXPECT_EQ(::bind(fd_.fd, reinterpret_cast<sockaddr*>(&address), length), 0);
+    EXPECT_EQ(::listen(fd_.fd, 4), 0);
+    EXPECT_EQ(::getsockname(fd_.fd, reinterpret_cast<sockaddr*>(&address_), &length), 0);
+  }
+
+  // Connects fd (blocking or not) here; returns the accepted end once connected.
+  int connect_and_accept(int fd) {
+    int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address_), sizeof(address_));
+    EXPECT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+    int accepted = ::accept4(fd_.fd, nullptr, nullptr, SOCK_CLOEXEC);
+    EXPECT_GE(accepted, 0) << std::strerror(errno);
+    pollfd writable{.fd = fd, .events = POLLOUT, .revents = 0};
+    EXPECT_EQ(::poll(&writable, 1, 5000), 1);
+    return accepted;
+  }
+
+ private:
+  OwnedFd fd_;
+  sockaddr_in address_{};
+};
+
+enum class PeerSees { kNothing, kData, kEof };
+
+std::ostream& operator<<(std::ostream& out, PeerSees seen) {
+  const char* names[] = {"nothing", "data", "end of stream"};
+  return out << names[static_cast<int>(seen)];
+}
+
+// What a socket's reader sees within wait_ms: nothing yet, data, or the end of the stream.
+PeerSees peer_sees(int fd, int wait_ms) {
+  pollfd readable{.fd = fd, .events = POLLIN, .revents = 0};
+  if (::poll(&readable, 1, wait_ms) != 1) return PeerSees::kNothing;
+  char c;
+  ssize_t n = ::recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return PeerSees::kEof;
+  return n > 0 ? PeerSees::kData : PeerSees::kNothing;
+}
+
 class WorkerTest : public FakeWorkerTest {
  protected:
   void SetUp() override { make_worker({"127.0.0.1:9001", "127.0.0.1:9002"}); }
 
   void make_worker(const std::vector<std::string>& endpoints, uint64_t max_pending = 64 * 1024,
                    cluster::OutlierPolicy policy = {}) {
+    stop_worker();  // the worker of SetUp refers to the runtime replaced here
     runtime_ = std::make_unique<Runtime>();
     runtime_->config.max_pending_bytes = max_pending;
     ListenerConfig listener;
@@ -56,11 +123,11 @@ class WorkerTest : public FakeWorkerTest {
 
   ListenerStats& stats() { return runtime_->stats->listeners[0][0]; }
 
-  // Accepts kClientFd and completes the connect to the first endpoint tried.
-  FakeRing::Op accept_client() {
+  // Accepts client_fd and returns the connect to the first endpoint tried.
+  FakeRing::Op accept_client(int client_fd = kClientFd) {
     auto accept = ring_->last(Call::kAcceptMultishot);
     EXPECT_TRUE(accept.has_value());
-    ring_->complete(accept->user_data, kClientFd, /*more=*/true);
+    ring_->complete(accept->user_data, client_fd, /*more=*/true);
     turn();
     auto connect = ring_->last(Call::kConnect);
     EXPECT_TRUE(connect.has_value());
@@ -367,45 +434,80 @@ TEST_F(WorkerTest, SlowReaderPausesTheOtherSideAndResumesWhenDrained) {
 }
 
 TEST_F(WorkerTest, HalfCloseIsRelayedAfterQueuedBytes) {
-  FakeRing::Op connect = accept_client();
+  // Real loopback connections on both sides (the sends stay fake): the half-close is a
+  // shutdown(2) on the socket, which the test sees as its peer reading the end of stream.
+  LoopbackListener listener;
+  OwnedFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  const int client_fd = listener.connect_and_accept(client.fd);
+  FakeRing::Op connect = accept_client(client_fd);
+  OwnedFd upstream(listener.connect_and_accept(connect.fd));
   ring_->complete(connect.user_data, 0);
   turn();
-  uint64_t down_recv = recv_token(kClientFd);
+  uint64_t down_recv = recv_token(client_fd);
   uint64_t up_recv = recv_token(connect.fd);
   ring_->deliver(down_recv, "last words");
   ring_->complete(down_recv, 0, /*more=*/false);  // client's FIN
   turn();
   auto send = ring_->last(Call::kSend);
   ASSERT_TRUE(send.has_value());
+  EXPECT_EQ(send->fd, connect.fd);
   EXPECT_EQ(send->data, "last words");
+  // The FIN waits behind the bytes still being sent.
+  EXPECT_EQ(peer_sees(upstream.fd, 20), PeerSees::kNothing);
   ring_->complete(send->user_data, static_cast<int32_t>(send->len));
   turn();
-  // (The write side is shut with shutdown(2) directly, after the queued bytes.)
+  // Sent: now the upstream reads the end of the request, and the connection stays open
+  // for the answer.
+  EXPECT_EQ(peer_sees(upstream.fd, 5000), PeerSees::kEof);
+  EXPECT_EQ(worker_->live_connections(), 1);
+  EXPECT_EQ(peer_sees(client.fd, 20), PeerSees::kNothing);
   // The upstream still answers, then closes: the client gets the answer, then FIN.
   ring_->deliver(up_recv, "reply");
   ring_->complete(up_recv, 0, /*more=*/false);
   turn();
   EXPECT_EQ(worker_->live_connections(), 1);  // the reply is still in flight
   send = ring_->last(Call::kSend);
-  EXPECT_EQ(send->fd, kClientFd);
+  EXPECT_EQ(send->fd, client_fd);
   EXPECT_EQ(send->data, "reply");
+  EXPECT_EQ(peer_sees(client.fd, 20), PeerSees::kNothing);
   ring_->complete(send->user_data, 5);
   turn();
   turn();
+  EXPECT_EQ(peer_sees(client.fd, 5000), PeerSees::kEof);
   // Both directions ended and everything was delivered: the connection is closed.
   EXPECT_EQ(worker_->live_connections(), 0);
   EXPECT_EQ(stats().cx_active.get(), 0);
 }
 
-TEST_F(WorkerTest, DescriptorShortagePausesAcceptInsteadOfSpinning) {
+TEST_F(WorkerTest, DescriptorShortagePausesAcceptThenTheRetryTimerResumesIt) {
   auto accept = ring_->last(Call::kAcceptMultishot);
+  ASSERT_TRUE(accept.has_value());
   ring_->complete(accept->user_data, -EMFILE, /*more=*/false);
   turn();
   EXPECT_EQ(runtime_->stats->workers[0].accept_paused.get(), 1u);
-  size_t accepts = ring_->count(Call::kAcceptMultishot);
+  const size_t accepts = ring_->count(Call::kAcceptMultishot);
   turn();
-  // Not re-armed at once: a retry timer (100 ms) does it.
+  // Not re-armed at once: that would spin on a full descriptor table.
   EXPECT_EQ(ring_->count(Call::kAcceptMultishot), accepts);
+  // But a timer will: a turn allowed to wait a minute waits at most the retry delay.
+  ASSERT_TRUE(worker_->turn(60'000));
+  EXPECT_GT(ring_->last_timeout_ns(), 0);
+  EXPECT_LE(ring_->last_timeout_ns(), 100'000'000);
+  // Once it is due (real time: the worker reads the monotonic clock), the listener
+  // accepts again.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (ring_->count(Call::kAcceptMultishot) == accepts &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    turn();
+  }
+  ASSERT_GT(ring_->count(Call::kAcceptMultishot), accepts) << "accepting never resumed";
+  auto again = ring_->last(Call::kAcceptMultishot);
+  EXPECT_EQ(again->fd, kListenFd);
+  ring_->complete(again->user_data, kClientFd, /*more=*/true);
+  turn();
+  EXPECT_EQ(worker_->live_connections(), 1);
+  EXPECT_TRUE(ring_->last(Call::kConnect).has_value());
 }
 
 }  // namespace

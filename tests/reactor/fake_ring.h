@@ -59,6 +59,11 @@ class FakeRing final : public IoRing {
     // (res = 0), cancel/cancel_fd (every matching armed operation ends with -ECANCELED,
     // the cancel itself with the count). Accept, recv, connect and read stay manual.
     bool auto_complete = false;
+    // When set, close() also closes the descriptor, as the kernel would when it runs the
+    // close: for code under test that opens real sockets (a worker's upstream sockets
+    // come from net::make_client_socket). Off by default, so that tests may name
+    // made-up descriptors; a descriptor that is not open is ignored.
+    bool close_descriptors = false;
   };
 
   FakeRing() : FakeRing(Options{}) {}
@@ -146,6 +151,7 @@ class FakeRing final : public IoRing {
   std::vector<Op> auto_pending_;  // prepared since the last submit, for auto_complete
   std::deque<Completion> ready_;
   bool auto_complete_;
+  bool close_descriptors_;
   bool broken_ = false;
   int submit_error_ = 0;
   size_t submit_calls_ = 0;

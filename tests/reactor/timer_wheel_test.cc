@@ -1,11 +1,14 @@
 #include "ringside/timer_wheel.h"
 
 #include <gtest/gtest.h>
+#include <time.h>
 
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <random>
+#include <thread>
 #include <vector>
 
 namespace ringside {
@@ -219,11 +222,32 @@ TEST(TimerWheelTest, MatchesReferenceModel) {
   }
 }
 
-TEST(TimerWheelTest, MonotonicClockDoesNotGoBack) {
-  uint64_t a = monotonic_ms();
-  uint64_t b = monotonic_ms();
-  EXPECT_GT(a, 0u);
-  EXPECT_GE(b, a);
+// Milliseconds of CLOCK_MONOTONIC, read with CLOCK_MONOTONIC_COARSE: it lags the precise
+// clock by at most the coarse clock's resolution.
+uint64_t precise_monotonic_ms() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000 + static_cast<uint64_t>(ts.tv_nsec) / 1000000;
+}
+
+TEST(TimerWheelTest, MonotonicMsIsTheMonotonicClockInMilliseconds) {
+  timespec resolution;
+  ASSERT_EQ(clock_getres(CLOCK_MONOTONIC_COARSE, &resolution), 0);
+  const uint64_t lag_ms = static_cast<uint64_t>(resolution.tv_nsec) / 1000000 + 1;
+  for (int sleep_ms : {0, 30}) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms));
+    const uint64_t before = precise_monotonic_ms();
+    const uint64_t got = monotonic_ms();
+    const uint64_t after = precise_monotonic_ms();
+    // Neither the wall clock nor another unit: within the coarse lag of the clock that
+    // timers and deadlines (worker loops, the timer wheel) are meant to run on.
+    EXPECT_LE(got, after);
+    EXPECT_GE(got + lag_ms, before) << "lag allowed: " << lag_ms << " ms";
+  }
+  // It follows real time: a 30 ms sleep moves it by at least 30 ms less the lag.
+  const uint64_t start = monotonic_ms();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  EXPECT_GE(monotonic_ms() + lag_ms, start + 30);
 }
 
 }  // namespace
