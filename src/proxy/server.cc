@@ -218,9 +218,6 @@ Result<void> Server::prepare(std::string* detail) {
   }
   runtime_.stats = std::make_unique<StatsRegistry>(runtime_.workers, std::move(names));
 
-  auto loaded = load_tls(detail);
-  if (!loaded.ok()) return loaded;
-
   RingOptions ring_options;
   ring_options.buffer_count = config.buffer_count;
   ring_options.buffer_size = config.buffer_size;
@@ -240,22 +237,44 @@ Result<void> Server::prepare(std::string* detail) {
     if (!opened.ok()) return opened;
     workers_.push_back(std::move(worker));
   }
+  auto admin = open_admin(detail);
+  if (!admin.ok()) return admin;
+  // After the binds: an address in use is reported before the certificate's first
+  // generation is logged as published, and the failure stays the one line on stderr.
+  auto loaded = load_tls(detail);
+  if (!loaded.ok()) return loaded;
+  add_admin_routes();
   return {};
 }
 
-void Server::start_admin() {
-  if (!runtime_.config.admin) return;
-  std::string detail;
-  auto admin = AdminServer::start(*runtime_.config.admin, &detail);
+// Bound in prepare, so that an admin address in use stops the start (exit 2) like a
+// listener's would: a sidecar without /ready, or with another sidecar answering it, is
+// worse than one that does not start. /ready says 503 until run() has started the workers.
+Result<void> Server::open_admin(std::string* detail) {
+  if (!runtime_.config.admin) return {};
+  const std::string address = runtime_.config.admin->to_string();
+  auto admin = AdminServer::start(*runtime_.config.admin, detail);
   if (!admin.ok()) {
-    RS_ERROR("admin: %s (continuing without the admin listener)", detail.c_str());
-    return;
+    const int err = admin.error().sys_errno;
+    *detail = "--admin " + address + ": " +
+              (err == EADDRINUSE ? std::string("the address is already in use by another process")
+                                 : *detail) +
+              " (give another --admin address, or --admin off)";
+    return admin.error();
   }
   admin_ = std::move(*admin);
+  return {};
+}
+
+// Once agent_ and the rest exist: until then the admin thread answers 404.
+void Server::add_admin_routes() {
+  if (!admin_) return;
   admin_->route("GET", "/ready",
                 [this](const std::string&, const std::string&, const std::string&) {
-                  if (draining_.load(std::memory_order_relaxed))
+                  if (draining_.load(std::memory_order_acquire))
                     return AdminResponse{503, "text/plain", "draining\n"};
+                  if (!running_.load(std::memory_order_acquire))
+                    return AdminResponse{503, "text/plain", "starting\n"};
                   return AdminResponse{200, "text/plain", "ready\n"};
                 });
   admin_->route("GET", "/stats",
@@ -279,10 +298,12 @@ void Server::start_admin() {
                 });
   admin_->route("POST", "/drain",
                 [this](const std::string&, const std::string&, const std::string&) {
+                  // /ready says 503 from this answer on, not from the control loop's next
+                  // turn, which does the draining.
+                  draining_.store(true, std::memory_order_release);
                   drain_requested_.store(true, std::memory_order_release);
                   return AdminResponse{202, "text/plain", "draining\n"};
                 });
-  RS_INFO("admin listening on %s", admin_->bound_address().to_string().c_str());
 }
 
 std::string Server::render_stats() const {
@@ -365,7 +386,8 @@ int Server::run() {
       RS_ERROR("endpoint discovery: %s (endpoints stay as they are)", detail.c_str());
     }
   }
-  start_admin();
+  running_.store(true, std::memory_order_release);
+  if (admin_) RS_INFO("admin listening on %s", admin_->bound_address().to_string().c_str());
   std::string listeners;
   for (const ListenerRuntime& listener : runtime_.listeners) {
     listeners += " " + listener.config.name;
@@ -376,6 +398,7 @@ int Server::run() {
     timespec timeout{0, 200 * 1000 * 1000};
     int sig = sigtimedwait(&signals, nullptr, &timeout);
     if (sig == SIGTERM || sig == SIGINT) {
+      draining_.store(true, std::memory_order_release);  // /ready: 503 from here on
       RS_INFO("received %s: draining", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
     }

@@ -24,10 +24,11 @@ class Server {
   explicit Server(Config config);
   ~Server();
 
-  // Loads certificates, builds TLS contexts, opens every listener on every worker.
+  // Loads certificates, builds TLS contexts, opens every listener on every worker and the
+  // admin listener (an address in use by another process fails, naming it).
   // Nothing is started on failure; detail is one line naming the problem.
   Result<void> prepare(std::string* detail);
-  // Starts workers and the admin server, waits for SIGTERM/SIGINT (or POST /drain),
+  // Starts the workers (then /ready says 200), waits for SIGTERM/SIGINT (or POST /drain),
   // drains, stops. Returns the process exit status.
   int run();
 
@@ -40,7 +41,10 @@ class Server {
   std::string local_app_name(const ListenerConfig& listener) const;
   // How reclaimers (certificates, endpoint sets) observe this server's workers.
   WorkerQuiescence quiescence();
-  void start_admin();
+  // Binds the admin address (nothing when --admin off); add_admin_routes() then gives it
+  // its routes once everything they read exists.
+  Result<void> open_admin(std::string* detail);
+  void add_admin_routes();
   void drain_and_stop();
   std::string render_stats() const;
   std::string render_certs() const;
@@ -52,6 +56,7 @@ class Server {
   std::unique_ptr<certs::RotationAgent> agent_;    // null when no listener uses TLS
   std::unique_ptr<cluster::Discovery> discovery_;  // endpoint sets of runtime_.clusters
   std::unique_ptr<AdminServer> admin_;
+  std::atomic<bool> running_{false};  // the workers have been started: /ready may say 200
   std::atomic<bool> draining_{false};
   std::atomic<bool> drain_requested_{false};
   int64_t started_at_ = 0;

@@ -74,10 +74,16 @@ Result<void> Worker::open_listeners(std::string* detail) {
   }
   for (size_t i = 0; i < runtime_.listeners.size(); ++i) {
     const ListenerConfig& config = runtime_.listeners[i].config;
-    auto fd = net::make_listener(config.listen);
+    // Worker 0 opens first (Server::prepare), so its socket is each address's first.
+    auto fd = net::make_listener(config.listen,
+                                 index_ == 0 ? net::PortShare::kFirst : net::PortShare::kJoin);
     if (!fd.ok()) {
-      *detail = config.name + ": cannot listen on " + config.listen.to_string() + ": " +
-                std::string(fd.error().what) + ": " + std::strerror(fd.error().sys_errno);
+      *detail = config.name + ": cannot listen on " + config.listen.to_string() + ": ";
+      if (fd.error().sys_errno == EADDRINUSE) {
+        *detail += "the address is already in use by another process";
+      } else {
+        *detail += std::string(fd.error().what) + ": " + std::strerror(fd.error().sys_errno);
+      }
       return fd.error();
     }
     listeners_[i].fd = *fd;
