@@ -26,6 +26,18 @@ check "init refuses to overwrite" 1 "$ca_tool" init --out "$dir/ca"
 check "issue" 0 "$ca_tool" issue --ca "$dir/ca" --san app.test --san api.test --lifetime 36h \
   --key-type rsa-2048 --out "$dir/leaf"
 check "key.pem mode" 0 test "$(stat -c %a "$dir/leaf/key.pem")" = 600
+before=$(cat "$dir/leaf/cert.pem" "$dir/leaf/key.pem" | sha256sum)
+check "issue refuses to overwrite" 1 "$ca_tool" issue --ca "$dir/ca" --san other.test \
+  --out "$dir/leaf"
+contains "issue refusal says --force" "--force"
+check "refused issue left the pair alone" 0 test \
+  "$(cat "$dir/leaf/cert.pem" "$dir/leaf/key.pem" | sha256sum)" = "$before"
+mkdir -p "$dir/keyonly" && echo stale >"$dir/keyonly/key.pem"
+check "issue refuses a lone key.pem" 1 "$ca_tool" issue --ca "$dir/ca" --san a.test \
+  --out "$dir/keyonly"
+check "issue --force" 0 "$ca_tool" issue --ca "$dir/ca" --san other.test --force \
+  --out "$dir/keyonly"
+check "issue --force wrote the pair" 0 test "$(cat "$dir/keyonly/key.pem")" != stale
 check "no temp files left" 0 test "$(ls "$dir/leaf" | tr '\n' ' ')" = "cert.pem key.pem "
 if command -v openssl >/dev/null; then
   check "openssl verify" 0 openssl verify -CAfile "$dir/ca/ca.pem" "$dir/leaf/cert.pem"

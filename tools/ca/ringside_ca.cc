@@ -1,7 +1,7 @@
 // ringside-ca: a private CA on the command line.
 //   ringside-ca init  --out DIR [--key-type ecdsa-p256|rsa-2048] [--cn NAME] [--lifetime 3650d]
 //   ringside-ca issue --ca DIR --san NAME [--san NAME...] [--lifetime 7d] [--key-type ...]
-//                     --out DIR
+//                     --out DIR [--force]
 //   ringside-ca show FILE
 // Bad usage prints one line naming the problem and exits 2; other failures exit 1.
 #include <fcntl.h>
@@ -34,7 +34,7 @@ constexpr const char* kUsage =
     "usage: ringside-ca init  --out DIR [--key-type ecdsa-p256|rsa-2048] [--cn NAME] "
     "[--lifetime 3650d] [--force]\n"
     "       ringside-ca issue --ca DIR --san NAME [--san NAME...] [--lifetime 7d]\n"
-    "                         [--key-type ecdsa-p256|rsa-2048] --out DIR\n"
+    "                         [--key-type ecdsa-p256|rsa-2048] --out DIR [--force]\n"
     "       ringside-ca show FILE\n"
     "durations: a number with ms, s, m, h or d (a bare number is seconds)\n";
 
@@ -192,7 +192,8 @@ int cmd_issue(const std::vector<std::string>& args) {
       "san", po::value(&sans)->required()->composing(), "DNS name (repeatable)")(
       "lifetime", po::value(&lifetime)->default_value("7d"), "validity")(
       "key-type", po::value(&key_type)->default_value("ecdsa-p256"), "ecdsa-p256 or rsa-2048")(
-      "out", po::value(&out)->required(), "directory for cert.pem and key.pem");
+      "out", po::value(&out)->required(), "directory for cert.pem and key.pem")(
+      "force", "overwrite an existing certificate and key in --out");
   po::variables_map vm;
   if (!parse(desc, args, &vm)) return 0;
   ringside::certs::LeafOptions options;
@@ -200,6 +201,11 @@ int cmd_issue(const std::vector<std::string>& args) {
   options.key_type = parse_key_type(key_type);
   options.lifetime = parse_lifetime(lifetime);
 
+  // Sidecars watching --out would rotate to the new pair at once: replacing it is asked for.
+  const std::string cert_path = out + "/cert.pem", key_path = out + "/key.pem";
+  if (!vm.count("force") && (exists(cert_path) || exists(key_path))) {
+    return fail(out + " already holds a certificate or key (use --force to replace them)");
+  }
   std::string why;
   ringside::tls::Identity ca;
   if (!read_file(ca_dir + "/ca.pem", &ca.cert_chain_pem, &why) ||
@@ -210,11 +216,11 @@ int cmd_issue(const std::vector<std::string>& args) {
   if (!leaf) return fail(why);
   if (!make_dir(out, &why)) return fail(why);
   // The key first: a watcher that sees the new cert.pem finds its key already there.
-  if (!write_file_atomic(out + "/key.pem", leaf->key_pem, 0600, &why) ||
-      !write_file_atomic(out + "/cert.pem", leaf->cert_chain_pem, 0644, &why)) {
+  if (!write_file_atomic(key_path, leaf->key_pem, 0600, &why) ||
+      !write_file_atomic(cert_path, leaf->cert_chain_pem, 0644, &why)) {
     return fail(why);
   }
-  std::cout << "wrote " << out << "/cert.pem and " << out << "/key.pem\n";
+  std::cout << "wrote " << cert_path << " and " << key_path << "\n";
   return 0;
 }
 
