@@ -14,7 +14,8 @@ the flag's name as the key; repeat a key for a repeatable flag); flags override 
 
 `ringside hosts` followed by the same flags checks them as a start would, then prints
 the `/etc/hosts` lines that map each egress listener's service to its client alias
-address (`127.255.0.1 app.sample-namespace`) and exits 0, so a platform can write the
+address (`127.255.0.1 app.sample-namespace`), and the host names of `--route` targets to
+the first HTTP egress listener's address, and exits 0, so a platform can write the
 task's hosts file from the sidecar's own configuration (see docs/service-connect.md).
 
 ```

@@ -135,6 +135,8 @@ bool parse_endpoint_file(std::string_view text, std::vector<SocketAddress>* endp
 
 // The /etc/hosts lines for the client aliases of config's egress listeners
 // ("127.255.0.1 app.sample-namespace"), one line per address, what `ringside hosts` prints.
+// The exact host names of --route targets share the line of the first HTTP egress
+// listener (the app must resolve them to it too); a wildcard route host gets a comment.
 std::string render_hosts(const Config& config);
 
 // What parse_command_line decided.

@@ -44,32 +44,65 @@ bool parse_endpoint_file(std::string_view text, std::vector<SocketAddress>* endp
   return true;
 }
 
+namespace {
+
+std::string ip_text(const SocketAddress& address) {
+  char ip[INET6_ADDRSTRLEN] = {};
+  const auto* storage = &address.storage;
+  if (address.family() == AF_INET) {
+    inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(storage)->sin_addr, ip, sizeof(ip));
+  } else {
+    inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(storage)->sin6_addr, ip, sizeof(ip));
+  }
+  return ip;
+}
+
+}  // namespace
+
 std::string render_hosts(const Config& config) {
   // Grouped by address, in the order of the flags: "127.255.0.1 a.ns b.ns".
   std::vector<std::pair<std::string, std::vector<std::string>>> lines;
   std::string notes;
+  auto line_of = [&lines](const std::string& address) {
+    auto it = lines.begin();
+    while (it != lines.end() && it->first != address) ++it;
+    if (it == lines.end()) it = lines.insert(lines.end(), {address, {}});
+    return it;
+  };
+  auto listed = [&lines](const std::string& name) {
+    for (const auto& line : lines) {
+      for (const std::string& known : line.second) {
+        if (known == name) return true;
+      }
+    }
+    return false;
+  };
+  // The host names of --route targets go to the first HTTP egress listener's address:
+  // a request for any of them reaches the route table there.
+  std::string route_address;
   for (const ListenerConfig& listener : config.listeners) {
     if (listener.kind != ListenerKind::kEgress) continue;
-    char ip[INET6_ADDRSTRLEN] = {};
-    const auto* storage = &listener.listen.storage;
-    if (listener.listen.family() == AF_INET) {
-      inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(storage)->sin_addr, ip, sizeof(ip));
-    } else {
-      inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(storage)->sin6_addr, ip,
-                sizeof(ip));
-    }
-    const std::string address = ip;
+    const std::string address = ip_text(listener.listen);
     if (address == "0.0.0.0" || address == "::") {
       notes += "# " + listener.name + " (" + listener.service +
                ") listens on every address: no alias line\n";
       continue;
     }
-    auto it = lines.begin();
-    while (it != lines.end() && it->first != address) ++it;
-    if (it == lines.end()) it = lines.insert(lines.end(), {address, {}});
+    auto it = line_of(address);
     bool known = false;
     for (const std::string& name : it->second) known = known || name == listener.service;
     if (!known) it->second.push_back(listener.service);
+    if (route_address.empty() && listener.protocol == Protocol::kHttp) route_address = address;
+  }
+  for (const http::Route& route : config.http.routes) {
+    const std::string flag = "# --route " + route.host + route.path_prefix + "=" + route.service;
+    if (route.host.empty() || route.host.front() == '*') {
+      notes += flag + ": a wildcard host has no alias line\n";
+    } else if (route_address.empty()) {
+      notes += flag + ": no HTTP egress listener on one address: no alias line\n";
+    } else if (!listed(route.host)) {
+      line_of(route_address)->second.push_back(route.host);
+    }
   }
   std::string out = "# ringside client aliases (egress listeners)\n" + notes;
   for (const auto& [address, names] : lines) {

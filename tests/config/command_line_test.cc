@@ -240,6 +240,48 @@ TEST_F(CommandLineTest, HostsPrintsClientAliases) {
   EXPECT_EQ(outcome.message,
             "# ringside client aliases (egress listeners)\n127.255.0.1 a.ns b.ns\n");
 
+  // Route hosts resolve to the first HTTP egress listener's alias, after its services;
+  // a name given twice, or already a service, is listed once; a wildcard cannot be.
+  outcome = parse({"hosts",
+                   "--egress",
+                   "0.0.0.0:81=any.ns,tls=off,protocol=http",
+                   "--egress",
+                   "127.255.0.1:80=tcp.ns,tls=off",
+                   "--egress",
+                   "127.255.0.2:80=app.ns,tls=off,protocol=http",
+                   "--egress",
+                   "127.255.0.3:80=web.ns,tls=off,protocol=http",
+                   "--route",
+                   "orders.ns/v2=orders.ns",
+                   "--route",
+                   "orders.ns/v3=orders.ns",
+                   "--route",
+                   "web.ns/admin=admin.ns",
+                   "--route",
+                   "*.example.com=admin.ns",
+                   "--route",
+                   "pay.ns=orders.ns",
+                   "--upstream",
+                   "any.ns=10.0.0.1:1",
+                   "--upstream",
+                   "tcp.ns=10.0.0.1:1",
+                   "--upstream",
+                   "app.ns=10.0.0.1:1",
+                   "--upstream",
+                   "web.ns=10.0.0.1:1",
+                   "--upstream",
+                   "orders.ns=10.0.0.2:1",
+                   "--upstream",
+                   "admin.ns=10.0.0.3:1"});
+  EXPECT_EQ(outcome.exit_code, 0) << outcome.message;
+  EXPECT_EQ(outcome.message,
+            "# ringside client aliases (egress listeners)\n"
+            "# egress_0.0.0.0:81 (any.ns) listens on every address: no alias line\n"
+            "# --route *.example.com/=admin.ns: a wildcard host has no alias line\n"
+            "127.255.0.1 tcp.ns\n"
+            "127.255.0.2 app.ns orders.ns pay.ns\n"
+            "127.255.0.3 web.ns\n");
+
   // The same checks as a run: a bad flag is still exit 2, naming it.
   outcome = parse({"hosts", "--egress", "127.255.0.1:80=app.ns,tls=off"});
   EXPECT_EQ(outcome.exit_code, 2);
