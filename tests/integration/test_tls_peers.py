@@ -102,13 +102,17 @@ class IngressProtocolTest(OpenSslCase):
 
 
 class RsaCertificateTest(OpenSslCase):
-    def test_rsa2048_ca_and_leaf_serve_tls13_and_tls12(self):
+    def start_rsa_ingress(self):
+        """An ingress on an RSA-2048 CA and leaf; returns (CA file, ingress port)."""
         pki = harness.Pki(self.workdir)
         ca_dir = pki.ca("rsa-ca", key_type="rsa-2048")
-        ca = os.path.join(ca_dir, "ca.pem")
         cert, key = pki.issue(ca_dir, [SERVICE], label="rsa-leaf", key_type="rsa-2048")
         app = self.start_echo_app()
-        ingress, port = self.start_ingress(app, cert, key)
+        _, port = self.start_ingress(app, cert, key)
+        return os.path.join(ca_dir, "ca.pem"), port
+
+    def test_rsa2048_ca_and_leaf_serve_tls13_and_tls12(self):
+        ca, port = self.start_rsa_ingress()
         status, output = self.s_client(port, ca=ca)
         self.assertEqual(status, 0, output + self.diag())
         self.assertIn("Protocol version: TLSv1.3", output)
@@ -120,6 +124,29 @@ class RsaCertificateTest(OpenSslCase):
         payload = os.urandom(1 << 20)
         received, digest, ending = harness.echo_round_trip(egress_port, payload)
         self.assertEqual((received, ending), (len(payload), "eof"), self.diag())
+
+    def test_key_exchange_groups(self):
+        # As docs/architecture.md says: X25519, P-256 and P-384 in both versions; TLS 1.3
+        # refuses secp521r1; TLS 1.2 takes it only from a client offering none of the three.
+        # An RSA leaf: OpenSSL's TLS 1.2 client also holds an ECDSA certificate's curve to
+        # its list, so only with RSA does an offer tell which ECDHE groups the server takes.
+        ca, port = self.start_rsa_ingress()
+
+        def key_share(*options):
+            status, output = self.s_client(port, *options, ca=ca)
+            if status != 0:
+                return None
+            found = re.search(r"Server Temp Key: (?:ECDH, )?(\w+)", output)
+            self.assertIsNotNone(found, output)
+            return found.group(1)
+
+        for version in ("-tls1_2", "-tls1_3"):
+            for group in ("X25519", "prime256v1", "secp384r1"):
+                self.assertEqual(key_share(version, "-curves", group), group, version)
+                self.assertEqual(key_share(version, "-curves", f"secp521r1:{group}"), group,
+                                 version)
+        self.assertIsNone(key_share("-tls1_3", "-curves", "secp521r1"))
+        self.assertEqual(key_share("-tls1_2", "-curves", "secp521r1"), "secp521r1")
 
     def test_issued_key_is_private(self):
         mode = stat.S_IMODE(os.stat(self.key).st_mode)
