@@ -92,9 +92,9 @@ fi
 echo "  $no_cert"
 
 step "8. what the sidecars counted (admin /stats)"
-curl -s http://127.0.0.1:19901/stats | grep -E '^ringside_listener_(cx_total|tls_handshake_success|tls_handshake_failure)' | sed 's/^/  ingress: /'
-curl -s http://127.0.0.1:19902/stats | grep -E '^ringside_listener_(cx_total|tls_handshake_success|upstream_bytes_tx)' | sed 's/^/  egress:  /'
-curl -s http://127.0.0.1:19902/stats | grep -E '^ringside_http_service_(request_count|http_code_target_2xx_count)' | sed 's/^/  egress:  /'
+curl -s http://127.0.0.1:19901/stats | grep -E '^ringside_listener_(cx_total|tls_handshake_success_total|tls_handshake_failure_total)' | sed 's/^/  ingress: /'
+curl -s http://127.0.0.1:19902/stats | grep -E '^ringside_listener_(cx_total|tls_handshake_success_total|upstream_tx_bytes_total)' | sed 's/^/  egress:  /'
+curl -s http://127.0.0.1:19902/stats | grep -E '^ringside_http_service_(requests_total|http_code_target_2xx_total)' | sed 's/^/  egress:  /'
 
 step "what this proves"
 ok=1
@@ -109,7 +109,7 @@ if grep -qi '^server: ringside' <<<"$response" && grep -qi '^x-upstream-service-
 else
   echo "  [FAIL] the HTTP headers or access log lines are missing"; ok=0
 fi
-if curl -s http://127.0.0.1:19902/stats | grep -Eq '^ringside_listener_tls_handshake_success\{[^}]*\} [1-9]'; then
+if curl -s http://127.0.0.1:19902/stats | grep -Eq '^ringside_listener_tls_handshake_success_total\{[^}]*\} [1-9]'; then
   echo "  [ok] the egress sidecar verified the ingress's certificate (chain to the private CA, DNS SAN app.sample-namespace)"
 else
   echo "  [FAIL] the egress sidecar recorded no verified TLS handshake"; ok=0

@@ -172,6 +172,13 @@ class Cluster {
   // ---- any thread -----------------------------------------------------------------------
   // GET /clusters: {"name":..,"version":..,"sources":[..],"endpoints":[..]}
   std::string render_json(uint64_t now_ms) const;
+  // GET /stats: the endpoints of the current set, and how many of them at least one
+  // worker has ejected now (passive outlier detection).
+  struct Health {
+    uint64_t endpoints = 0;
+    uint64_t ejected = 0;
+  };
+  Health health(uint64_t now_ms) const;
   // The current set's addresses, in order (tests, logs).
   std::vector<std::string> addresses() const;
 

@@ -17,24 +17,38 @@
 
 namespace ringside::http {
 
-// X(name, kind, help). Rendered as ringside_http_listener_<name>{listener="..."} and
-// ringside_http_service_<name>{service="..."}.
-#define RINGSIDE_HTTP_STATS(X)                                                                    \
-  X(request_count, counter, "HTTP requests received (RequestCount)")                              \
-  X(http_code_target_2xx_count, counter, "2xx responses from the target (HTTPCode_Target_2XX)")   \
-  X(http_code_target_3xx_count, counter, "3xx responses from the target (HTTPCode_Target_3XX)")   \
-  X(http_code_target_4xx_count, counter, "4xx responses from the target (HTTPCode_Target_4XX)")   \
-  X(http_code_target_5xx_count, counter, "5xx responses from the target (HTTPCode_Target_5XX)")   \
-  X(http_code_proxy_4xx_count, counter, "4xx responses made by ringside (400, 408, 413, 431...)") \
-  X(http_code_proxy_5xx_count, counter, "5xx responses made by ringside (502, 503, 504...)")      \
-  X(request_retry_count, counter, "Upstream attempts retried (counted retries)")                  \
-  X(request_retry_limit_exceeded, counter, "Requests that failed after the last allowed retry")   \
-  X(request_timeout_count, counter, "Requests ended by --request-timeout")                        \
-  X(request_active, gauge, "HTTP requests in progress")                                           \
-  X(target_processed_bytes, counter, "Body bytes exchanged with the target, both ways")           \
-  X(upstream_cx_total, counter, "Upstream connections opened (NewConnectionCount)")               \
-  X(upstream_cx_active, gauge, "Upstream connections open now (ActiveConnectionCount)")           \
-  X(upstream_tls_negotiation_errors, counter,                                                     \
+// X(field, metric, kind, help). Rendered as ringside_http_listener_<metric>{listener="..."}
+// and ringside_http_service_<metric>{service="..."}; the HELP text names the ECS Service
+// Connect (CloudWatch) metric a series answers. Metric names follow Prometheus conventions
+// (counters end in _total; promtool check metrics runs in the tests); the C++ field keeps
+// the Service Connect spelling.
+#define RINGSIDE_HTTP_STATS(X)                                                                     \
+  X(request_count, requests_total, counter, "HTTP requests received (RequestCount)")               \
+  X(http_code_target_2xx_count, http_code_target_2xx_total, counter,                               \
+    "2xx responses from the target (HTTPCode_Target_2XX_Count)")                                   \
+  X(http_code_target_3xx_count, http_code_target_3xx_total, counter,                               \
+    "3xx responses from the target (HTTPCode_Target_3XX_Count)")                                   \
+  X(http_code_target_4xx_count, http_code_target_4xx_total, counter,                               \
+    "4xx responses from the target (HTTPCode_Target_4XX_Count)")                                   \
+  X(http_code_target_5xx_count, http_code_target_5xx_total, counter,                               \
+    "5xx responses from the target (HTTPCode_Target_5XX_Count)")                                   \
+  X(http_code_proxy_4xx_count, http_code_proxy_4xx_total, counter,                                 \
+    "4xx responses made by ringside (400, 408, 413, 431...)")                                      \
+  X(http_code_proxy_5xx_count, http_code_proxy_5xx_total, counter,                                 \
+    "5xx responses made by ringside (502, 503, 504...)")                                           \
+  X(request_retry_count, request_retries_total, counter,                                           \
+    "Upstream attempts retried (counted retries)")                                                 \
+  X(request_retry_limit_exceeded, request_retry_limit_exceeded_total, counter,                     \
+    "Requests that failed after the last allowed retry")                                           \
+  X(request_timeout_count, request_timeouts_total, counter, "Requests ended by --request-timeout") \
+  X(request_active, request_active, gauge, "HTTP requests in progress")                            \
+  X(target_processed_bytes, target_processed_bytes_total, counter,                                 \
+    "Body bytes exchanged with the target, both ways")                                             \
+  X(upstream_cx_total, upstream_cx_total, counter,                                                 \
+    "Upstream connections opened (NewConnectionCount)")                                            \
+  X(upstream_cx_active, upstream_cx_active, gauge,                                                 \
+    "Upstream connections open now (ActiveConnectionCount)")                                       \
+  X(upstream_tls_negotiation_errors, upstream_tls_negotiation_errors_total, counter,               \
     "Upstream TLS handshakes failed (TargetTLSNegotiationErrorCount)")
 
 // Target response time in milliseconds (request head sent to response head received), in
@@ -67,7 +81,7 @@ class ResponseTimeHistogram {
 };
 
 struct HttpStats {
-#define RINGSIDE_DECLARE_STAT(name, kind, help) kind##_t name;
+#define RINGSIDE_DECLARE_STAT(field, metric, kind, help) kind##_t field;
   using counter_t = Counter;
   using gauge_t = Gauge;
   RINGSIDE_HTTP_STATS(RINGSIDE_DECLARE_STAT)

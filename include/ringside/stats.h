@@ -36,44 +36,59 @@ class Gauge {
   std::atomic<int64_t> v_{0};
 };
 
-// Per listener, per worker. X(name, kind, help): kind is counter or gauge. The admin
-// server renders each as ringside_listener_<name>{listener="..."} summed over workers.
-#define RINGSIDE_LISTENER_STATS(X)                                                            \
-  X(cx_total, counter, "Downstream connections accepted")                                     \
-  X(cx_active, gauge, "Downstream connections open now")                                      \
-  X(downstream_bytes_rx, counter, "Bytes received from downstream (as on the wire)")          \
-  X(downstream_bytes_tx, counter, "Bytes sent to downstream (as on the wire)")                \
-  X(upstream_bytes_rx, counter, "Bytes received from upstream (as on the wire)")              \
-  X(upstream_bytes_tx, counter, "Bytes sent to upstream (as on the wire)")                    \
-  X(tls_handshake_success, counter, "TLS handshakes completed")                               \
-  X(tls_handshake_failure, counter, "TLS handshakes failed (any reason)")                     \
-  X(tls_verify_failure, counter, "Peer certificates rejected (chain, expiry, SAN)")           \
-  X(upstream_cx_total, counter, "Upstream connections opened")                                \
-  X(upstream_cx_connect_fail, counter, "Upstream connects refused, unreachable or timed out") \
-  X(upstream_cx_active, gauge, "Upstream connections open now")                               \
-  X(timeout_connect, counter, "Connections closed by the connect timeout")                    \
-  X(timeout_handshake, counter, "Connections closed by the handshake timeout")                \
-  X(timeout_idle, counter, "Connections closed by the idle timeout")                          \
-  X(cx_reset, counter, "Connections ended by a reset or socket error")                        \
-  X(cx_drained, counter, "Connections closed because the drain timeout expired")
+// Per listener, per worker. X(field, metric, kind, help): kind is counter or gauge. The
+// admin server renders each as ringside_listener_<metric>{listener="..."} summed over
+// workers. Metric names follow Prometheus conventions (counters end in _total, units are
+// base units before the suffix, checked by `promtool check metrics` in the tests); the C++
+// field keeps its short name.
+#define RINGSIDE_LISTENER_STATS(X)                                                                \
+  X(cx_total, cx_total, counter, "Downstream connections accepted")                               \
+  X(cx_active, cx_active, gauge, "Downstream connections open now")                               \
+  X(downstream_bytes_rx, downstream_rx_bytes_total, counter,                                      \
+    "Bytes received from downstream (as on the wire)")                                            \
+  X(downstream_bytes_tx, downstream_tx_bytes_total, counter,                                      \
+    "Bytes sent to downstream (as on the wire)")                                                  \
+  X(upstream_bytes_rx, upstream_rx_bytes_total, counter,                                          \
+    "Bytes received from upstream (as on the wire)")                                              \
+  X(upstream_bytes_tx, upstream_tx_bytes_total, counter,                                          \
+    "Bytes sent to upstream (as on the wire)")                                                    \
+  X(tls_handshake_success, tls_handshake_success_total, counter, "TLS handshakes completed")      \
+  X(tls_handshake_failure, tls_handshake_failure_total, counter,                                  \
+    "TLS handshakes failed, any reason (ClientTLSNegotiationErrorCount on an ingress)")           \
+  X(tls_verify_failure, tls_verify_failure_total, counter,                                        \
+    "Peer certificates rejected (chain, expiry, SAN)")                                            \
+  X(upstream_cx_total, upstream_cx_total, counter, "Upstream connections opened")                 \
+  X(upstream_cx_connect_fail, upstream_cx_connect_fail_total, counter,                            \
+    "Upstream connects refused, unreachable or timed out")                                        \
+  X(upstream_cx_active, upstream_cx_active, gauge, "Upstream connections open now")               \
+  X(timeout_connect, timeout_connect_total, counter, "Connections closed by the connect timeout") \
+  X(timeout_handshake, timeout_handshake_total, counter,                                          \
+    "Connections closed by the handshake timeout")                                                \
+  X(timeout_idle, timeout_idle_total, counter, "Connections closed by the idle timeout")          \
+  X(cx_reset, cx_reset_total, counter, "Connections ended by a reset or socket error")            \
+  X(cx_drained, cx_drained_total, counter, "Connections closed because the drain timeout expired")
 
 struct ListenerStats {
-#define RINGSIDE_DECLARE_STAT(name, kind, help) kind##_t name;
+#define RINGSIDE_DECLARE_STAT(field, metric, kind, help) kind##_t field;
   using counter_t = Counter;
   using gauge_t = Gauge;
   RINGSIDE_LISTENER_STATS(RINGSIDE_DECLARE_STAT)
 #undef RINGSIDE_DECLARE_STAT
 };
 
-// Per worker: process-wide counters of the data path.
-#define RINGSIDE_WORKER_STATS(X)                                                      \
-  X(accept_errors, counter, "accept() failures (e.g. out of file descriptors)")       \
-  X(accept_paused, counter, "Times accepting was paused after a descriptor shortage") \
-  X(buffer_exhausted, counter, "Receives that found the provided-buffer ring empty")  \
-  X(loop_iterations, counter, "Event loop turns")
+// Per worker: process-wide counters of the data path. X(field, metric, kind, help), rendered
+// as ringside_worker_<metric>{worker="..."}.
+#define RINGSIDE_WORKER_STATS(X)                              \
+  X(accept_errors, accept_errors_total, counter,              \
+    "accept() failures (e.g. out of file descriptors)")       \
+  X(accept_paused, accept_paused_total, counter,              \
+    "Times accepting was paused after a descriptor shortage") \
+  X(buffer_exhausted, buffer_exhausted_total, counter,        \
+    "Receives that found the provided-buffer ring empty")     \
+  X(loop_iterations, loop_iterations_total, counter, "Event loop turns")
 
 struct WorkerStats {
-#define RINGSIDE_DECLARE_STAT(name, kind, help) kind##_t name;
+#define RINGSIDE_DECLARE_STAT(field, metric, kind, help) kind##_t field;
   using counter_t = Counter;
   using gauge_t = Gauge;
   RINGSIDE_WORKER_STATS(RINGSIDE_DECLARE_STAT)

@@ -1,6 +1,6 @@
 // Prometheus text exposition format 0.0.4 for the stats registry.
+#include <charconv>
 #include <cmath>
-#include <cstdio>
 
 #include "ringside/admin.h"
 
@@ -75,9 +75,9 @@ void PrometheusWriter::family(std::string_view name, std::string_view type, std:
 namespace {
 
 template <typename Integer>
-void append_integer_sample(
-    std::string& out, std::string_view name,
-    const std::vector<std::pair<std::string_view, std::string_view>>& labels, Integer value) {
+void append_integer_sample(std::string& out, std::string_view name,
+                           const std::vector<std::pair<std::string_view, std::string_view>>& labels,
+                           Integer value) {
   append_series(out, name, labels);
   out += ' ';
   out += std::to_string(value);
@@ -108,9 +108,10 @@ void PrometheusWriter::sample(
   } else if (std::isinf(value)) {
     out_ += value > 0 ? "+Inf" : "-Inf";
   } else {
+    // The shortest text that reads back as the same double: 0.1 stays "0.1".
     char text[32];
-    std::snprintf(text, sizeof(text), "%.17g", value);
-    out_ += text;
+    const auto written = std::to_chars(text, text + sizeof(text), value);
+    out_.append(text, written.ptr);
   }
   out_ += '\n';
 }
@@ -121,23 +122,23 @@ std::string render_prometheus(const StatsRegistry& stats,
   std::string name;
 
   // Each sum keeps the stat's own type: uint64_t for counters, int64_t for gauges.
-#define RINGSIDE_RENDER_LISTENER_STAT(stat, kind, help)                               \
-  name = "ringside_listener_" #stat;                                                  \
-  writer.family(name, #kind, help);                                                   \
-  for (size_t l = 0; l < stats.listener_names.size(); ++l) {                          \
-    decltype(stats.listeners[0][0].stat.get()) total = 0;                             \
-    for (const auto& per_worker : stats.listeners) total += per_worker[l].stat.get(); \
-    writer.sample(name, {{"listener", stats.listener_names[l]}}, total);              \
+#define RINGSIDE_RENDER_LISTENER_STAT(field, metric, kind, help)                       \
+  name = "ringside_listener_" #metric;                                                 \
+  writer.family(name, #kind, help);                                                    \
+  for (size_t l = 0; l < stats.listener_names.size(); ++l) {                           \
+    decltype(stats.listeners[0][0].field.get()) total = 0;                             \
+    for (const auto& per_worker : stats.listeners) total += per_worker[l].field.get(); \
+    writer.sample(name, {{"listener", stats.listener_names[l]}}, total);               \
   }
   RINGSIDE_LISTENER_STATS(RINGSIDE_RENDER_LISTENER_STAT)
 #undef RINGSIDE_RENDER_LISTENER_STAT
 
-#define RINGSIDE_RENDER_WORKER_STAT(stat, kind, help)                       \
-  name = "ringside_worker_" #stat;                                          \
-  writer.family(name, #kind, help);                                         \
-  for (size_t w = 0; w < stats.workers.size(); ++w) {                       \
-    const std::string worker = std::to_string(w);                           \
-    writer.sample(name, {{"worker", worker}}, stats.workers[w].stat.get()); \
+#define RINGSIDE_RENDER_WORKER_STAT(field, metric, kind, help)               \
+  name = "ringside_worker_" #metric;                                         \
+  writer.family(name, #kind, help);                                          \
+  for (size_t w = 0; w < stats.workers.size(); ++w) {                        \
+    const std::string worker = std::to_string(w);                            \
+    writer.sample(name, {{"worker", worker}}, stats.workers[w].field.get()); \
   }
   RINGSIDE_WORKER_STATS(RINGSIDE_RENDER_WORKER_STAT)
 #undef RINGSIDE_RENDER_WORKER_STAT

@@ -265,6 +265,16 @@ std::vector<std::string> Cluster::addresses() const {
   return out;
 }
 
+Cluster::Health Cluster::health(uint64_t now_ms) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  Health health;
+  for (const Endpoint* endpoint : current_owned_->endpoints) {
+    ++health.endpoints;
+    if (endpoint->totals(now_ms).ejected_workers != 0) ++health.ejected;
+  }
+  return health;
+}
+
 std::string Cluster::render_json(uint64_t now_ms) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out = "{\"name\":\"" + json_escape(name_) +

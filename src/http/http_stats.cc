@@ -42,6 +42,18 @@ HttpStatsRegistry::HttpStatsRegistry(unsigned workers, std::vector<std::string> 
 
 namespace {
 
+// A whole number of milliseconds as a decimal number of seconds without trailing zeros,
+// exact (no floating point): 1 -> "0.001", 250 -> "0.25", 30000 -> "30".
+std::string ms_as_seconds(uint64_t ms) {
+  std::string out = std::to_string(ms / 1000);
+  uint64_t fraction = ms % 1000;
+  if (fraction == 0) return out;
+  std::string digits = std::to_string(fraction);
+  digits.insert(0, 3 - digits.size(), '0');
+  while (digits.back() == '0') digits.pop_back();
+  return out + "." + digits;
+}
+
 // One scope: "listener" or "service", its names and its [worker][index] stats.
 void render_scope(std::string_view scope, std::string_view label,
                   const std::vector<std::string>& names,
@@ -49,37 +61,39 @@ void render_scope(std::string_view scope, std::string_view label,
   const std::string prefix = "ringside_http_" + std::string(scope) + "_";
   std::string name;
 
-#define RINGSIDE_RENDER_HTTP_STAT(stat, kind, help)                         \
-  name = prefix + #stat;                                                    \
-  writer.family(name, #kind, help);                                         \
-  for (size_t i = 0; i < names.size(); ++i) {                               \
-    decltype(stats[0][0].stat.get()) total = 0;                             \
-    for (const auto& per_worker : stats) total += per_worker[i].stat.get(); \
-    writer.sample(name, {{label, names[i]}}, total);                        \
+#define RINGSIDE_RENDER_HTTP_STAT(field, metric, kind, help)                 \
+  name = prefix + #metric;                                                   \
+  writer.family(name, #kind, help);                                          \
+  for (size_t i = 0; i < names.size(); ++i) {                                \
+    decltype(stats[0][0].field.get()) total = 0;                             \
+    for (const auto& per_worker : stats) total += per_worker[i].field.get(); \
+    writer.sample(name, {{label, names[i]}}, total);                         \
   }
   RINGSIDE_HTTP_STATS(RINGSIDE_RENDER_HTTP_STAT)
 #undef RINGSIDE_RENDER_HTTP_STAT
 
-  name = prefix + "target_response_time_ms";
+  // Recorded in milliseconds, exposed in seconds (Prometheus base units): le and _sum are
+  // the millisecond values divided by 1000.
+  name = prefix + "target_response_time_seconds";
   writer.family(name, "histogram",
-                "Target response time in milliseconds, request sent to response head "
+                "Target response time in seconds, request sent to response head "
                 "(TargetResponseTime)");
   const std::string bucket_name = name + "_bucket";
   const std::string sum_name = name + "_sum";
   const std::string count_name = name + "_count";
   for (size_t i = 0; i < names.size(); ++i) {
     uint64_t cumulative = 0;
-    uint64_t sum = 0;
+    uint64_t sum_ms = 0;
     for (size_t b = 0; b < ResponseTimeHistogram::kBuckets; ++b) {
       for (const auto& per_worker : stats)
         cumulative += per_worker[i].target_response_time.bucket(b);
       const std::string le = b < ResponseTimeHistogram::kBoundsMs.size()
-                                 ? std::to_string(ResponseTimeHistogram::kBoundsMs[b])
+                                 ? ms_as_seconds(ResponseTimeHistogram::kBoundsMs[b])
                                  : std::string("+Inf");
       writer.sample(bucket_name, {{label, names[i]}, {"le", le}}, cumulative);
     }
-    for (const auto& per_worker : stats) sum += per_worker[i].target_response_time.sum_ms();
-    writer.sample(sum_name, {{label, names[i]}}, sum);
+    for (const auto& per_worker : stats) sum_ms += per_worker[i].target_response_time.sum_ms();
+    writer.sample(sum_name, {{label, names[i]}}, static_cast<double>(sum_ms) / 1000.0);
     // _count equals the +Inf bucket: both come from the same bucket reads.
     writer.sample(count_name, {{label, names[i]}}, cumulative);
   }

@@ -313,6 +313,23 @@ std::string Server::render_stats() const {
     extra.emplace_back(
         [http](PrometheusWriter& writer) { http::render_http_stats(*http, writer); });
   }
+  if (!runtime_.services.empty()) {
+    extra.emplace_back([this](PrometheusWriter& writer) {
+      const uint64_t now_ms = monotonic_ms();
+      std::vector<cluster::Cluster::Health> health;
+      for (const auto& service : runtime_.services) health.push_back(service->health(now_ms));
+      writer.family("ringside_cluster_endpoints", "gauge",
+                    "Endpoints of the service's current set (discovery)");
+      for (size_t i = 0; i < health.size(); ++i)
+        writer.sample("ringside_cluster_endpoints", {{"service", runtime_.services[i]->name()}},
+                      health[i].endpoints);
+      writer.family("ringside_cluster_endpoints_ejected", "gauge",
+                    "Endpoints that at least one worker has ejected now (outlier detection)");
+      for (size_t i = 0; i < health.size(); ++i)
+        writer.sample("ringside_cluster_endpoints_ejected",
+                      {{"service", runtime_.services[i]->name()}}, health[i].ejected);
+    });
+  }
   std::string text = render_prometheus(*runtime_.stats, extra);
   text += "# HELP ringside_workers Worker threads.\n# TYPE ringside_workers gauge\n";
   text += "ringside_workers " + std::to_string(runtime_.workers) + "\n";

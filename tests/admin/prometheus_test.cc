@@ -6,6 +6,7 @@
 #include <set>
 #include <sstream>
 #include <string>
+#include <string_view>
 
 #include "ringside/admin.h"
 
@@ -61,10 +62,12 @@ TEST(RenderPrometheusTest, SumsListenerStatsOverWorkers) {
   EXPECT_EQ(values.at(R"(ringside_listener_cx_total{listener="egress_127.0.0.1:15080"})"), "2");
   EXPECT_EQ(values.at(R"(ringside_listener_cx_active{listener="ingress_0.0.0.0:15443"})"), "2");
   EXPECT_EQ(
-      values.at(R"(ringside_listener_downstream_bytes_rx{listener="egress_127.0.0.1:15080"})"),
+      values.at(
+          R"(ringside_listener_downstream_rx_bytes_total{listener="egress_127.0.0.1:15080"})"),
       "2199023255552");
   EXPECT_EQ(
-      values.at(R"(ringside_listener_tls_handshake_failure{listener="egress_127.0.0.1:15080"})"),
+      values.at(
+          R"(ringside_listener_tls_handshake_failure_total{listener="egress_127.0.0.1:15080"})"),
       "0");
 }
 
@@ -76,7 +79,7 @@ TEST(RenderPrometheusTest, EveryStatEveryListenerAndWorker) {
   const std::map<std::string, std::string> values = parse_exposition(text);
 
   size_t listener_families = 0, worker_families = 0;
-#define EXPECT_LISTENER_STAT(name, kind, help)                                                  \
+#define EXPECT_LISTENER_STAT(field, name, kind, help)                                           \
   ++listener_families;                                                                          \
   EXPECT_NE(text.find("# HELP ringside_listener_" #name " " help                                \
                       "\n# TYPE ringside_listener_" #name " " #kind "\n"),                      \
@@ -89,7 +92,7 @@ TEST(RenderPrometheusTest, EveryStatEveryListenerAndWorker) {
   }
   RINGSIDE_LISTENER_STATS(EXPECT_LISTENER_STAT)
 #undef EXPECT_LISTENER_STAT
-#define EXPECT_WORKER_STAT(name, kind, help)                                               \
+#define EXPECT_WORKER_STAT(field, name, kind, help)                                        \
   ++worker_families;                                                                       \
   EXPECT_NE(text.find("# TYPE ringside_worker_" #name " " #kind "\n"), std::string::npos); \
   EXPECT_EQ(values.count("ringside_worker_" #name "{worker=\"0\"}"), 1u) << #name;         \
@@ -98,15 +101,15 @@ TEST(RenderPrometheusTest, EveryStatEveryListenerAndWorker) {
 #undef EXPECT_WORKER_STAT
 
   EXPECT_EQ(values.size(), listener_families * 3 + worker_families * 2);
-  EXPECT_EQ(values.at(R"(ringside_worker_loop_iterations{worker="1"})"), "42");
-  EXPECT_EQ(values.at(R"(ringside_worker_loop_iterations{worker="0"})"), "0");
-  EXPECT_EQ(values.at(R"(ringside_worker_accept_errors{worker="0"})"), "1");
+  EXPECT_EQ(values.at(R"(ringside_worker_loop_iterations_total{worker="1"})"), "42");
+  EXPECT_EQ(values.at(R"(ringside_worker_loop_iterations_total{worker="0"})"), "0");
+  EXPECT_EQ(values.at(R"(ringside_worker_accept_errors_total{worker="0"})"), "1");
 }
 
 TEST(RenderPrometheusTest, NoListenersStillRendersFamilies) {
   StatsRegistry stats(1, {});
   const std::map<std::string, std::string> values = parse_exposition(render_prometheus(stats));
-  EXPECT_EQ(values.count(R"(ringside_worker_loop_iterations{worker="0"})"), 1u);
+  EXPECT_EQ(values.count(R"(ringside_worker_loop_iterations_total{worker="0"})"), 1u);
 }
 
 TEST(RenderPrometheusTest, EscapesLabelValues) {
@@ -137,7 +140,43 @@ TEST(RenderPrometheusTest, ExtraAppendersRunInOrder) {
   EXPECT_EQ(values.at("ringside_cert_expiry_seconds"), "86399.5");
   EXPECT_EQ(values.at("ringside_cert_rotations"), "18446744073709551615");
   EXPECT_LT(text.find("ringside_cert_generation"), text.find("ringside_cert_expiry_seconds"));
-  EXPECT_LT(text.find("ringside_worker_loop_iterations"), text.find("ringside_cert_generation"));
+  EXPECT_LT(text.find("ringside_worker_loop_iterations_total"),
+            text.find("ringside_cert_generation"));
+}
+
+// The naming rules `promtool check metrics` enforces (tests/integration/test_prometheus.py
+// runs the real promtool on a live /stats): a counter ends in _total, and _count, _sum
+// and _bucket belong to histograms and summaries only.
+TEST(RenderPrometheusTest, NamesFollowPrometheusConventions) {
+  StatsRegistry stats(1, {"l"});
+  const std::string text = render_prometheus(stats);
+  static const std::regex type(R"(# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge))");
+  const auto ends_with = [](const std::string& s, std::string_view suffix) {
+    return s.size() >= suffix.size() &&
+           s.compare(s.size() - suffix.size(), suffix.size(), suffix.data(), suffix.size()) == 0;
+  };
+  size_t families = 0;
+  for (std::sregex_iterator it(text.begin(), text.end(), type), end; it != end; ++it, ++families) {
+    const std::string name = (*it)[1];
+    if ((*it)[2] == "counter") {
+      EXPECT_TRUE(ends_with(name, "_total")) << name;
+    }
+    for (std::string_view reserved : {"_count", "_sum", "_bucket"})
+      EXPECT_FALSE(ends_with(name, reserved)) << name;
+    EXPECT_EQ(name.find("_ms"), std::string::npos) << name << ": base units (seconds)";
+  }
+  EXPECT_GT(families, 10u);
+}
+
+TEST(PrometheusWriterTest, ShortestRoundTripFloats) {
+  PrometheusWriter w;
+  w.family("x_seconds", "gauge", "h");
+  w.sample("x_seconds", {{"k", "a"}}, 0.1);
+  w.sample("x_seconds", {{"k", "b"}}, 12.345);
+  w.sample("x_seconds", {{"k", "c"}}, 30.0);
+  EXPECT_EQ(w.text(),
+            "# HELP x_seconds h\n# TYPE x_seconds gauge\n"
+            "x_seconds{k=\"a\"} 0.1\nx_seconds{k=\"b\"} 12.345\nx_seconds{k=\"c\"} 30\n");
 }
 
 TEST(PrometheusWriterTest, SpecialFloatsAndHelpEscaping) {

@@ -60,8 +60,8 @@ TEST(RenderHttpStats, SumsWorkersAndRendersCumulativeHistogram) {
   render_http_stats(registry, writer);
   const std::string& text = writer.text();
 
-  EXPECT_NE(text.find("# TYPE ringside_http_listener_request_count counter\n"
-                      "ringside_http_listener_request_count{listener=\"egress_127.0.0.1:15080\"} "
+  EXPECT_NE(text.find("# TYPE ringside_http_listener_requests_total counter\n"
+                      "ringside_http_listener_requests_total{listener=\"egress_127.0.0.1:15080\"} "
                       "7\n"),
             std::string::npos)
       << text;
@@ -69,25 +69,26 @@ TEST(RenderHttpStats, SumsWorkersAndRendersCumulativeHistogram) {
                       "ringside_http_listener_request_active{listener=\"egress_127.0.0.1:15080\"} "
                       "1\n"),
             std::string::npos);
-  const std::string series = "ringside_http_listener_target_response_time_ms";
+  const std::string series = "ringside_http_listener_target_response_time_seconds";
   const std::string label = "{listener=\"egress_127.0.0.1:15080\"";
   std::string histogram = "# TYPE " + series + " histogram\n";
   const std::pair<const char*, int> buckets[] = {
-      {"1", 0},    {"2", 0},    {"5", 2},     {"10", 2},    {"25", 2},
-      {"50", 2},   {"100", 3},  {"250", 3},   {"500", 3},   {"1000", 3},
-      {"2500", 3}, {"5000", 3}, {"10000", 3}, {"30000", 3}, {"+Inf", 3}};
+      {"0.001", 0}, {"0.002", 0}, {"0.005", 2}, {"0.01", 2}, {"0.025", 2},
+      {"0.05", 2},  {"0.1", 3},   {"0.25", 3},  {"0.5", 3},  {"1", 3},
+      {"2.5", 3},   {"5", 3},     {"10", 3},    {"30", 3},   {"+Inf", 3}};
   for (const auto& [le, count] : buckets) {
     histogram += series + "_bucket" + label + ",le=\"" + le + "\"} " + std::to_string(count) + "\n";
   }
-  histogram += series + "_sum" + label + "} 78\n";
+  histogram += series + "_sum" + label + "} 0.078\n";
   histogram += series + "_count" + label + "} 3\n";
   EXPECT_NE(text.find(histogram), std::string::npos) << text;
   EXPECT_NE(
-      text.find("ringside_http_service_http_code_proxy_5xx_count{service=\"orders.ns\"} 0\n"
-                "ringside_http_service_http_code_proxy_5xx_count{service=\"billing.ns\"} 1\n"),
+      text.find("ringside_http_service_http_code_proxy_5xx_total{service=\"orders.ns\"} 0\n"
+                "ringside_http_service_http_code_proxy_5xx_total{service=\"billing.ns\"} 1\n"),
       std::string::npos);
   EXPECT_NE(
-      text.find("ringside_http_service_target_response_time_ms_count{service=\"billing.ns\"} 0\n"),
+      text.find(
+          "ringside_http_service_target_response_time_seconds_count{service=\"billing.ns\"} 0\n"),
       std::string::npos);
 }
 

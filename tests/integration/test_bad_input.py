@@ -28,7 +28,7 @@ class BadIngressInputTest(harness.PkiCase):
         """Connects, calls send(sock), optionally half-closes, and checks that the proxy
         closes the connection within timeout seconds, that the handshake failure is
         counted, that nothing reached the app, and that a good client still works."""
-        failures = self.counter("tls_handshake_failure")
+        failures = self.counter("tls_handshake_failure_total")
         with harness.connect(self.port) as sock:
             send(sock)
             if then_close:
@@ -41,7 +41,7 @@ class BadIngressInputTest(harness.PkiCase):
         # The proxy may answer with a TLS alert record, never with anything else.
         if data:
             self.assertEqual(data[0], 0x15, f"unexpected reply {data[:40]!r}")
-        self.assert_stat_moves(self.ingress, "ringside_listener_tls_handshake_failure",
+        self.assert_stat_moves(self.ingress, "ringside_listener_tls_handshake_failure_total",
                                self.label, failures)
         self.assertEqual(self.app.total_bytes(), 0)
         self.assertEqual(harness.tls_echo(self.port, self.ca, b"after the bad one"),
@@ -71,30 +71,30 @@ class BadIngressInputTest(harness.PkiCase):
 
     def test_half_a_client_hello_then_silence_hits_the_handshake_timeout(self):
         hello = harness.client_hello_bytes()
-        timeouts = self.counter("timeout_handshake")
+        timeouts = self.counter("timeout_handshake_total")
         elapsed = self.check_closed_and_counted(
             lambda s: s.sendall(hello[:len(hello) // 2]), then_close=False,
             timeout=self.HANDSHAKE_TIMEOUT_S + 5)
-        self.assert_stat_moves(self.ingress, "ringside_listener_timeout_handshake", self.label,
+        self.assert_stat_moves(self.ingress, "ringside_listener_timeout_handshake_total", self.label,
                                timeouts)
         # Closed by the timer, not at once: the proxy did wait for the rest of the hello.
         self.assertGreaterEqual(elapsed, self.HANDSHAKE_TIMEOUT_S * 0.5)
 
     def test_silent_client_hits_the_handshake_timeout(self):
-        timeouts = self.counter("timeout_handshake")
+        timeouts = self.counter("timeout_handshake_total")
         with harness.connect(self.port) as sock:
             data, ending = harness.read_until_closed(sock, timeout=self.HANDSHAKE_TIMEOUT_S + 5)
         self.assertIn(ending, ("eof", "reset"), self.diag())
-        self.assert_stat_moves(self.ingress, "ringside_listener_timeout_handshake", self.label,
+        self.assert_stat_moves(self.ingress, "ringside_listener_timeout_handshake_total", self.label,
                                timeouts)
 
     def test_many_bad_clients_in_a_row(self):
-        before = self.counter("tls_handshake_failure")
+        before = self.counter("tls_handshake_failure_total")
         for i in range(30):
             with harness.connect(self.port) as sock:
                 sock.sendall(b"\x00\x01garbage" * (i + 1))
                 harness.read_until_closed(sock, timeout=5)
-        self.assert_stat_moves(self.ingress, "ringside_listener_tls_handshake_failure",
+        self.assert_stat_moves(self.ingress, "ringside_listener_tls_handshake_failure_total",
                                self.label, before, minimum=30)
         self.assertEqual(harness.tls_echo(self.port, self.ca), b"ping", self.diag())
         self.assertTrue(harness.wait_until(lambda: self.counter("cx_active") == 0, timeout=5),
@@ -110,13 +110,13 @@ class UpstreamFailureTest(harness.PkiCase):
         dead = harness.free_port()  # nothing listens here
         egress, egress_port = self.start_egress([dead], self.ca, extra=self.CONNECT_TIMEOUT)
         label = listener_label("egress", egress_port)
-        before = egress.stat("ringside_listener_upstream_cx_connect_fail", label)
+        before = egress.stat("ringside_listener_upstream_cx_connect_fail_total", label)
         with harness.connect(egress_port) as sock:
             sock.sendall(b"hello?")
             data, ending = harness.read_until_closed(sock, timeout=5)
         self.assertIn(ending, ("eof", "reset"), f"client left hanging\n{self.diag()}")
         self.assertEqual(data, b"")
-        self.assert_stat_moves(egress, "ringside_listener_upstream_cx_connect_fail", label,
+        self.assert_stat_moves(egress, "ringside_listener_upstream_cx_connect_fail_total", label,
                                before)
 
     def test_refused_app_behind_ingress_closes_the_client(self):
@@ -132,7 +132,7 @@ class UpstreamFailureTest(harness.PkiCase):
                 data, ending = harness.read_until_closed(tls, timeout=5)
         self.assertIn(ending, ("eof", "reset"), f"client left hanging\n{self.diag()}")
         self.assertEqual(data, b"")
-        self.assert_stat_moves(ingress, "ringside_listener_upstream_cx_connect_fail", label, 0)
+        self.assert_stat_moves(ingress, "ringside_listener_upstream_cx_connect_fail_total", label, 0)
 
     def test_next_endpoint_is_tried_when_one_is_dead(self):
         app = self.start_echo_app()
@@ -147,7 +147,7 @@ class UpstreamFailureTest(harness.PkiCase):
                              f"request {i}\n{self.diag()}")
         # Round robin must have picked the dead endpoint first at least once.
         self.assertGreaterEqual(
-            egress.stat("ringside_listener_upstream_cx_connect_fail", label), 1, self.diag())
+            egress.stat("ringside_listener_upstream_cx_connect_fail_total", label), 1, self.diag())
 
     def test_round_robin_spreads_over_live_endpoints(self):
         first = self.start_recording_app(echo=True)

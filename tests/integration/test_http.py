@@ -640,7 +640,7 @@ class TimeoutTest(HttpCase):
         # The upstream connection with the abandoned request is closed, not pooled.
         self.assertTrue(harness.wait_until(lambda: up.connections[0].peer_closed, timeout=5),
                         self.diag())
-        self.wait_stat(ingress, "ringside_http_listener_request_timeout_count", "listener",
+        self.wait_stat(ingress, "ringside_http_listener_request_timeouts_total", "listener",
                        listener_label("ingress", port), 1)
 
     def test_request_timeout_keeps_the_client_request_id(self):
@@ -692,7 +692,7 @@ class TimeoutTest(HttpCase):
 
 class RetryTest(HttpCase):
     def retry_count(self, proc, kind, port):
-        return self.http_stat(proc, "ringside_http_listener_request_retry_count", "listener",
+        return self.http_stat(proc, "ringside_http_listener_request_retries_total", "listener",
                               listener_label(kind, port))
 
     def test_connect_failure_is_retried_on_the_next_endpoint(self):
@@ -713,7 +713,7 @@ class RetryTest(HttpCase):
         resp = self.exchange(self.tls_client(port), request("GET", "/idem"))
         self.assertEqual(resp.status, 200, resp)
         self.assertEqual([r.target for r in up.requests()], ["/idem", "/idem"])
-        self.wait_stat(ingress, "ringside_http_listener_request_retry_count", "listener",
+        self.wait_stat(ingress, "ringside_http_listener_request_retries_total", "listener",
                        listener_label("ingress", port), 1)
 
     def test_503_is_not_retried_for_post(self):
@@ -1118,9 +1118,9 @@ class UpstreamFailureTest(HttpCase):
         self.assertEqual(resp.body, b"upstream connect failure\n")
         self.assertRegex(resp.one("x-request-id") or "", UUID, resp)
         label = listener_label("ingress", port)
-        self.wait_stat(ingress, "ringside_http_listener_http_code_proxy_5xx_count", "listener",
+        self.wait_stat(ingress, "ringside_http_listener_http_code_proxy_5xx_total", "listener",
                        label, 1)
-        self.wait_stat(ingress, "ringside_http_listener_request_retry_limit_exceeded",
+        self.wait_stat(ingress, "ringside_http_listener_request_retry_limit_exceeded_total",
                        "listener", label, 1)
 
 
@@ -1248,32 +1248,32 @@ class StatsTest(HttpCase):
         for proc, kind, port in ((egress, "egress", egress_port),
                                  (ingress, "ingress", ingress_port)):
             label = listener_label(kind, port)
-            for metric, value in (("request_count", 4), ("http_code_target_2xx_count", 2),
-                                  ("http_code_target_3xx_count", 0),
-                                  ("http_code_target_4xx_count", 1),
-                                  ("http_code_target_5xx_count", 1),
-                                  ("http_code_proxy_4xx_count", 0),
-                                  ("http_code_proxy_5xx_count", 0),
-                                  ("request_retry_count", 0), ("request_active", 0),
-                                  ("target_response_time_ms_count", 4),
-                                  ("target_processed_bytes", body_bytes)):
+            for metric, value in (("requests_total", 4), ("http_code_target_2xx_total", 2),
+                                  ("http_code_target_3xx_total", 0),
+                                  ("http_code_target_4xx_total", 1),
+                                  ("http_code_target_5xx_total", 1),
+                                  ("http_code_proxy_4xx_total", 0),
+                                  ("http_code_proxy_5xx_total", 0),
+                                  ("request_retries_total", 0), ("request_active", 0),
+                                  ("target_response_time_seconds_count", 4),
+                                  ("target_processed_bytes_total", body_bytes)):
                 self.wait_stat(proc, f"ringside_http_listener_{metric}", "listener", label, value)
             stats = proc.stats()
             inf = [v for (n, labels), v in stats.items()
-                   if n == "ringside_http_listener_target_response_time_ms_bucket"
+                   if n == "ringside_http_listener_target_response_time_seconds_bucket"
                    and f'listener="{label}"' in labels and 'le="+Inf"' in labels]
             self.assertEqual(inf, [4], f"{kind}: +Inf bucket")
-        for metric, value in (("request_count", 4), ("http_code_target_2xx_count", 2),
-                              ("http_code_target_5xx_count", 1)):
+        for metric, value in (("requests_total", 4), ("http_code_target_2xx_total", 2),
+                              ("http_code_target_5xx_total", 1)):
             self.wait_stat(egress, f"ringside_http_service_{metric}", "service", SERVICE, value)
         # A malformed request is the proxy's 4xx, not the target's.
         bad = self.plain_client(egress_port)
         bad.send(b"GET / HTTP/1.1\r\n\r\n")
         self.assertEqual(bad.read_response().status, 400)
         label = listener_label("egress", egress_port)
-        self.wait_stat(egress, "ringside_http_listener_http_code_proxy_4xx_count", "listener",
+        self.wait_stat(egress, "ringside_http_listener_http_code_proxy_4xx_total", "listener",
                        label, 1)
-        self.wait_stat(egress, "ringside_http_listener_http_code_target_4xx_count", "listener",
+        self.wait_stat(egress, "ringside_http_listener_http_code_target_4xx_total", "listener",
                        label, 1)
 
 

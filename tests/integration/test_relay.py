@@ -36,14 +36,14 @@ class RoundTripTest(harness.PkiCase):
         egress_label = listener_label("egress", egress_port)
         self.assertGreaterEqual(ingress.stat("ringside_listener_cx_total", ingress_label), 1)
         self.assertGreaterEqual(
-            ingress.stat("ringside_listener_tls_handshake_success", ingress_label), 1)
+            ingress.stat("ringside_listener_tls_handshake_success_total", ingress_label), 1)
         self.assertGreaterEqual(egress.stat("ringside_listener_cx_total", egress_label), 1)
         self.assertGreaterEqual(
-            egress.stat("ringside_listener_tls_handshake_success", egress_label), 1)
+            egress.stat("ringside_listener_tls_handshake_success_total", egress_label), 1)
         self.assertGreaterEqual(
             egress.stat("ringside_listener_upstream_cx_total", egress_label), 1)
         self.assertGreater(
-            ingress.stat("ringside_listener_downstream_bytes_rx", ingress_label), 0)
+            ingress.stat("ringside_listener_downstream_rx_bytes_total", ingress_label), 0)
 
     def test_raw_socket_request_and_response(self):
         app = self.start_http_app()
@@ -89,9 +89,9 @@ class LargeTransferTest(harness.PkiCase):
 
         ingress_label = listener_label("ingress", ingress_port)
         self.assertGreaterEqual(
-            ingress.stat("ringside_listener_upstream_bytes_tx", ingress_label), self.SIZE)
+            ingress.stat("ringside_listener_upstream_tx_bytes_total", ingress_label), self.SIZE)
         self.assertGreaterEqual(
-            ingress.stat("ringside_listener_upstream_bytes_rx", ingress_label), self.SIZE)
+            ingress.stat("ringside_listener_upstream_rx_bytes_total", ingress_label), self.SIZE)
 
     def test_50mb_download_from_the_app_is_byte_for_byte(self):
         app = self.start_http_app(body_size="50M")

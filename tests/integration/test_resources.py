@@ -52,7 +52,7 @@ class DescriptorExhaustionTest(harness.PkiCase):
 
         self.assertTrue(harness.wait_until(serves, timeout=15, interval=0.5),
                         f"no recovery after the clients left\n{self.diag()}")
-        self.assertGreater(ingress.stat("ringside_worker_accept_errors"), 0, self.diag())
+        self.assertGreater(ingress.stat("ringside_worker_accept_errors_total"), 0, self.diag())
 
     def test_connections_waiting_for_descriptors_are_kept_not_dropped(self):
         """Short of descriptors the proxy pauses accepting, so the connections it could
@@ -143,9 +143,9 @@ class DescriptorLeakTest(harness.PkiCase):
                                      f"{proxy.fd_count()} descriptors, baseline {baseline}\n"
                                      f"{self.diag()}")
 
-        self.assertGreaterEqual(proxy.stat("ringside_listener_tls_handshake_failure",
+        self.assertGreaterEqual(proxy.stat("ringside_listener_tls_handshake_failure_total",
                                            ingress_label), self.ROUNDS)
-        self.assertGreaterEqual(proxy.stat("ringside_listener_upstream_cx_connect_fail",
+        self.assertGreaterEqual(proxy.stat("ringside_listener_upstream_cx_connect_fail_total",
                                            egress_label), self.ROUNDS)
 
     def run_concurrently(self, action, count, parallel):

@@ -422,7 +422,7 @@ class TrustRolloverTest(RotationCase):
             t.join(timeout=20)
         self.assertEqual(failures, [], self.diag())
         label = listener_label("ingress", ingress_port)
-        self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure", label), 0)
+        self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure_total", label), 0)
         for proc in (ingress, egress):
             self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0)
         self.assertEqual(self.certs_json(ingress)["trust_cas"], 1)

@@ -102,7 +102,7 @@ class Soak(harness.IntegrationCase):
         # load still runs, 3 s before its end, and must be zero there.
         seconds = float(duration.rstrip("s"))
         time.sleep(max(seconds - 3, 1))
-        during = {p.name: p.stat("ringside_listener_tls_handshake_failure")
+        during = {p.name: p.stat("ringside_listener_tls_handshake_failure_total")
                   for p in (ingress, egress)}
         reports = {proc.name: self.finish(proc, out) for proc, out in runs}
         result = {"phase": "load", "tls_handshake_failure_3s_before_end": during}
@@ -114,7 +114,7 @@ class Soak(harness.IntegrationCase):
             result[proc.name] = {
                 "rotations": proc.stat("ringside_cert_rotations_total", stats=stats),
                 "rotations_failed": proc.stat("ringside_cert_rotations_failed_total", stats=stats),
-                "tls_handshake_failure": proc.stat("ringside_listener_tls_handshake_failure",
+                "tls_handshake_failure": proc.stat("ringside_listener_tls_handshake_failure_total",
                                                    stats=stats),
                 "generations_live": proc.stat("ringside_tls_generations_live", stats=stats),
                 "handshake_log": [line[25:] for line in proc.stderr_text().splitlines()

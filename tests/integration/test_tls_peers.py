@@ -75,14 +75,14 @@ class IngressProtocolTest(OpenSslCase):
         self.assertRegex(suite.group(1), r"^ECDHE-.*(GCM|CHACHA20)", output)
 
     def assert_refused(self, *options):
-        failures = self.counter("tls_handshake_failure")
+        failures = self.counter("tls_handshake_failure_total")
         accepted = self.counter("cx_total")
         status, output = self.s_client(self.port, *options)
         self.assertNotEqual(status, 0, output)
         self.assertNotIn("Verification: OK", output)
         # The refusal must come from the proxy: it saw the connection and failed it.
         self.assertGreater(self.counter("cx_total"), accepted, output)
-        self.assert_stat_moves(self.ingress, "ringside_listener_tls_handshake_failure",
+        self.assert_stat_moves(self.ingress, "ringside_listener_tls_handshake_failure_total",
                                self.label, failures)
         self.assertEqual(self.app.total_bytes(), 0)
         return output
@@ -180,7 +180,7 @@ class EgressVerificationTest(OpenSslCase):
                     break
                 got += chunk
         self.assertIn(b"edisgnir olleh", got, self.diag())
-        self.assertGreaterEqual(egress.stat("ringside_listener_tls_handshake_success",
+        self.assertGreaterEqual(egress.stat("ringside_listener_tls_handshake_success_total",
                                             listener_label("egress", egress_port)), 1)
 
     def test_openssl_issued_certificate_works(self):
@@ -199,10 +199,10 @@ class EgressVerificationTest(OpenSslCase):
                       f"the client connection stayed open\n{self.diag()}")
         self.assertEqual(data, b"")
         label = listener_label("egress", egress_port)
-        self.assert_stat_moves(egress, "ringside_listener_tls_verify_failure", label, 0)
+        self.assert_stat_moves(egress, "ringside_listener_tls_verify_failure_total", label, 0)
         time.sleep(0.3)  # let s_server print whatever it might have received
         self.assertNotIn(MARKER.strip().decode(), server.stdout_text(), self.diag())
-        self.assertEqual(egress.stat("ringside_listener_tls_handshake_success", label), 0)
+        self.assertEqual(egress.stat("ringside_listener_tls_handshake_success_total", label), 0)
 
     def test_wrong_san_is_rejected_before_any_byte(self):
         cert, key = self.pki.issue(self.ca_dir, ["other.sample-namespace"], label="wrong-san")
@@ -251,7 +251,7 @@ class MutualTlsTest(OpenSslCase):
             data, ending = harness.read_until_closed(sock, timeout=10)
         self.assertIn(ending, ("eof", "reset"), self.diag())
         self.assertEqual(data, b"")
-        self.assert_stat_moves(ingress, "ringside_listener_tls_handshake_failure", label, 0)
+        self.assert_stat_moves(ingress, "ringside_listener_tls_handshake_failure_total", label, 0)
         self.assertEqual(app.total_bytes(), 0)
 
     def test_require_refuses_s_client_without_certificate(self):
@@ -261,7 +261,7 @@ class MutualTlsTest(OpenSslCase):
         # -ign_eof: keep reading after stdin ends, so the server's verdict is seen.
         status, output = self.s_client(port, "-ign_eof", stdin=MARKER)
         self.assertNotEqual(status, 0, output)
-        self.assert_stat_moves(ingress, "ringside_listener_tls_handshake_failure",
+        self.assert_stat_moves(ingress, "ringside_listener_tls_handshake_failure_total",
                                listener_label("ingress", port), 0)
         self.assertEqual(app.total_bytes(), 0)
         # With the client certificate s_client gets through.
