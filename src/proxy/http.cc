@@ -36,7 +36,10 @@ constexpr size_t kMaxPooled = 256;
 constexpr size_t kReplayLimit = 64 * 1024;
 
 void reset_exchange(Exchange& ex) {
+  ex.down = nullptr;
+  ex.stream = 0;
   ex.up = nullptr;
+  ex.active = false;
   ex.cluster = nullptr;
   ex.route = nullptr;
   ex.pool = 0;
@@ -129,6 +132,7 @@ void HttpDown::recycle() {
   std::string().swap(staged);
   if (parser_) parser_->release_head_buffer();  // a split head's 32 KiB buffer
   if (ex_) {
+    ex_->down = nullptr;
     ex_->up = nullptr;
     ex_->pending.clear();
     if (ex_->replay.capacity() > 4096) std::string().swap(ex_->replay);
@@ -257,7 +261,7 @@ void Worker::http_down_data(Connection* c, std::string_view data) {
     default:
       break;
   }
-  const bool busy = h.exchange_active && h.ex().request_complete;
+  const bool busy = h.exchange_active() && h.ex().request_complete;
   if (busy || !h.backlog.empty()) {
     h.backlog.append(data);
     if (h.backlog.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
@@ -304,14 +308,14 @@ size_t Worker::http_parse_input(Connection* c, std::string_view input) {
   size_t used = 0;
   while (c->state != ConnState::kClosing) {
     if (h.phase == DownPhase::kLingering || h.phase == DownPhase::kTunnel) break;
-    if (h.exchange_active && h.ex().request_complete) break;  // wait for the response
-    if (used == input.size() && !h.exchange_active) break;
+    if (h.exchange_active() && h.ex().request_complete) break;  // wait for the response
+    if (used == input.size() && !h.exchange_active()) break;
     http::Step step = h.parser().parse(input.substr(used));
     used += step.consumed;
     bool stop = false;
     switch (step.event) {
       case http::Event::kNeedMore:
-        if (!h.exchange_active && used > 0 && h.phase == DownPhase::kIdle) {
+        if (!h.exchange_active() && used > 0 && h.phase == DownPhase::kIdle) {
           h.phase = DownPhase::kHead;
           h.head_start_ms = now_ms_;
           http_arm_down_timer(c);
@@ -349,7 +353,8 @@ void Worker::http_begin_request(Connection* c) {
   const ListenerRuntime& listener = listener_config(c);
   const http::HttpConfig& config = runtime_.config.http;
   reset_exchange(ex);
-  h.exchange_active = true;
+  ex.down = c;
+  ex.active = true;
   ex.start_ms = h.phase == DownPhase::kHead ? h.head_start_ms : now_ms_;
   h.phase = DownPhase::kExchange;
   ex.method.assign(head.method);
@@ -402,18 +407,18 @@ void Worker::http_begin_request(Connection* c) {
   h.head_start_ms = 0;
   http_arm_down_timer(c);
   if (ex.cluster->endpoints->empty()) {
-    http_local_reply(c, http::local_status(http::LocalCause::kNoHealthyUpstream),
+    http_local_reply(ex, http::local_status(http::LocalCause::kNoHealthyUpstream),
                      http::local_body(http::LocalCause::kNoHealthyUpstream),
                      http::response_flag_for(http::LocalCause::kNoHealthyUpstream), false);
     return;
   }
-  http_acquire_upstream(c, false);
+  http_acquire_upstream(ex, false);
 }
 
 void Worker::http_request_body(Connection* c, std::string_view body) {
   HttpDown& h = *c->http;
   Exchange& ex = h.ex();
-  if (!h.exchange_active || body.empty()) return;
+  if (!h.exchange_active() || body.empty()) return;
   ex.bytes_received += body.size();
   std::string_view out = body;
   if (ex.request_framing == http::Framing::kChunked) {
@@ -425,7 +430,7 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
   }
   if (ex.response_complete && ex.up == nullptr) return;  // answered already: dropped
   if (ex.up != nullptr && ex.head_sent) {
-    http_body_to_upstream(c, out.data(), out.size());
+    http_body_to_upstream(ex, out.data(), out.size());
     if (ex.up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
   } else {
     ex.pending.append(out.data(), out.size());
@@ -433,8 +438,7 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
   }
 }
 
-void Worker::http_body_to_upstream(Connection* c, const void* data, size_t len) {
-  Exchange& ex = c->http->ex();
+void Worker::http_body_to_upstream(Exchange& ex, const void* data, size_t len) {
   ex.body_sent = true;
   // Kept for the keep-alive race only, which only a reused connection can lose.
   if (!ex.replay_overflow && ex.up->hup->reused) {
@@ -451,14 +455,14 @@ void Worker::http_body_to_upstream(Connection* c, const void* data, size_t len) 
 void Worker::http_request_complete(Connection* c) {
   HttpDown& h = *c->http;
   Exchange& ex = h.ex();
-  if (!h.exchange_active) return;
+  if (!h.exchange_active()) return;
   if (ex.request_framing == http::Framing::kChunked) {
     scratch_.clear();
     http::append_last_chunk(scratch_, h.parser().trailers());
     if (ex.response_complete && ex.up == nullptr) {
       // answered already: nothing goes upstream
     } else if (ex.up != nullptr && ex.head_sent) {
-      http_body_to_upstream(c, scratch_.data(), scratch_.size());
+      http_body_to_upstream(ex, scratch_.data(), scratch_.size());
     } else {
       ex.pending.append(scratch_.data(), scratch_.size());
     }
@@ -466,7 +470,7 @@ void Worker::http_request_complete(Connection* c) {
   ex.request_complete = true;
   ex.request_complete_ms = now_ms_;
   if (ex.response_complete) {
-    http_finish_exchange(c);
+    http_finish_exchange(ex);
     return;
   }
   http_arm_down_timer(c);
@@ -480,15 +484,16 @@ void Worker::http_request_error(Connection* c) {
                       h.client_address.empty() ? "the local app" : h.client_address.c_str(),
                       static_cast<int>(error.status), static_cast<int>(error.reason.size()),
                       error.reason.data());
-  if (h.exchange_active) {
+  if (h.exchange_active()) {
     // A broken body of a request already forwarded: the upstream got part of it.
-    if (h.ex().up != nullptr) http_release_upstream(c, false);
+    if (h.ex().up != nullptr) http_release_upstream(h.ex(), false);
     if (h.ex().response_started) {
-      http_cut(c);
+      http_cut(h.ex());
       return;
     }
   }
-  http_local_reply(c, error.status, error.reason, http::kFlagDownstreamProtocolError, true);
+  http_local_reply(http_exchange_of(c), error.status, error.reason,
+                   http::kFlagDownstreamProtocolError, true);
 }
 
 void Worker::http_down_eof(Connection* c) {
@@ -529,7 +534,7 @@ void Worker::http_down_eof(Connection* c) {
       if (!h.ex().request_complete && h.ex().response_complete) {
         // The client stopped its upload after reading an early response: the answer
         // it has is whole; the connection closes after what is still queued for it.
-        http_finish_exchange(c);
+        http_finish_exchange(h.ex());
         return;
       }
       if (!h.ex().request_complete) {
@@ -613,14 +618,86 @@ void Worker::http_commit_dirty() {
   dirty_.clear();
 }
 
-void Worker::http_local_reply(Connection* c, uint16_t status, std::string_view body, uint32_t flag,
-                              bool force_close) {
+// ---- HTTP/1.1 server codec: an exchange's response on its client connection ---------
+//
+// The exchange layer answers through these calls only; each writes HTTP/1.1 bytes for
+// ex.down (stream 0). The HTTP/2 server codec will implement the same calls per stream.
+
+http::ResponsePlan Worker::h1_send_response_head(Exchange& ex, const http::ResponseHead& head) {
+  if (head.interim() && ex.http10) return {};  // an HTTP/1.0 client gets no 1xx
+  Connection* c = ex.down;
+  http::ResponseContext context;
+  context.headers = runtime_.config.http.headers;
+  context.client_version = ex.http10 ? http::Version::kHttp10 : http::Version::kHttp11;
+  context.request_is_head = ex.kind == http::RequestKind::kHead;
+  context.close = !ex.client_keep_alive || draining_ || c->http->client_eof;
+  if (!head.interim()) context.upstream_service_time_ms = ex.service_time_ms;
+  scratch_.clear();
+  const http::ResponsePlan plan = http::encode_response_head(head, context, scratch_);
+  http_to_client(c, scratch_.data(), scratch_.size());
+  return plan;
+}
+
+void Worker::h1_send_body(Exchange& ex, std::string_view body) {
+  if (ex.framing != http::BodyFraming::kChunked) {
+    http_to_client(ex.down, body.data(), body.size());
+    return;
+  }
+  scratch_.clear();
+  http::append_chunk_header(scratch_, body.size());
+  scratch_.append(body);
+  http::append_chunk_end(scratch_);
+  http_to_client(ex.down, scratch_.data(), scratch_.size());
+}
+
+void Worker::h1_end_body(Exchange& ex, std::span<const http::Field> trailers) {
+  if (ex.framing != http::BodyFraming::kChunked) return;
+  scratch_.clear();
+  http::append_last_chunk(scratch_, trailers);
+  http_to_client(ex.down, scratch_.data(), scratch_.size());
+}
+
+void Worker::h1_send_local_response(Exchange& ex, const http::LocalResponse& response) {
+  scratch_.clear();
+  http::make_local_response(response, scratch_);
+  http_to_client(ex.down, scratch_.data(), scratch_.size());
+}
+
+void Worker::h1_end_response(Exchange& ex) {
+  Connection* c = ex.down;
+  HttpDown& h = *c->http;
+  const bool close =
+      ex.plan_close || !ex.client_keep_alive || draining_ || !ex.request_complete || h.client_eof;
+  if (close) {
+    http_close_after_flush(c);
+    return;
+  }
+  h.phase = DownPhase::kIdle;
+  h.idle_since_ms = now_ms_;
+  http_arm_down_timer(c);
+  if (!h.parsing && !h.backlog.empty()) http_parse(c);
+  if (c->state == ConnState::kClosing) return;
+  if (c->down.recv_paused && h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
+    resume_recv(c, c->down);
+  }
+}
+
+void Worker::h1_reset_response(Exchange& ex) {
+  // What the client already has (the head, part of the body) still reaches it; the
+  // connection then ends without close_notify, so the truncation is visible to it.
+  http_close_after_flush(ex.down, false);
+}
+
+// ---- exchange -------------------------------------------------------------------------
+
+Exchange& Worker::http_exchange_of(Connection* c) {
   HttpDown& h = *c->http;
   Exchange& ex = h.ex();
-  if (!h.exchange_active) {
+  if (!ex.active) {
     // A request refused before its head was complete (parse error, header timeout).
     reset_exchange(ex);
-    h.exchange_active = true;
+    ex.down = c;
+    ex.active = true;
     ex.start_ms = h.head_start_ms != 0 ? h.head_start_ms : now_ms_;
     ex.client_keep_alive = false;
     if (http::HttpStats* s = http_listener_stats(c)) {
@@ -628,6 +705,12 @@ void Worker::http_local_reply(Connection* c, uint16_t status, std::string_view b
       s->request_active.inc();
     }
   }
+  return ex;
+}
+
+void Worker::http_local_reply(Exchange& ex, uint16_t status, std::string_view body, uint32_t flag,
+                              bool force_close) {
+  Connection* c = ex.down;
   ex.status = status;
   ex.flags |= flag;
   ex.details = body;
@@ -639,21 +722,18 @@ void Worker::http_local_reply(Connection* c, uint16_t status, std::string_view b
   response.close = close;
   response.head_request = ex.kind == http::RequestKind::kHead;
   response.server_header = runtime_.config.http.headers.server;
-  scratch_.clear();
-  http::make_local_response(response, scratch_);
-  http_to_client(c, scratch_.data(), scratch_.size());
+  h1_send_local_response(ex, response);
   ex.response_started = true;
   ex.plan_close = close;
   if (!response.head_request) ex.bytes_sent += body.size() + 1;
   if (http::HttpStats* s = http_listener_stats(c)) s->record_proxy_response(status);
   if (http::HttpStats* s = http_service_stats(ex.cluster)) s->record_proxy_response(status);
-  http_finish_exchange(c);
+  http_finish_exchange(ex);
 }
 
-void Worker::http_log(Connection* c) {
+void Worker::http_log(const Exchange& ex) {
   if (!access_log_) return;
-  HttpDown& h = *c->http;
-  const Exchange& ex = h.ex();
+  const Connection* c = ex.down;
   http::AccessLogEntry entry;
   const uint64_t duration = now_ms_ >= ex.start_ms ? now_ms_ - ex.start_ms : 0;
   entry.start_time = std::chrono::system_clock::now() - std::chrono::milliseconds(duration);
@@ -674,16 +754,15 @@ void Worker::http_log(Connection* c) {
   entry.authority = ex.authority;
   entry.user_agent = ex.user_agent;
   entry.listener = listener_config(c).config.name;
-  entry.downstream_address = h.client_address;
+  entry.downstream_address = c->http->client_address;
   access_log_->log(entry);
 }
 
-void Worker::http_end_exchange(Connection* c) {
-  HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
-  if (!h.exchange_active) return;
-  h.exchange_active = false;
-  http_log(c);
+void Worker::http_end_exchange(Exchange& ex) {
+  if (!ex.active) return;
+  ex.active = false;
+  http_log(ex);
+  const Connection* c = ex.down;
   const uint64_t bytes = ex.bytes_received + ex.bytes_sent;
   if (http::HttpStats* s = http_listener_stats(c)) {
     s->request_active.dec();
@@ -695,39 +774,21 @@ void Worker::http_end_exchange(Connection* c) {
   }
 }
 
-void Worker::http_finish_exchange(Connection* c) {
-  HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
+void Worker::http_finish_exchange(Exchange& ex) {
   if (ex.up != nullptr) {
     const bool reusable =
         ex.request_complete && ex.upstream_keep_alive && ex.framing != http::BodyFraming::kTunnel;
-    http_release_upstream(c, reusable);
+    http_release_upstream(ex, reusable);
   }
-  http_end_exchange(c);
-  const bool close =
-      ex.plan_close || !ex.client_keep_alive || draining_ || !ex.request_complete || h.client_eof;
-  if (close) {
-    http_close_after_flush(c);
-    return;
-  }
-  h.phase = DownPhase::kIdle;
-  h.idle_since_ms = now_ms_;
-  http_arm_down_timer(c);
-  if (!h.parsing && !h.backlog.empty()) http_parse(c);
-  if (c->state == ConnState::kClosing) return;
-  if (c->down.recv_paused && h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
-    resume_recv(c, c->down);
-  }
+  http_end_exchange(ex);
+  h1_end_response(ex);
 }
 
-void Worker::http_cut(Connection* c) {
-  if (c->state == ConnState::kClosing) return;
-  HttpDown& h = *c->http;
-  if (h.ex().up != nullptr) http_release_upstream(c, false);
-  http_end_exchange(c);
-  // What the client already has (the head, part of the body) still reaches it; the
-  // connection then ends without close_notify, so the truncation is visible to it.
-  http_close_after_flush(c, false);
+void Worker::http_cut(Exchange& ex) {
+  if (ex.down->state == ConnState::kClosing) return;
+  if (ex.up != nullptr) http_release_upstream(ex, false);
+  http_end_exchange(ex);
+  h1_reset_response(ex);
 }
 
 void Worker::http_close_after_flush(Connection* c, bool clean) {
@@ -825,7 +886,8 @@ void Worker::http_down_timer(Connection* c) {
     case DownPhase::kHead:
       if (config.request_header_timeout.count() > 0 &&
           now_ms_ >= h.head_start_ms + ms(config.request_header_timeout)) {
-        http_local_reply(c, http::local_status(http::LocalCause::kRequestHeaderTimeout),
+        http_local_reply(http_exchange_of(c),
+                         http::local_status(http::LocalCause::kRequestHeaderTimeout),
                          http::local_body(http::LocalCause::kRequestHeaderTimeout),
                          http::response_flag_for(http::LocalCause::kRequestHeaderTimeout), true);
         return;
@@ -843,8 +905,8 @@ void Worker::http_down_timer(Connection* c) {
         if (now_ms_ >= ex.request_complete_ms + ms(config.request_timeout)) {
           if (http::HttpStats* s = http_listener_stats(c)) s->request_timeout_count.add();
           if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_timeout_count.add();
-          if (ex.up != nullptr) http_release_upstream(c, false);
-          http_local_reply(c, http::local_status(http::LocalCause::kRequestTimeout),
+          if (ex.up != nullptr) http_release_upstream(ex, false);
+          http_local_reply(ex, http::local_status(http::LocalCause::kRequestTimeout),
                            http::local_body(http::LocalCause::kRequestTimeout),
                            http::response_flag_for(http::LocalCause::kRequestTimeout), false);
           return;
@@ -872,9 +934,8 @@ void Worker::http_down_timer(Connection* c) {
 
 // ---- upstream -------------------------------------------------------------------------
 
-void Worker::http_acquire_upstream(Connection* c, bool fresh_only) {
-  HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
+void Worker::http_acquire_upstream(Exchange& ex, bool fresh_only) {
+  Connection* c = ex.down;
   if (stopping_) {
     abort(c);
     return;
@@ -904,11 +965,11 @@ void Worker::http_acquire_upstream(Connection* c, bool fresh_only) {
     }
     endpoint->release(index_);  // the pooled connection holds its endpoint already
     timers_.cancel(&u->timer.node);
-    u->hup->owner = c;
+    u->hup->owner = &ex;
     u->hup->reused = true;
     u->hup->got_bytes = false;
     ex.up = u;
-    http_send_request(c);
+    http_send_request(ex);
     return;
   }
   Connection* u = allocate(c->listener);
@@ -916,7 +977,7 @@ void Worker::http_acquire_upstream(Connection* c, bool fresh_only) {
   u->hup = std::make_unique<HttpUp>(runtime_.http.limits);
   u->hup->cluster = ex.cluster;
   u->hup->pool = ex.pool;
-  u->hup->owner = c;
+  u->hup->owner = &ex;
   u->state = ConnState::kConnecting;
   u->endpoint = endpoint;  // held; null: the service has no endpoint (http_connect answers)
   ex.up = u;
@@ -933,7 +994,7 @@ void Worker::http_connect(Connection* u) {
     return;
   }
   const cluster::Endpoint& endpoint = *u->endpoint;
-  if (hu.owner != nullptr) hu.owner->http->ex().upstream_address = endpoint.text;
+  if (hu.owner != nullptr) hu.owner->upstream_address = endpoint.text;
   ++u->attempts;
   u->state = ConnState::kConnecting;
   auto fd = net::make_client_socket(endpoint.address);
@@ -999,14 +1060,13 @@ void Worker::http_upstream_ready(Connection* u) {
     abort(u);
     return;
   }
-  http_send_request(hu.owner);
+  http_send_request(*hu.owner);
 }
 
-void Worker::http_retry(Connection* c, bool counted, bool replay, bool fresh_only) {
-  Exchange& ex = c->http->ex();
+void Worker::http_retry(Exchange& ex, bool counted, bool replay, bool fresh_only) {
   if (counted) {
     ++ex.retries;
-    if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_count.add();
+    if (http::HttpStats* s = http_listener_stats(ex.down)) s->request_retry_count.add();
     if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_retry_count.add();
   }
   // The next connection gets the head first: body bytes arriving meanwhile wait in
@@ -1018,12 +1078,11 @@ void Worker::http_retry(Connection* c, bool counted, bool replay, bool fresh_onl
     ex.replay.clear();
     ex.body_sent = false;
   }
-  http_acquire_upstream(c, fresh_only);
+  http_acquire_upstream(ex, fresh_only);
 }
 
-void Worker::http_send_request(Connection* c) {
-  HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
+void Worker::http_send_request(Exchange& ex) {
+  Connection* c = ex.down;
   Connection* u = ex.up;
   HttpUp& hu = *u->hup;
   hu.parser.expect_response_to(ex.kind);
@@ -1034,29 +1093,29 @@ void Worker::http_send_request(Connection* c) {
   while (!ex.pending.empty() && u->state != ConnState::kClosing) {
     std::span<const uint8_t> bytes = ex.pending.front();
     const size_t n = bytes.size();
-    http_body_to_upstream(c, bytes.data(), n);
+    http_body_to_upstream(ex, bytes.data(), n);
     ex.pending.consume(n);
   }
   if (c->down.recv_paused && u->up.out.size() <= runtime_.config.max_pending_bytes / 2 &&
-      h.backlog.size() <= runtime_.config.max_pending_bytes / 2) {
+      c->http->backlog.size() <= runtime_.config.max_pending_bytes / 2) {
     resume_recv(c, c->down);
   }
 }
 
 void Worker::http_up_data(Connection* u, std::string_view data) {
   HttpUp& hu = *u->hup;
-  Connection* c = hu.owner;
   if (!data.empty()) hu.got_bytes = true;
-  if (c == nullptr) {
+  if (hu.owner == nullptr) {
     // Bytes on an idle pooled connection: nothing asked for them. Drop the connection.
     abort(u);
     return;
   }
+  Exchange& ex = *hu.owner;
+  Connection* c = ex.down;
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
   c->last_activity_ms = now_ms_;
   if (h.phase == DownPhase::kTunnel) {
-    http_to_client(c, data.data(), data.size());
+    h1_send_body(ex, data);
     if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
     return;
   }
@@ -1064,93 +1123,26 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
     // More bytes after a complete response, while the request body still flows: this
     // upstream is not reusable, and the exchange ends without it.
     ex.upstream_keep_alive = false;
-    http_finish_exchange(c);
+    http_finish_exchange(ex);
     return;
   }
-  const http::HttpConfig& config = runtime_.config.http;
   size_t used = 0;
-  while (u->state != ConnState::kClosing && c->state != ConnState::kClosing && hu.owner == c) {
+  while (u->state != ConnState::kClosing && c->state != ConnState::kClosing && hu.owner == &ex) {
     http::Step step = hu.parser.parse(data.substr(used));
     used += step.consumed;
     switch (step.event) {
       case http::Event::kNeedMore:
         if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
         return;
-      case http::Event::kHead: {
-        const http::ResponseHead& head = hu.parser.head();
-        http::ResponseContext context;
-        context.headers = config.headers;
-        context.client_version = ex.http10 ? http::Version::kHttp10 : http::Version::kHttp11;
-        context.request_is_head = ex.kind == http::RequestKind::kHead;
-        context.close = !ex.client_keep_alive || draining_ || h.client_eof;
-        if (head.interim()) {
-          if (!ex.http10) {
-            scratch_.clear();
-            http::encode_response_head(head, context, scratch_);
-            http_to_client(c, scratch_.data(), scratch_.size());
-          }
-          break;
-        }
-        if (head.switches_protocol && !(ex.upgrade || ex.kind == http::RequestKind::kConnect)) {
-          // A 101 nobody asked for: following it would turn a request into a tunnel.
-          RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: %s switched protocols unasked",
-                              listener_config(c).config.name.c_str(), ex.upstream_address.c_str());
-          http_upstream_failed(u, http::RetryReason::kOther,
-                               http::LocalCause::kUpstreamProtocolError);
-          return;
-        }
-        ex.cluster->endpoints->report_response(index_, *u->endpoint, head.status, now_ms_);
-        if (head.status == 503 && !ex.response_started) {
-          http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries,
-                                     http::RetryReason::kStatus503};
-          if (http::may_retry(attempt, ex.max_retries) != http::RetryVerdict::kNo && !stopping_) {
-            if (http::HttpStats* s = http_service_stats(ex.cluster)) {
-              s->http_code_target_5xx_count.add();
-            }
-            http_release_upstream(c, false);
-            http_retry(c, /*counted=*/true, /*replay=*/false, /*fresh_only=*/false);
-            return;
-          }
-          if (ex.retries > 0) ex.flags |= http::kFlagUpstreamRetryLimitExceeded;
-        }
-        ex.service_time_ms = static_cast<int64_t>(now_ms_ - ex.sent_ms);
-        context.upstream_service_time_ms = ex.service_time_ms;
-        scratch_.clear();
-        http::ResponsePlan plan = http::encode_response_head(head, context, scratch_);
-        ex.framing = plan.framing;
-        ex.plan_close = plan.close;
-        ex.status = head.status;
-        ex.upstream_keep_alive = head.keep_alive;
-        ex.response_started = true;
-        http_to_client(c, scratch_.data(), scratch_.size());
-        const uint64_t service_ms = static_cast<uint64_t>(ex.service_time_ms);
-        if (http::HttpStats* s = http_listener_stats(c)) {
-          s->record_target_response(head.status, service_ms);
-        }
-        if (http::HttpStats* s = http_service_stats(ex.cluster)) {
-          s->record_target_response(head.status, service_ms);
-        }
-        http_arm_down_timer(c);
+      case http::Event::kHead:
+        if (!http_response_head(ex, u, hu.parser.head())) return;
         break;
-      }
       case http::Event::kBody:
         ex.bytes_sent += step.body.size();
-        if (ex.framing == http::BodyFraming::kChunked) {
-          scratch_.clear();
-          http::append_chunk_header(scratch_, step.body.size());
-          scratch_.append(step.body);
-          http::append_chunk_end(scratch_);
-          http_to_client(c, scratch_.data(), scratch_.size());
-        } else {
-          http_to_client(c, step.body.data(), step.body.size());
-        }
+        h1_send_body(ex, step.body);
         break;
       case http::Event::kMessageComplete:
-        if (ex.framing == http::BodyFraming::kChunked) {
-          scratch_.clear();
-          http::append_last_chunk(scratch_, hu.parser.trailers());
-          http_to_client(c, scratch_.data(), scratch_.size());
-        }
+        h1_end_body(ex, hu.parser.trailers());
         // Bytes behind a complete response were never asked for: do not reuse.
         if (used < data.size()) ex.upstream_keep_alive = false;
         ex.response_complete = true;
@@ -1162,19 +1154,19 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
           // and the client connection closes after the response (a lingering close
           // reads and drops the rest of the body).
           if (!ex.upstream_keep_alive || ex.plan_close) {
-            http_finish_exchange(c);
+            http_finish_exchange(ex);
             return;
           }
           http_arm_down_timer(c);
           return;
         }
-        http_finish_exchange(c);
+        http_finish_exchange(ex);
         return;
       case http::Event::kTunnel: {
         // 101 Switching Protocols (or a 2xx to CONNECT): from here on, raw bytes.
         h.phase = DownPhase::kTunnel;
         ex.framing = http::BodyFraming::kTunnel;
-        http_to_client(c, data.data() + used, data.size() - used);
+        h1_send_body(ex, data.substr(used));
         if (!h.backlog.empty()) {
           http_to_upstream(u, h.backlog.data(), h.backlog.size());
           h.backlog.clear();
@@ -1190,7 +1182,7 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
                             static_cast<int>(error.reason.size()), error.reason.data());
         if (ex.response_started) {
           ex.flags |= http::kFlagUpstreamProtocolError;
-          http_cut(c);
+          http_cut(ex);
           return;
         }
         http_upstream_failed(u, http::RetryReason::kOther,
@@ -1201,11 +1193,53 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
   }
 }
 
+bool Worker::http_response_head(Exchange& ex, Connection* u, const http::ResponseHead& head) {
+  if (head.interim()) {
+    h1_send_response_head(ex, head);
+    return true;
+  }
+  if (head.switches_protocol && !(ex.upgrade || ex.kind == http::RequestKind::kConnect)) {
+    // A 101 nobody asked for: following it would turn a request into a tunnel.
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: %s switched protocols unasked",
+                        listener_config(ex.down).config.name.c_str(), ex.upstream_address.c_str());
+    http_upstream_failed(u, http::RetryReason::kOther, http::LocalCause::kUpstreamProtocolError);
+    return false;
+  }
+  ex.cluster->endpoints->report_response(index_, *u->endpoint, head.status, now_ms_);
+  if (head.status == 503 && !ex.response_started) {
+    http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries, http::RetryReason::kStatus503};
+    if (http::may_retry(attempt, ex.max_retries) != http::RetryVerdict::kNo && !stopping_) {
+      if (http::HttpStats* s = http_service_stats(ex.cluster)) {
+        s->http_code_target_5xx_count.add();
+      }
+      http_release_upstream(ex, false);
+      http_retry(ex, /*counted=*/true, /*replay=*/false, /*fresh_only=*/false);
+      return false;
+    }
+    if (ex.retries > 0) ex.flags |= http::kFlagUpstreamRetryLimitExceeded;
+  }
+  ex.service_time_ms = static_cast<int64_t>(now_ms_ - ex.sent_ms);
+  ex.status = head.status;
+  ex.upstream_keep_alive = head.keep_alive;
+  ex.response_started = true;
+  const http::ResponsePlan plan = h1_send_response_head(ex, head);
+  ex.framing = plan.framing;
+  ex.plan_close = plan.close;
+  const uint64_t service_ms = static_cast<uint64_t>(ex.service_time_ms);
+  if (http::HttpStats* s = http_listener_stats(ex.down)) {
+    s->record_target_response(head.status, service_ms);
+  }
+  if (http::HttpStats* s = http_service_stats(ex.cluster)) {
+    s->record_target_response(head.status, service_ms);
+  }
+  http_arm_down_timer(ex.down);
+  return true;
+}
+
 void Worker::http_up_eof(Connection* u) {
   HttpUp& hu = *u->hup;
   u->up.eof = true;
-  Connection* c = hu.owner;
-  if (c == nullptr) {
+  if (hu.owner == nullptr) {
     abort(u);  // a pooled connection the upstream closed
     return;
   }
@@ -1216,9 +1250,9 @@ void Worker::http_up_eof(Connection* u) {
                          http::LocalCause::kUpstreamTlsFailure);
     return;
   }
-  HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
-  if (h.phase == DownPhase::kTunnel) {
+  Exchange& ex = *hu.owner;
+  Connection* c = ex.down;
+  if (c->http->phase == DownPhase::kTunnel) {
     http_close_after_flush(c);
     if (c->state == ConnState::kClosing) return;
     if (c->down.eof) abort(u);
@@ -1228,18 +1262,14 @@ void Worker::http_up_eof(Connection* u) {
     // Closed after an early response, while the request body still flowed: the client
     // has its whole answer; the exchange ends without the upstream.
     ex.upstream_keep_alive = false;
-    http_finish_exchange(c);
+    http_finish_exchange(ex);
     return;
   }
   http::Step step = hu.parser.finish();
   if (step.event == http::Event::kMessageComplete && ex.response_started) {
-    if (ex.framing == http::BodyFraming::kChunked) {
-      scratch_.clear();
-      http::append_last_chunk(scratch_, {});
-      http_to_client(c, scratch_.data(), scratch_.size());
-    }
+    h1_end_body(ex, {});
     ex.upstream_keep_alive = false;
-    http_finish_exchange(c);
+    http_finish_exchange(ex);
     return;
   }
   if (!ex.response_started) {
@@ -1248,7 +1278,7 @@ void Worker::http_up_eof(Connection* u) {
   }
   // The response was cut short after its head went out: the client must see it fail.
   ex.flags |= http::kFlagUpstreamConnectionTermination;
-  http_cut(c);
+  http_cut(ex);
 }
 
 void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http::LocalCause cause) {
@@ -1264,14 +1294,17 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
       s->upstream_tls_negotiation_errors.add();
     }
   }
-  Connection* c = u->hup->owner;
+  Exchange* ex = u->hup->owner;
   u->hup->owner = nullptr;
-  if (c != nullptr) c->http->ex().up = nullptr;
+  if (ex != nullptr) ex->up = nullptr;
   if (u->state != ConnState::kClosing) abort(u);
-  if (c == nullptr || c->state == ConnState::kClosing) return;
-  Exchange& ex = c->http->ex();
+  if (ex != nullptr) http_exchange_failed(*ex, reason, cause);
+}
+
+void Worker::http_exchange_failed(Exchange& ex, http::RetryReason reason, http::LocalCause cause) {
+  if (ex.down->state == ConnState::kClosing) return;
   if (ex.response_started) {
-    http_cut(c);
+    http_cut(ex);
     return;
   }
   // A request whose whole body is still held (small, and complete) can be sent again
@@ -1283,23 +1316,22 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
   http::RetryVerdict verdict = http::may_retry(attempt, ex.max_retries);
   if (verdict != http::RetryVerdict::kNo && !stopping_) {
     // A pooled connection the upstream had closed: the next try takes a fresh one.
-    http_retry(c, verdict == http::RetryVerdict::kRetry, replayable,
+    http_retry(ex, verdict == http::RetryVerdict::kRetry, replayable,
                reason == http::RetryReason::kReusedConnectionClosed);
     return;
   }
   uint32_t flags = http::response_flag_for(cause);
   if (ex.retries > 0 && retryable_reason(reason)) {
     flags |= http::kFlagUpstreamRetryLimitExceeded;
-    if (http::HttpStats* s = http_listener_stats(c)) s->request_retry_limit_exceeded.add();
+    if (http::HttpStats* s = http_listener_stats(ex.down)) s->request_retry_limit_exceeded.add();
     if (http::HttpStats* s = http_service_stats(ex.cluster)) {
       s->request_retry_limit_exceeded.add();
     }
   }
-  http_local_reply(c, http::local_status(cause), http::local_body(cause), flags, false);
+  http_local_reply(ex, http::local_status(cause), http::local_body(cause), flags, false);
 }
 
-void Worker::http_release_upstream(Connection* c, bool reusable) {
-  Exchange& ex = c->http->ex();
+void Worker::http_release_upstream(Exchange& ex, bool reusable) {
   Connection* u = ex.up;
   if (u == nullptr) return;
   ex.up = nullptr;
@@ -1373,10 +1405,12 @@ void Worker::http_on_sent(Connection* c, Half& half) {
     }
     return;
   }
-  Connection* owner = c->hup->owner;
-  if (owner != nullptr && owner->down.recv_paused && c->up.out.size() <= low &&
-      owner->http->backlog.size() <= low && owner->http->ex().pending.size() <= low) {
-    resume_recv(owner, owner->down);
+  const Exchange* ex = c->hup->owner;
+  if (ex == nullptr) return;
+  Connection* down = ex->down;
+  if (down->down.recv_paused && c->up.out.size() <= low && down->http->backlog.size() <= low &&
+      ex->pending.size() <= low) {
+    resume_recv(down, down->down);
   }
 }
 
@@ -1400,13 +1434,13 @@ void Worker::http_on_abort(Connection* c) {
       hu.pooled = false;
     }
     if (hu.owner == nullptr) return;
-    if (hu.owner->http->ex().response_complete) {
+    Exchange& ex = *hu.owner;
+    if (ex.response_complete) {
       // Gone while the rest of an answered request's body was flowing: nothing is lost,
       // and the exchange ends without it.
-      Connection* owner = hu.owner;
-      owner->http->ex().up = nullptr;
+      ex.up = nullptr;
       hu.owner = nullptr;
-      http_finish_exchange(owner);
+      http_finish_exchange(ex);
       return;
     }
     // Lost while serving an exchange: decide for the exchange as if it had failed.
@@ -1425,9 +1459,7 @@ void Worker::http_on_abort(Connection* c) {
       reason = http::RetryReason::kOther;
       cause = http::LocalCause::kUpstreamReset;
     }
-    if (!hu.owner->http->ex().response_started) {
-      hu.owner->http->ex().flags |= http::kFlagUpstreamConnectionTermination;
-    }
+    if (!ex.response_started) ex.flags |= http::kFlagUpstreamConnectionTermination;
     http_upstream_failed(c, reason, cause);
     return;
   }
@@ -1439,9 +1471,9 @@ void Worker::http_on_abort(Connection* c) {
     u->hup->owner = nullptr;
     abort(u);
   }
-  if (h.exchange_active) {
+  if (h.exchange_active()) {
     if (h.client_eof) h.ex().flags |= http::kFlagDownstreamConnectionTermination;
-    http_end_exchange(c);
+    http_end_exchange(h.ex());
   }
 }
 

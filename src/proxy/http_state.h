@@ -28,9 +28,16 @@ enum class DownPhase : uint8_t {
   kLingering,  // the response is out and the write side shut: read and discard until EOF
 };
 
-// One request and its response.
+// One request and its response: the unit the upstream side works for. An upstream
+// connection (HttpUp::owner) points at the exchange it serves, never at a client
+// connection; the exchange knows its client connection (`down`) and, on it, its stream.
+// Today an HTTP/1.1 connection carries one exchange at a time (HttpDown owns it) and the
+// stream is always 0; docs/architecture.md (HTTP) says what is left before HTTP/2.
 struct Exchange {
-  Connection* up = nullptr;  // the upstream connection serving it (kHttpUp), or null
+  Connection* down = nullptr;  // the client connection (kHttpDown) it answers
+  uint32_t stream = 0;         // its stream on `down`: 0 for HTTP/1.1
+  Connection* up = nullptr;    // the upstream connection serving it (kHttpUp), or null
+  bool active = false;         // from its request (or refusal) to its end: stats, log
   const Cluster* cluster = nullptr;
   const http::Route* route = nullptr;
   uint32_t pool = 0;  // the worker's pool index for (listener, cluster)
@@ -83,9 +90,11 @@ struct HttpDown {
   }
   // The exchange, or null when none was made yet.
   Exchange* ex_if_any() { return ex_.get(); }
+  // An exchange is in progress on the connection.
+  bool exchange_active() const { return ex_ && ex_->active; }
   // Idle, nothing half-read and nothing to send: the connection may give this back.
   bool idle() const {
-    return phase == DownPhase::kIdle && !exchange_active && !parsing && !dirty && !client_eof &&
+    return phase == DownPhase::kIdle && !exchange_active() && !parsing && !dirty && !client_eof &&
            backlog.empty() && staged.empty() && (!parser_ || parser_->between_messages());
   }
   // Back to a fresh connection's state, for the pool: keeps the exchange and parser
@@ -93,7 +102,6 @@ struct HttpDown {
   void recycle();
 
   DownPhase phase = DownPhase::kIdle;
-  bool exchange_active = false;
   bool parsing = false;      // inside http_parse_input (no re-entry)
   bool dirty = false;        // in the worker's list: staged plaintext, or queued bytes not yet sent
   bool close_after = false;  // close once the current response is out
@@ -129,7 +137,7 @@ class HttpDownPool {
 struct HttpUp {
   explicit HttpUp(const http::Limits& limits) : parser(limits) {}
   http::ResponseParser parser;
-  Connection* owner = nullptr;  // the downstream connection using it; null while pooled
+  Exchange* owner = nullptr;  // the exchange it serves; null while pooled, or once it is gone
   const Cluster* cluster = nullptr;
   uint32_t pool = 0;  // its endpoint is the Connection's (held, released with it)
   uint8_t attempt = 0;

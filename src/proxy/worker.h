@@ -6,7 +6,9 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "proxy/connection.h"
@@ -137,31 +139,59 @@ class Worker {
                   size_t len);
   void http_commit(Connection* c);
   void http_commit_dirty();
-  void http_local_reply(Connection* c, uint16_t status, std::string_view body, uint32_t flag,
-                        bool force_close);
-  void http_log(Connection* c);
-  void http_end_exchange(Connection* c);
-  void http_finish_exchange(Connection* c);
   void http_close_after_flush(Connection* c, bool clean = true);
-  // Ends a client connection whose response cannot be completed (see http.cc).
-  void http_cut(Connection* c);
-  void http_body_to_upstream(Connection* c, const void* data, size_t len);
   void http_arm_down_timer(Connection* c);
   void http_down_timer(Connection* c);
-  // Upstream side:
-  void http_acquire_upstream(Connection* c, bool fresh_only);
+  // The HTTP/1.1 server codec's response side: what the exchange layer calls to answer
+  // an exchange on its client connection (ex.down). The HTTP/2 server codec will offer
+  // the same calls per stream.
+  // The response head (a 1xx too; none to an HTTP/1.0 client); says how the body is
+  // framed and whether the connection closes after it.
+  http::ResponsePlan h1_send_response_head(Exchange& ex, const http::ResponseHead& head);
+  void h1_send_body(Exchange& ex, std::string_view body);  // framed as ex.framing says
+  void h1_end_body(Exchange& ex, std::span<const http::Field> trailers);
+  void h1_send_local_response(Exchange& ex, const http::LocalResponse& response);
+  // The exchange is over: close after what is queued, or wait for (parse) the next request.
+  void h1_end_response(Exchange& ex);
+  // The response cannot be completed: end the connection so the client sees the cut.
+  void h1_reset_response(Exchange& ex);
+
+  // Exchanges, whatever the codecs. A function taking an Exchange reaches its client
+  // connection (ex.down) only for connection work: listener stats, back-pressure, timers.
+  // c's exchange in progress, or one started for a request refused before its head was
+  // complete (parse error, header timeout).
+  Exchange& http_exchange_of(Connection* c);
+  void http_local_reply(Exchange& ex, uint16_t status, std::string_view body, uint32_t flag,
+                        bool force_close);
+  void http_log(const Exchange& ex);
+  void http_end_exchange(Exchange& ex);
+  void http_finish_exchange(Exchange& ex);
+  // Ends an exchange whose response cannot be completed (see http.cc).
+  void http_cut(Exchange& ex);
+  void http_body_to_upstream(Exchange& ex, const void* data, size_t len);
+  void http_acquire_upstream(Exchange& ex, bool fresh_only);
   // Sends the exchange again on another upstream connection: the retry is counted when
   // counted; replay puts the held body back in front of what is still to come.
-  void http_retry(Connection* c, bool counted, bool replay, bool fresh_only);
+  void http_retry(Exchange& ex, bool counted, bool replay, bool fresh_only);
+  void http_send_request(Exchange& ex);
+  // The response head from ex's upstream u; false when the exchange stopped reading u
+  // (retried after a 503, or failed).
+  bool http_response_head(Exchange& ex, Connection* u, const http::ResponseHead& head);
+  // The exchange lost its upstream before its response was complete: retry, a local
+  // reply, or a cut when the response had started.
+  void http_exchange_failed(Exchange& ex, http::RetryReason reason, http::LocalCause cause);
+  void http_release_upstream(Exchange& ex, bool reusable);
+
+  // Upstream connections:
   void http_connect(Connection* u);
   void http_on_connect(Connection* u, uint8_t attempt, const Completion& completion);
   void http_upstream_ready(Connection* u);
-  void http_send_request(Connection* c);
   void http_to_upstream(Connection* u, const void* data, size_t len);
   void http_up_data(Connection* u, std::string_view data);
   void http_up_eof(Connection* u);
+  // u failed (connect, TLS, reset, bad response): counted against its endpoint, closed,
+  // and its exchange decides (http_exchange_failed).
   void http_upstream_failed(Connection* u, http::RetryReason reason, http::LocalCause cause);
-  void http_release_upstream(Connection* c, bool reusable);
   void http_up_timer(Connection* u);
   void http_on_sent(Connection* c, Half& half);
   void http_on_abort(Connection* c);

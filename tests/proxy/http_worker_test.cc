@@ -133,6 +133,42 @@ TEST_F(HttpWorkerTest, IdleKeepAliveConnectionGivesItsStateBackToThePool) {
   EXPECT_EQ(hstats().request_count.get(), 2u);
 }
 
+// An upstream connection serves an exchange, not a client connection: after client A's
+// request, its pooled upstream and its pooled HTTP state (exchange included) go to client
+// B, and B's response reaches B, not A.
+TEST_F(HttpWorkerTest, PooledUpstreamAndExchangeServeTheNextClientConnection) {
+  ring_->deliver(client_recv_, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  EXPECT_EQ(drain_sends(up), "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ring_->deliver(recv_token(up), kOk);
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd).rfind("HTTP/1.1 200 OK\r\n", 0), 0u);
+  EXPECT_EQ(worker_->pooled_http_states(), 1u);
+
+  constexpr int kOtherClientFd = kClientFd + 1;
+  auto accept = ring_->last(Call::kAcceptMultishot);
+  ASSERT_TRUE(accept.has_value());
+  ring_->complete(accept->user_data, kOtherClientFd, /*more=*/true);
+  turn();
+  const uint64_t other_recv = recv_token(kOtherClientFd);
+  ASSERT_NE(other_recv, 0u);
+  ring_->deliver(other_recv, "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(worker_->pooled_http_states(), 0u);  // B took A's state
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);   // and A's upstream connection
+  EXPECT_EQ(drain_sends(up), "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ring_->deliver(recv_token(up), "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nbb");
+  turn();
+  EXPECT_EQ(drain_sends(kClientFd), "");
+  std::string answer = drain_sends(kOtherClientFd);
+  EXPECT_EQ(answer.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << answer;
+  EXPECT_EQ(answer.substr(answer.size() - 2), "bb");
+  EXPECT_EQ(hstats().request_count.get(), 2u);
+  EXPECT_EQ(hstats().request_active.get(), 0);
+  EXPECT_EQ(hstats().upstream_cx_total.get(), 1u);
+}
+
 TEST_F(HttpWorkerTest, HeadAndBodyReadTogetherLeaveInOneSendEachWay) {
   // A request with its body, and a response with its body, each arriving in one read:
   // each goes out in a single send (one segment for the reader), not the head first and
