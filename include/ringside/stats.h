@@ -48,6 +48,8 @@ class Gauge {
   X(tls_handshake_success, counter, "TLS handshakes completed")                               \
   X(tls_handshake_failure, counter, "TLS handshakes failed (any reason)")                     \
   X(tls_verify_failure, counter, "Peer certificates rejected (chain, expiry, SAN)")           \
+  X(tls_closed_before_hello_total, counter,                                                   \
+    "Connections closed by the client before it sent a byte (TCP health checks)")             \
   X(upstream_cx_total, counter, "Upstream connections opened")                                \
   X(upstream_cx_connect_fail, counter, "Upstream connects refused, unreachable or timed out") \
   X(upstream_cx_active, gauge, "Upstream connections open now")                               \
