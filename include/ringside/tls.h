@@ -206,6 +206,9 @@ class TlsSession {
   TlsStatus fail(int ret);
   // The cause of a failure with wolfSSL error code `error`, in words; sets error_kind_.
   std::string explain(int error);
+  // The description of a fatal alert the peer sent as a plaintext record that wolfSSL
+  // could not take (see tls.cc), or -1.
+  int plaintext_alert() const;
   // Frees wolfSSL's record buffer when the input is drained (see tls.cc).
   void release_input_buffer();
 

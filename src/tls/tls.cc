@@ -573,6 +573,26 @@ TlsStatus TlsSession::fail(int ret) {
   return TlsStatus::kError;
 }
 
+int TlsSession::plaintext_alert() const {
+  // A TLS 1.3 client that rejects the server's certificate has not switched to its
+  // handshake keys yet, so OpenSSL sends its alert in the clear; wolfSSL, expecting an
+  // encrypted record, reports a parse error on its header. The record is in the input of
+  // the failing call: 21 (alert), version 3.x, length 2, fatal, description; wolfSSL read
+  // its header, and maybe its body too.
+  auto alert_at = [this](size_t start) {
+    if (start + 7 > in_len_) return -1;
+    const uint8_t* r = in_ + start;
+    if (r[0] != 21 || r[1] != 3 || r[2] > 4 || r[3] != 0 || r[4] != 2 || r[5] != alert_fatal) {
+      return -1;
+    }
+    return static_cast<int>(r[6]);
+  };
+  if (in_ == nullptr) return -1;
+  int alert = in_off_ >= 5 ? alert_at(in_off_ - 5) : -1;
+  if (alert < 0 && in_off_ >= 7) alert = alert_at(in_off_ - 7);
+  return alert;
+}
+
 std::string TlsSession::explain(int error) {
   const bool server = role_ == Role::kServer;
   const std::string peer = server ? "client" : "server";
@@ -588,8 +608,8 @@ std::string TlsSession::explain(int error) {
   // The peer's verdict, when it sent one: it says more than the error we ran into.
   WOLFSSL_ALERT_HISTORY alerts{};
   wolfSSL_get_alert_history(ssl_, &alerts);
-  if (alerts.last_rx.level == alert_fatal) {
-    const int alert = alerts.last_rx.code;
+  const int alert = alerts.last_rx.level == alert_fatal ? alerts.last_rx.code : plaintext_alert();
+  if (alert >= 0) {
     const std::string named = " (alert " + alert_name(alert) + ")";
     if (is_certificate_alert(alert)) return peer + " rejected our certificate" + named;
     error_kind_ = ErrorKind::kTls;

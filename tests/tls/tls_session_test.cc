@@ -677,6 +677,24 @@ TEST(TlsFailureWords, ExpiredAndMisnamedCertificates) {
   expect_worded(misnamed.server, "client rejected our certificate (alert ");
 }
 
+TEST(TlsFailureWords, PlaintextAlertOfATls13ClientIsNamed) {
+  // OpenSSL rejects a TLS 1.3 server's certificate before it has handshake keys, so its
+  // alert comes in the clear: wolfSSL calls it a parse error; the log names the alert.
+  const auto& m = material();
+  auto server_ctx = server_context(m.server_ecdsa);
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem);
+  Side server(server_ctx->ctx(0), Role::kServer);
+  Side client(client_ctx->ctx(0), Role::kClient, kService, kService);
+  ASSERT_EQ(client.handshake(), TlsStatus::kWantRead);
+  transfer(client, server);
+  ASSERT_EQ(server.handshake(), TlsStatus::kWantRead);
+  server.pending = {0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 48};  // fatal unknown_ca
+  ASSERT_EQ(server.handshake(), TlsStatus::kError);
+  expect_worded(server.session.error_detail(),
+                "client rejected our certificate (alert unknown_ca)");
+  EXPECT_EQ(server.session.error_kind(), ErrorKind::kVerify);
+}
+
 TEST(TlsFailureWords, Tls12ClientAgainstTls13Only) {
   const auto& m = material();
   auto f = handshake_between(client_context(m.ca_ecdsa.cert_chain_pem, nullptr, true),
