@@ -194,22 +194,18 @@ TEST(EncodeRequestHead, ForwardedForNamedInConnectionIsReplacedNotJoined) {
             "x-forwarded-proto: https\r\n\r\n");
 }
 
-TEST(EncodeRequestHead, TrustedDownstreamKeepsItsForwardedProto) {
+TEST(EncodeRequestHead, OnlyATrustedDownstreamKeepsItsForwardedProto) {
   // Behind a load balancer that terminated plain HTTP: the app must see http to redirect.
+  const std::string claimed =
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\nX-Forwarded-For: "
+      "203.0.113.7\r\n\r\n";
   RequestContext context = ingress();
   context.headers.request_id = false;
   context.trusted_downstream = true;
-  EXPECT_EQ(encode_request("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\n"
-                           "X-Forwarded-For: 203.0.113.7\r\n\r\n",
-                           context),
+  EXPECT_EQ(encode_request(claimed, context),
             "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\n"
             "x-forwarded-for: 203.0.113.7, 10.0.0.9\r\n\r\n");
-}
-
-TEST(EncodeRequestHead, TrustedDownstreamWithoutForwardedProtoGetsHttps) {
-  RequestContext context = ingress();
-  context.headers.request_id = false;
-  context.trusted_downstream = true;
+  // Trusted but silent: https, as for anyone.
   EXPECT_EQ(encode_request("GET / HTTP/1.1\r\nHost: h\r\n\r\n", context),
             "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 10.0.0.9\r\n"
             "x-forwarded-proto: https\r\n\r\n");
@@ -219,13 +215,10 @@ TEST(EncodeRequestHead, TrustedDownstreamWithoutForwardedProtoGetsHttps) {
                            context),
             "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 10.0.0.9\r\n"
             "x-forwarded-proto: https\r\n\r\n");
-}
-
-TEST(EncodeRequestHead, UntrustedClientCannotClaimAScheme) {
-  RequestContext context = ingress();
-  context.headers.request_id = false;
-  EXPECT_EQ(encode_request("GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\n\r\n", context),
-            "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 10.0.0.9\r\n"
+  // An untrusted client cannot claim a scheme.
+  context.trusted_downstream = false;
+  EXPECT_EQ(encode_request(claimed, context),
+            "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 203.0.113.7, 10.0.0.9\r\n"
             "x-forwarded-proto: https\r\n\r\n");
 }
 
