@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "ringside/result.h"
 
@@ -28,5 +29,24 @@ struct SocketAddress {
   // result). Blocking: start-up and control thread only. detail says why on failure.
   static Result<SocketAddress> resolve(std::string_view text, std::string* detail);
 };
+
+// An IP address range in CIDR notation ("10.0.0.0/16", "fd00::/8"); a bare address is a
+// range of one ("10.0.0.7" is 10.0.0.7/32).
+struct IpRange {
+  uint16_t family = 0;  // AF_INET or AF_INET6
+  uint8_t prefix = 0;   // leading bits that must match
+  uint8_t addr[16] = {};
+
+  // Numeric only; bits beyond the prefix must be zero ("10.0.0.1/8" is refused: it is
+  // usually a typo for a host). On failure detail says why.
+  static Result<IpRange> parse(std::string_view text, std::string* detail);
+  // True when addr (4 bytes for AF_INET, 16 for AF_INET6, network order) is in the range.
+  // An IPv4-mapped IPv6 address (::ffff:a.b.c.d, what a dual-stack socket reports for an
+  // IPv4 client) matches the IPv4 ranges.
+  bool contains(int addr_family, const uint8_t* address) const;
+};
+
+// True when any of ranges contains the address (IpRange::contains).
+bool any_contains(const std::vector<IpRange>& ranges, int family, const uint8_t* address);
 
 }  // namespace ringside

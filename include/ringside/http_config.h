@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "ringside/address.h"
+
 namespace ringside::http {
 
 // The headers the proxy adds; each one can be switched off by its own flag.
@@ -38,6 +40,9 @@ struct HttpConfig {
   std::chrono::milliseconds request_header_timeout{10'000};  // first byte to end of head; 408
   unsigned retries = 2;  // per request, on connect failure, reset before response, 503
   std::vector<Route> routes;
+  // Ingress: clients whose x-forwarded-proto is kept (--trusted-downstream), typically the
+  // subnets of a load balancer that terminated the client's connection.
+  std::vector<IpRange> trusted_downstreams;
   std::string access_log;  // "" off, "-" stdout, else a file path (appended to)
   AccessLogFormat access_log_format = AccessLogFormat::kText;
   bool log_query = false;  // keep the query string in logged paths

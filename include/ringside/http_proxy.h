@@ -44,6 +44,11 @@ struct RequestContext {
   // Ingress listeners (client -> ringside over TLS) add x-forwarded-for and
   // x-forwarded-proto: https; egress listeners (local app -> ringside) add neither.
   bool ingress = false;
+  // The client is a trusted downstream (--trusted-downstream: a load balancer in front of
+  // the ingress): the x-forwarded-proto it sent is kept, as it knows the scheme its own
+  // client used; https is added only when it sent none. Untrusted clients' values are
+  // replaced, so that nobody can claim a scheme they did not use.
+  bool trusted_downstream = false;
   // The client's IP address as text, without port or brackets ("10.0.0.1", "::1").
   std::string_view client_address;
   // The id this request carries upstream: find_request_id() when the client sent one
@@ -65,12 +70,13 @@ struct RequestContext {
 // - every other field as received (order and spelling kept) except hop-by-hop ones (the
 //   fixed list and those a Connection field names), Host, Content-Length and
 //   Transfer-Encoding; with forwarded headers on (ingress), also except
-//   x-forwarded-for and x-forwarded-proto, which are re-emitted;
+//   x-forwarded-for and (from an untrusted client) x-forwarded-proto, which are re-emitted;
 // - framing from the parse: Content-Length: N, or Transfer-Encoding: chunked, or nothing;
 // - Connection: upgrade and Upgrade: <protocols> for a forwarded upgrade; otherwise no
 //   Connection field (keep-alive is HTTP/1.1's default);
 // - x-request-id when absent and enabled; x-forwarded-for (the received values, comma
-//   joined, then the client address) and x-forwarded-proto: https on ingress.
+//   joined, then the client address) and x-forwarded-proto on ingress: https, or the
+//   fields a trusted downstream sent, kept in place.
 // Expect: 100-continue is an end-to-end field and is forwarded.
 void encode_request_head(const RequestHead& head, const RequestContext& context, std::string& out);
 

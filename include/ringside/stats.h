@@ -54,9 +54,11 @@ class Gauge {
     "Bytes sent to upstream (as on the wire)")                                                    \
   X(tls_handshake_success, tls_handshake_success_total, counter, "TLS handshakes completed")      \
   X(tls_handshake_failure, tls_handshake_failure_total, counter,                                  \
-    "TLS handshakes failed, any reason (ClientTLSNegotiationErrorCount on an ingress)")           \
+    "TLS handshakes failed (not counting clients that closed before a byte: health checks; ClientTLSNegotiationErrorCount on an ingress)")           \
   X(tls_verify_failure, tls_verify_failure_total, counter,                                        \
     "Peer certificates rejected (chain, expiry, SAN)")                                            \
+  X(tls_closed_before_hello_total, tls_closed_before_hello_total, counter,                        \
+    "Connections closed by the client before it sent a byte (TCP health checks)")                 \
   X(upstream_cx_total, upstream_cx_total, counter, "Upstream connections opened")                 \
   X(upstream_cx_connect_fail, upstream_cx_connect_fail_total, counter,                            \
     "Upstream connects refused, unreachable or timed out")                                        \

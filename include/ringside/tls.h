@@ -167,9 +167,16 @@ class TlsSession {
   // Queues close_notify.
   void shutdown();
 
-  // After kError: kind and a one-line reason, e.g. "certificate verify failed: ...".
+  // After kError: kind (kVerify when a certificate was rejected, by either side) and one
+  // line for an operator: the cause in words, naming the peer ("client" or "server") and
+  // any alert it sent, then wolfSSL's own code, e.g. "client rejected our certificate
+  // (alert bad_certificate); wolfSSL: received alert fatal error (-313)".
   ErrorKind error_kind() const { return error_kind_; }
   const std::string& error_detail() const { return error_detail_; }
+
+  // True until a first byte of the peer has been read: a client that closes in this state
+  // never started a handshake (a load balancer's TCP health check does exactly that).
+  bool peer_sent_nothing() const { return peer_head_len_ == 0; }
 
   // Negotiated facts (valid after the handshake).
   std::string_view protocol() const;  // "TLSv1.3"
@@ -197,6 +204,11 @@ class TlsSession {
 
  private:
   TlsStatus fail(int ret);
+  // The cause of a failure with wolfSSL error code `error`, in words; sets error_kind_.
+  std::string explain(int error);
+  // The description of a fatal alert the peer sent as a plaintext record that wolfSSL
+  // could not take (see tls.cc), or -1.
+  int plaintext_alert() const;
   // Frees wolfSSL's record buffer when the input is drained (see tls.cc).
   void release_input_buffer();
 
@@ -208,6 +220,10 @@ class TlsSession {
   bool handshake_done_ = false;
   Role role_;
   bool failed_ = false;
+  // The first bytes the peer sent: enough of a ClientHello (or ServerHello) to name the
+  // protocol version it offered, or to tell plaintext from TLS when a handshake fails.
+  uint8_t peer_head_len_ = 0;
+  uint8_t peer_head_[11] = {};
   ErrorKind error_kind_ = ErrorKind::kTls;
   std::string error_detail_;
   std::string verify_name_;        // client: the DNS SAN the peer must carry

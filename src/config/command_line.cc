@@ -48,7 +48,7 @@ struct RawOptions {
   std::string log_level;
   std::string config_file;
   // HTTP (protocol=http listeners).
-  std::vector<std::string> route;
+  std::vector<std::string> route, trusted_downstream;
   std::string retries, request_timeout, http_idle_timeout, request_header_timeout;
   bool no_request_id = false, no_forwarded_headers = false, no_server_header = false,
        no_upstream_service_time = false;
@@ -195,6 +195,9 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "do not add x-request-id to requests that have none")  //
       ("no-forwarded-headers", po::bool_switch(&raw.no_forwarded_headers),
        "ingress: do not add x-forwarded-for and x-forwarded-proto")  //
+      ("trusted-downstream", po::value(&raw.trusted_downstream)->value_name("CIDR[,CIDR...]"),
+       "ingress: clients in these address ranges (a load balancer's subnets) keep the "
+       "x-forwarded-proto they send; others get https; repeatable")  //
       ("no-server-header", po::bool_switch(&raw.no_server_header),
        "do not set server: ringside on responses")  //
       ("no-upstream-service-time", po::bool_switch(&raw.no_upstream_service_time),
@@ -756,6 +759,24 @@ void build_http_config(const RawOptions& raw, const po::variables_map& vm, Confi
     fail("access-log-format", raw.access_log_format, "not text or json");
   }
   http.log_query = raw.log_query;
+
+  bool http_ingress = false;
+  for (const ListenerConfig& listener : config.listeners) {
+    http_ingress = http_ingress || (listener.kind == ListenerKind::kIngress &&
+                                    listener.protocol == Protocol::kHttp);
+  }
+  for (const std::string& spec : raw.trusted_downstream) {
+    if (!http_ingress) {
+      fail("trusted-downstream", spec,
+           "applies to --ingress listeners with protocol=http; there is none");
+    }
+    for (std::string_view item : split(spec, ',')) {
+      std::string detail;
+      auto range = IpRange::parse(item, &detail);
+      if (!range) fail("trusted-downstream", spec, detail);
+      http.trusted_downstreams.push_back(range.value());
+    }
+  }
 
   bool http_egress = false;
   for (const ListenerConfig& listener : config.listeners) {

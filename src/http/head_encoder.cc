@@ -101,13 +101,17 @@ void encode_request_head(const RequestHead& head, const RequestContext& context,
   const HopByHop hop(head.fields);
   bool request_id_forwarded = false;
   bool forwarded_for_seen = false;
+  bool forwarded_proto_kept = false;
   for (const Field& field : head.fields) {
     if (hop.contains(field.name) || iequals(field.name, "host") ||
         iequals(field.name, "content-length") || iequals(field.name, "transfer-encoding")) {
       continue;
     }
     if (forwarded) {
-      if (iequals(field.name, "x-forwarded-proto")) continue;
+      if (iequals(field.name, "x-forwarded-proto")) {
+        if (!context.trusted_downstream) continue;
+        forwarded_proto_kept = true;
+      }
       if (iequals(field.name, "x-forwarded-for")) {
         // Several fields are one comma-separated list (RFC 9110 5.3); kept in order.
         forwarded_for_seen = true;
@@ -156,7 +160,7 @@ void encode_request_head(const RequestHead& head, const RequestContext& context,
       }
       out += "\r\n";
     }
-    out += "x-forwarded-proto: https\r\n";
+    if (!forwarded_proto_kept) out += "x-forwarded-proto: https\r\n";
   }
   out += "\r\n";
 }

@@ -171,4 +171,63 @@ Result<SocketAddress> SocketAddress::resolve(std::string_view text, std::string*
   return out;
 }
 
+Result<IpRange> IpRange::parse(std::string_view text, std::string* detail) {
+  auto fail = [detail](std::string why) -> Result<IpRange> {
+    if (detail) *detail = std::move(why);
+    return make_error(ErrorKind::kConfig, Side::kInternal, "not an IP range");
+  };
+  const size_t slash = text.find('/');
+  const std::string_view host = text.substr(0, slash);
+  char buf[INET6_ADDRSTRLEN] = {};
+  if (host.empty() || host.size() >= sizeof(buf)) return fail("expected ADDRESS or ADDRESS/BITS");
+  std::memcpy(buf, host.data(), host.size());
+  IpRange range;
+  if (inet_pton(AF_INET, buf, range.addr) == 1) {
+    range.family = AF_INET;
+  } else if (inet_pton(AF_INET6, buf, range.addr) == 1) {
+    range.family = AF_INET6;
+  } else {
+    return fail("'" + std::string(host) + "' is not a numeric IPv4 or IPv6 address");
+  }
+  const unsigned bits = range.family == AF_INET ? 32 : 128;
+  unsigned prefix = bits;
+  if (slash != std::string_view::npos) {
+    const std::string_view digits = text.substr(slash + 1);
+    const char* end = digits.data() + digits.size();
+    auto [ptr, ec] = std::from_chars(digits.data(), end, prefix);
+    if (digits.empty() || ec != std::errc() || ptr != end || prefix > bits) {
+      return fail("prefix length is not a number in 0-" + std::to_string(bits));
+    }
+  }
+  range.prefix = static_cast<uint8_t>(prefix);
+  for (unsigned bit = prefix; bit < bits; ++bit) {
+    if (range.addr[bit / 8] & (0x80u >> (bit % 8))) {
+      return fail("address has bits set beyond the /" + std::to_string(prefix) + " prefix");
+    }
+  }
+  return range;
+}
+
+bool IpRange::contains(int addr_family, const uint8_t* address) const {
+  static constexpr uint8_t kMappedPrefix[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+  if (addr_family == AF_INET6 && family == AF_INET &&
+      std::memcmp(address, kMappedPrefix, sizeof(kMappedPrefix)) == 0) {
+    return contains(AF_INET, address + sizeof(kMappedPrefix));
+  }
+  if (addr_family != family) return false;
+  const unsigned whole = prefix / 8;
+  if (std::memcmp(address, addr, whole) != 0) return false;
+  const unsigned rest = prefix % 8;
+  if (rest == 0) return true;
+  const auto mask = static_cast<uint8_t>(0xffu << (8 - rest));
+  return (address[whole] & mask) == addr[whole];
+}
+
+bool any_contains(const std::vector<IpRange>& ranges, int family, const uint8_t* address) {
+  for (const IpRange& range : ranges) {
+    if (range.contains(family, address)) return true;
+  }
+  return false;
+}
+
 }  // namespace ringside

@@ -400,6 +400,8 @@ void Worker::http_begin_request(Connection* c) {
   http::RequestContext context;
   context.headers = config.headers;
   context.ingress = ingress;
+  context.trusted_downstream =
+      any_contains(config.trusted_downstreams, c->peer.family, c->peer.addr);
   context.client_address = h.client_ip;
   context.request_id = ex.request_id;
   context.default_host = ex.cluster->name;

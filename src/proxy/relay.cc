@@ -9,6 +9,7 @@
 
 #include "net/socket.h"
 #include "proxy/worker.h"
+#include "ringside/address.h"
 #include "ringside/log.h"
 
 namespace ringside::proxy {
@@ -20,6 +21,17 @@ constexpr size_t kMaxSendBytes = 256 * 1024;
 
 const char* half_name(const Half& half) {
   return half.id == HalfId::kDown ? "downstream" : "upstream";
+}
+
+// "10.0.0.5:40312", for the log lines of failures only (one getpeername(2) each).
+std::string peer_text(int fd) {
+  SocketAddress address;
+  address.length = sizeof(address.storage);
+  if (fd < 0 ||
+      ::getpeername(fd, reinterpret_cast<sockaddr*>(&address.storage), &address.length) != 0) {
+    return "an unknown address";
+  }
+  return address.to_string();
 }
 
 }  // namespace
@@ -316,6 +328,9 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
   lstats(c).cx_reset.add();
   RS_DEBUG("%s: %s recv: %s", listener_config(c).config.name.c_str(), half_name(half),
            std::strerror(err));
+  if (c->state == ConnState::kDownHandshake && half.tls && half.tls->peer_sent_nothing()) {
+    lstats(c).tls_closed_before_hello_total.add();  // a health check that resets
+  }
   if (c->kind == ConnKind::kTcp && c->state == ConnState::kUpHandshake) {
     // Reset during the TLS handshake: a failed attempt on that endpoint, for outlier
     // detection as much as a refused connect. (HTTP reports through
@@ -443,7 +458,7 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
   const tls::TlsSession& session = *half.tls;
   if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
   if (c->kind == ConnKind::kHttpUp) {
-    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: TLS handshake with upstream %s failed: %s",
                         listener_config(c).config.name.c_str(), c->endpoint->text.c_str(),
                         session.error_detail().c_str());
     flush(c, half);
@@ -452,12 +467,13 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
     return;
   }
   if (half.id == HalfId::kUp) {
-    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: upstream %s rejected: %s",
+    RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: TLS handshake with upstream %s failed: %s",
                         listener_config(c).config.name.c_str(), c->endpoint->text.c_str(),
                         session.error_detail().c_str());
   } else {
-    RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: client handshake failed: %s",
-                        listener_config(c).config.name.c_str(), session.error_detail().c_str());
+    RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: TLS handshake from %s failed: %s",
+                        listener_config(c).config.name.c_str(), peer_text(half.fd).c_str(),
+                        session.error_detail().c_str());
   }
   if (half.id == HalfId::kUp) report_upstream_connect(c, false);
   // Send the alert wolfSSL queued, then close (the send completes before release).
@@ -478,12 +494,18 @@ void Worker::on_eof(Connection* c, Half& in) {
   if (c->state != ConnState::kRelaying) {
     // The client left before the relay started, or the upstream closed mid-handshake:
     // either way the handshake failed.
-    if (c->state == ConnState::kDownHandshake || c->state == ConnState::kUpHandshake) {
+    if (c->state == ConnState::kDownHandshake && c->down.tls && c->down.tls->peer_sent_nothing()) {
+      // Connected and closed without a byte: a load balancer's TCP health check, not a
+      // client that failed a handshake.
+      lstats(c).tls_closed_before_hello_total.add();
+      RS_DEBUG("%s: %s connected and closed without a ClientHello (health check?)",
+               listener_config(c).config.name.c_str(), peer_text(c->down.fd).c_str());
+    } else if (c->state == ConnState::kDownHandshake || c->state == ConnState::kUpHandshake) {
       lstats(c).tls_handshake_failure.add();
       if (c->state == ConnState::kUpHandshake) report_upstream_connect(c, false);
-      RS_LOG_RATE_LIMITED(log::Level::kInfo, 2,
-                          "%s: %s closed the connection during the TLS handshake",
-                          listener_config(c).config.name.c_str(), half_name(in));
+      RS_LOG_RATE_LIMITED(
+          log::Level::kInfo, 2, "%s: %s %s closed the connection during the TLS handshake",
+          listener_config(c).config.name.c_str(), half_name(in), peer_text(in.fd).c_str());
     }
     abort(c);
     return;

@@ -15,6 +15,7 @@
 #include <array>
 #include <cstring>
 #include <mutex>
+#include <string>
 
 #include "tls/pem.h"
 
@@ -91,22 +92,168 @@ int send_callback(WOLFSSL* /*ssl*/, char* buf, int sz, void* ctx) {
 std::string verify_reason(int error, const std::string& wanted_name) {
   switch (error) {
     case ASN_AFTER_DATE_E:
-      return "certificate has expired";
+      return "expired";
     case ASN_BEFORE_DATE_E:
-      return "certificate is not yet valid";
+      return "not yet valid";
     case ASN_NO_SIGNER_E:
-      return "unable to get local issuer certificate";
+      return "unknown CA (unable to get local issuer certificate: not signed by the trust bundle)";
     case ASN_SELF_SIGNED_E:
-      return "self-signed certificate";
+      return "self-signed";
     case ASN_SIG_CONFIRM_E:
-      return "certificate signature failure";
+      return "bad signature";
     case ASN_PATHLEN_INV_E:
     case ASN_PATHLEN_SIZE_E:
       return "path length constraint exceeded";
     case DOMAIN_NAME_MISMATCH:
-      return "SAN mismatch: wanted " + wanted_name;
+      return "name mismatch: wanted " + wanted_name + " among its DNS SANs";
     default:
       return detail::error_string(error);
+  }
+}
+
+// RFC 8446 6.2 and RFC 5246 7.2 names, as OpenSSL prints them.
+std::string alert_name(int code) {
+  switch (code) {
+    case close_notify:
+      return "close_notify";
+    case unexpected_message:
+      return "unexpected_message";
+    case bad_record_mac:
+      return "bad_record_mac";
+    case record_overflow:
+      return "record_overflow";
+    case decompression_failure:
+      return "decompression_failure";
+    case handshake_failure:
+      return "handshake_failure";
+    case no_certificate:
+      return "no_certificate";
+    case bad_certificate:
+      return "bad_certificate";
+    case unsupported_certificate:
+      return "unsupported_certificate";
+    case certificate_revoked:
+      return "certificate_revoked";
+    case certificate_expired:
+      return "certificate_expired";
+    case certificate_unknown:
+      return "certificate_unknown";
+    case illegal_parameter:
+      return "illegal_parameter";
+    case unknown_ca:
+      return "unknown_ca";
+    case access_denied:
+      return "access_denied";
+    case decode_error:
+      return "decode_error";
+    case decrypt_error:
+      return "decrypt_error";
+    case wolfssl_alert_protocol_version:
+      return "protocol_version";
+    case insufficient_security:
+      return "insufficient_security";
+    case internal_error:
+      return "internal_error";
+    case inappropriate_fallback:
+      return "inappropriate_fallback";
+    case user_canceled:
+      return "user_canceled";
+    case no_renegotiation:
+      return "no_renegotiation";
+    case missing_extension:
+      return "missing_extension";
+    case unsupported_extension:
+      return "unsupported_extension";
+    case unrecognized_name:
+      return "unrecognized_name";
+    case bad_certificate_status_response:
+      return "bad_certificate_status_response";
+    case unknown_psk_identity:
+      return "unknown_psk_identity";
+    case certificate_required:
+      return "certificate_required";
+    case no_application_protocol:
+      return "no_application_protocol";
+    default:
+      return std::to_string(code);
+  }
+}
+
+// Alerts a peer sends when it does not accept the certificate it was shown.
+bool is_certificate_alert(int code) {
+  switch (code) {
+    case bad_certificate:
+    case unsupported_certificate:
+    case certificate_revoked:
+    case certificate_expired:
+    case certificate_unknown:
+    case unknown_ca:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// TLS record content types: change_cipher_spec, alert, handshake, application_data,
+// heartbeat.
+bool is_record_type(uint8_t byte) { return byte >= 20 && byte <= 24; }
+
+bool is_printable(const uint8_t* bytes, size_t len) {
+  for (size_t i = 0; i < len; ++i) {
+    if ((bytes[i] < 0x20 || bytes[i] > 0x7e) && bytes[i] != '\r' && bytes[i] != '\n' &&
+        bytes[i] != '\t') {
+      return false;
+    }
+  }
+  return true;
+}
+
+// A request-line's start: an upper-case method token and a space.
+bool looks_like_http(const uint8_t* bytes, size_t len) {
+  size_t i = 0;
+  while (i < len && bytes[i] >= 'A' && bytes[i] <= 'Z') ++i;
+  return i > 0 && i < len && bytes[i] == ' ';
+}
+
+std::string hex_byte(uint8_t byte) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  return std::string("0x") + kDigits[byte >> 4] + kDigits[byte & 0xf];
+}
+
+std::string version_name(int version) {
+  switch (version) {
+    case 0x0300:
+      return "SSL 3.0";
+    case 0x0301:
+      return "TLS 1.0";
+    case 0x0302:
+      return "TLS 1.1";
+    case 0x0303:
+      return "TLS 1.2";
+    default:
+      return {};
+  }
+}
+
+bool is_malformed_input(int error) {
+  switch (error) {
+    case PARSE_ERROR:
+    case UNKNOWN_HANDSHAKE_TYPE:
+    case UNKNOWN_RECORD_TYPE:
+    case INCOMPLETE_DATA:
+    case BAD_HELLO:
+    case BUFFER_ERROR:
+    case LENGTH_ERROR:
+    case OUT_OF_ORDER_E:
+    case SANITY_MSG_E:
+    case DUPLICATE_MSG_E:
+    case DECODE_E:
+    case MISSING_HANDSHAKE_DATA:
+    case HANDSHAKE_SIZE_ERROR:
+    case EXT_NOT_ALLOWED:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -396,6 +543,11 @@ int TlsSession::on_recv(char* buf, int sz) {
   if (available == 0) return WOLFSSL_CBIO_ERR_WANT_READ;
   size_t n = std::min(available, static_cast<size_t>(sz));
   std::memcpy(buf, in_ + in_off_, n);
+  if (peer_head_len_ < sizeof(peer_head_)) {
+    size_t keep = std::min(n, sizeof(peer_head_) - peer_head_len_);
+    std::memcpy(peer_head_ + peer_head_len_, in_ + in_off_, keep);
+    peer_head_len_ = static_cast<uint8_t>(peer_head_len_ + keep);
+  }
   in_off_ += n;
   return static_cast<int>(n);
 }
@@ -416,21 +568,112 @@ TlsStatus TlsSession::fail(int ret) {
     return TlsStatus::kWantRead;
   }
   if (error == WOLFSSL_ERROR_ZERO_RETURN) return TlsStatus::kClosed;
-  if (!verify_failure_.empty()) {
-    error_kind_ = ErrorKind::kVerify;
-    error_detail_ = "certificate verify failed: " + verify_failure_;
-  } else if (error == NO_PEER_CERT) {
-    error_kind_ = ErrorKind::kVerify;
-    error_detail_ = "certificate verify failed: peer did not send a certificate";
-  } else if (is_verify_error(error)) {
-    error_kind_ = ErrorKind::kVerify;
-    error_detail_ = "certificate verify failed: " + verify_reason(error, verify_name_);
-  } else {
-    error_kind_ = ErrorKind::kTls;
-    error_detail_ = "TLS failure: " + detail::error_string(error);
-  }
+  error_detail_ = explain(error) + "; wolfSSL: " + detail::error_string(error);
   failed_ = true;
   return TlsStatus::kError;
+}
+
+int TlsSession::plaintext_alert() const {
+  // A TLS 1.3 client that rejects the server's certificate has not switched to its
+  // handshake keys yet, so OpenSSL sends its alert in the clear; wolfSSL, expecting an
+  // encrypted record, reports a parse error on its header. The record is in the input of
+  // the failing call: 21 (alert), version 3.x, length 2, fatal, description; wolfSSL read
+  // its header, and maybe its body too.
+  auto alert_at = [this](size_t start) {
+    if (start + 7 > in_len_) return -1;
+    const uint8_t* r = in_ + start;
+    if (r[0] != 21 || r[1] != 3 || r[2] > 4 || r[3] != 0 || r[4] != 2 || r[5] != alert_fatal) {
+      return -1;
+    }
+    return static_cast<int>(r[6]);
+  };
+  if (in_ == nullptr) return -1;
+  int alert = in_off_ >= 5 ? alert_at(in_off_ - 5) : -1;
+  if (alert < 0 && in_off_ >= 7) alert = alert_at(in_off_ - 7);
+  return alert;
+}
+
+std::string TlsSession::explain(int error) {
+  const bool server = role_ == Role::kServer;
+  const std::string peer = server ? "client" : "server";
+  error_kind_ = ErrorKind::kVerify;
+  if (!verify_failure_.empty()) return peer + " certificate rejected: " + verify_failure_;
+  if (error == NO_PEER_CERT) {
+    return server ? "client sent no certificate (client-cert=require)"
+                  : "server sent no certificate";
+  }
+  if (is_verify_error(error)) {
+    return peer + " certificate rejected: " + verify_reason(error, verify_name_);
+  }
+  // The peer's verdict, when it sent one: it says more than the error we ran into.
+  WOLFSSL_ALERT_HISTORY alerts{};
+  wolfSSL_get_alert_history(ssl_, &alerts);
+  const int alert = alerts.last_rx.level == alert_fatal ? alerts.last_rx.code : plaintext_alert();
+  if (alert >= 0) {
+    const std::string named = " (alert " + alert_name(alert) + ")";
+    if (is_certificate_alert(alert)) return peer + " rejected our certificate" + named;
+    error_kind_ = ErrorKind::kTls;
+    switch (alert) {
+      case certificate_required:
+        return "server requires a client certificate; none was sent" + named;
+      case wolfssl_alert_protocol_version:
+        return peer + " refused our TLS versions" + named;
+      case handshake_failure:
+      case insufficient_security:
+        return peer + " found no cipher, group or signature scheme in common" + named;
+      case unrecognized_name:
+        return "server does not serve the name we asked for" + named;
+      case no_application_protocol:
+        return peer + " shares no ALPN protocol with us" + named;
+      case decrypt_error:
+        return peer + " could not verify our handshake" + named;
+      default:
+        return peer + " ended the connection" + named;
+    }
+  }
+  error_kind_ = ErrorKind::kTls;
+  const bool looks_like_tls = peer_head_len_ == 0 || is_record_type(peer_head_[0]);
+  if (!handshake_done_ && !looks_like_tls) {
+    if (!server) return "server did not answer with TLS (is it a plaintext port?)";
+    if (is_printable(peer_head_, peer_head_len_)) {
+      return looks_like_http(peer_head_, peer_head_len_)
+                 ? "plaintext on a TLS port (an HTTP request: the client used http://)"
+                 : "plaintext on a TLS port";
+    }
+    return "not TLS on a TLS port (first byte " + hex_byte(peer_head_[0]) + ")";
+  }
+  if (!handshake_done_ &&
+      (error == VERSION_ERROR || alerts.last_tx.code == wolfssl_alert_protocol_version)) {
+    // The hello's legacy_version: a client that can do TLS 1.3 says so in an extension,
+    // which wolfSSL would have taken, so what failed is an older offer.
+    const bool hello =
+        peer_head_len_ >= 11 && peer_head_[0] == 0x16 && peer_head_[5] == (server ? 0x01 : 0x02);
+    const int version = hello ? (peer_head_[9] << 8) | peer_head_[10] : 0;
+    const std::string offered = version_name(version);
+    if (offered.empty()) return peer + " offered no TLS version we accept";
+    if (version == 0x0303) {
+      return server ? "client offered only TLS 1.2; --tls13-only is set"
+                    : "server chose TLS 1.2; --tls13-only is set";
+    }
+    return peer + " offered only " + offered + "; ringside needs TLS 1.2 or later";
+  }
+  if (!handshake_done_ && error == MATCH_SUITE_ERROR) {
+    return "no shared cipher: ringside offers TLS 1.3 suites and TLS 1.2 ECDHE with AES-GCM or "
+           "ChaCha20-Poly1305 only";
+  }
+  if (!handshake_done_ &&
+      (error == ECC_CURVE_ERROR || error == KEY_SHARE_ERROR || error == BAD_KEY_SHARE_DATA)) {
+    return "no shared key exchange group: ringside offers X25519, P-256 and P-384";
+  }
+  if (error == VERIFY_MAC_ERROR || error == DECRYPT_ERROR) {
+    return "a record from the " + peer + " failed its integrity check (corrupted in transit?)";
+  }
+  if (is_malformed_input(error)) {
+    return std::string(handshake_done_ ? "malformed TLS record" : "malformed TLS handshake") +
+           " from the " + peer;
+  }
+  return handshake_done_ ? "TLS error on the connection with the " + peer
+                         : "TLS handshake with the " + peer + " failed";
 }
 
 TlsStatus TlsSession::handshake() {
@@ -552,7 +795,7 @@ int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
   // A client must find the expected service in a DNS SAN: a certificate with no SAN
   // would make wolfSSL fall back to the CN, which ringside never accepts.
   if (!session->verify_name().empty() && (!decoded || leaf.dns_sans.empty())) {
-    session->record_verify_failure("certificate has no DNS SAN (the CN is not used): wanted " +
+    session->record_verify_failure("name mismatch: no DNS SAN (the CN is not used), wanted " +
                                    session->verify_name());
     return 0;
   }

@@ -3,6 +3,10 @@
 #include <arpa/inet.h>
 #include <gtest/gtest.h>
 
+#include <array>
+#include <string>
+#include <vector>
+
 namespace ringside {
 namespace {
 
@@ -98,6 +102,70 @@ TEST(SocketAddressTest, UnspecifiedPrintsSomethingReadable) {
   SocketAddress empty;
   EXPECT_EQ(empty.port(), 0);
   EXPECT_EQ(empty.to_string(), "(unspecified)");
+}
+
+IpRange range(std::string_view text) {
+  std::string detail;
+  auto parsed = IpRange::parse(text, &detail);
+  EXPECT_TRUE(parsed.ok()) << text << ": " << detail;
+  return parsed.ok() ? parsed.value() : IpRange{};
+}
+
+std::array<uint8_t, 16> ip(const char* text, int* family) {
+  std::array<uint8_t, 16> bytes{};
+  *family = inet_pton(AF_INET, text, bytes.data()) == 1 ? AF_INET : AF_INET6;
+  if (*family == AF_INET6) {
+    EXPECT_EQ(inet_pton(AF_INET6, text, bytes.data()), 1) << text;
+  }
+  return bytes;
+}
+
+bool in(std::string_view cidr, const char* address) {
+  int family = 0;
+  auto bytes = ip(address, &family);
+  return range(cidr).contains(family, bytes.data());
+}
+
+TEST(IpRangeTest, MatchesByPrefix) {
+  EXPECT_TRUE(in("10.0.0.0/16", "10.0.255.1"));
+  EXPECT_FALSE(in("10.0.0.0/16", "10.1.0.1"));
+  EXPECT_TRUE(in("10.0.0.0/9", "10.127.0.1"));
+  EXPECT_FALSE(in("10.0.0.0/9", "10.128.0.1"));
+  EXPECT_TRUE(in("0.0.0.0/0", "192.0.2.1"));
+  EXPECT_TRUE(in("192.0.2.7", "192.0.2.7"));
+  EXPECT_FALSE(in("192.0.2.7", "192.0.2.8"));
+  EXPECT_TRUE(in("fd00::/8", "fd12::1"));
+  EXPECT_FALSE(in("fd00::/8", "fe80::1"));
+  EXPECT_TRUE(in("::1", "::1"));
+}
+
+TEST(IpRangeTest, FamiliesDoNotMixExceptMappedIpv4) {
+  EXPECT_FALSE(in("0.0.0.0/0", "::1"));
+  EXPECT_FALSE(in("::/0", "127.0.0.1"));
+  // A dual-stack listener reports an IPv4 client as ::ffff:a.b.c.d.
+  EXPECT_TRUE(in("10.0.0.0/8", "::ffff:10.2.3.4"));
+  EXPECT_FALSE(in("10.0.0.0/8", "::ffff:11.2.3.4"));
+}
+
+TEST(IpRangeTest, AnyOfSeveral) {
+  std::vector<IpRange> ranges{range("10.0.0.0/8"), range("172.16.0.0/12")};
+  int family = 0;
+  EXPECT_TRUE(any_contains(ranges, AF_INET, ip("172.31.1.1", &family).data()));
+  EXPECT_FALSE(any_contains(ranges, AF_INET, ip("192.168.1.1", &family).data()));
+  EXPECT_FALSE(any_contains({}, AF_INET, ip("10.0.0.1", &family).data()));
+  EXPECT_FALSE(any_contains(ranges, 0, ip("10.0.0.1", &family).data()));  // unknown peer
+}
+
+TEST(IpRangeTest, RefusesMalformedWithAReason) {
+  for (const char* bad : {"", "10.0.0.0/", "10.0.0.0/33", "::/129", "10.0.0.0/-1", "10.0.0/8",
+                          "example.com/8", "10.0.0.0/8x", "/8"}) {
+    std::string detail;
+    EXPECT_FALSE(IpRange::parse(bad, &detail).ok()) << bad;
+    EXPECT_FALSE(detail.empty()) << bad;
+  }
+  std::string detail;
+  EXPECT_FALSE(IpRange::parse("10.0.0.1/8", &detail).ok());
+  EXPECT_NE(detail.find("beyond the /8 prefix"), std::string::npos) << detail;
 }
 
 }  // namespace

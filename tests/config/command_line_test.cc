@@ -582,6 +582,54 @@ TEST_F(CommandLineTest, HttpErrors) {
   EXPECT_EQ(parse(args).config.http.access_log, "-");
 }
 
+TEST_F(CommandLineTest, TrustedDownstreams) {
+  auto with = [this](std::vector<std::string> extra, bool http_ingress = true) {
+    std::vector<std::string> args = {"--service-name",
+                                     "app.ns",
+                                     "--cert",
+                                     cert_,
+                                     "--key",
+                                     key_,
+                                     "--ingress",
+                                     http_ingress ? "0.0.0.0:15443=127.0.0.1:8080,protocol=http"
+                                                  : "0.0.0.0:15443=127.0.0.1:8080"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return parse(args);
+  };
+  ParseOutcome outcome =
+      with({"--trusted-downstream", "10.0.0.0/16,fd00::/8", "--trusted-downstream", "192.0.2.7"});
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const auto& ranges = outcome.config.http.trusted_downstreams;
+  ASSERT_EQ(ranges.size(), 3u);
+  EXPECT_EQ(ranges[0].prefix, 16);
+  EXPECT_EQ(ranges[1].family, AF_INET6);
+  EXPECT_EQ(ranges[2].prefix, 32);
+  EXPECT_TRUE(with({}).config.http.trusted_downstreams.empty());
+
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+  };
+  for (const Case& c : std::vector<Case>{
+           {{"--trusted-downstream", "alb.internal"},
+            "--trusted-downstream 'alb.internal': 'alb.internal' is not a numeric IPv4 or IPv6 "
+            "address"},
+           {{"--trusted-downstream", "10.0.0.1/8"},
+            "--trusted-downstream '10.0.0.1/8': address has bits set beyond the /8 prefix"},
+           {{"--trusted-downstream", "10.0.0.0/40"}, "prefix length is not a number in 0-32"},
+       }) {
+    outcome = with(c.extra);
+    EXPECT_EQ(outcome.exit_code, 2) << c.message;
+    EXPECT_NE(outcome.message.find(c.message), std::string::npos)
+        << "expected: " << c.message << "\n  got:      " << outcome.message;
+  }
+  outcome = with({"--trusted-downstream", "10.0.0.0/8"}, false);
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("applies to --ingress listeners with protocol=http"),
+            std::string::npos)
+      << outcome.message;
+}
+
 TEST_F(CommandLineTest, EgressOnlyNeedsNoCertificateOrServiceName) {
   const ParseOutcome outcome = parse({"--egress", "127.0.0.1:15080=orders.ns,tls=off", "--upstream",
                                       "orders.ns=127.0.0.1:9000", "--admin", "[::1]:0"});

@@ -194,6 +194,34 @@ TEST(EncodeRequestHead, ForwardedForNamedInConnectionIsReplacedNotJoined) {
             "x-forwarded-proto: https\r\n\r\n");
 }
 
+TEST(EncodeRequestHead, OnlyATrustedDownstreamKeepsItsForwardedProto) {
+  // Behind a load balancer that terminated plain HTTP: the app must see http to redirect.
+  const std::string claimed =
+      "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\nX-Forwarded-For: "
+      "203.0.113.7\r\n\r\n";
+  RequestContext context = ingress();
+  context.headers.request_id = false;
+  context.trusted_downstream = true;
+  EXPECT_EQ(encode_request(claimed, context),
+            "GET / HTTP/1.1\r\nHost: h\r\nX-Forwarded-Proto: http\r\n"
+            "x-forwarded-for: 203.0.113.7, 10.0.0.9\r\n\r\n");
+  // Trusted but silent: https, as for anyone.
+  EXPECT_EQ(encode_request("GET / HTTP/1.1\r\nHost: h\r\n\r\n", context),
+            "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 10.0.0.9\r\n"
+            "x-forwarded-proto: https\r\n\r\n");
+  // Named in Connection, it is hop-by-hop: removed, and ours added.
+  EXPECT_EQ(encode_request("GET / HTTP/1.1\r\nHost: h\r\nConnection: x-forwarded-proto\r\n"
+                           "X-Forwarded-Proto: http\r\n\r\n",
+                           context),
+            "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 10.0.0.9\r\n"
+            "x-forwarded-proto: https\r\n\r\n");
+  // An untrusted client cannot claim a scheme.
+  context.trusted_downstream = false;
+  EXPECT_EQ(encode_request(claimed, context),
+            "GET / HTTP/1.1\r\nHost: h\r\nx-forwarded-for: 203.0.113.7, 10.0.0.9\r\n"
+            "x-forwarded-proto: https\r\n\r\n");
+}
+
 TEST(TargetPath, StripsQueryAndAuthority) {
   RequestParser parser;
   ASSERT_EQ(parser.parse("GET http://h:1/a/b?q=1 HTTP/1.1\r\nHost: h:1\r\n\r\n").event,

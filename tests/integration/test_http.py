@@ -857,6 +857,20 @@ class HeaderTest(HttpCase):
         self.assertEqual(seen.get("x-forwarded-for"), ["10.1.2.3, 127.0.0.1"])
         self.assertEqual(seen.get("x-forwarded-proto"), ["https"])
 
+    def test_trusted_downstream_keeps_its_forwarded_proto(self):
+        # A load balancer on 127.0.0.0/8 that terminated plain HTTP says so; the app sees it.
+        claimed = [("X-Forwarded-For", "203.0.113.9"), ("X-Forwarded-Proto", "http")]
+        seen, _ = self.one_request(extra=["--trusted-downstream", "10.0.0.0/8,127.0.0.0/8"],
+                                   headers=claimed)
+        self.assertEqual(seen.get("x-forwarded-proto"), ["http"])
+        self.assertEqual(seen.get("x-forwarded-for"), ["203.0.113.9, 127.0.0.1"])
+        # Trusted but silent: https.
+        seen, _ = self.one_request(extra=["--trusted-downstream", "127.0.0.1"])
+        self.assertEqual(seen.get("x-forwarded-proto"), ["https"])
+        # A client outside the trusted ranges cannot claim a scheme.
+        seen, _ = self.one_request(extra=["--trusted-downstream", "10.0.0.0/8"], headers=claimed)
+        self.assertEqual(seen.get("x-forwarded-proto"), ["https"])
+
     def test_no_forwarded_headers_flag(self):
         seen, _ = self.one_request(extra=["--no-forwarded-headers"])
         self.assertNotIn("x-forwarded-for", seen)
