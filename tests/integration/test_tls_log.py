@@ -100,7 +100,7 @@ class IngressLogTest(TlsLogCase):
         self.assert_logged(ingress, r"failed: client certificate rejected: unknown CA .*"
                                     + WOLFSSL_TAIL)
         self.assertGreaterEqual(
-            ingress.stat("ringside_listener_tls_verify_failure", listener_label("ingress", port)),
+            ingress.stat("ringside_listener_tls_verify_failure_total", listener_label("ingress", port)),
             1)
 
 
@@ -110,7 +110,7 @@ class HealthCheckTest(TlsLogCase):
     def check(self, options, reset):
         ingress, port = self.start_plain_ingress(options=options)
         label = listener_label("ingress", port)
-        failures = ingress.stat("ringside_listener_tls_handshake_failure", label)
+        failures = ingress.stat("ringside_listener_tls_handshake_failure_total", label)
         closed = ingress.stat("ringside_listener_tls_closed_before_hello_total", label)
         for _ in range(3):
             sock = socket.create_connection((LOOPBACK, port), timeout=5)
@@ -123,7 +123,7 @@ class HealthCheckTest(TlsLogCase):
         status, output = self.s_client(port)
         self.assertEqual(status, 0, output + self.diag())
         time.sleep(0.3)
-        self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure", label), failures)
+        self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure_total", label), failures)
         log = ingress.stderr_text()
         self.assertNotIn("closed the connection during the TLS handshake", log)
         self.assertNotIn("handshake from", log)
@@ -140,14 +140,14 @@ class HealthCheckTest(TlsLogCase):
     def test_half_a_hello_then_close_is_still_a_failed_handshake(self):
         ingress, port = self.start_plain_ingress()
         label = listener_label("ingress", port)
-        failures = ingress.stat("ringside_listener_tls_handshake_failure", label)
+        failures = ingress.stat("ringside_listener_tls_handshake_failure_total", label)
         closed = ingress.stat("ringside_listener_tls_closed_before_hello_total", label)
         hello = harness.client_hello_bytes()
         with harness.connect(port) as sock:
             sock.sendall(hello[:len(hello) // 2])
             sock.shutdown(socket.SHUT_WR)
             harness.read_until_closed(sock, timeout=5)
-        self.assert_stat_moves(ingress, "ringside_listener_tls_handshake_failure", label,
+        self.assert_stat_moves(ingress, "ringside_listener_tls_handshake_failure_total", label,
                                failures)
         self.assert_logged(ingress, r"downstream 127\.0\.0\.1:\d+ closed the connection during "
                                     r"the TLS handshake")
