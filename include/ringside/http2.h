@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "ringside/http.h"
+#include "ringside/http2_config.h"
 #include "ringside/http2_fields.h"
 #include "ringside/result.h"
 
@@ -70,45 +71,6 @@ class Allocator {
   size_t peak_bytes_ = 0;
   size_t live_blocks_ = 0;
   uint64_t allocations_ = 0;
-};
-
-// Limits and abuse bounds of one connection. The defaults are the proxy's flag defaults.
-struct Settings {
-  // SETTINGS_MAX_CONCURRENT_STREAMS we advertise (a server; a client advertises 0 pushes).
-  // A peer that opens more gets RST_STREAM(REFUSED_STREAM).
-  uint32_t max_concurrent_streams = 100;
-  // SETTINGS_INITIAL_WINDOW_SIZE: how much a peer may send on a stream before consume().
-  uint32_t initial_stream_window = 64 * 1024;
-  // The connection receive window (a WINDOW_UPDATE on stream 0 right after SETTINGS).
-  uint32_t initial_connection_window = 1024 * 1024;
-  // SETTINGS_MAX_HEADER_LIST_SIZE, enforced: the size of a decoded head or trailer
-  // section, counted as RFC 9113 counts it (name + value + 32 per field).
-  uint32_t max_header_list = 60 * 1024;
-  // Most fields in one head or trailer section (pseudo-headers included).
-  uint32_t max_headers = 100;
-  // SETTINGS_HEADER_TABLE_SIZE for our HPACK decoder, and the most our encoder uses
-  // whatever the peer allows.
-  uint32_t hpack_table_size = 4096;
-
-  // Rapid Reset (CVE-2023-44487), server only: a token bucket of RST_STREAM frames the
-  // peer may send (burst, refilled per second); beyond it, GOAWAY.
-  uint64_t reset_burst = 1000;
-  uint64_t reset_rate = 33;
-  // CONTINUATION flood: most CONTINUATION frames after one HEADERS (connection error).
-  size_t max_continuations = 8;
-  // Ping and settings floods: most PING/SETTINGS acknowledgements queued and not yet
-  // produced (connection error beyond), and most entries in one SETTINGS frame.
-  size_t max_outbound_ack = 1000;
-  size_t max_settings_entries = 32;
-  // Glitches (MadeYouReset, CVE-2025-8671): stream resets and protocol errors this session
-  // sends or observes on its own (invalid frames, malformed heads, refused streams, resets
-  // it had to send, empty DATA frames without END_STREAM). A token bucket like the reset
-  // limiter; when empty: GOAWAY(ENHANCE_YOUR_CALM) and a connection error.
-  uint64_t glitch_burst = 1000;
-  uint64_t glitch_rate = 33;
-
-  // Milliseconds of a monotonic clock, for the glitch bucket; null: steady_clock.
-  uint64_t (*now_ms)() = nullptr;
 };
 
 // What one session saw and did; the owner reads it (no atomics: one worker owns a session).
