@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "ringside/http.h"
+#include "ringside/http_proxy.h"
 
 namespace ringside::http2 {
 
@@ -69,5 +70,21 @@ void to_http2_fields(std::span<const Field> in, OwnedFields& out);
 // joined into one "cookie" field at the place of the first, separated by "; "
 // (RFC 9113 8.2.3).
 void to_http1_fields(std::span<const Field> in, OwnedFields& out);
+
+// A response head from an HTTP/1.1 upstream, bound for an HTTP/2 client (RFC 9113
+// 8.3.2). Clears out, then: ":status"; the fields encode_response_head would forward to
+// an HTTP/1.1 client (hop-by-hop and connection-specific fields dropped, Server and
+// x-upstream-service-time replaced as context.headers says), names lower-cased;
+// content-length when the body has that length (or, on a response to HEAD and a 304,
+// describes the representation). An interim head (1xx) gets ":status" and its end-to-end
+// fields only. Returns true when a body follows in DATA frames (the head's framing is not
+// kNone); a 101 or a 2xx to CONNECT has no meaning on HTTP/2 and is the caller's to refuse.
+bool to_http2_response(const http::ResponseHead& head, const http::ResponseContext& context,
+                       OwnedFields& out);
+
+// The response the proxy makes itself (http::make_local_response) as HTTP/2 fields:
+// ":status", content-type: text/plain, content-length, server, x-request-id. The body
+// ("<body>\n") is the caller's to send unless response.head_request.
+void to_http2_local_response(const http::LocalResponse& response, OwnedFields& out);
 
 }  // namespace ringside::http2

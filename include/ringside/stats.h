@@ -68,7 +68,22 @@ class Gauge {
     "Connections closed by the handshake timeout")                                                \
   X(timeout_idle, timeout_idle_total, counter, "Connections closed by the idle timeout")          \
   X(cx_reset, cx_reset_total, counter, "Connections ended by a reset or socket error")            \
-  X(cx_drained, cx_drained_total, counter, "Connections closed because the drain timeout expired")
+  X(cx_drained, cx_drained_total, counter, "Connections closed because the drain timeout expired") \
+  X(h2_cx_total, http2_cx_total, counter, "Downstream connections that spoke HTTP/2")             \
+  X(h2_cx_active, http2_cx_active, gauge, "Downstream HTTP/2 connections open now")               \
+  X(h2_streams_active, http2_streams_active, gauge, "Downstream HTTP/2 streams open now")         \
+  X(h2_resets_sent, http2_resets_sent_total, counter, "HTTP/2 RST_STREAM frames sent downstream") \
+  X(h2_resets_received, http2_resets_received_total, counter,                                     \
+    "HTTP/2 RST_STREAM frames received from downstream")                                          \
+  X(h2_goaways_sent, http2_goaways_sent_total, counter, "HTTP/2 GOAWAY frames sent downstream")   \
+  X(h2_goaways_received, http2_goaways_received_total, counter,                                   \
+    "HTTP/2 GOAWAY frames received from downstream")                                              \
+  X(h2_refused_streams, http2_refused_streams_total, counter,                                     \
+    "HTTP/2 streams refused beyond --h2-max-concurrent-streams")                                  \
+  X(h2_protocol_errors, http2_protocol_errors_total, counter,                                     \
+    "HTTP/2 malformed requests, invalid frames and header lists over the limits")                 \
+  X(h2_abuse_closed, http2_abuse_closed_total, counter,                                           \
+    "HTTP/2 connections closed for abuse (reset, ping, settings, CONTINUATION floods, glitches)")
 
 struct ListenerStats {
 #define RINGSIDE_DECLARE_STAT(field, metric, kind, help) kind##_t field;

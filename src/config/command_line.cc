@@ -471,8 +471,8 @@ std::vector<std::string> alpn_or_fail(const std::string& flag, const std::string
   return ids;
 }
 
-// What a listener negotiates: the alpn= key on protocol=tcp; HTTP/1.1 on protocol=http
-// (it becomes h2:http/1.1 when the HTTP/2 codec is wired).
+// What a listener negotiates: the alpn= key on protocol=tcp; h2 and HTTP/1.1 on a
+// protocol=http ingress, HTTP/1.1 towards the remote sidecar on a protocol=http egress.
 void settle_alpn(const std::string& flag, const std::string& spec, ListenerConfig& listener,
                  bool alpn_given) {
   if (alpn_given && listener.protocol != Protocol::kTcp) {
@@ -488,10 +488,16 @@ void settle_alpn(const std::string& flag, const std::string& spec, ListenerConfi
          "alpn needs the wolfSSL that tools/build-wolfssl.sh builds (this one lacks "
          "wolfSSL_CTX_UseALPN)");
   }
-  // An HTTP listener names its protocol where the TLS library can; without ALPN a client
-  // gets HTTP/1.1 all the same.
+  // An HTTP listener names its protocols where the TLS library can. An ingress serves
+  // HTTP/2 or HTTP/1.1 as the client chose (without ALPN: HTTP/1.1, or HTTP/2 when its
+  // preface arrives); an egress speaks HTTP/1.1 to the remote sidecar (the HTTP/2 client
+  // codec is the next step of issue 11).
   if (listener.protocol == Protocol::kHttp && tls::context_alpn_supported()) {
-    listener.alpn = {"http/1.1"};
+    if (listener.kind == ListenerKind::kIngress) {
+      listener.alpn = {"h2", "http/1.1"};
+    } else {
+      listener.alpn = {"http/1.1"};
+    }
   }
 }
 
@@ -980,15 +986,17 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
   }
   config.log_level = raw.log_level;
 
-  // HTTP/2 proxying is parsed and validated but not built yet (issue 11): say so before
-  // anything starts rather than serve such a listener as something else.
+  // HTTP/2 towards the app (h2c, protocol=http2|grpc) is parsed and validated but not
+  // built yet (issue 11: the HTTP/2 client codec): say so before anything starts rather
+  // than serve such a listener as something else. protocol=http serves HTTP/2 clients.
   for (size_t i = 0; i < config.listeners.size(); ++i) {
     const ListenerConfig& listener = config.listeners[i];
     if (listener.protocol != Protocol::kHttp2 && listener.protocol != Protocol::kGrpc) continue;
     fail(listener.kind == ListenerKind::kIngress ? "ingress" : "egress", specs[i],
          "protocol=" + std::string(to_string(listener.protocol)) +
-             " is not supported yet (HTTP/2 proxying is being built, issue 11); use "
-             "protocol=tcp with alpn=h2 to pass HTTP/2 through at L4");
+             " is not supported yet (h2c to the app is being built, issue 11); use "
+             "protocol=http to take HTTP/2 clients to an HTTP/1.1 app, or protocol=tcp "
+             "with alpn=h2 to pass HTTP/2 through at L4");
   }
 
   // Last, so that a mistake in any other flag is what the user hears about first.

@@ -1,5 +1,6 @@
 // Owned field lists and the HTTP/1.1 <-> HTTP/2 head translations (RFC 9113 8.2, 8.3).
 #include <array>
+#include <charconv>
 
 #include "ringside/http2_fields.h"
 
@@ -154,6 +155,55 @@ void to_http1_fields(std::span<const Field> in, OwnedFields& out) {
       out.append_to_last(in[j].value);
     }
   }
+}
+
+namespace {
+
+std::string_view number(char (&digits)[24], uint64_t value) {
+  const auto result = std::to_chars(digits, digits + sizeof(digits), value);
+  return {digits, static_cast<size_t>(result.ptr - digits)};
+}
+
+}  // namespace
+
+bool to_http2_response(const http::ResponseHead& head, const http::ResponseContext& context,
+                       OwnedFields& out) {
+  out.clear();
+  char digits[24];
+  out.add(":status", number(digits, head.status));
+  const bool interim = head.interim();
+  const bool keep_content_length = !interim && head.framing == http::Framing::kNone &&
+                                   (context.request_is_head || head.status == 304);
+  const bool replace_server = !interim && context.headers.server;
+  const bool replace_service_time =
+      !interim && context.headers.upstream_service_time && context.upstream_service_time_ms >= 0;
+  for (const Field& f : head.fields) {
+    if (is_connection_specific(f.name) || http::is_hop_by_hop(f.name, head.fields)) continue;
+    if (http::iequals(f.name, "content-length") && !keep_content_length) continue;
+    if (replace_server && http::iequals(f.name, "server")) continue;
+    if (replace_service_time && http::iequals(f.name, "x-upstream-service-time")) continue;
+    out.add_lowercase(f.name, f.value);
+  }
+  if (interim) return false;
+  if (head.framing == http::Framing::kContentLength) {
+    out.add("content-length", number(digits, head.content_length));
+  }
+  if (context.headers.server) out.add("server", "ringside");
+  if (replace_service_time) {
+    out.add("x-upstream-service-time",
+            number(digits, static_cast<uint64_t>(context.upstream_service_time_ms)));
+  }
+  return head.framing != http::Framing::kNone;
+}
+
+void to_http2_local_response(const http::LocalResponse& response, OwnedFields& out) {
+  out.clear();
+  char digits[24];
+  out.add(":status", number(digits, response.status));
+  out.add("content-type", "text/plain");
+  out.add("content-length", number(digits, response.body.size() + 1));
+  if (response.server_header) out.add("server", "ringside");
+  if (!response.request_id.empty()) out.add("x-request-id", response.request_id);
 }
 
 }  // namespace ringside::http2

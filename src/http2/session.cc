@@ -74,7 +74,7 @@ std::vector<nghttp2_nv>& nv_scratch() {
   return nv;
 }
 
-std::string_view find_field(std::span<const Field> fields, std::string_view name) {
+std::string_view field_value(std::span<const Field> fields, std::string_view name) {
   for (const Field& f : fields) {
     if (f.name == name) return f.value;
   }
@@ -88,17 +88,17 @@ bool has_field(std::span<const Field> fields, std::string_view name) {
 // What nghttp2 1.52 leaves unchecked in a request head (docs/http2.md lists what it does
 // check). Returns a reason, or an empty view when the head is fine.
 std::string_view request_problem(std::span<const Field> fields) {
-  const std::string_view method = find_field(fields, ":method");
+  const std::string_view method = field_value(fields, ":method");
   if (method != "CONNECT") {
     // nghttp2 checks the form of :path only for the http and https schemes.
-    const std::string_view path = find_field(fields, ":path");
+    const std::string_view path = field_value(fields, ":path");
     const bool asterisk = path == "*" && method == "OPTIONS";
     if (!asterisk && (path.empty() || path.front() != '/')) return "bad :path";
   }
   // RFC 9113 8.3.1: a Host that names another entity than :authority.
   if (has_field(fields, ":authority")) {
     for (const Field& f : fields) {
-      if (f.name == "host" && !http::iequals(f.value, find_field(fields, ":authority"))) {
+      if (f.name == "host" && !http::iequals(f.value, field_value(fields, ":authority"))) {
         return "host differs from :authority";
       }
     }
@@ -107,7 +107,7 @@ std::string_view request_problem(std::span<const Field> fields) {
 }
 
 int status_of(std::span<const Field> fields) {
-  const std::string_view s = find_field(fields, ":status");
+  const std::string_view s = field_value(fields, ":status");
   if (s.size() != 3) return 0;
   int v = 0;
   for (char c : s) v = v * 10 + (c - '0');

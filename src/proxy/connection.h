@@ -50,6 +50,7 @@ enum class ConnKind : uint8_t { kTcp, kHttpDown, kHttpUp };
 
 struct HttpDown;  // proxy/http_state.h
 struct HttpUp;
+struct H2Down;  // proxy/h2_state.h
 
 enum class ConnState : uint8_t {
   kDownHandshake,  // ingress: TLS handshake with the client
@@ -78,7 +79,8 @@ struct Connection {
   cluster::Endpoint* endpoint = nullptr;  // upstream: the endpoint tried or used (held)
   uint32_t pending_ops = 0;               // operations the kernel still owes a completion for
   bool upstream_counted = false;
-  bool retired = false;  // queued for release
+  bool retired = false;     // queued for release
+  bool h2_checked = false;  // downstream HTTP: its first bytes were looked at for the h2 preface
   uint64_t last_activity_ms = 0;
   const TlsGeneration* tls_generation = nullptr;  // the context this connection started with
   PeerAddress peer;  // downstream HTTP: the client (for x-forwarded-for and logs)
@@ -87,6 +89,7 @@ struct Connection {
   Half up;
   std::unique_ptr<HttpDown> http;  // kHttpDown; null while idle (http.cc: idle memory)
   std::unique_ptr<HttpUp> hup;     // kHttpUp
+  std::unique_ptr<H2Down> h2;      // kHttpDown speaking HTTP/2 (http is then never used)
 
   Half& other(const Half& h) { return h.id == HalfId::kDown ? up : down; }
 };

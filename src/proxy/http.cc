@@ -35,6 +35,15 @@ constexpr size_t kMaxPooled = 256;
 // a reused connection the upstream had just closed can be sent again.
 constexpr size_t kReplayLimit = 64 * 1024;
 
+template <typename T>
+void free_buffer(T& buffer) {
+  T().swap(buffer);
+}
+
+bool retryable_reason(http::RetryReason reason) { return reason != http::RetryReason::kOther; }
+
+}  // namespace
+
 void reset_exchange(Exchange& ex) {
   ex.down = nullptr;
   ex.stream = 0;
@@ -79,10 +88,7 @@ void reset_exchange(Exchange& ex) {
   ex.upstream_address.clear();
 }
 
-template <typename T>
-void free_buffer(T& buffer) {
-  T().swap(buffer);
-}
+namespace {
 
 // The peer of a connected socket, or family 0 when getpeername(2) fails.
 PeerAddress peer_of(int fd) {
@@ -118,8 +124,6 @@ void format_peer(const PeerAddress& peer, std::string& ip, std::string& full) {
   full += ':';
   full += std::to_string(peer.port);
 }
-
-bool retryable_reason(http::RetryReason reason) { return reason != http::RetryReason::kOther; }
 
 }  // namespace
 
@@ -248,6 +252,20 @@ void Worker::http_plaintext(Connection* c, Half& in, const uint8_t* data, size_t
 }
 
 void Worker::http_down_data(Connection* c, std::string_view data) {
+  if (c->h2) {
+    h2_down_data(c, data);
+    return;
+  }
+  if (!c->h2_checked) {
+    // The first bytes of the connection: HTTP/2 with prior knowledge (h2c, or TLS
+    // without ALPN) starts with its preface, which no HTTP/1.1 request does.
+    c->h2_checked = true;
+    if (h2_preface(data)) {
+      h2_start(c);
+      h2_down_data(c, data);
+      return;
+    }
+  }
   HttpDown& h = http_down(c);
   switch (h.phase) {
     case DownPhase::kLingering:
@@ -349,14 +367,20 @@ size_t Worker::http_parse_input(Connection* c, std::string_view input) {
 void Worker::http_begin_request(Connection* c) {
   HttpDown& h = *c->http;
   Exchange& ex = h.ex();
-  const http::RequestHead& head = h.parser().head();
-  const ListenerRuntime& listener = listener_config(c);
-  const http::HttpConfig& config = runtime_.config.http;
   reset_exchange(ex);
   ex.down = c;
   ex.active = true;
   ex.start_ms = h.phase == DownPhase::kHead ? h.head_start_ms : now_ms_;
   h.phase = DownPhase::kExchange;
+  h.head_start_ms = 0;
+  http_start_exchange(ex, h.parser().head(), h.client_ip);
+}
+
+void Worker::http_start_exchange(Exchange& ex, const http::RequestHead& head,
+                                 std::string_view client_ip) {
+  Connection* c = ex.down;
+  const ListenerRuntime& listener = listener_config(c);
+  const http::HttpConfig& config = runtime_.config.http;
   ex.method.assign(head.method);
   ex.path.assign(head.target);
   ex.authority.assign(head.authority);
@@ -402,11 +426,10 @@ void Worker::http_begin_request(Connection* c) {
   context.ingress = ingress;
   context.trusted_downstream =
       any_contains(config.trusted_downstreams, c->peer.family, c->peer.addr);
-  context.client_address = h.client_ip;
+  context.client_address = client_ip;
   context.request_id = ex.request_id;
   context.default_host = ex.cluster->name;
   http::encode_request_head(head, context, ex.head);
-  h.head_start_ms = 0;
   http_arm_down_timer(c);
   if (ex.cluster->endpoints->empty()) {
     http_local_reply(ex, http::local_status(http::LocalCause::kNoHealthyUpstream),
@@ -419,8 +442,11 @@ void Worker::http_begin_request(Connection* c) {
 
 void Worker::http_request_body(Connection* c, std::string_view body) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
   if (!h.exchange_active() || body.empty()) return;
+  if (http_exchange_body(h.ex(), body)) pause_recv(c, c->down);
+}
+
+bool Worker::http_exchange_body(Exchange& ex, std::string_view body) {
   ex.bytes_received += body.size();
   std::string_view out = body;
   if (ex.request_framing == http::Framing::kChunked) {
@@ -430,14 +456,13 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
     http::append_chunk_end(scratch_);
     out = scratch_;
   }
-  if (ex.response_complete && ex.up == nullptr) return;  // answered already: dropped
+  if (ex.response_complete && ex.up == nullptr) return false;  // answered already: dropped
   if (ex.up != nullptr && ex.head_sent) {
     http_body_to_upstream(ex, out.data(), out.size());
-    if (ex.up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
-  } else {
-    ex.pending.append(out.data(), out.size());
-    if (ex.pending.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
+    return ex.up != nullptr && ex.up->up.out.size() > runtime_.config.max_pending_bytes;
   }
+  ex.pending.append(out.data(), out.size());
+  return ex.pending.size() > runtime_.config.max_pending_bytes;
 }
 
 void Worker::http_body_to_upstream(Exchange& ex, const void* data, size_t len) {
@@ -456,11 +481,14 @@ void Worker::http_body_to_upstream(Exchange& ex, const void* data, size_t len) {
 
 void Worker::http_request_complete(Connection* c) {
   HttpDown& h = *c->http;
-  Exchange& ex = h.ex();
   if (!h.exchange_active()) return;
+  http_exchange_request_end(h.ex(), h.parser().trailers());
+}
+
+void Worker::http_exchange_request_end(Exchange& ex, std::span<const http::Field> trailers) {
   if (ex.request_framing == http::Framing::kChunked) {
     scratch_.clear();
-    http::append_last_chunk(scratch_, h.parser().trailers());
+    http::append_last_chunk(scratch_, trailers);
     if (ex.response_complete && ex.up == nullptr) {
       // answered already: nothing goes upstream
     } else if (ex.up != nullptr && ex.head_sent) {
@@ -475,7 +503,7 @@ void Worker::http_request_complete(Connection* c) {
     http_finish_exchange(ex);
     return;
   }
-  http_arm_down_timer(c);
+  http_arm_down_timer(ex.down);
 }
 
 void Worker::http_request_error(Connection* c) {
@@ -505,7 +533,8 @@ void Worker::http_down_eof(Connection* c) {
     return;
   }
   if (!c->http) {
-    abort(c);  // a clean close between requests
+    // A clean close between requests; on HTTP/2, the end of every open stream.
+    abort(c);
     return;
   }
   HttpDown& h = *c->http;
@@ -584,6 +613,10 @@ void Worker::http_stage(Connection* c, Half& half, std::string& staged, bool& di
 }
 
 void Worker::http_commit(Connection* c) {
+  if (c->h2) {
+    h2_commit(c);
+    return;
+  }
   Half& half = c->kind == ConnKind::kHttpDown ? c->down : c->up;
   if (!half.tls || (c->kind == ConnKind::kHttpDown && !c->http)) {
     if (c->state != ConnState::kClosing) flush(c, half);
@@ -608,7 +641,10 @@ void Worker::http_commit_dirty() {
   // Indexing, not iterators: a commit may abort a connection, never add to the list.
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Connection* c = dirty_[i];
-    if (c->kind == ConnKind::kHttpDown) {
+    if (c->h2) {
+      c->h2->dirty = false;
+      h2_commit(c);
+    } else if (c->kind == ConnKind::kHttpDown) {
       c->http->dirty = false;
       http_commit(c);
       http_release_idle(c);  // the turn that answered its last request is over
@@ -618,6 +654,55 @@ void Worker::http_commit_dirty() {
     }
   }
   dirty_.clear();
+}
+
+// ---- the server codec of an exchange's client connection ------------------------------
+//
+// Stream 0 is an HTTP/1.1 connection's only exchange; any other stream is an HTTP/2
+// stream of ex.down (h2.cc).
+
+http::ResponsePlan Worker::down_response_head(Exchange& ex, const http::ResponseHead& head) {
+  return ex.stream != 0 ? h2_send_response_head(ex, head) : h1_send_response_head(ex, head);
+}
+
+void Worker::down_body(Exchange& ex, std::string_view body) {
+  if (ex.stream != 0) {
+    h2_send_body(ex, body);
+  } else {
+    h1_send_body(ex, body);
+  }
+}
+
+void Worker::down_end_body(Exchange& ex, std::span<const http::Field> trailers) {
+  if (ex.stream != 0) {
+    h2_end_body(ex, trailers);
+  } else {
+    h1_end_body(ex, trailers);
+  }
+}
+
+void Worker::down_local_response(Exchange& ex, const http::LocalResponse& response) {
+  if (ex.stream != 0) {
+    h2_send_local_response(ex, response);
+  } else {
+    h1_send_local_response(ex, response);
+  }
+}
+
+void Worker::down_end_response(Exchange& ex) {
+  if (ex.stream != 0) {
+    h2_end_response(ex);
+  } else {
+    h1_end_response(ex);
+  }
+}
+
+void Worker::down_reset_response(Exchange& ex) {
+  if (ex.stream != 0) {
+    h2_reset_response(ex);
+  } else {
+    h1_reset_response(ex);
+  }
 }
 
 // ---- HTTP/1.1 server codec: an exchange's response on its client connection ---------
@@ -724,7 +809,7 @@ void Worker::http_local_reply(Exchange& ex, uint16_t status, std::string_view bo
   response.close = close;
   response.head_request = ex.kind == http::RequestKind::kHead;
   response.server_header = runtime_.config.http.headers.server;
-  h1_send_local_response(ex, response);
+  down_local_response(ex, response);
   ex.response_started = true;
   ex.plan_close = close;
   if (!response.head_request) ex.bytes_sent += body.size() + 1;
@@ -741,7 +826,7 @@ void Worker::http_log(const Exchange& ex) {
   entry.start_time = std::chrono::system_clock::now() - std::chrono::milliseconds(duration);
   entry.method = ex.method;
   entry.path = ex.path;
-  entry.protocol = ex.http10 ? "HTTP/1.0" : "HTTP/1.1";
+  entry.protocol = ex.stream != 0 ? "HTTP/2" : ex.http10 ? "HTTP/1.0" : "HTTP/1.1";
   entry.status = ex.status;
   entry.response_flags = ex.flags;
   entry.details = ex.details;
@@ -756,7 +841,7 @@ void Worker::http_log(const Exchange& ex) {
   entry.authority = ex.authority;
   entry.user_agent = ex.user_agent;
   entry.listener = listener_config(c).config.name;
-  entry.downstream_address = c->http->client_address;
+  entry.downstream_address = c->h2 ? c->h2->client_address : c->http->client_address;
   access_log_->log(entry);
 }
 
@@ -783,14 +868,14 @@ void Worker::http_finish_exchange(Exchange& ex) {
     http_release_upstream(ex, reusable);
   }
   http_end_exchange(ex);
-  h1_end_response(ex);
+  down_end_response(ex);
 }
 
 void Worker::http_cut(Exchange& ex) {
   if (ex.down->state == ConnState::kClosing) return;
   if (ex.up != nullptr) http_release_upstream(ex, false);
   http_end_exchange(ex);
-  h1_reset_response(ex);
+  down_reset_response(ex);
 }
 
 void Worker::http_close_after_flush(Connection* c, bool clean) {
@@ -813,6 +898,10 @@ void Worker::http_close_after_flush(Connection* c, bool clean) {
 }
 
 void Worker::http_arm_down_timer(Connection* c) {
+  if (c->h2) {
+    h2_arm_timer(c);
+    return;
+  }
   const http::HttpConfig& config = runtime_.config.http;
   uint64_t deadline = 0;
   auto ms = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
@@ -860,6 +949,10 @@ void Worker::http_arm_down_timer(Connection* c) {
 }
 
 void Worker::http_down_timer(Connection* c) {
+  if (c->h2) {
+    h2_timer(c);
+    return;
+  }
   ListenerStats& stats = lstats(c);
   const http::HttpConfig& config = runtime_.config.http;
   auto ms = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
@@ -905,12 +998,7 @@ void Worker::http_down_timer(Connection* c) {
       Exchange& ex = h.ex();
       if (ex.request_complete && !ex.response_started && config.request_timeout.count() > 0) {
         if (now_ms_ >= ex.request_complete_ms + ms(config.request_timeout)) {
-          if (http::HttpStats* s = http_listener_stats(c)) s->request_timeout_count.add();
-          if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_timeout_count.add();
-          if (ex.up != nullptr) http_release_upstream(ex, false);
-          http_local_reply(ex, http::local_status(http::LocalCause::kRequestTimeout),
-                           http::local_body(http::LocalCause::kRequestTimeout),
-                           http::response_flag_for(http::LocalCause::kRequestTimeout), false);
+          http_request_timed_out(ex);
           return;
         }
       } else if (config.idle_timeout.count() > 0 &&
@@ -932,6 +1020,15 @@ void Worker::http_down_timer(Connection* c) {
       break;
   }
   http_arm_down_timer(c);
+}
+
+void Worker::http_request_timed_out(Exchange& ex) {
+  if (http::HttpStats* s = http_listener_stats(ex.down)) s->request_timeout_count.add();
+  if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_timeout_count.add();
+  if (ex.up != nullptr) http_release_upstream(ex, false);
+  http_local_reply(ex, http::local_status(http::LocalCause::kRequestTimeout),
+                   http::local_body(http::LocalCause::kRequestTimeout),
+                   http::response_flag_for(http::LocalCause::kRequestTimeout), false);
 }
 
 // ---- upstream -------------------------------------------------------------------------
@@ -1098,6 +1195,10 @@ void Worker::http_send_request(Exchange& ex) {
     http_body_to_upstream(ex, bytes.data(), n);
     ex.pending.consume(n);
   }
+  if (ex.stream != 0) {
+    h2_consume(ex);
+    return;
+  }
   if (c->down.recv_paused && u->up.out.size() <= runtime_.config.max_pending_bytes / 2 &&
       c->http->backlog.size() <= runtime_.config.max_pending_bytes / 2) {
     resume_recv(c, c->down);
@@ -1114,9 +1215,9 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
   }
   Exchange& ex = *hu.owner;
   Connection* c = ex.down;
-  HttpDown& h = *c->http;
+  HttpDown* h = ex.stream == 0 ? c->http.get() : nullptr;  // null: an HTTP/2 stream
   c->last_activity_ms = now_ms_;
-  if (h.phase == DownPhase::kTunnel) {
+  if (h != nullptr && h->phase == DownPhase::kTunnel) {
     h1_send_body(ex, data);
     if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
     return;
@@ -1134,17 +1235,20 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
     used += step.consumed;
     switch (step.event) {
       case http::Event::kNeedMore:
-        if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
+        // An HTTP/2 stream pauses its upstream in h2_send_body (its own queue).
+        if (h != nullptr && c->down.out.size() > runtime_.config.max_pending_bytes) {
+          pause_recv(u, u->up);
+        }
         return;
       case http::Event::kHead:
         if (!http_response_head(ex, u, hu.parser.head())) return;
         break;
       case http::Event::kBody:
         ex.bytes_sent += step.body.size();
-        h1_send_body(ex, step.body);
+        down_body(ex, step.body);
         break;
       case http::Event::kMessageComplete:
-        h1_end_body(ex, hu.parser.trailers());
+        down_end_body(ex, hu.parser.trailers());
         // Bytes behind a complete response were never asked for: do not reuse.
         if (used < data.size()) ex.upstream_keep_alive = false;
         ex.response_complete = true;
@@ -1165,13 +1269,19 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
         http_finish_exchange(ex);
         return;
       case http::Event::kTunnel: {
-        // 101 Switching Protocols (or a 2xx to CONNECT): from here on, raw bytes.
-        h.phase = DownPhase::kTunnel;
+        // 101 Switching Protocols (or a 2xx to CONNECT): from here on, raw bytes. An
+        // HTTP/2 stream never asks for one (no Upgrade; CONNECT is refused), and
+        // http_response_head refuses a switch nobody asked for.
+        if (h == nullptr) {
+          http_cut(ex);
+          return;
+        }
+        h->phase = DownPhase::kTunnel;
         ex.framing = http::BodyFraming::kTunnel;
         h1_send_body(ex, data.substr(used));
-        if (!h.backlog.empty()) {
-          http_to_upstream(u, h.backlog.data(), h.backlog.size());
-          h.backlog.clear();
+        if (!h->backlog.empty()) {
+          http_to_upstream(u, h->backlog.data(), h->backlog.size());
+          h->backlog.clear();
         }
         if (c->down.recv_paused) resume_recv(c, c->down);
         http_arm_down_timer(c);
@@ -1197,7 +1307,7 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
 
 bool Worker::http_response_head(Exchange& ex, Connection* u, const http::ResponseHead& head) {
   if (head.interim()) {
-    h1_send_response_head(ex, head);
+    down_response_head(ex, head);
     return true;
   }
   if (head.switches_protocol && !(ex.upgrade || ex.kind == http::RequestKind::kConnect)) {
@@ -1224,7 +1334,7 @@ bool Worker::http_response_head(Exchange& ex, Connection* u, const http::Respons
   ex.status = head.status;
   ex.upstream_keep_alive = head.keep_alive;
   ex.response_started = true;
-  const http::ResponsePlan plan = h1_send_response_head(ex, head);
+  const http::ResponsePlan plan = down_response_head(ex, head);
   ex.framing = plan.framing;
   ex.plan_close = plan.close;
   const uint64_t service_ms = static_cast<uint64_t>(ex.service_time_ms);
@@ -1254,7 +1364,7 @@ void Worker::http_up_eof(Connection* u) {
   }
   Exchange& ex = *hu.owner;
   Connection* c = ex.down;
-  if (c->http->phase == DownPhase::kTunnel) {
+  if (ex.stream == 0 && c->http->phase == DownPhase::kTunnel) {
     http_close_after_flush(c);
     if (c->state == ConnState::kClosing) return;
     if (c->down.eof) abort(u);
@@ -1269,7 +1379,7 @@ void Worker::http_up_eof(Connection* u) {
   }
   http::Step step = hu.parser.finish();
   if (step.event == http::Event::kMessageComplete && ex.response_started) {
-    h1_end_body(ex, {});
+    down_end_body(ex, {});
     ex.upstream_keep_alive = false;
     http_finish_exchange(ex);
     return;
@@ -1397,6 +1507,10 @@ void Worker::http_on_sent(Connection* c, Half& half) {
   flush(c, half);
   const uint64_t low = runtime_.config.max_pending_bytes / 2;
   if (c->kind == ConnKind::kHttpDown) {
+    if (c->h2) {
+      h2_on_sent(c);
+      return;
+    }
     if (!c->http) return;  // idle
     HttpDown& h = *c->http;
     Connection* u = h.ex_if_any() != nullptr ? h.ex_if_any()->up : nullptr;
@@ -1407,8 +1521,12 @@ void Worker::http_on_sent(Connection* c, Half& half) {
     }
     return;
   }
-  const Exchange* ex = c->hup->owner;
+  Exchange* ex = c->hup->owner;
   if (ex == nullptr) return;
+  if (ex->stream != 0) {
+    h2_consume(*ex);  // the body drained upstream opens the stream's window
+    return;
+  }
   Connection* down = ex->down;
   if (down->down.recv_paused && c->up.out.size() <= low && down->http->backlog.size() <= low &&
       ex->pending.size() <= low) {
@@ -1417,6 +1535,7 @@ void Worker::http_on_sent(Connection* c, Half& half) {
 }
 
 void Worker::http_on_release(Connection* c) {
+  if (c->h2) h2_on_release(c);
   if (c->kind != ConnKind::kHttpUp || !c->upstream_counted) return;
   if (http::HttpStats* s = http_listener_stats(c)) s->upstream_cx_active.dec();
   if (http::HttpStats* s = http_service_stats(c->hup->cluster)) s->upstream_cx_active.dec();
@@ -1465,6 +1584,10 @@ void Worker::http_on_abort(Connection* c) {
     http_upstream_failed(c, reason, cause);
     return;
   }
+  if (c->h2) {
+    h2_on_abort(c);
+    return;
+  }
   if (!c->http) return;  // idle
   HttpDown& h = *c->http;
   if (Exchange* ex = h.ex_if_any(); ex != nullptr && ex->up != nullptr) {
@@ -1487,6 +1610,8 @@ void Worker::http_drain() {
     if (c == nullptr || c->state == ConnState::kClosing) continue;
     if (c->kind == ConnKind::kHttpUp && c->hup->pooled) {
       abort(c);
+    } else if (c->h2) {
+      h2_drain(c);  // the two-step GOAWAY; open streams finish
     } else if (c->kind == ConnKind::kHttpDown && c->state != ConnState::kDownHandshake &&
                (!c->http || c->http->phase == DownPhase::kIdle)) {
       abort(c);

@@ -73,6 +73,9 @@ struct Exchange {
   std::string upstream_address;
 };
 
+// Back to a fresh exchange's state (keeps buffers' capacity).
+void reset_exchange(Exchange& ex);
+
 // A downstream HTTP/1.1 connection's state while it has a request (or bytes of one) in
 // progress. An idle keep-alive connection holds none: Worker::http_release_idle gives it
 // back to the worker's HttpDownPool at the end of the turn in which the connection went

@@ -410,8 +410,13 @@ void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t 
 void Worker::on_handshake_done(Connection* c, Half& half) {
   lstats(c).tls_handshake_success.add();
   if (c->kind == ConnKind::kHttpDown) {
-    // Ingress HTTP: wait for the first request.
+    // Ingress HTTP: the client chose HTTP/2 with ALPN (the server preface goes out now),
+    // or HTTP/1.1 (wait for the first request; an h2 preface still switches).
     c->state = ConnState::kRelaying;
+    if (half.tls && half.tls->app_protocol() == tls::AppProtocol::kHttp2) {
+      h2_start(c);
+      return;
+    }
     http_arm_down_timer(c);
     return;
   }

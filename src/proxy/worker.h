@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "proxy/connection.h"
+#include "proxy/h2_state.h"
 #include "proxy/http_state.h"
 #include "proxy/runtime.h"
 #include "ringside/io.h"
@@ -130,6 +131,14 @@ class Worker {
   void http_parse(Connection* c);
   size_t http_parse_input(Connection* c, std::string_view input);
   void http_begin_request(Connection* c);
+  // The codec-neutral start of an exchange whose request head arrived (ex.down, .stream,
+  // .active and .start_ms set): routing, the head for the upstream, stats, an upstream.
+  void http_start_exchange(Exchange& ex, const http::RequestHead& head, std::string_view client_ip);
+  // Request body bytes for the upstream (re-framed as the head says); true when what
+  // waits for the upstream is over --max-pending-bytes (stop reading the client).
+  bool http_exchange_body(Exchange& ex, std::string_view body);
+  // The request ended (with these trailers, for a chunked request upstream).
+  void http_exchange_request_end(Exchange& ex, std::span<const http::Field> trailers);
   void http_request_body(Connection* c, std::string_view body);
   void http_request_complete(Connection* c);
   void http_request_error(Connection* c);
@@ -142,11 +151,21 @@ class Worker {
   void http_close_after_flush(Connection* c, bool clean = true);
   void http_arm_down_timer(Connection* c);
   void http_down_timer(Connection* c);
+  // --request-timeout expired before the response started: 504, counted.
+  void http_request_timed_out(Exchange& ex);
   // The HTTP/1.1 server codec's response side: what the exchange layer calls to answer
   // an exchange on its client connection (ex.down). The HTTP/2 server codec will offer
   // the same calls per stream.
   // The response head (a 1xx too; none to an HTTP/1.0 client); says how the body is
   // framed and whether the connection closes after it.
+  // The server codec of an exchange's client connection: h1_* for stream 0, h2_* for an
+  // HTTP/2 stream. The exchange layer answers through these only.
+  http::ResponsePlan down_response_head(Exchange& ex, const http::ResponseHead& head);
+  void down_body(Exchange& ex, std::string_view body);
+  void down_end_body(Exchange& ex, std::span<const http::Field> trailers);
+  void down_local_response(Exchange& ex, const http::LocalResponse& response);
+  void down_end_response(Exchange& ex);
+  void down_reset_response(Exchange& ex);
   http::ResponsePlan h1_send_response_head(Exchange& ex, const http::ResponseHead& head);
   void h1_send_body(Exchange& ex, std::string_view body);  // framed as ex.framing says
   void h1_end_body(Exchange& ex, std::span<const http::Field> trailers);
@@ -197,6 +216,40 @@ class Worker {
   void http_on_abort(Connection* c);
   void http_on_release(Connection* c);
   void http_drain();
+
+  // HTTP/2 server codec (h2.cc): a downstream connection that speaks HTTP/2, one
+  // exchange per stream. H2Down's session events come back through the h2_on_* calls.
+  friend struct H2Down;
+  static bool h2_preface(std::string_view first_bytes);
+  void h2_start(Connection* c);
+  void h2_down_data(Connection* c, std::string_view data);
+  void h2_on_head(H2Down& h, int32_t id, const http2::Head& head);
+  void h2_on_data(H2Down& h, int32_t id, std::span<const uint8_t> data);
+  void h2_on_trailers(H2Down& h, int32_t id, std::span<const http2::Field> fields);
+  void h2_on_end(H2Down& h, int32_t id);
+  void h2_on_reset(H2Down& h, int32_t id, uint32_t code, bool sent_by_us);
+  void h2_on_close(H2Down& h, int32_t id);
+  void h2_on_connection_error(H2Down& h, const http2::ConnectionError& error);
+  void h2_on_queue_drained(H2Down& h, int32_t id);
+  // A stream refused before its exchange could start (bad head): a local response.
+  void h2_refuse(Exchange& ex, uint16_t status, std::string_view reason);
+  H2Stream* h2_stream(const Exchange& ex);
+  void h2_mark_dirty(Connection* c);
+  void h2_commit(Connection* c);
+  void h2_report(Connection* c);
+  void h2_consume(Exchange& ex);
+  void h2_arm_timer(Connection* c);
+  void h2_timer(Connection* c);
+  void h2_on_sent(Connection* c);
+  void h2_on_abort(Connection* c);
+  void h2_on_release(Connection* c);
+  void h2_drain(Connection* c);
+  http::ResponsePlan h2_send_response_head(Exchange& ex, const http::ResponseHead& head);
+  void h2_send_body(Exchange& ex, std::string_view body);
+  void h2_end_body(Exchange& ex, std::span<const http::Field> trailers);
+  void h2_send_local_response(Exchange& ex, const http::LocalResponse& response);
+  void h2_end_response(Exchange& ex);
+  void h2_reset_response(Exchange& ex);
   http::HttpStats* http_listener_stats(const Connection* c);
   http::HttpStats* http_service_stats(const Cluster* cluster);
 
@@ -216,6 +269,8 @@ class Worker {
   HttpDownPool http_idle_pool_;     // state of HTTP connections, handed out per request
   std::string scratch_;             // encoded heads and local responses
   std::vector<Connection*> dirty_;  // HTTP connections with bytes to commit at turn end
+  http2::OwnedFields h2_fields_;    // a head being translated
+  std::vector<http::Field> h2_regular_;
   std::unique_ptr<http::AccessLogger> access_log_;
 
   std::vector<std::unique_ptr<Connection>> slots_;

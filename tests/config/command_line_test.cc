@@ -391,7 +391,7 @@ TEST_F(CommandLineTest, AlpnKeyAndProtocolDefaults) {
   ASSERT_EQ(c.listeners.size(), 6u);
   using Ids = std::vector<std::string>;
   EXPECT_EQ(c.listeners[0].alpn, (Ids{"h2", "http/1.1"}));  // in the order given
-  EXPECT_EQ(c.listeners[1].alpn, Ids{"http/1.1"});          // protocol=http: HTTP/1.1
+  EXPECT_EQ(c.listeners[1].alpn, (Ids{"h2", "http/1.1"}));  // protocol=http ingress: both
   EXPECT_TRUE(c.listeners[2].alpn.empty());                 // tcp: no ALPN unless asked
   EXPECT_EQ(c.listeners[3].alpn, Ids{"h2"});
   EXPECT_EQ(c.listeners[4].alpn, Ids{"http/1.1"});
@@ -435,8 +435,9 @@ TEST_F(CommandLineTest, Http2ProtocolsAreRefusedUntilBuilt) {
     EXPECT_EQ(outcome.message,
               std::string("ringside: --ingress '0.0.0.0:15443=127.0.0.1:8080,protocol=") +
                   protocol + "': protocol=" + protocol +
-                  " is not supported yet (HTTP/2 proxying is being built, issue 11); use "
-                  "protocol=tcp with alpn=h2 to pass HTTP/2 through at L4");
+                  " is not supported yet (h2c to the app is being built, issue 11); use "
+                  "protocol=http to take HTTP/2 clients to an HTTP/1.1 app, or protocol=tcp "
+                  "with alpn=h2 to pass HTTP/2 through at L4");
     args = {"--egress",   std::string("127.0.0.1:15080=orders.ns,protocol=") + protocol,
             "--upstream", "orders.ns=127.0.0.1:9000",
             "--trust",    ca_};

@@ -1,6 +1,6 @@
 """ALPN on the listeners (issue 11, first step): a protocol=tcp ingress with alpn=h2:http/1.1
 in front of an h2c app (nghttpd) serves `curl --http2` as HTTP/2 end to end; clients offering
-nothing we know still connect; protocol=http listeners negotiate http/1.1; an egress offers
+nothing we know still connect; protocol=http ingresses negotiate h2 and http/1.1; an egress offers
 its alpn= list to the remote side; protocol=http2|grpc refuse to start until HTTP/2 proxying
 is built."""
 
@@ -118,16 +118,19 @@ class ListenerDefaultsTest(AlpnCase):
         self.assertEqual(status, 0, output + self.diag())
         self.assertIn("No ALPN negotiated", output)
 
-    def test_http_listener_negotiates_http11(self):
+    def test_http_listener_negotiates_h2_and_http11(self):
         app = self.start_http_app()
         _, port = self.start_ingress(app, self.cert, self.key, options="protocol=http")
         status, output = self.s_client_alpn(port, "h2,http/1.1")
         self.assertEqual(status, 0, output + self.diag())
+        self.assertIn("ALPN protocol: h2", output)
+        status, output = self.s_client_alpn(port, "http/1.1")
+        self.assertEqual(status, 0, output + self.diag())
         self.assertIn("ALPN protocol: http/1.1", output)
-        # curl --http2 therefore falls back to HTTP/1.1 instead of failing.
+        # curl --http2 gets HTTP/2 (test_http2.py covers what flows over it).
         status, body, version, err = self.curl(port, "--http2")
         self.assertEqual(status, 0, err.decode(errors="replace") + self.diag())
-        self.assertEqual(version, "1.1")
+        self.assertEqual(version, "2")
 
 
 class EgressAlpnTest(AlpnCase):
@@ -188,7 +191,7 @@ class Http2NotYetTest(harness.IntegrationCase):
             err = done.stderr.decode()
             self.assertEqual(err.count("\n"), 1, err)
             self.assertIn(f"--egress '{spec}': protocol={protocol} is not supported yet", err)
-            self.assertIn("use protocol=tcp with alpn=h2", err)
+            self.assertIn("protocol=tcp with alpn=h2", err)
 
 
 if __name__ == "__main__":

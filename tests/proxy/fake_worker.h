@@ -10,6 +10,7 @@
 
 #include <cerrno>
 #include <memory>
+#include <string>
 
 #include "fake_ring.h"
 #include "proxy/worker.h"
@@ -84,6 +85,24 @@ class FakeWorkerTest : public ::testing::Test {
       }
     }
     return 0;
+  }
+
+  // Completes the send in flight on fd, and the ones that follow it, and returns what
+  // they carried. (Tokens repeat per socket, so only the newest send record is live.)
+  std::string drain_sends(int fd) {
+    std::string out;
+    for (int round = 0; round < 20; ++round) {
+      const FakeRing::Op* newest = nullptr;
+      for (const auto& op : ring_->ops()) {
+        if (op.call == Call::kSend && op.fd == fd) newest = &op;
+      }
+      if (newest == nullptr || !ring_->armed(newest->user_data)) break;
+      FakeRing::Op op = *newest;
+      out += op.data;
+      ring_->complete(op.user_data, static_cast<int32_t>(op.len));
+      turn();
+    }
+    return out;
   }
 
   std::unique_ptr<Runtime> runtime_;

@@ -18,26 +18,7 @@ const std::string kOk = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
 class HttpWorkerTest : public FakeWorkerTest {
  protected:
   void SetUp() override {
-    runtime_ = std::make_unique<Runtime>();
-    runtime_->config.http.headers.request_id = false;  // stable heads to compare
-    ListenerConfig listener;
-    listener.kind = ListenerKind::kEgress;
-    listener.name = "egress_test";
-    listener.listen = *SocketAddress::parse_numeric("127.0.0.1:1");
-    listener.service = "svc";
-    listener.protocol = Protocol::kHttp;
-    listener.tls = false;
-    Cluster* cluster = add_test_cluster(*runtime_, "svc", {"127.0.0.1:9001"},
-                                        cluster::OutlierPolicy{}, frozen_quiescence());
-    cluster->http_service = 0;
-    ListenerRuntime lr;
-    lr.config = listener;
-    lr.cluster = cluster;
-    lr.http_index = 0;
-    runtime_->listeners.push_back(lr);
-    runtime_->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
-    runtime_->http.stats = std::make_unique<http::HttpStatsRegistry>(
-        1, std::vector<std::string>{"egress_test"}, std::vector<std::string>{"svc"});
+    runtime_ = make_http_egress_runtime({"127.0.0.1:9001"});
     start_worker(16);
     auto accept = ring_->last(Call::kAcceptMultishot);
     ASSERT_TRUE(accept.has_value());
@@ -49,24 +30,6 @@ class HttpWorkerTest : public FakeWorkerTest {
 
   http::HttpStats& hstats() { return runtime_->http.stats->listeners[0][0]; }
   ListenerStats& lstats() { return runtime_->stats->listeners[0][0]; }
-
-  // Completes the send in flight on fd, and the ones that follow it, and returns what
-  // they carried. (Tokens repeat per socket, so only the newest send record is live.)
-  std::string drain_sends(int fd) {
-    std::string out;
-    for (int round = 0; round < 20; ++round) {
-      const FakeRing::Op* newest = nullptr;
-      for (const auto& op : ring_->ops()) {
-        if (op.call == Call::kSend && op.fd == fd) newest = &op;
-      }
-      if (newest == nullptr || !ring_->armed(newest->user_data)) break;
-      FakeRing::Op op = *newest;
-      out += op.data;
-      ring_->complete(op.user_data, static_cast<int32_t>(op.len));
-      turn();
-    }
-    return out;
-  }
 
   // Completes the newest connect and returns the upstream descriptor.
   int connect_ok() {

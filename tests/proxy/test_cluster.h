@@ -37,4 +37,31 @@ inline WorkerQuiescence frozen_quiescence() {
   return quiescence;
 }
 
+// A runtime with one plaintext HTTP egress, "egress_test", for service "svc" at endpoints,
+// with its stats registries; no generated x-request-id, so upstream heads are stable.
+inline std::unique_ptr<Runtime> make_http_egress_runtime(
+    const std::vector<std::string>& endpoints) {
+  auto runtime = std::make_unique<Runtime>();
+  runtime->config.http.headers.request_id = false;
+  ListenerConfig listener;
+  listener.kind = ListenerKind::kEgress;
+  listener.name = "egress_test";
+  listener.listen = *SocketAddress::parse_numeric("127.0.0.1:1");
+  listener.service = "svc";
+  listener.protocol = Protocol::kHttp;
+  listener.tls = false;
+  Cluster* cluster =
+      add_test_cluster(*runtime, "svc", endpoints, cluster::OutlierPolicy{}, frozen_quiescence());
+  cluster->http_service = 0;
+  ListenerRuntime lr;
+  lr.config = listener;
+  lr.cluster = cluster;
+  lr.http_index = 0;
+  runtime->listeners.push_back(lr);
+  runtime->stats = std::make_unique<StatsRegistry>(1, std::vector<std::string>{"egress_test"});
+  runtime->http.stats = std::make_unique<http::HttpStatsRegistry>(
+      1, std::vector<std::string>{"egress_test"}, std::vector<std::string>{"svc"});
+  return runtime;
+}
+
 }  // namespace ringside::proxy

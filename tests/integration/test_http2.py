@@ -1,0 +1,604 @@
+"""HTTP/2 clients on protocol=http listeners (issue 11): the ingress negotiates h2 with ALPN
+(or takes the h2 preface without ALPN) and serves each stream as its own exchange to the
+HTTP/1.1 app: per-request balancing, retries, timeouts, the access log and the stats work
+per stream; an egress takes h2c with prior knowledge (what gRPC clients send). Real clients
+(curl --http2 and --http2-prior-knowledge, h2load, nghttp) and hand-made frames
+(python3-h2) for what real clients never send. Run by Debian's /usr/bin/python3, where
+python3-h2 lives."""
+
+import json
+import os
+import socket
+import subprocess
+import time
+
+import harness
+from harness import LOOPBACK, SERVICE
+import scripted_upstream as su
+
+try:
+    import h2.config
+    import h2.connection
+    import h2.events
+    import h2.exceptions
+    import h2.settings
+except ImportError:  # python3-h2 is in tools/packages.txt: require_tool reports it
+    h2 = None
+
+
+class H2Client:
+    """A hand-driven HTTP/2 client (python3-h2) over TLS with ALPN h2, or over plaintext."""
+
+    def __init__(self, port, ca=None, tls=True, alpn=("h2",), window=None, validate=True):
+        raw = harness.connect(port)
+        if tls:
+            context = harness.tls_client_context(ca)
+            if alpn:
+                context.set_alpn_protocols(list(alpn))
+            self.sock = context.wrap_socket(raw, server_hostname=SERVICE)
+            self.alpn = self.sock.selected_alpn_protocol()
+        else:
+            self.sock = raw
+            self.alpn = None
+        self.sock.settimeout(10)
+        config = h2.config.H2Configuration(client_side=True, header_encoding="utf-8",
+                                           validate_outbound_headers=validate,
+                                           normalize_outbound_headers=validate,
+                                           validate_inbound_headers=False)
+        self.conn = h2.connection.H2Connection(config=config)
+        self.conn.initiate_connection()
+        if window is not None:
+            self.conn.update_settings({h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: window})
+        self.flush()
+        self.events = []
+        self.closed = False
+        self.auto_window = True
+
+    def flush(self):
+        data = self.conn.data_to_send()
+        if data:
+            self.sock.sendall(data)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def request(self, path="/", method="GET", body=None, headers=(), end=True, authority=None):
+        sid = self.conn.get_next_available_stream_id()
+        fields = [(":method", method), (":scheme", "https"),
+                  (":authority", authority or SERVICE), (":path", path), *headers]
+        self.conn.send_headers(sid, fields, end_stream=end and body is None)
+        if body is not None:
+            self.send_body(sid, body, end=end)
+        self.flush()
+        return sid
+
+    def send_body(self, sid, body, end=True):
+        """Sends body as the windows allow, reading the peer meanwhile."""
+        at = 0
+        deadline = time.monotonic() + 20
+        while at < len(body):
+            room = min(self.conn.local_flow_control_window(sid), self.conn.max_outbound_frame_size)
+            if room <= 0:
+                if time.monotonic() > deadline:
+                    raise AssertionError("no window opened for the request body")
+                self.pump(0.2)
+                continue
+            self.conn.send_data(sid, body[at:at + room])
+            at += room
+            self.flush()
+        if end:
+            self.conn.end_stream(sid)
+        self.flush()
+
+    def pump(self, timeout):
+        """Reads what arrives within timeout; returns the new events."""
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(65536)
+        except (socket.timeout, TimeoutError):
+            return []
+        except OSError:
+            data = b""
+        finally:
+            self.sock.settimeout(10)
+        if not data:
+            self.closed = True
+            return []
+        new = self.conn.receive_data(data)
+        for event in new:
+            if isinstance(event, h2.events.DataReceived) and self.auto_window:
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+        self.flush()
+        self.events.extend(new)
+        return new
+
+    def wait(self, predicate, timeout=10):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self.closed or time.monotonic() > deadline:
+                return predicate()
+            self.pump(0.2)
+        return True
+
+    def stream_done(self, sid):
+        return any(isinstance(e, (h2.events.StreamEnded, h2.events.StreamReset))
+                   and e.stream_id == sid for e in self.events)
+
+    def response(self, sid, timeout=10):
+        """(status, headers dict, body, trailers dict, reset code or None)."""
+        if not self.wait(lambda: self.stream_done(sid), timeout):
+            raise AssertionError(f"stream {sid} did not end; events: {self.events}")
+        status, headers, body, trailers, reset = None, {}, b"", {}, None
+        for e in self.events:
+            if getattr(e, "stream_id", None) != sid:
+                continue
+            if isinstance(e, h2.events.ResponseReceived):
+                headers = dict(e.headers)
+                status = int(headers[":status"])
+            elif isinstance(e, h2.events.DataReceived):
+                body += e.data
+            elif isinstance(e, h2.events.TrailersReceived):
+                trailers = dict(e.headers)
+            elif isinstance(e, h2.events.StreamReset):
+                reset = e.error_code
+        return status, headers, body, trailers, reset
+
+    def goaway(self):
+        for e in self.events:
+            if isinstance(e, h2.events.ConnectionTerminated):
+                return e
+        return None
+
+
+class Http2Case(harness.PkiCase):
+    def setUp(self):
+        super().setUp()
+        if h2 is None:
+            harness.require_tool("python3-h2")
+
+    def upstream(self, default=None, scripts=(), **kwargs):
+        up = su.ScriptedUpstream(default, scripts, **kwargs)
+        self.addCleanup(up.close)
+        return up
+
+    def client(self, port, **kwargs):
+        c = H2Client(port, ca=self.ca, **kwargs)
+        self.addCleanup(c.close)
+        return c
+
+    def curl(self, url, *options, tls=True):
+        """Returns (exit status, body, "<HTTP version> <status>", stderr)."""
+        curl = harness.require_tool("curl")
+        argv = [curl, "-sS", "--max-time", "10", "-w", "\n%{http_version} %{http_code}"]
+        if tls:
+            port = int(url.split(":")[2].split("/")[0])
+            argv += ["--cacert", self.ca, "--resolve", f"{SERVICE}:{port}:{LOOPBACK}"]
+        done = subprocess.run(argv + list(options) + [url], capture_output=True, timeout=30)
+        body, _, tail = done.stdout.rpartition(b"\n")
+        return done.returncode, body, tail.decode(), done.stderr.decode(errors="replace")
+
+    def http_ingress(self, app_port, extra=(), **kwargs):
+        return self.start_ingress(app_port, self.cert, self.key, options="protocol=http",
+                                  extra=list(extra), **kwargs)
+
+
+class RealClientsTest(Http2Case):
+    """curl, h2load and nghttp through a protocol=http ingress to ringside-bench's app."""
+
+    def setUp(self):
+        super().setUp()
+        self.log = os.path.join(self.workdir, "access.log")
+        self.app = self.start_http_app()
+        self.ingress, self.port = self.http_ingress(self.app, extra=["--access-log", self.log])
+
+    def url(self, path="/"):
+        return f"https://{SERVICE}:{self.port}{path}"
+
+    def test_curl_http2_gets_http2(self):
+        status, body, tail, err = self.curl(self.url("/hello"), "--http2")
+        self.assertEqual(status, 0, err + self.diag())
+        self.assertEqual(tail, "2 200", body)
+        self.assertEqual(body, b"Hello, world\n")
+        def logged():
+            if not os.path.exists(self.log):
+                return False
+            with open(self.log) as f:
+                return "HTTP/2" in f.read()
+        self.assertTrue(harness.wait_until(logged, timeout=5),
+                        "the access log names the protocol HTTP/2\n" + self.diag())
+        self.assertGreaterEqual(self.ingress.stat("ringside_listener_http2_cx_total"), 1)
+
+    def test_curl_http11_still_gets_http11(self):
+        status, body, tail, err = self.curl(self.url(), "--http1.1")
+        self.assertEqual(status, 0, err + self.diag())
+        self.assertEqual(tail, "1.1 200")
+
+    def test_h2load_many_streams_few_upstream_connections(self):
+        h2load = harness.require_tool("h2load")
+        done = subprocess.run([h2load, "-n", "400", "-c", "2", "-m", "20", "--connect-to",
+                               f"{LOOPBACK}:{self.port}", self.url()],
+                              capture_output=True, timeout=60)
+        out = done.stdout.decode()
+        self.assertEqual(done.returncode, 0, out + done.stderr.decode())
+        self.assertIn("Application protocol: h2", out)
+        self.assertIn("400 succeeded, 0 failed", out)
+        self.assertIn("status codes: 400 2xx", out)
+        # Streams borrow pooled HTTP/1.1 connections: at most one per stream in flight.
+        opened = self.ingress.stat("ringside_http_listener_upstream_cx_total")
+        self.assertLessEqual(opened, 40, self.diag())
+        self.assertTrue(harness.wait_until(
+            lambda: self.ingress.stat("ringside_listener_http2_streams_active") == 0, 5))
+
+    def test_nghttp_post_body(self):
+        nghttp = harness.require_tool("nghttp")
+        data = os.path.join(self.workdir, "upload")
+        with open(data, "wb") as f:
+            f.write(os.urandom(300 * 1024))
+        done = subprocess.run([nghttp, "-s", "-d", data, self.url("/upload").replace(
+            SERVICE, f"{LOOPBACK}")], capture_output=True, timeout=30)
+        # nghttp verifies nothing about names; the point is a body crossing the windows.
+        self.assertEqual(done.returncode, 0, done.stderr.decode() + self.diag())
+        self.assertIn(b"200", done.stdout + done.stderr)
+
+    def test_preface_without_alpn_is_http2(self):
+        c = self.client(self.port, alpn=None)
+        self.assertIsNone(c.alpn)
+        sid = c.request("/")
+        status, _, body, _, _ = c.response(sid)
+        self.assertEqual(status, 200, self.diag())
+        self.assertEqual(body, b"Hello, world\n")
+
+
+class TranslationTest(Http2Case):
+    """What the HTTP/1.1 app receives for an HTTP/2 request, and what the client gets back
+    (RFC 9113 section 8)."""
+
+    def setUp(self):
+        super().setUp()
+        self.up = self.upstream(su.serve())  # echo: a JSON description of the request
+        _, self.port = self.http_ingress(self.up.port)
+
+    def echoed(self, sid, c):
+        status, headers, body, _, reset = c.response(sid)
+        self.assertIsNone(reset, self.diag())
+        self.assertEqual(status, 200, body)
+        return json.loads(body), headers
+
+    def test_head_translated(self):
+        c = self.client(self.port)
+        sid = c.request("/a/b?c=1", headers=[("cookie", "a=1"), ("x-one", "1"),
+                                             ("cookie", "b=2"), ("te", "trailers")],
+                        authority="orders.example:8443")
+        seen, headers = self.echoed(sid, c)
+        self.assertEqual(seen["method"], "GET")
+        self.assertEqual(seen["target"], "/a/b?c=1")
+        self.assertEqual(seen["version"], "HTTP/1.1")
+        fields = {}
+        for name, value in seen["headers"]:
+            fields.setdefault(name.lower(), []).append(value)
+        self.assertEqual(fields["host"], ["orders.example:8443"])
+        self.assertEqual(fields["cookie"], ["a=1; b=2"])
+        self.assertEqual(fields["x-one"], ["1"])
+        self.assertNotIn("te", fields)
+        self.assertEqual(fields["x-forwarded-proto"], ["https"])
+        self.assertIn("x-request-id", fields)
+        self.assertEqual(headers["server"], "ringside")
+        self.assertIn("x-upstream-service-time", headers)
+        self.assertNotIn("connection", headers)
+
+    def test_body_without_length_goes_chunked(self):
+        c = self.client(self.port)
+        body = os.urandom(200 * 1024)
+        sid = c.request("/up", method="POST", body=body)
+        seen, _ = self.echoed(sid, c)
+        self.assertTrue(seen["chunked"])
+        self.assertEqual(seen["body_length"], len(body))
+        import hashlib
+        self.assertEqual(seen["body_sha256"], hashlib.sha256(body).hexdigest())
+
+    def test_body_with_length_keeps_it(self):
+        c = self.client(self.port)
+        body = b"x" * 5000
+        sid = c.request("/up", method="PUT", body=body,
+                        headers=[("content-length", str(len(body)))])
+        seen, _ = self.echoed(sid, c)
+        self.assertFalse(seen["chunked"])
+        self.assertEqual(seen["body_length"], 5000)
+        self.assertIn(["Content-Length", "5000"], seen["headers"])
+
+    def test_request_trailers_reach_the_app(self):
+        c = self.client(self.port)
+        sid = c.request("/t", method="POST", body=b"abc", end=False)
+        c.conn.send_headers(sid, [("x-checksum", "42")], end_stream=True)
+        c.flush()
+        c.response(sid)
+        request = self.up.requests()[-1]
+        self.assertTrue(request.chunked)
+        self.assertEqual(request.body, b"abc")
+        self.assertIn(("x-checksum", "42"), [(n.lower(), v) for n, v in request.trailers])
+
+    def test_many_streams_at_once(self):
+        c = self.client(self.port)
+        sids = [c.request(f"/s{i}") for i in range(30)]
+        for i, sid in enumerate(sids):
+            seen, _ = self.echoed(sid, c)
+            self.assertEqual(seen["target"], f"/s{i}")
+
+
+class ResponseTest(Http2Case):
+    def test_chunked_response_trailers_become_trailing_headers(self):
+        raw = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: grpc-status\r\n\r\n"
+               b"5\r\nhello\r\n0\r\ngrpc-status: 0\r\ngrpc-message: ok\r\n\r\n")
+        up = self.upstream(su.serve(su.fixed(raw)))
+        _, port = self.http_ingress(up.port)
+        c = self.client(port)
+        status, headers, body, trailers, reset = c.response(c.request("/"))
+        self.assertEqual((status, body, reset), (200, b"hello", None), self.diag())
+        self.assertEqual(trailers.get("grpc-status"), "0")
+        self.assertEqual(trailers.get("grpc-message"), "ok")
+        self.assertNotIn("transfer-encoding", headers)
+        self.assertNotIn("content-length", headers)
+
+    def test_head_and_204(self):
+        up = self.upstream(su.serve(su.by_path({"/none": su.status(204)},
+                                               default=su.status(200, b"body!"))))
+        _, port = self.http_ingress(up.port)
+        c = self.client(port)
+        status, headers, body, _, _ = c.response(c.request("/x", method="HEAD"))
+        self.assertEqual((status, body), (200, b""))
+        self.assertEqual(headers.get("content-length"), "5")
+        status, _, body, _, _ = c.response(c.request("/none"))
+        self.assertEqual((status, body), (204, b""))
+
+    def test_large_response_small_client_window(self):
+        payload = os.urandom(1024 * 1024)
+        up = self.upstream(su.serve(su.chunked_body(payload)))
+        _, port = self.http_ingress(up.port)
+        c = self.client(port, window=16384)
+        status, _, body, _, reset = c.response(c.request("/big"), timeout=30)
+        self.assertEqual((status, reset), (200, None), self.diag())
+        self.assertEqual(body, payload)
+
+    def test_100_continue_reaches_the_client(self):
+        up = self.upstream(su.serve(su.echo(), on_head=su.send_continue))
+        _, port = self.http_ingress(up.port)
+        c = self.client(port)
+        sid = c.request("/c", method="POST", end=False, headers=[("expect", "100-continue")])
+        self.assertTrue(c.wait(lambda: any(isinstance(e, h2.events.InformationalResponseReceived)
+                                           for e in c.events)), self.diag())
+        c.send_body(sid, b"payload")
+        status, _, _, _, _ = c.response(sid)
+        self.assertEqual(status, 200)
+
+
+class UpstreamFailureTest(Http2Case):
+    def test_dead_upstream_gets_503_on_the_stream(self):
+        _, port = self.http_ingress(harness.free_port())
+        c = self.client(port)
+        status, headers, body, _, _ = c.response(c.request("/"))
+        self.assertEqual(status, 503, body)
+        self.assertEqual(headers.get("content-type"), "text/plain")
+        # The connection stays usable.
+        status, _, _, _, _ = c.response(c.request("/again"))
+        self.assertEqual(status, 503)
+        self.assertIsNone(c.goaway())
+
+    def test_503_is_retried_per_stream(self):
+        up = self.upstream(su.serve(su.FailFirst(1, then=su.status(200, b"second try"))))
+        _, port = self.http_ingress(up.port)
+        c = self.client(port)
+        status, _, body, _, _ = c.response(c.request("/"))
+        self.assertEqual((status, body), (200, b"second try"), self.diag())
+
+    def test_upstream_reset_mid_body_resets_only_that_stream(self):
+        def half_then_reset(request, conn):
+            if request.target == "/cut":
+                conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly-part")
+                time.sleep(0.2)
+                conn.reset()
+                return None
+            return su.response(200, b"fine")
+        up = self.upstream(su.serve(half_then_reset))
+        _, port = self.http_ingress(up.port)
+        c = self.client(port)
+        cut = c.request("/cut")
+        status, _, body, _, reset = c.response(cut)
+        self.assertEqual(status, 200)
+        self.assertIsNotNone(reset, "a truncated response must end in RST_STREAM")
+        status, _, body, _, reset = c.response(c.request("/ok"))
+        self.assertEqual((status, body, reset), (200, b"fine", None))
+
+    def test_request_timeout_504_per_stream(self):
+        up = self.upstream(su.serve(su.by_path({"/slow": su.delayed(3000, su.status(200))},
+                                               default=su.status(200, b"quick"))))
+        _, port = self.http_ingress(up.port, extra=["--request-timeout", "500ms"])
+        c = self.client(port)
+        slow = c.request("/slow")
+        quick = c.request("/quick")
+        status, _, body, _, _ = c.response(quick)
+        self.assertEqual((status, body), (200, b"quick"))
+        status, _, _, _, _ = c.response(slow, timeout=5)
+        self.assertEqual(status, 504, self.diag())
+
+
+class ClientBehaviourTest(Http2Case):
+    def test_client_reset_cancels_the_upstream_request(self):
+        up = self.upstream(su.serve(su.never))
+        proc, port = self.http_ingress(up.port)
+        c = self.client(port)
+        sid = c.request("/hang")
+        self.assertTrue(harness.wait_until(lambda: up.request_count() == 1, timeout=5))
+        c.conn.reset_stream(sid, error_code=8)  # CANCEL
+        c.flush()
+        # The upstream connection serving it is closed at once (its answer is unwanted).
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_http_listener_upstream_cx_active") == 0, timeout=5),
+            self.diag())
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_http_listener_request_active") == 0, timeout=5))
+
+    def test_connection_close_mid_stream_leaks_nothing(self):
+        up = self.upstream(su.serve(su.never))
+        proc, port = self.http_ingress(up.port)
+        for _ in range(5):
+            c = H2Client(port, ca=self.ca)
+            c.request("/hang")
+            time.sleep(0.05)
+            c.close()
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_listener_http2_cx_active") == 0
+            and proc.stat("ringside_http_listener_upstream_cx_active") == 0, timeout=5),
+            self.diag())
+
+
+class MalformedTest(Http2Case):
+    """RFC 9113 8.1.1 and 8.2: a malformed request is a stream error; nothing reaches the
+    app, and the connection goes on."""
+
+    def setUp(self):
+        super().setUp()
+        self.up = self.upstream(su.serve())
+        self.proc, self.port = self.http_ingress(self.up.port)
+
+    def refused(self, headers, body=None, extra=()):
+        c = self.client(self.port, validate=False)
+        sid = c.conn.get_next_available_stream_id()
+        c.conn.send_headers(sid, headers, end_stream=body is None)
+        if body is not None:
+            c.conn.send_data(sid, body, end_stream=True)
+        c.flush()
+        status, _, _, _, reset = c.response(sid)
+        # And the connection still serves a good request.
+        ok = c.request("/fine")
+        good, _, _, _, _ = c.response(ok)
+        self.assertEqual(good, 200)
+        return status, reset
+
+    def base(self, path="/"):
+        return [(":method", "GET"), (":scheme", "https"), (":authority", SERVICE),
+                (":path", path)]
+
+    def test_uppercase_name(self):
+        status, reset = self.refused(self.base() + [("X-Upper", "1")])
+        self.assertEqual((status, reset), (None, 1))
+        self.assertEqual(self.up.request_count(), 1)  # only /fine
+
+    def test_connection_specific_field(self):
+        status, reset = self.refused(self.base() + [("connection", "keep-alive")])
+        self.assertEqual((status, reset), (None, 1))
+        self.assertEqual(self.up.request_count(), 1)
+
+    def test_content_length_disagrees_with_data(self):
+        headers = [(":method", "POST"), (":scheme", "https"), (":authority", SERVICE),
+                   (":path", "/p"), ("content-length", "10")]
+        status, reset = self.refused(headers, body=b"abc")
+        self.assertEqual(reset, 1)
+
+    def test_missing_path(self):
+        status, reset = self.refused([(":method", "GET"), (":scheme", "https"),
+                                      (":authority", SERVICE)])
+        self.assertEqual(reset, 1)
+
+    def test_host_differs_from_authority(self):
+        # RFC 9113 8.3.1: malformed (the codec resets it before the exchange layer, whose
+        # own check answers 400 should a head ever get through).
+        status, reset = self.refused(self.base() + [("host", "evil.example")])
+        self.assertEqual((status, reset), (None, 1))
+        self.assertEqual(self.up.request_count(), 1)
+
+    def test_connect_is_refused(self):
+        status, reset = self.refused([(":method", "CONNECT"), (":authority", "db:5432")])
+        self.assertEqual(status, 501)
+        self.assertEqual(self.up.request_count(), 1)
+
+
+class AbuseTest(Http2Case):
+    def test_rapid_reset_ends_in_goaway_others_served(self):
+        up = self.upstream(su.serve(su.delayed(50, su.status(200, b"ok"))))
+        proc, port = self.http_ingress(up.port)
+        bystander = self.client(port)
+        c = self.client(port)
+        for _ in range(1200):
+            sid = c.conn.get_next_available_stream_id()
+            c.conn.send_headers(sid, [(":method", "GET"), (":scheme", "https"),
+                                      (":authority", SERVICE), (":path", "/")])
+            c.conn.reset_stream(sid, error_code=8)
+            if sid % 100 == 1:
+                try:
+                    c.flush()
+                except OSError:
+                    break
+        try:
+            c.flush()
+        except OSError:
+            pass
+        c.wait(lambda: c.goaway() is not None, timeout=10)
+        self.assertIsNotNone(c.goaway(), self.diag())
+        # nghttp2's Rapid Reset limiter answers INTERNAL_ERROR (docs/http2.md, the table).
+        self.assertEqual(c.goaway().error_code, 2)
+        status, _, body, _, _ = bystander.response(bystander.request("/"))
+        self.assertEqual((status, body), (200, b"ok"))
+        self.assertGreaterEqual(proc.stat("ringside_listener_http2_abuse_closed_total"), 1)
+
+    def test_ping_flood_is_bounded(self):
+        _, port = self.http_ingress(self.upstream(su.serve()).port)
+        c = self.client(port)
+        c.auto_window = True
+        payload = b"".join(b"\x00\x00\x08\x06\x00\x00\x00\x00\x00" + b"12345678"
+                           for _ in range(5000))
+        try:
+            c.sock.sendall(payload)  # PINGs, never reading the acknowledgements
+        except OSError:
+            pass
+        # The proxy stays up and serves another connection.
+        other = self.client(port)
+        status, _, _, _, _ = other.response(other.request("/"))
+        self.assertEqual(status, 200)
+
+
+class DrainTest(Http2Case):
+    def test_drain_sends_goaway_and_finishes_streams(self):
+        """nghttp (python3-h2 takes any GOAWAY as the end of the connection, so it cannot
+        see the stream finish after the first, graceful one)."""
+        nghttp = harness.require_tool("nghttp")
+        up = self.upstream(su.serve(su.delayed(1500, su.status(200, b"done"))))
+        proc, port = self.http_ingress(up.port, extra=["--drain-timeout", "10s"])
+        client = subprocess.Popen([nghttp, "-v", f"https://{LOOPBACK}:{port}/inflight"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(client.kill)
+        self.assertTrue(harness.wait_until(lambda: up.request_count() == 1, timeout=5),
+                        self.diag())
+        proc.admin_request("POST", "/drain")
+        out, _ = client.communicate(timeout=20)
+        text = out.decode(errors="replace")
+        self.assertEqual(client.returncode, 0, text + self.diag())
+        self.assertIn("recv GOAWAY frame", text)
+        self.assertIn("last_stream_id=2147483647", text)  # the first, graceful GOAWAY
+        self.assertIn(":status: 200", text)
+        self.assertIn("done", text)
+
+
+class EgressH2cTest(Http2Case):
+    def test_h2c_prior_knowledge_through_the_chain(self):
+        app = self.start_http_app()
+        _, ingress_port = self.http_ingress(app)
+        _, egress_port = self.start_egress([ingress_port], self.ca, options="protocol=http")
+        status, body, tail, err = self.curl(f"http://{LOOPBACK}:{egress_port}/x",
+                                            "--http2-prior-knowledge", tls=False)
+        self.assertEqual(status, 0, err + self.diag())
+        self.assertEqual(tail, "2 200")
+        self.assertEqual(body, b"Hello, world\n")
+
+    def test_http11_on_the_same_egress(self):
+        app = self.start_http_app()
+        _, ingress_port = self.http_ingress(app)
+        _, egress_port = self.start_egress([ingress_port], self.ca, options="protocol=http")
+        status, body, tail, err = self.curl(f"http://{LOOPBACK}:{egress_port}/x", tls=False)
+        self.assertEqual((status, tail), (0, "1.1 200"), err)
+
+
+if __name__ == "__main__":
+    harness.main()
