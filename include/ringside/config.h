@@ -47,9 +47,11 @@ struct ListenerConfig {
   std::string san;  // the DNS SAN the upstream must present; default: service
   std::string sni;  // SNI sent; default: service
   bool tls = true;  // egress only: tls=off relays plaintext (for tests and migration)
+  // egress, HTTP protocols: h2=off keeps the remote sidecar on HTTP/1.1 (ALPN http/1.1).
+  bool h2 = true;
   // ALPN ids, most preferred first: what an ingress listener accepts, what an egress
   // listener offers to the remote sidecar. protocol=tcp: the alpn= key (default none);
-  // protocol=http: "http/1.1".
+  // the HTTP protocols: "h2", "http/1.1" (an egress with h2=off: "http/1.1").
   std::vector<std::string> alpn;
 };
 

@@ -52,6 +52,13 @@ class OwnedFields {
   mutable bool views_stale_ = false;
 };
 
+// A pseudo-header field name (":method", ":status", ...).
+inline bool is_pseudo(std::string_view name) { return !name.empty() && name.front() == ':'; }
+
+// A content-length or :status value: 1 to 19 decimal digits, nothing else. False leaves
+// out untouched.
+bool parse_decimal(std::string_view text, uint64_t& out);
+
 // True for the fields RFC 9113 section 8.2.2 forbids in HTTP/2: Connection, Keep-Alive,
 // Proxy-Connection, Transfer-Encoding, Upgrade (any case). TE is handled apart: it is
 // allowed with the value "trailers" only.

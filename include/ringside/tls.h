@@ -187,6 +187,9 @@ class TlsSession {
   // session's own copy: no allocation; valid until the session goes.
   std::string_view alpn() const;
   AppProtocol app_protocol() const { return classify_alpn(alpn()); }
+  // Client, before the handshake: offer these ALPN ids (comma-separated) instead of the
+  // context's list. False when wolfSSL refused them.
+  bool offer_alpn(std::string_view list);
   // Peer leaf certificate, when one was sent and verified (a server with client_cert
   // kNone and an insecure client do not verify, so they have none). Decoded on each call;
   // only the DER (~0.5 KB for ECDSA) is kept per session.

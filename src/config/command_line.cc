@@ -88,14 +88,16 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "this task's service name: the DNS SAN of its certificate")  //
       ("ingress", po::value(&raw.ingress)->value_name("LISTEN=TARGET[,KEY=VAL]"),
        "TLS listener forwarding plaintext to the local app at TARGET; keys: "
-       "protocol=tcp|http|http2|grpc (tcp; http2 and grpc are not supported yet), "
+       "protocol=tcp|http|http2|grpc (tcp; what the app speaks: http is HTTP/1.1, http2 and "
+       "grpc are h2c; clients may speak HTTP/2 or HTTP/1.1 to any of the three), "
        "client-cert=none|optional|require (none), alpn=ID[:ID...] (protocol=tcp: the ALPN ids "
-       "the listener accepts, e.g. h2:http/1.1; protocol=http accepts http/1.1)")  //
+       "the listener accepts, e.g. h2:http/1.1; the HTTP protocols accept h2 and http/1.1)")  //
       ("egress", po::value(&raw.egress)->value_name("LISTEN=SERVICE[,KEY=VAL]"),
        "plaintext listener whose traffic goes over TLS to SERVICE's upstreams; keys: "
        "protocol=tcp|http|http2|grpc (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), "
        "tls=on|off (on), alpn=ID[:ID...] (protocol=tcp: the ALPN ids offered to SERVICE; "
-       "protocol=http offers http/1.1)");
+       "the HTTP protocols offer h2 and http/1.1 and multiplex over h2 when SERVICE picks it), "
+       "h2=on|off (on; off: HTTP/1.1 to SERVICE, one request per connection at a time)");
 
   po::options_description upstreams("Upstreams (--upstream repeats)", kHelpWidth, kHelpWidth / 2);
   upstreams.add_options()  //
@@ -210,7 +212,7 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("log-query", po::bool_switch(&raw.log_query), "keep the query string in logged paths");
 
   po::options_description http2(
-      "HTTP/2 (listeners with protocol=http2 or grpc; byte counts take k and m)", kHelpWidth,
+      "HTTP/2 (both sides of the HTTP listeners; byte counts take k and m)", kHelpWidth,
       kHelpWidth / 2);
   http2.add_options()  //
       ("h2-max-concurrent-streams",
@@ -471,8 +473,8 @@ std::vector<std::string> alpn_or_fail(const std::string& flag, const std::string
   return ids;
 }
 
-// What a listener negotiates: the alpn= key on protocol=tcp; h2 and HTTP/1.1 on a
-// protocol=http ingress, HTTP/1.1 towards the remote sidecar on a protocol=http egress.
+// What a listener negotiates: the alpn= key on protocol=tcp; h2 and HTTP/1.1 on the HTTP
+// listeners (protocol=http|http2|grpc), both ways.
 void settle_alpn(const std::string& flag, const std::string& spec, ListenerConfig& listener,
                  bool alpn_given) {
   if (alpn_given && listener.protocol != Protocol::kTcp) {
@@ -490,14 +492,11 @@ void settle_alpn(const std::string& flag, const std::string& spec, ListenerConfi
   }
   // An HTTP listener names its protocols where the TLS library can. An ingress serves
   // HTTP/2 or HTTP/1.1 as the client chose (without ALPN: HTTP/1.1, or HTTP/2 when its
-  // preface arrives); an egress speaks HTTP/1.1 to the remote sidecar (the HTTP/2 client
-  // codec is the next step of issue 11).
-  if (listener.protocol == Protocol::kHttp && tls::context_alpn_supported()) {
-    if (listener.kind == ListenerKind::kIngress) {
-      listener.alpn = {"h2", "http/1.1"};
-    } else {
-      listener.alpn = {"http/1.1"};
-    }
+  // preface arrives); an egress offers both to the remote sidecar and multiplexes its
+  // requests over one connection per endpoint when the peer picks h2.
+  if (listener.protocol != Protocol::kTcp && tls::context_alpn_supported()) {
+    listener.alpn = {"h2", "http/1.1"};
+    if (!listener.h2) listener.alpn = {"http/1.1"};
   }
 }
 
@@ -575,11 +574,19 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
         fail(flag, spec, "tls '" + std::string(kv.value) + "' is not on or off");
       }
       listener.tls = kv.value == "on";
+    } else if (kv.key == "h2") {
+      if (kv.value != "on" && kv.value != "off") {
+        fail(flag, spec, "h2 '" + std::string(kv.value) + "' is not on or off");
+      }
+      listener.h2 = kv.value == "on";
     } else {
-      fail(
-          flag, spec,
-          "unknown key '" + std::string(kv.key) + "' (egress keys: protocol, san, sni, tls, alpn)");
+      fail(flag, spec,
+           "unknown key '" + std::string(kv.key) +
+               "' (egress keys: protocol, san, sni, tls, alpn, h2)");
     }
+  }
+  if (!listener.h2 && listener.protocol == Protocol::kTcp) {
+    fail(flag, spec, "h2=off applies to the HTTP protocols (protocol=http|http2|grpc)");
   }
   settle_alpn(flag, spec, listener, alpn_given);
   return listener;
@@ -768,8 +775,8 @@ void build_http_config(const RawOptions& raw, const po::variables_map& vm, Confi
 
   bool http_ingress = false;
   for (const ListenerConfig& listener : config.listeners) {
-    http_ingress = http_ingress || (listener.kind == ListenerKind::kIngress &&
-                                    listener.protocol == Protocol::kHttp);
+    http_ingress = http_ingress ||
+                   (listener.kind == ListenerKind::kIngress && listener.protocol != Protocol::kTcp);
   }
   for (const std::string& spec : raw.trusted_downstream) {
     if (!http_ingress) {
@@ -787,7 +794,7 @@ void build_http_config(const RawOptions& raw, const po::variables_map& vm, Confi
   bool http_egress = false;
   for (const ListenerConfig& listener : config.listeners) {
     http_egress = http_egress ||
-                  (listener.kind == ListenerKind::kEgress && listener.protocol == Protocol::kHttp);
+                  (listener.kind == ListenerKind::kEgress && listener.protocol != Protocol::kTcp);
   }
   std::set<std::pair<std::string, std::string>> keys;
   for (const std::string& spec : raw.route) {
@@ -985,19 +992,6 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
     fail("log-level", raw.log_level, "not error, warn, info or debug");
   }
   config.log_level = raw.log_level;
-
-  // HTTP/2 towards the app (h2c, protocol=http2|grpc) is parsed and validated but not
-  // built yet (issue 11: the HTTP/2 client codec): say so before anything starts rather
-  // than serve such a listener as something else. protocol=http serves HTTP/2 clients.
-  for (size_t i = 0; i < config.listeners.size(); ++i) {
-    const ListenerConfig& listener = config.listeners[i];
-    if (listener.protocol != Protocol::kHttp2 && listener.protocol != Protocol::kGrpc) continue;
-    fail(listener.kind == ListenerKind::kIngress ? "ingress" : "egress", specs[i],
-         "protocol=" + std::string(to_string(listener.protocol)) +
-             " is not supported yet (h2c to the app is being built, issue 11); use "
-             "protocol=http to take HTTP/2 clients to an HTTP/1.1 app, or protocol=tcp "
-             "with alpn=h2 to pass HTTP/2 through at L4");
-  }
 
   // Last, so that a mistake in any other flag is what the user hears about first.
   if (config.listeners.empty()) fail("nothing to do: give at least one --ingress or --egress");

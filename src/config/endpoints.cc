@@ -92,7 +92,7 @@ std::string render_hosts(const Config& config) {
     bool known = false;
     for (const std::string& name : it->second) known = known || name == listener.service;
     if (!known) it->second.push_back(listener.service);
-    if (route_address.empty() && listener.protocol == Protocol::kHttp) route_address = address;
+    if (route_address.empty() && listener.protocol != Protocol::kTcp) route_address = address;
   }
   for (const http::Route& route : config.http.routes) {
     const std::string flag = "# --route " + route.host + route.path_prefix + "=" + route.service;

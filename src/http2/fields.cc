@@ -15,8 +15,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-bool is_pseudo(std::string_view name) { return !name.empty() && name.front() == ':'; }
-
 }  // namespace
 
 void OwnedFields::add(std::string_view name, std::string_view value) {
@@ -69,6 +67,17 @@ std::span<const Field> OwnedFields::fields() const {
     views_stale_ = false;
   }
   return views_;
+}
+
+bool parse_decimal(std::string_view text, uint64_t& out) {
+  if (text.empty() || text.size() > 19) return false;
+  uint64_t n = 0;
+  for (char ch : text) {
+    if (ch < '0' || ch > '9') return false;
+    n = n * 10 + static_cast<uint64_t>(ch - '0');
+  }
+  out = n;
+  return true;
 }
 
 bool is_connection_specific(std::string_view name) {

@@ -30,8 +30,6 @@ constexpr uint64_t kLingerMs = 2000;
 // Ended streams' objects kept per connection for the next streams.
 constexpr size_t kSpareStreams = 8;
 
-bool is_pseudo(std::string_view name) { return !name.empty() && name.front() == ':'; }
-
 // A :path the upstream can take: origin-form (RFC 9113 8.3.1), or "*" for OPTIONS; no
 // whitespace or control characters (nghttp2 checks the characters too; the upstream's
 // request-line must never be split).
@@ -42,18 +40,6 @@ bool valid_path(std::string_view path, std::string_view method) {
     const auto u = static_cast<unsigned char>(ch);
     if (u <= 0x20 || u == 0x7f) return false;
   }
-  return true;
-}
-
-// content-length: digits only, at most 19 of them.
-bool parse_length(std::string_view text, uint64_t& out) {
-  if (text.empty() || text.size() > 19) return false;
-  uint64_t n = 0;
-  for (char ch : text) {
-    if (ch < '0' || ch > '9') return false;
-    n = n * 10 + static_cast<uint64_t>(ch - '0');
-  }
-  out = n;
   return true;
 }
 
@@ -161,21 +147,7 @@ void Worker::h2_commit(Connection* c) {
   }
   // A client that does not read gets no more frames: what the streams queue stays in
   // their bounded queues, and their upstreams pause (h2_send_body).
-  if (c->down.out.size() <= runtime_.config.max_pending_bytes) h.session.produce(h.staged);
-  if (!h.staged.empty()) {
-    if (c->down.tls) {
-      if (c->down.tls->write(reinterpret_cast<const uint8_t*>(h.staged.data()), h.staged.size()) !=
-          tls::TlsStatus::kOk) {
-        h.staged.clear();
-        abort(c);
-        return;
-      }
-    } else {
-      c->down.out.append(h.staged.data(), h.staged.size());
-    }
-    h.staged.clear();
-    if (h.staged.capacity() > 64 * 1024) std::string().swap(h.staged);
-  }
+  if (!h2_produce(c, c->down, h.session, h.staged)) return;
   if (h.reap) {
     // Streams closed by the session whose exchanges ended: their objects go back.
     h.reap = false;
@@ -212,6 +184,24 @@ void Worker::h2_commit(Connection* c) {
     return;
   }
   flush(c, c->down);
+}
+
+bool Worker::h2_produce(Connection* c, Half& half, http2::Session& session, std::string& staged) {
+  if (half.out.size() <= runtime_.config.max_pending_bytes) session.produce(staged);
+  if (staged.empty()) return true;
+  if (half.tls) {
+    if (half.tls->write(reinterpret_cast<const uint8_t*>(staged.data()), staged.size()) !=
+        tls::TlsStatus::kOk) {
+      staged.clear();
+      abort(c);
+      return false;
+    }
+  } else {
+    half.out.append(staged.data(), staged.size());
+  }
+  staged.clear();
+  if (staged.capacity() > 64 * 1024) std::string().swap(staged);
+  return true;
 }
 
 void Worker::h2_report(Connection* c) {
@@ -278,12 +268,7 @@ void Worker::h2_on_abort(Connection* c) {
   // Connection's release frees it.
   for (auto& st : h.streams) {
     Exchange& ex = st->ex;
-    if (ex.up != nullptr) {
-      Connection* u = ex.up;
-      ex.up = nullptr;
-      u->hup->owner = nullptr;
-      abort(u);
-    }
+    if (ex.up != nullptr) http_release_upstream(ex, false);
     if (ex.active) {
       if (c->down.eof || !ex.response_complete)
         ex.flags |= http::kFlagDownstreamConnectionTermination;
@@ -435,7 +420,7 @@ void Worker::h2_on_head(H2Down& h, int32_t id, const http2::Head& head) {
   uint64_t length = 0;
   h2_regular_.clear();
   for (const http::Field& f : h2_fields_.fields()) {
-    if (is_pseudo(f.name)) {
+    if (http2::is_pseudo(f.name)) {
       if (f.name == ":method") rh.method = f.value;
       if (f.name == ":path") rh.target = f.value;
       if (f.name == ":scheme") scheme = f.value;
@@ -449,7 +434,7 @@ void Worker::h2_on_head(H2Down& h, int32_t id, const http2::Head& head) {
     }
     if (f.name == "content-length") {
       uint64_t n = 0;
-      if (!parse_length(f.value, n) || (has_length && n != length)) bad_length = true;
+      if (!http2::parse_decimal(f.value, n) || (has_length && n != length)) bad_length = true;
       has_length = true;
       length = n;
     }
@@ -517,8 +502,7 @@ void Worker::h2_consume(Exchange& ex) {
   if (st == nullptr || st->unconsumed == 0) return;
   const uint64_t low = runtime_.config.max_pending_bytes / 2;
   const bool dropped = !ex.active || (ex.response_complete && ex.up == nullptr);
-  const bool drained = ex.up != nullptr && ex.head_sent && ex.pending.empty() &&
-                       ex.up->up.out.size() + ex.up->hup->staged.size() <= low;
+  const bool drained = ex.up != nullptr && ex.head_sent && http_upstream_queued(ex) <= low;
   if (!dropped && !drained) return;  // the window stays shut until the upstream reads
   H2Down& h = *ex.down->h2;
   h.session.consume(static_cast<int32_t>(ex.stream), st->unconsumed);
@@ -578,7 +562,9 @@ void Worker::h2_on_close(H2Down& h, int32_t id) {
 
 void Worker::h2_on_queue_drained(H2Down& h, int32_t id) {
   H2Stream* st = h.find(id);
-  if (st == nullptr || !st->upstream_paused) return;
+  if (st == nullptr) return;
+  h2up_consume(st->ex);
+  if (!st->upstream_paused) return;
   st->upstream_paused = false;
   Connection* u = st->ex.up;
   if (u != nullptr && u->up.recv_paused && u->state != ConnState::kClosing) resume_recv(u, u->up);
@@ -623,8 +609,9 @@ void Worker::h2_send_body(Exchange& ex, std::string_view body) {
   h2_mark_dirty(ex.down);
   // The stream's queue is the back-pressure: the upstream is read again when the session
   // sent it (on_queue_drained), as far as the client's windows allow.
+  // (An HTTP/2 upstream is held back by its stream's window instead: h2up_on_data.)
   if (h.session.queued(id) > runtime_.config.max_pending_bytes && ex.up != nullptr &&
-      !st->upstream_paused) {
+      !ex.up->hup->h2 && !st->upstream_paused) {
     st->upstream_paused = true;
     pause_recv(ex.up, ex.up->up);
   }
@@ -642,7 +629,7 @@ void Worker::h2_end_body(Exchange& ex, std::span<const http::Field> trailers) {
     h2_fields_.clear();
     for (const http::Field& f : trailers) {
       if (http2::is_connection_specific(f.name) || http::is_hop_by_hop(f.name, trailers)) continue;
-      if (is_pseudo(f.name)) continue;
+      if (http2::is_pseudo(f.name)) continue;
       h2_fields_.add_lowercase(f.name, f.value);
     }
     if (!h2_fields_.empty() && h.session.send_trailers(id, h2_fields_.fields()).ok()) return;

@@ -63,4 +63,37 @@ struct H2Down final : http2::Events {
   http2::Counters reported;    // the session counters already added to the listener stats
 };
 
+// An upstream connection that speaks HTTP/2 (h2c to a protocol=http2|grpc app, or h2 to a
+// remote sidecar that chose it with ALPN): the client-role session and the exchanges of its
+// streams. Exchanges of many client connections share it; each stream is one exchange's
+// try, and ends (END_STREAM, RST_STREAM, or the exchange letting go) without the others.
+struct H2Up final : http2::Events {
+  H2Up(Worker& worker, Connection* u, const http2::Settings& settings);
+  ~H2Up() override;
+
+  Exchange* find(int32_t id) const;
+  void forget(int32_t id);
+
+  // http2::Events: forwarded to the worker (h2_up.cc).
+  void on_head(int32_t stream_id, const http2::Head& head) override;
+  void on_data(int32_t stream_id, std::span<const uint8_t> data) override;
+  void on_trailers(int32_t stream_id, std::span<const http2::Field> fields) override;
+  void on_end(int32_t stream_id) override;
+  void on_reset(int32_t stream_id, uint32_t code, bool sent_by_us) override;
+  void on_close(int32_t stream_id, uint32_t code) override;
+  void on_goaway(int32_t last_stream_id, uint32_t code) override;
+  void on_connection_error(const http2::ConnectionError& error) override;
+  void on_queue_drained(int32_t stream_id) override;
+
+  Worker& worker;
+  Connection* connection;
+  http2::Session session;
+  std::vector<std::pair<int32_t, Exchange*>> streams;  // open streams and their exchanges
+  http2::OwnedFields trailers;  // a response's trailers, until its on_end (which follows)
+  int32_t trailers_stream = 0;
+  bool failed = false;      // a connection error: its streams failed; close after the GOAWAY
+  bool going_away = false;  // GOAWAY either way: no new streams
+  uint64_t opened = 0;      // streams opened on it so far
+};
+
 }  // namespace ringside::proxy

@@ -12,6 +12,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -48,6 +49,9 @@ void reset_exchange(Exchange& ex) {
   ex.down = nullptr;
   ex.stream = 0;
   ex.up = nullptr;
+  ex.up_stream = 0;
+  ex.up_unconsumed = 0;
+  ex.up_ended = false;
   ex.active = false;
   ex.cluster = nullptr;
   ex.route = nullptr;
@@ -61,6 +65,7 @@ void reset_exchange(Exchange& ex) {
   ex.upstream_keep_alive = true;
   ex.http10 = false;
   ex.upgrade = false;
+  ex.te_trailers = false;
   ex.plan_close = false;
   ex.kind = http::RequestKind::kOther;
   ex.framing = http::BodyFraming::kNone;
@@ -80,6 +85,7 @@ void reset_exchange(Exchange& ex) {
   ex.pending.clear();
   ex.replay.clear();
   ex.replay_overflow = false;
+  ex.request_trailers.clear();
   ex.method.clear();
   ex.path.clear();
   ex.authority.clear();
@@ -155,6 +161,8 @@ void HttpDownPool::give(std::unique_ptr<HttpDown> h) {
   h->recycle();
   free_.push_back(std::move(h));
 }
+
+HttpUp::~HttpUp() = default;
 
 Connection::Connection() = default;
 Connection::~Connection() = default;
@@ -393,6 +401,9 @@ void Worker::http_start_exchange(Exchange& ex, const http::RequestHead& head,
   ex.http10 = head.version == http::Version::kHttp10;
   ex.client_keep_alive = head.keep_alive;
   ex.upgrade = head.upgrade;
+  if (const http::Field* te = http::find_field(head.fields, "te")) {
+    ex.te_trailers = te->value.find("trailers") != std::string_view::npos;
+  }
   ex.request_framing = head.framing;
   std::string_view id = http::find_request_id(head.fields);
   if (id.empty()) {
@@ -448,35 +459,62 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
 
 bool Worker::http_exchange_body(Exchange& ex, std::string_view body) {
   ex.bytes_received += body.size();
-  std::string_view out = body;
-  if (ex.request_framing == http::Framing::kChunked) {
-    scratch_.clear();
-    http::append_chunk_header(scratch_, body.size());
-    scratch_.append(body);
-    http::append_chunk_end(scratch_);
-    out = scratch_;
-  }
   if (ex.response_complete && ex.up == nullptr) return false;  // answered already: dropped
+  // The payload only: an HTTP/1.1 upstream gets it framed as the head says when it is
+  // sent (http_body_out), an HTTP/2 one as DATA.
   if (ex.up != nullptr && ex.head_sent) {
-    http_body_to_upstream(ex, out.data(), out.size());
-    return ex.up != nullptr && ex.up->up.out.size() > runtime_.config.max_pending_bytes;
+    http_body_out(ex, body);
+  } else {
+    ex.pending.append(body.data(), body.size());
   }
-  ex.pending.append(out.data(), out.size());
-  return ex.pending.size() > runtime_.config.max_pending_bytes;
+  return http_upstream_queued(ex) > runtime_.config.max_pending_bytes;
 }
 
-void Worker::http_body_to_upstream(Exchange& ex, const void* data, size_t len) {
+size_t Worker::http_upstream_queued(const Exchange& ex) const {
+  size_t n = ex.pending.size();
+  if (ex.up == nullptr) return n;
+  const HttpUp& hu = *ex.up->hup;
+  if (hu.h2) return n + hu.h2->session.queued(ex.up_stream);
+  return n + ex.up->up.out.size() + hu.staged.size();
+}
+
+void Worker::http_body_out(Exchange& ex, std::string_view data) {
+  Connection* u = ex.up;
   ex.body_sent = true;
-  // Kept for the keep-alive race only, which only a reused connection can lose.
-  if (!ex.replay_overflow && ex.up->hup->reused) {
-    if (ex.replay.size() + len <= kReplayLimit) {
-      ex.replay.append(static_cast<const char*>(data), len);
+  // Kept while small for a resend that cannot duplicate anything: the keep-alive race of a
+  // reused HTTP/1.1 connection, or a stream an HTTP/2 upstream refused or never processed.
+  if (!ex.replay_overflow && (u->hup->reused || u->hup->h2)) {
+    if (ex.replay.size() + data.size() <= kReplayLimit) {
+      ex.replay.append(data);
     } else {
       ex.replay_overflow = true;
       ex.replay.clear();
     }
   }
-  http_to_upstream(ex.up, data, len);
+  if (u->hup->h2) {
+    h2up_send_data(ex, data);
+    return;
+  }
+  if (ex.request_framing != http::Framing::kChunked) {
+    http_to_upstream(u, data.data(), data.size());
+    return;
+  }
+  scratch_.clear();
+  http::append_chunk_header(scratch_, data.size());
+  scratch_.append(data);
+  http::append_chunk_end(scratch_);
+  http_to_upstream(u, scratch_.data(), scratch_.size());
+}
+
+void Worker::http_body_end(Exchange& ex) {
+  if (ex.up->hup->h2) {
+    h2up_end_request(ex);
+    return;
+  }
+  if (ex.request_framing != http::Framing::kChunked) return;
+  scratch_.clear();
+  http::append_last_chunk(scratch_, ex.request_trailers.fields());
+  http_to_upstream(ex.up, scratch_.data(), scratch_.size());
 }
 
 void Worker::http_request_complete(Connection* c) {
@@ -486,17 +524,11 @@ void Worker::http_request_complete(Connection* c) {
 }
 
 void Worker::http_exchange_request_end(Exchange& ex, std::span<const http::Field> trailers) {
-  if (ex.request_framing == http::Framing::kChunked) {
-    scratch_.clear();
-    http::append_last_chunk(scratch_, trailers);
-    if (ex.response_complete && ex.up == nullptr) {
-      // answered already: nothing goes upstream
-    } else if (ex.up != nullptr && ex.head_sent) {
-      http_body_to_upstream(ex, scratch_.data(), scratch_.size());
-    } else {
-      ex.pending.append(scratch_.data(), scratch_.size());
-    }
-  }
+  // Kept until the request is sent (and for a resend): after the body, as the last chunk
+  // of a chunked HTTP/1.1 body or as HTTP/2 trailers.
+  ex.request_trailers.clear();
+  for (const http::Field& f : trailers) ex.request_trailers.add(f.name, f.value);
+  if (ex.up != nullptr && ex.head_sent) http_body_end(ex);
   ex.request_complete = true;
   ex.request_complete_ms = now_ms_;
   if (ex.response_complete) {
@@ -615,6 +647,10 @@ void Worker::http_stage(Connection* c, Half& half, std::string& staged, bool& di
 void Worker::http_commit(Connection* c) {
   if (c->h2) {
     h2_commit(c);
+    return;
+  }
+  if (c->kind == ConnKind::kHttpUp && c->hup->h2) {
+    h2up_commit(c);
     return;
   }
   Half& half = c->kind == ConnKind::kHttpDown ? c->down : c->up;
@@ -1049,6 +1085,13 @@ void Worker::http_acquire_upstream(Exchange& ex, bool fresh_only) {
   // pool has one. Otherwise a pool would keep every request on the endpoints it happened
   // to connect to first, and an added endpoint would get nothing.
   cluster::Endpoint* endpoint = ex.cluster->endpoints->pick(index_, 0, nullptr, now_ms_);
+  // HTTP/2 upstreams: a free stream on a connection to that endpoint, or a place among
+  // those waiting for one coming up (h2_up.cc). A protocol switch needs HTTP/1.1.
+  const bool h2_allowed = listener.upstream_h2 != ListenerRuntime::UpstreamH2::kNever &&
+                          !ex.upgrade && ex.kind != http::RequestKind::kConnect;
+  // (fresh_only is about pooled HTTP/1.1 connections, which may be stale: an HTTP/2
+  // connection with a free stream is known to be alive.)
+  if (h2_allowed && endpoint != nullptr && h2up_attach(ex, endpoint, current)) return;
   std::vector<Connection*>& pool = pools_[ex.pool];
   for (size_t i = pool.size(); endpoint != nullptr && !fresh_only && i-- > 0;) {
     Connection* u = pool[i];
@@ -1077,6 +1120,8 @@ void Worker::http_acquire_upstream(Exchange& ex, bool fresh_only) {
   u->hup->cluster = ex.cluster;
   u->hup->pool = ex.pool;
   u->hup->owner = &ex;
+  u->hup->h2_capable = h2_allowed && endpoint != nullptr;
+  if (u->hup->h2_capable) h2_pools_[ex.pool].push_back(u);
   u->state = ConnState::kConnecting;
   u->endpoint = endpoint;  // held; null: the service has no endpoint (http_connect answers)
   ex.up = u;
@@ -1143,8 +1188,11 @@ void Worker::http_on_connect(Connection* u, uint8_t attempt, const Completion& c
   // The listener's own service may carry san=/sni= overrides; a routed one is verified
   // and addressed by its service name.
   const bool own = hu.cluster == listener.cluster;
+  // A request that must stay HTTP/1.1 (a protocol switch) offers only that.
+  const bool h1_only = listener.upstream_h2 == ListenerRuntime::UpstreamH2::kAlpn && !hu.h2_capable;
   if (!start_upstream_tls(u, own ? listener.sni : hu.cluster->name,
-                          own ? listener.verify_name : hu.cluster->name)) {
+                          own ? listener.verify_name : hu.cluster->name,
+                          h1_only ? std::string_view("http/1.1") : std::string_view())) {
     return;
   }
 }
@@ -1155,6 +1203,26 @@ void Worker::http_upstream_ready(Connection* u) {
   u->state = ConnState::kRelaying;
   timers_.cancel(&u->timer.node);
   arm_recv(u, u->up);
+  if (hu.h2_capable) {
+    const bool h2 = listener_config(u).upstream_h2 == ListenerRuntime::UpstreamH2::kPrior
+                        ? !u->up.tls
+                        : u->up.tls && u->up.tls->app_protocol() == tls::AppProtocol::kHttp2;
+    if (h2) {
+      h2up_start(u);
+      return;
+    }
+    // The peer chose HTTP/1.1: the owner keeps the connection, those that waited find
+    // their own.
+    hu.h2_capable = false;
+    std::vector<Connection*>& h2_pool = h2_pools_[hu.pool];
+    h2_pool.erase(std::remove(h2_pool.begin(), h2_pool.end(), u), h2_pool.end());
+    std::vector<Exchange*> waiters;
+    waiters.swap(hu.waiters);
+    for (Exchange* ex : waiters) {
+      ex->up = nullptr;
+      http_acquire_upstream(*ex, false);
+    }
+  }
   if (hu.owner == nullptr) {
     abort(u);
     return;
@@ -1184,22 +1252,27 @@ void Worker::http_send_request(Exchange& ex) {
   Connection* c = ex.down;
   Connection* u = ex.up;
   HttpUp& hu = *u->hup;
-  hu.parser.expect_response_to(ex.kind);
   ex.upstream_address = u->endpoint->text;
-  http_to_upstream(u, ex.head.data(), ex.head.size());
+  if (hu.h2) {
+    if (!h2up_send_head(ex)) return;  // the exchange was sent elsewhere or failed
+  } else {
+    hu.parser.expect_response_to(ex.kind);
+    http_to_upstream(u, ex.head.data(), ex.head.size());
+  }
   ex.head_sent = true;
   ex.sent_ms = now_ms_;
   while (!ex.pending.empty() && u->state != ConnState::kClosing) {
     std::span<const uint8_t> bytes = ex.pending.front();
     const size_t n = bytes.size();
-    http_body_to_upstream(ex, bytes.data(), n);
+    http_body_out(ex, std::string_view(reinterpret_cast<const char*>(bytes.data()), n));
     ex.pending.consume(n);
   }
+  if (ex.request_complete && u->state != ConnState::kClosing) http_body_end(ex);
   if (ex.stream != 0) {
     h2_consume(ex);
     return;
   }
-  if (c->down.recv_paused && u->up.out.size() <= runtime_.config.max_pending_bytes / 2 &&
+  if (c->down.recv_paused && http_upstream_queued(ex) <= runtime_.config.max_pending_bytes / 2 &&
       c->http->backlog.size() <= runtime_.config.max_pending_bytes / 2) {
     resume_recv(c, c->down);
   }
@@ -1207,6 +1280,10 @@ void Worker::http_send_request(Exchange& ex) {
 
 void Worker::http_up_data(Connection* u, std::string_view data) {
   HttpUp& hu = *u->hup;
+  if (hu.h2) {
+    h2up_data(u, data);
+    return;
+  }
   if (!data.empty()) hu.got_bytes = true;
   if (hu.owner == nullptr) {
     // Bytes on an idle pooled connection: nothing asked for them. Drop the connection.
@@ -1351,6 +1428,10 @@ bool Worker::http_response_head(Exchange& ex, Connection* u, const http::Respons
 void Worker::http_up_eof(Connection* u) {
   HttpUp& hu = *u->hup;
   u->up.eof = true;
+  if (hu.h2) {
+    abort(u);  // every stream still open fails (h2up_on_abort)
+    return;
+  }
   if (hu.owner == nullptr) {
     abort(u);  // a pooled connection the upstream closed
     return;
@@ -1409,8 +1490,13 @@ void Worker::http_upstream_failed(Connection* u, http::RetryReason reason, http:
   Exchange* ex = u->hup->owner;
   u->hup->owner = nullptr;
   if (ex != nullptr) ex->up = nullptr;
+  // Exchanges waiting for the connection (it might have spoken HTTP/2) share its fate.
+  std::vector<Exchange*> waiters;
+  waiters.swap(u->hup->waiters);
+  for (Exchange* w : waiters) w->up = nullptr;
   if (u->state != ConnState::kClosing) abort(u);
   if (ex != nullptr) http_exchange_failed(*ex, reason, cause);
+  for (Exchange* w : waiters) http_exchange_failed(*w, reason, cause);
 }
 
 void Worker::http_exchange_failed(Exchange& ex, http::RetryReason reason, http::LocalCause cause) {
@@ -1419,11 +1505,12 @@ void Worker::http_exchange_failed(Exchange& ex, http::RetryReason reason, http::
     http_cut(ex);
     return;
   }
-  // A request whose whole body is still held (small, and complete) can be sent again
-  // when a reused connection turns out to be closed: the keep-alive race must not
-  // surface even for a POST.
-  const bool replayable = ex.body_sent && !ex.replay_overflow && ex.request_complete &&
-                          reason == http::RetryReason::kReusedConnectionClosed;
+  // A request whose body sent so far is still held (small) can be sent again when the
+  // upstream never processed it: a reused connection that turns out to be closed (the
+  // keep-alive race must not surface even for a POST), or an HTTP/2 stream refused or
+  // above a GOAWAY's last stream. The rest of a body still arriving follows the replay.
+  const bool replayable =
+      ex.body_sent && !ex.replay_overflow && reason == http::RetryReason::kReusedConnectionClosed;
   http::RetryAttempt attempt{ex.method, ex.body_sent && !replayable, ex.retries, reason};
   http::RetryVerdict verdict = http::may_retry(attempt, ex.max_retries);
   if (verdict != http::RetryVerdict::kNo && !stopping_) {
@@ -1446,6 +1533,11 @@ void Worker::http_exchange_failed(Exchange& ex, http::RetryReason reason, http::
 void Worker::http_release_upstream(Exchange& ex, bool reusable) {
   Connection* u = ex.up;
   if (u == nullptr) return;
+  if (u->hup->h2 || (u->hup->h2_capable && !u->hup->ready)) {
+    // A stream of a shared connection, or a place on one coming up: only that goes.
+    h2up_detach(ex, reusable && ex.response_complete);
+    return;
+  }
   ex.up = nullptr;
   HttpUp& hu = *u->hup;
   hu.owner = nullptr;
@@ -1493,7 +1585,7 @@ void Worker::http_up_timer(Connection* u) {
                            http::LocalCause::kUpstreamTlsFailure);
       return;
     case ConnState::kRelaying:
-      if (hu.pooled) {
+      if (hu.pooled || (hu.h2 && hu.h2->streams.empty())) {
         stats.timeout_idle.add();
         abort(u);
       }
@@ -1514,11 +1606,20 @@ void Worker::http_on_sent(Connection* c, Half& half) {
     if (!c->http) return;  // idle
     HttpDown& h = *c->http;
     Connection* u = h.ex_if_any() != nullptr ? h.ex_if_any()->up : nullptr;
-    if (u != nullptr && u->up.recv_paused && c->down.out.size() <= low) resume_recv(u, u->up);
+    if (u != nullptr && u->hup->h2) {
+      h2up_consume(*h.ex_if_any());  // the client drained: the stream's window opens
+    } else if (u != nullptr && u->up.recv_paused && c->down.out.size() <= low) {
+      resume_recv(u, u->up);
+    }
     if (h.phase == DownPhase::kLingering && c->down.out.empty() && c->down.send_len == 0 &&
         c->down.eof) {
       abort(c);
     }
+    return;
+  }
+  if (c->hup->h2) {
+    // Frames held back while the upstream was not reading.
+    if (c->up.out.size() <= low && c->hup->h2->session.wants_output()) h2up_mark_dirty(c);
     return;
   }
   Exchange* ex = c->hup->owner;
@@ -1542,8 +1643,16 @@ void Worker::http_on_release(Connection* c) {
 }
 
 void Worker::http_on_abort(Connection* c) {
+  if (c->kind == ConnKind::kHttpUp && c->hup->h2) {
+    h2up_on_abort(c);
+    return;
+  }
   if (c->kind == ConnKind::kHttpUp) {
     HttpUp& hu = *c->hup;
+    if (hu.h2_capable) {
+      std::vector<Connection*>& h2_pool = h2_pools_[hu.pool];
+      h2_pool.erase(std::remove(h2_pool.begin(), h2_pool.end(), c), h2_pool.end());
+    }
     if (hu.pooled) {
       std::vector<Connection*>& pool = pools_[hu.pool];
       for (size_t i = 0; i < pool.size(); ++i) {
@@ -1554,7 +1663,15 @@ void Worker::http_on_abort(Connection* c) {
       }
       hu.pooled = false;
     }
-    if (hu.owner == nullptr) return;
+    if (hu.owner == nullptr && hu.waiters.empty()) return;
+    if (hu.owner == nullptr) {
+      // Only exchanges waiting for it to come up (it never did).
+      http_upstream_failed(c, http::RetryReason::kConnectFailure,
+                           c->state == ConnState::kUpHandshake || c->up.tls
+                               ? http::LocalCause::kUpstreamTlsFailure
+                               : http::LocalCause::kUpstreamConnectFailure);
+      return;
+    }
     Exchange& ex = *hu.owner;
     if (ex.response_complete) {
       // Gone while the rest of an answered request's body was flowing: nothing is lost,
@@ -1591,10 +1708,7 @@ void Worker::http_on_abort(Connection* c) {
   if (!c->http) return;  // idle
   HttpDown& h = *c->http;
   if (Exchange* ex = h.ex_if_any(); ex != nullptr && ex->up != nullptr) {
-    Connection* u = ex->up;
-    ex->up = nullptr;
-    u->hup->owner = nullptr;
-    abort(u);
+    http_release_upstream(*ex, false);  // its answer is unwanted: not reusable
   }
   if (h.exchange_active()) {
     if (h.client_eof) h.ex().flags |= http::kFlagDownstreamConnectionTermination;
@@ -1610,6 +1724,9 @@ void Worker::http_drain() {
     if (c == nullptr || c->state == ConnState::kClosing) continue;
     if (c->kind == ConnKind::kHttpUp && c->hup->pooled) {
       abort(c);
+    } else if (c->kind == ConnKind::kHttpUp && c->hup->h2) {
+      c->hup->h2->going_away = true;  // no new streams; closes when its last one ends
+      h2up_settle(c);
     } else if (c->h2) {
       h2_drain(c);  // the two-step GOAWAY; open streams finish
     } else if (c->kind == ConnKind::kHttpDown && c->state != ConnState::kDownHandshake &&

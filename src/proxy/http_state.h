@@ -13,12 +13,14 @@
 #include "proxy/connection.h"
 #include "ringside/buffer.h"
 #include "ringside/http.h"
+#include "ringside/http2_fields.h"
 #include "ringside/http_proxy.h"
 #include "ringside/http_route.h"
 
 namespace ringside::proxy {
 
 struct Cluster;
+struct H2Up;  // proxy/h2_state.h
 
 enum class DownPhase : uint8_t {
   kIdle,       // between requests (keep-alive): the idle timeout runs
@@ -37,6 +39,9 @@ struct Exchange {
   Connection* down = nullptr;  // the client connection (kHttpDown) it answers
   uint32_t stream = 0;         // its stream on `down`: 0 for HTTP/1.1
   Connection* up = nullptr;    // the upstream connection serving it (kHttpUp), or null
+  int32_t up_stream = 0;       // its stream on `up` when that speaks HTTP/2; 0 otherwise
+  size_t up_unconsumed = 0;    // HTTP/2 upstream: response bytes not yet drained downstream
+  bool up_ended = false;       // HTTP/2 upstream: END_STREAM was sent on up_stream
   bool active = false;         // from its request (or refusal) to its end: stats, log
   const Cluster* cluster = nullptr;
   const http::Route* route = nullptr;
@@ -49,7 +54,8 @@ struct Exchange {
   bool body_sent = false;  // request body bytes went to an upstream: no replay
   bool client_keep_alive = true;
   bool http10 = false;
-  bool upgrade = false;  // the request asked for a protocol switch (Upgrade)
+  bool upgrade = false;      // the request asked for a protocol switch (Upgrade)
+  bool te_trailers = false;  // the client said "te: trailers" (kept for an HTTP/2 upstream)
   bool plan_close = false;
   http::RequestKind kind = http::RequestKind::kOther;
   http::BodyFraming framing = http::BodyFraming::kNone;
@@ -66,8 +72,9 @@ struct Exchange {
   uint64_t bytes_received = 0;  // request body bytes
   uint64_t bytes_sent = 0;      // response body bytes
   std::string head;             // the encoded request head (kept for a replay)
-  ChunkQueue pending;           // request body waiting for the upstream connection
-  std::string replay;           // the body sent so far, while small (for the keep-alive race)
+  ChunkQueue pending;           // request body (payload) waiting for the upstream connection
+  std::string replay;           // the payload sent so far, while small (for a resend)
+  http2::OwnedFields request_trailers;  // the request's trailers, once it ended
   bool replay_overflow = false;
   std::string method, path, authority, user_agent, request_id;
   std::string upstream_address;
@@ -139,8 +146,16 @@ class HttpDownPool {
 
 struct HttpUp {
   explicit HttpUp(const http::Limits& limits) : parser(limits) {}
+  ~HttpUp();
   http::ResponseParser parser;
   Exchange* owner = nullptr;  // the exchange it serves; null while pooled, or once it is gone
+  // HTTP/2 (h2.cc's upstream half): set once the connection speaks it; then `owner` is
+  // unused and the session's streams carry the exchanges.
+  std::unique_ptr<H2Up> h2;
+  // Connecting to a peer that may speak HTTP/2 (h2c, or ALPN offering h2): exchanges that
+  // wait for it beside the owner, to share it if it does.
+  bool h2_capable = false;
+  std::vector<Exchange*> waiters;
   const Cluster* cluster = nullptr;
   uint32_t pool = 0;  // its endpoint is the Connection's (held, released with it)
   uint8_t attempt = 0;

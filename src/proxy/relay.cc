@@ -212,7 +212,7 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
 }
 
 bool Worker::start_upstream_tls(Connection* c, const std::string& sni,
-                                const std::string& verify_name) {
+                                const std::string& verify_name, std::string_view alpn) {
   ListenerRuntime& listener = listener_config(c);
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
@@ -223,6 +223,11 @@ bool Worker::start_upstream_tls(Connection* c, const std::string& sni,
     lstats(c).tls_handshake_failure.add();
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
                         listener.config.name.c_str());
+    abort(c);
+    return false;
+  }
+  if (!alpn.empty() && !c->up.tls->offer_alpn(alpn)) {
+    lstats(c).tls_handshake_failure.add();
     abort(c);
     return false;
   }

@@ -45,6 +45,10 @@ struct ListenerRuntime {
   std::string verify_name;           // egress: DNS SAN required of the upstream
   std::string sni;                   // egress: SNI sent
   int32_t http_index = -1;           // protocol=http: index in HttpStatsRegistry listeners
+  // HTTP listeners: how upstream connections may speak HTTP/2. kPrior: always (h2c to an
+  // app of protocol=http2|grpc); kAlpn: when the TLS peer picks h2; kNever: HTTP/1.1.
+  enum class UpstreamH2 : uint8_t { kNever, kAlpn, kPrior };
+  UpstreamH2 upstream_h2 = UpstreamH2::kNever;
 };
 
 // What HTTP listeners share: the route table (egress) and where each route goes.

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -118,7 +119,7 @@ void Server::make_clusters() {
   }
   // An HTTP ingress sends to its local app: a one-endpoint static set of its own.
   for (const ListenerConfig& lc : config.listeners) {
-    if (lc.kind != ListenerKind::kIngress || lc.protocol != Protocol::kHttp) continue;
+    if (lc.kind != ListenerKind::kIngress || lc.protocol == Protocol::kTcp) continue;
     ServiceConfig app;
     app.name = local_app_name(lc);
     if (runtime_.find_service(app.name) != nullptr) continue;
@@ -160,10 +161,21 @@ Result<void> Server::prepare(std::string* detail) {
   for (const ListenerConfig& lc : config.listeners) {
     ListenerRuntime listener;
     listener.config = lc;
-    const bool http = lc.protocol == Protocol::kHttp;
+    const bool http = lc.protocol != Protocol::kTcp;  // http, http2, grpc
     if (http) {
       listener.http_index = static_cast<int32_t>(http_listeners.size());
       http_listeners.push_back(lc.name);
+      // How its upstream connections may speak HTTP/2: h2c to an app that speaks it
+      // (protocol=http2|grpc), or whatever the remote sidecar picks with ALPN.
+      const bool app_h2 = lc.protocol == Protocol::kHttp2 || lc.protocol == Protocol::kGrpc;
+      const bool tls_out = lc.kind == ListenerKind::kEgress && lc.tls;
+      if (tls_out) {
+        const bool offers_h2 = std::find(lc.alpn.begin(), lc.alpn.end(), "h2") != lc.alpn.end();
+        listener.upstream_h2 =
+            offers_h2 ? ListenerRuntime::UpstreamH2::kAlpn : ListenerRuntime::UpstreamH2::kNever;
+      } else if (app_h2 && lc.h2) {
+        listener.upstream_h2 = ListenerRuntime::UpstreamH2::kPrior;
+      }
     }
     if (lc.kind == ListenerKind::kEgress) {
       if (runtime_.find_service(lc.service) == nullptr) {

@@ -41,6 +41,7 @@ Worker::Worker(unsigned index, Runtime& runtime, std::unique_ptr<IoRing> ring)
       now_ms_(monotonic_ms()),
       listeners_(runtime.listeners.size()),
       pools_(runtime.listeners.size() * runtime.clusters.size()),
+      h2_pools_(runtime.listeners.size() * runtime.clusters.size()),
       http_idle_pool_(runtime.http.limits),
       stats_(&runtime.stats->workers[index]),
       listener_stats_(&runtime.stats->listeners[index]) {
@@ -273,7 +274,7 @@ void Worker::on_accept(uint32_t listener, const Completion& completion) {
     c->down.connected = true;
     lstats(c).cx_total.add();
     lstats(c).cx_active.inc();
-    if (listener_config(c).config.protocol == Protocol::kHttp) {
+    if (listener_config(c).config.protocol != Protocol::kTcp) {
       http_accept(c);
     } else if (listener_config(c).config.kind == ListenerKind::kIngress) {
       start_ingress(c);

@@ -109,7 +109,10 @@ class Worker {
   void resume_recv(Connection* c, Half& half);
   // Egress: starts the TLS handshake with the upstream; false when it failed at once
   // (the connection is then being closed).
-  bool start_upstream_tls(Connection* c, const std::string& sni, const std::string& verify_name);
+  // alpn: the ids this session offers instead of the context's ("http/1.1" for a request
+  // that must not go over HTTP/2); empty: the context's.
+  bool start_upstream_tls(Connection* c, const std::string& sni, const std::string& verify_name,
+                          std::string_view alpn = {});
   void flush(Connection* c, Half& half);
   void maybe_finish(Connection* c);
   void abort(Connection* c);
@@ -187,7 +190,6 @@ class Worker {
   void http_finish_exchange(Exchange& ex);
   // Ends an exchange whose response cannot be completed (see http.cc).
   void http_cut(Exchange& ex);
-  void http_body_to_upstream(Exchange& ex, const void* data, size_t len);
   void http_acquire_upstream(Exchange& ex, bool fresh_only);
   // Sends the exchange again on another upstream connection: the retry is counted when
   // counted; replay puts the held body back in front of what is still to come.
@@ -235,6 +237,10 @@ class Worker {
   void h2_refuse(Exchange& ex, uint16_t status, std::string_view reason);
   H2Stream* h2_stream(const Exchange& ex);
   void h2_mark_dirty(Connection* c);
+  // Both codecs: the session's output for half, produced unless half has more than
+  // --max-pending-bytes unsent, encrypted as one write (TLS) or queued. False when that
+  // failed and c is being closed.
+  bool h2_produce(Connection* c, Half& half, http2::Session& session, std::string& staged);
   void h2_commit(Connection* c);
   void h2_report(Connection* c);
   void h2_consume(Exchange& ex);
@@ -244,6 +250,40 @@ class Worker {
   void h2_on_abort(Connection* c);
   void h2_on_release(Connection* c);
   void h2_drain(Connection* c);
+  // HTTP/2 client codec (h2_up.cc): upstream connections that speak HTTP/2, shared by the
+  // exchanges of any client connection, one stream each. H2Up's events come back through
+  // the h2up_on_* calls.
+  friend struct H2Up;
+  // Joins an HTTP/2 connection (or one coming up that may speak it) to endpoint with a
+  // free stream; false when there is none.
+  bool h2up_attach(Exchange& ex, cluster::Endpoint* endpoint, const TlsGeneration* current);
+  void h2up_start(Connection* u);
+  bool h2up_send_head(Exchange& ex);
+  void h2up_send_data(Exchange& ex, std::string_view data);
+  void h2up_end_request(Exchange& ex);
+  void h2up_detach(Exchange& ex, bool clean);
+  void h2up_mark_dirty(Connection* u);
+  void h2up_commit(Connection* u);
+  void h2up_consume(Exchange& ex);
+  void h2up_data(Connection* u, std::string_view data);
+  void h2up_on_abort(Connection* u);
+  void h2up_settle(Connection* u);
+  void h2up_on_head(H2Up& h, int32_t id, const http2::Head& head);
+  void h2up_on_data(H2Up& h, int32_t id, std::span<const uint8_t> data);
+  void h2up_on_end(H2Up& h, int32_t id);
+  void h2up_on_reset(H2Up& h, int32_t id, uint32_t code);
+  void h2up_on_goaway(H2Up& h, int32_t last_stream_id);
+  void h2up_on_connection_error(H2Up& h, const http2::ConnectionError& error);
+  void h2up_on_queue_drained(H2Up& h, int32_t id);
+  // A stream's exchange lost its upstream before the response ended.
+  void h2up_stream_failed(Exchange& ex, http::RetryReason reason);
+  // Bytes of ex's response waiting for its client.
+  size_t http_down_queued(const Exchange& ex) const;
+  // Bytes of ex's request waiting for its upstream (pending included).
+  size_t http_upstream_queued(const Exchange& ex) const;
+  void http_body_out(Exchange& ex, std::string_view data);
+  void http_body_end(Exchange& ex);
+
   http::ResponsePlan h2_send_response_head(Exchange& ex, const http::ResponseHead& head);
   void h2_send_body(Exchange& ex, std::string_view body);
   void h2_end_body(Exchange& ex, std::span<const http::Field> trailers);
@@ -266,6 +306,13 @@ class Worker {
 
   // HTTP: idle upstream connections per (listener, cluster), most recent last.
   std::vector<std::vector<Connection*>> pools_;
+  // HTTP/2 upstream connections per pool index (shared, not checked out), and those coming
+  // up that may speak HTTP/2.
+  std::vector<std::vector<Connection*>> h2_pools_;
+  std::unique_ptr<http::RequestParser> h2up_parser_;  // re-reads an encoded request head
+  http2::OwnedFields h2up_fields_;                    // a request head for an HTTP/2 upstream
+  http2::OwnedFields scratch_fields_;                 // trailers being sent
+  std::vector<http::Field> h2up_regular_;
   HttpDownPool http_idle_pool_;     // state of HTTP connections, handed out per request
   std::string scratch_;             // encoded heads and local responses
   std::vector<Connection*> dirty_;  // HTTP connections with bytes to commit at turn end

@@ -750,6 +750,13 @@ bool TlsSession::tls13() const {
   return ssl_ != nullptr && wolfSSL_version(ssl_) == TLS1_3_VERSION;
 }
 
+bool TlsSession::offer_alpn(std::string_view list) {
+  if (ssl_ == nullptr) return false;
+  std::string copy(list);  // wolfSSL_UseALPN takes a mutable buffer
+  return wolfSSL_UseALPN(ssl_, copy.data(), static_cast<unsigned>(copy.size()),
+                         WOLFSSL_ALPN_FAILED_ON_MISMATCH) == WOLFSSL_SUCCESS;
+}
+
 std::string_view TlsSession::alpn() const {
   if (ssl_ == nullptr) return {};
   char* id = nullptr;

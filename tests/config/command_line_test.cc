@@ -394,7 +394,7 @@ TEST_F(CommandLineTest, AlpnKeyAndProtocolDefaults) {
   EXPECT_EQ(c.listeners[1].alpn, (Ids{"h2", "http/1.1"}));  // protocol=http ingress: both
   EXPECT_TRUE(c.listeners[2].alpn.empty());                 // tcp: no ALPN unless asked
   EXPECT_EQ(c.listeners[3].alpn, Ids{"h2"});
-  EXPECT_EQ(c.listeners[4].alpn, Ids{"http/1.1"});
+  EXPECT_EQ(c.listeners[4].alpn, (Ids{"h2", "http/1.1"}));  // an HTTP egress offers both
   EXPECT_TRUE(c.listeners[5].alpn.empty());
 }
 
@@ -426,27 +426,45 @@ TEST_F(CommandLineTest, Http2Flags) {
   EXPECT_EQ(h2.max_headers, 1u);
 }
 
-TEST_F(CommandLineTest, Http2ProtocolsAreRefusedUntilBuilt) {
+TEST_F(CommandLineTest, EgressH2Key) {
+  std::vector<std::string> args = {"--egress",   "127.0.0.1:15080=orders.ns,protocol=http,h2=off",
+                                   "--upstream", "orders.ns=127.0.0.1:9000",
+                                   "--trust",    ca_};
+  ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_FALSE(outcome.config.listeners[0].h2);
+  EXPECT_EQ(outcome.config.listeners[0].alpn, std::vector<std::string>{"http/1.1"});
+  args[1] = "127.0.0.1:15080=orders.ns,h2=off";
+  outcome = parse(args);
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_EQ(outcome.message,
+            "ringside: --egress '127.0.0.1:15080=orders.ns,h2=off': h2=off applies to the HTTP "
+            "protocols (protocol=http|http2|grpc)");
+  args[1] = "127.0.0.1:15080=orders.ns,protocol=http,h2=maybe";
+  outcome = parse(args);
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("h2 'maybe' is not on or off"), std::string::npos);
+}
+
+TEST_F(CommandLineTest, Http2ProtocolsAreHttpListenersOfferingH2) {
   for (const char* protocol : {"http2", "grpc"}) {
     std::vector<std::string> args = minimal();
     args[3] = std::string("0.0.0.0:15443=127.0.0.1:8080,protocol=") + protocol;
+    args.insert(args.end(),
+                {"--egress", std::string("127.0.0.1:15080=orders.ns,protocol=") + protocol,
+                 "--upstream", "orders.ns=127.0.0.1:9000", "--trust", ca_});
     ParseOutcome outcome = parse(args);
-    EXPECT_EQ(outcome.exit_code, 2);
-    EXPECT_EQ(outcome.message,
-              std::string("ringside: --ingress '0.0.0.0:15443=127.0.0.1:8080,protocol=") +
-                  protocol + "': protocol=" + protocol +
-                  " is not supported yet (h2c to the app is being built, issue 11); use "
-                  "protocol=http to take HTTP/2 clients to an HTTP/1.1 app, or protocol=tcp "
-                  "with alpn=h2 to pass HTTP/2 through at L4");
-    args = {"--egress",   std::string("127.0.0.1:15080=orders.ns,protocol=") + protocol,
-            "--upstream", "orders.ns=127.0.0.1:9000",
-            "--trust",    ca_};
+    ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+    ASSERT_EQ(outcome.config.listeners.size(), 2u);
+    for (const ListenerConfig& listener : outcome.config.listeners) {
+      EXPECT_EQ(to_string(listener.protocol), protocol);
+      EXPECT_EQ(listener.alpn, (std::vector<std::string>{"h2", "http/1.1"}));
+    }
+    // An alpn= key is for protocol=tcp only: these negotiate their own.
+    args[3] += ",alpn=h2";
     outcome = parse(args);
     EXPECT_EQ(outcome.exit_code, 2);
-    EXPECT_NE(outcome.message.find(
-                  "--egress '127.0.0.1:15080=orders.ns,protocol=" + std::string(protocol) +
-                  "': protocol=" + protocol + " is not supported yet"),
-              std::string::npos)
+    EXPECT_NE(outcome.message.find("alpn applies to protocol=tcp listeners"), std::string::npos)
         << outcome.message;
   }
 }
@@ -708,7 +726,7 @@ TEST_F(CommandLineTest, Help) {
                                "(=5m)",
                                "--no-request-id",
                                "--access-log-format FORMAT (=text)",
-                               "HTTP/2 (listeners with protocol=http2 or grpc",
+                               "HTTP/2 (both sides of the HTTP listeners",
                                "--h2-max-concurrent-streams N (=100)",
                                "--h2-initial-stream-window N (=64k)",
                                "--h2-initial-connection-window N (=1m)",
@@ -853,7 +871,7 @@ TEST_F(CommandLineTest, Errors) {
        "--egress '127.0.0.1:15080=orders.ns': tls=on needs --trust"},
       {{"--egress", "127.0.0.1:15080=orders.ns,tls=maybe"}, "tls 'maybe' is not on or off"},
       {{"--egress", "127.0.0.1:15080=orders.ns,weight=2"},
-       "unknown key 'weight' (egress keys: protocol, san, sni, tls, alpn)"},
+       "unknown key 'weight' (egress keys: protocol, san, sni, tls, alpn, h2)"},
       {{"--egress", "127.0.0.1:15080=orders ns"}, "service 'orders ns' is not a service name"},
       {{"--egress", "127.0.0.1:15080=orders.ns,san=a b"}, "san 'a b' is not a DNS name"},
       {{"--upstream", "orders.ns"}, "--upstream 'orders.ns': expected SERVICE=HOST:PORT"},

@@ -1,8 +1,7 @@
 """ALPN on the listeners (issue 11, first step): a protocol=tcp ingress with alpn=h2:http/1.1
 in front of an h2c app (nghttpd) serves `curl --http2` as HTTP/2 end to end; clients offering
 nothing we know still connect; protocol=http ingresses negotiate h2 and http/1.1; an egress offers
-its alpn= list to the remote side; protocol=http2|grpc refuse to start until HTTP/2 proxying
-is built."""
+its alpn= list to the remote side (test_http2.py covers the HTTP listeners' HTTP/2)."""
 
 import os
 import re
@@ -178,20 +177,6 @@ class EgressAlpnTest(AlpnCase):
                               capture_output=True, timeout=30)
         self.assertEqual(done.returncode, 0, done.stderr.decode(errors="replace") + self.diag())
         self.assertEqual(done.stdout, BODY + b"\n2")
-
-
-class Http2NotYetTest(harness.IntegrationCase):
-    def test_protocol_http2_refuses_to_start(self):
-        for protocol in ("http2", "grpc"):
-            spec = f"{LOOPBACK}:{harness.free_port()}=orders.ns,protocol={protocol}"
-            done = subprocess.run([harness.binary("ringside"), "--egress", spec, "--upstream",
-                                   f"orders.ns={LOOPBACK}:9", "--trust", __file__],
-                                  capture_output=True, timeout=20)
-            self.assertEqual(done.returncode, 2, done.stderr)
-            err = done.stderr.decode()
-            self.assertEqual(err.count("\n"), 1, err)
-            self.assertIn(f"--egress '{spec}': protocol={protocol} is not supported yet", err)
-            self.assertIn("protocol=tcp with alpn=h2", err)
 
 
 if __name__ == "__main__":

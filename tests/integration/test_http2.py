@@ -10,6 +10,7 @@ import json
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import harness
@@ -153,6 +154,157 @@ class H2Client:
         return None
 
 
+
+class H2cApp:
+    """An h2c (prior knowledge) application server made with python3-h2, one thread per
+    connection: it answers every stream with respond(request) -> (status, headers, body,
+    trailers), and records what it saw. refuse_first: answer that many streams (over all
+    connections) with RST_STREAM(REFUSED_STREAM); max_streams: its
+    SETTINGS_MAX_CONCURRENT_STREAMS; delay: seconds before each answer."""
+
+    def __init__(self, respond=None, refuse_first=0, max_streams=100, delay=0.0,
+                 goaway_after=None):
+        self.respond = respond or (lambda req: (200, [("content-type", "text/plain")],
+                                                b"h2c app: " + req["path"].encode(), []))
+        self.refuse_left = refuse_first
+        self.max_streams = max_streams
+        self.delay = delay
+        self.goaway_after = goaway_after
+        self.lock = threading.Lock()
+        self.requests = []      # every request answered: {"headers", "path", "body", "trailers"}
+        self.resets = []        # (stream id, error code) received
+        self.over_limit = 0     # streams refused over max_streams
+        self.connections = 0
+        self.peak_streams = 0
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind((LOOPBACK, 0))
+        self.listener.listen(64)
+        self.port = self.listener.getsockname()[1]
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self):
+        self.closed = True
+        try:
+            self.listener.close()
+        except OSError:
+            pass
+
+    def _accept(self):
+        while not self.closed:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            with self.lock:
+                self.connections += 1
+            threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock):
+        config = h2.config.H2Configuration(client_side=False, header_encoding="utf-8")
+        conn = h2.connection.H2Connection(config=config)
+        conn.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams})
+        conn.initiate_connection()
+        sock.sendall(conn.data_to_send())
+        # The limit is advertised, and enforced below as nghttp2 and Go servers do: a
+        # stream over it is refused (RST_STREAM REFUSED_STREAM), the connection goes on.
+        # (python3-h2 itself would fail the whole connection.)
+        conn.local_settings = h2.settings.Settings(client=False, initial_values={
+            h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: 2 ** 31 - 1})
+        streams = {}
+        answered = 0
+        pending = []  # (due time, stream id)
+        sock.settimeout(0.02)
+        try:
+            while not self.closed:
+                try:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+                    events = conn.receive_data(data)
+                except (socket.timeout, TimeoutError):
+                    events = []
+                for e in events:
+                    if isinstance(e, h2.events.RequestReceived):
+                        headers = dict(e.headers)
+                        streams[e.stream_id] = {"headers": e.headers, "path": headers.get(":path"),
+                                                "body": b"", "trailers": []}
+                        with self.lock:
+                            over = len(streams) > self.max_streams
+                            if over:
+                                self.over_limit += 1
+                            else:
+                                self.peak_streams = max(self.peak_streams, len(streams))
+                            refuse = over or self.refuse_left > 0
+                            if refuse and not over:
+                                self.refuse_left -= 1
+                        if refuse:
+                            conn.reset_stream(e.stream_id, error_code=7)
+                            del streams[e.stream_id]
+                    elif isinstance(e, h2.events.DataReceived):
+                        if e.stream_id in streams:
+                            streams[e.stream_id]["body"] += e.data
+                        conn.acknowledge_received_data(e.flow_controlled_length, e.stream_id)
+                    elif isinstance(e, h2.events.TrailersReceived):
+                        if e.stream_id in streams:
+                            streams[e.stream_id]["trailers"] = e.headers
+                    elif isinstance(e, h2.events.StreamEnded):
+                        if e.stream_id in streams:
+                            pending.append((time.monotonic() + self.delay, e.stream_id))
+                    elif isinstance(e, h2.events.StreamReset):
+                        with self.lock:
+                            self.resets.append((e.stream_id, e.error_code))
+                        streams.pop(e.stream_id, None)
+                    elif isinstance(e, h2.events.ConnectionTerminated):
+                        return
+                now = time.monotonic()
+                for item in [p for p in pending if p[0] <= now]:
+                    pending.remove(item)
+                    sid = item[1]
+                    req = streams.pop(sid, None)
+                    if req is None:
+                        continue
+                    status, headers, body, trailers = self.respond(req)
+                    conn.send_headers(sid, [(":status", str(status)), *headers],
+                                      end_stream=not body and not trailers)
+                    at = 0
+                    while at < len(body):
+                        room = min(conn.local_flow_control_window(sid),
+                                   conn.max_outbound_frame_size)
+                        if room <= 0:
+                            sock.sendall(conn.data_to_send())
+                            sock.settimeout(1)
+                            more = sock.recv(65536)
+                            if not more:
+                                return
+                            conn.receive_data(more)
+                            continue
+                        chunk = body[at:at + room]
+                        at += len(chunk)
+                        conn.send_data(sid, chunk,
+                                       end_stream=at >= len(body) and not trailers)
+                    if trailers:
+                        conn.send_headers(sid, trailers, end_stream=True)
+                    with self.lock:
+                        self.requests.append(req)
+                    answered += 1
+                    if self.goaway_after is not None and answered >= self.goaway_after:
+                        conn.close_connection(last_stream_id=sid)
+                        sock.sendall(conn.data_to_send())
+                        time.sleep(0.2)
+                        return
+                out = conn.data_to_send()
+                if out:
+                    sock.sendall(out)
+                sock.settimeout(0.02)
+        except (OSError, h2.exceptions.ProtocolError):
+            return
+        finally:
+            sock.close()
+
+
 class Http2Case(harness.PkiCase):
     def setUp(self):
         super().setUp()
@@ -168,6 +320,11 @@ class Http2Case(harness.PkiCase):
         c = H2Client(port, ca=self.ca, **kwargs)
         self.addCleanup(c.close)
         return c
+
+    def h2c_app(self, **kwargs):
+        app = H2cApp(**kwargs)
+        self.addCleanup(app.close)
+        return app
 
     def curl(self, url, *options, tls=True):
         """Returns (exit status, body, "<HTTP version> <status>", stderr)."""
@@ -598,6 +755,224 @@ class EgressH2cTest(Http2Case):
         _, egress_port = self.start_egress([ingress_port], self.ca, options="protocol=http")
         status, body, tail, err = self.curl(f"http://{LOOPBACK}:{egress_port}/x", tls=False)
         self.assertEqual((status, tail), (0, "1.1 200"), err)
+
+
+class AppH2cTest(Http2Case):
+    """protocol=http2|grpc ingress: the app speaks h2c; streams of any client share pooled
+    HTTP/2 connections to it, one stream per request (the HTTP/2 client codec)."""
+
+    def ingress_to(self, app, protocol="http2", extra=(), **kwargs):
+        return self.start_ingress(app.port, self.cert, self.key, options=f"protocol={protocol}",
+                                  extra=list(extra), **kwargs)
+
+    def test_curl_http2_and_http11_reach_the_h2c_app(self):
+        app = self.h2c_app()
+        _, port = self.ingress_to(app)
+        url = f"https://{SERVICE}:{port}/x"
+        status, body, tail, err = self.curl(url, "--http2")
+        self.assertEqual((status, tail, body), (0, "2 200", b"h2c app: /x"), err + self.diag())
+        status, body, tail, err = self.curl(url, "--http1.1")
+        self.assertEqual((status, tail, body), (0, "1.1 200", b"h2c app: /x"), err + self.diag())
+        seen = dict(app.requests[-1]["headers"])
+        self.assertEqual(seen[":method"], "GET")
+        self.assertEqual(seen[":authority"], f"{SERVICE}:{port}")
+        self.assertEqual(seen[":scheme"], "http")
+        self.assertEqual(seen["x-forwarded-proto"], "https")
+        self.assertNotIn("host", seen)
+
+    def test_grpc_style_trailers_and_te_both_ways(self):
+        def respond(req):
+            return 200, [("content-type", "application/grpc")], b"\x00\x00\x00\x00\x02hi", \
+                [("grpc-status", "0"), ("grpc-message", "fine")]
+        app = self.h2c_app(respond=respond)
+        _, port = self.ingress_to(app, protocol="grpc")
+        c = self.client(port)
+        sid = c.request("/pkg.Svc/Call", method="POST", body=b"\x00\x00\x00\x00\x00",
+                        headers=[("content-type", "application/grpc"), ("te", "trailers")])
+        status, headers, body, trailers, reset = c.response(sid)
+        self.assertEqual((status, reset), (200, None), self.diag())
+        self.assertEqual(body, b"\x00\x00\x00\x00\x02hi")
+        self.assertEqual(trailers, {"grpc-status": "0", "grpc-message": "fine"})
+        seen = dict(app.requests[-1]["headers"])
+        self.assertEqual(seen.get("te"), "trailers")
+        self.assertEqual(app.requests[-1]["body"], b"\x00\x00\x00\x00\x00")
+
+    def test_streams_of_one_client_share_one_upstream_connection(self):
+        app = self.h2c_app(delay=0.2)
+        _, port = self.ingress_to(app)
+        c = self.client(port)
+        sids = [c.request(f"/s{i}") for i in range(20)]
+        for i, sid in enumerate(sids):
+            status, _, body, _, _ = c.response(sid)
+            self.assertEqual((status, body), (200, f"h2c app: /s{i}".encode()))
+        self.assertEqual(app.connections, 1)
+        self.assertGreater(app.peak_streams, 1)
+
+    def test_http11_clients_share_it_too(self):
+        app = self.h2c_app(delay=0.2)
+        proc, port = self.ingress_to(app, threads=1)
+        results = []
+
+        def one(i):
+            results.append(self.curl(f"https://{SERVICE}:{port}/c{i}", "--http1.1"))
+        threads = [threading.Thread(target=one, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual([r[2] for r in results], ["1.1 200"] * 8, results)
+        self.assertEqual(app.connections, 1, self.diag())
+
+    def test_peer_stream_limit_opens_another_connection(self):
+        app = self.h2c_app(max_streams=2, delay=0.3)
+        _, port = self.ingress_to(app)
+        c = self.client(port)
+        sids = [c.request(f"/m{i}") for i in range(6)]
+        for sid in sids:
+            status, _, _, _, reset = c.response(sid)
+            self.assertEqual((status, reset), (200, None), self.diag())
+        self.assertLessEqual(app.peak_streams, 2)
+        self.assertGreaterEqual(app.connections, 2)
+
+    def test_refused_stream_is_sent_again(self):
+        app = self.h2c_app(refuse_first=1)
+        _, port = self.ingress_to(app)
+        c = self.client(port)
+        sid = c.request("/r", method="POST", body=b"payload",
+                        headers=[("content-length", "7")])
+        status, _, body, _, _ = c.response(sid)
+        self.assertEqual((status, body), (200, b"h2c app: /r"), self.diag())
+        self.assertEqual(len(app.requests), 1)
+        self.assertEqual(app.requests[0]["body"], b"payload")
+
+    def test_goaway_from_the_app_moves_to_a_new_connection(self):
+        app = self.h2c_app(goaway_after=1)
+        _, port = self.ingress_to(app)
+        c = self.client(port)
+        for i in range(3):
+            status, _, _, _, _ = c.response(c.request(f"/g{i}"))
+            self.assertEqual(status, 200, self.diag())
+        self.assertGreaterEqual(app.connections, 2)
+
+    def test_client_cancel_resets_the_upstream_stream(self):
+        app = self.h2c_app(delay=3)
+        _, port = self.ingress_to(app)
+        c = self.client(port)
+        sid = c.request("/slow")
+        self.assertTrue(harness.wait_until(lambda: app.peak_streams >= 1, timeout=5))
+        c.conn.reset_stream(sid, error_code=8)
+        c.flush()
+        self.assertTrue(harness.wait_until(lambda: app.resets, timeout=5), self.diag())
+        self.assertEqual(app.resets[0][1], 8)  # CANCEL
+        # The connection to the app stays for the next stream.
+        status, _, _, _, _ = c.response(c.request("/next"), timeout=10)
+        self.assertEqual(status, 200)
+        self.assertEqual(app.connections, 1)
+
+    def test_bodies_both_ways_cross_the_windows(self):
+        big = os.urandom(3 * 1024 * 1024)
+        app = self.h2c_app(respond=lambda req: (200, [], big, []))
+        _, port = self.ingress_to(app)
+        c = self.client(port, window=32768)
+        upload = os.urandom(1024 * 1024)
+        sid = c.request("/both", method="POST", body=upload, end=False)
+        c.conn.send_headers(sid, [("x-sum", "1")], end_stream=True)
+        c.flush()
+        status, _, body, _, reset = c.response(sid, timeout=60)
+        self.assertEqual((status, reset), (200, None), self.diag())
+        self.assertEqual(body, big)
+        self.assertEqual(app.requests[-1]["body"], upload)
+        self.assertEqual(dict(app.requests[-1]["trailers"]).get("x-sum"), "1")
+
+    def test_app_down_is_a_fast_503(self):
+        app = self.h2c_app()
+        app.close()
+        _, port = self.ingress_to(app)
+        status, body, tail, err = self.curl(f"https://{SERVICE}:{port}/", "--http2")
+        self.assertEqual(tail, "2 503", body)
+
+
+class SidecarChainTest(Http2Case):
+    """app -> egress -> ingress -> app with HTTP/1.1 apps: the sidecars speak h2 between
+    them (ALPN), one TLS connection per endpoint and worker, requests multiplexed."""
+
+    def test_one_connection_between_the_sidecars(self):
+        app = self.start_http_app()
+        ingress, ingress_port = self.http_ingress(app, threads=1)
+        egress, egress_port = self.start_egress([ingress_port], self.ca, options="protocol=http",
+                                                threads=1)
+        results = []
+
+        def client(i):
+            for j in range(5):
+                results.append(self.curl(f"http://{LOOPBACK}:{egress_port}/{i}/{j}", tls=False))
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(sorted({r[2] for r in results}), ["1.1 200"], results)
+        self.assertEqual(len(results), 40)
+        self.assertEqual(egress.stat("ringside_http_listener_upstream_cx_total"), 1, self.diag())
+        self.assertEqual(ingress.stat("ringside_listener_http2_cx_total"), 1)
+        self.assertEqual(ingress.stat("ringside_listener_cx_total"), 1)
+
+    def test_h2_off_keeps_http11_between_the_sidecars(self):
+        app = self.start_http_app()
+        ingress, ingress_port = self.http_ingress(app, threads=1)
+        egress, egress_port = self.start_egress([ingress_port], self.ca,
+                                                options="protocol=http,h2=off", threads=1)
+        for i in range(3):
+            status, body, tail, err = self.curl(f"http://{LOOPBACK}:{egress_port}/{i}", tls=False)
+            self.assertEqual(tail, "1.1 200", err)
+        self.assertEqual(ingress.stat("ringside_listener_http2_cx_total"), 0)
+        self.assertEqual(ingress.stat("ringside_http_listener_requests_total"), 3)
+
+    def test_requests_balance_over_endpoints_per_request(self):
+        app = self.start_http_app()
+        first, port1 = self.http_ingress(app, name="ingress-1")
+        second, port2 = self.http_ingress(app, name="ingress-2")
+        _, egress_port = self.start_egress([port1, port2], self.ca, options="protocol=http",
+                                           threads=1)
+        for i in range(10):  # one client connection, ten requests
+            status, _, tail, err = self.curl(f"http://{LOOPBACK}:{egress_port}/{i}", tls=False)
+            self.assertEqual(tail, "1.1 200", err)
+        a = first.stat("ringside_http_listener_requests_total")
+        b = second.stat("ringside_http_listener_requests_total")
+        self.assertEqual(a + b, 10)
+        self.assertGreaterEqual(min(a, b), 4, (a, b))
+
+    def test_h2c_client_gets_the_app_trailers_through_both_sidecars(self):
+        def respond(req):
+            return 200, [("content-type", "application/grpc")], b"\x00\x00\x00\x00\x01!", \
+                [("grpc-status", "7"), ("grpc-message", "denied")]
+        app = self.h2c_app(respond=respond)
+        _, ingress_port = self.start_ingress(app.port, self.cert, self.key, options="protocol=grpc")
+        _, egress_port = self.start_egress([ingress_port], self.ca, options="protocol=grpc")
+        c = self.client(egress_port, tls=False)
+        sid = c.request("/pkg.Svc/Deny", method="POST", body=b"\x00\x00\x00\x00\x00",
+                        headers=[("content-type", "application/grpc"), ("te", "trailers")])
+        status, _, body, trailers, reset = c.response(sid)
+        self.assertEqual((status, reset), (200, None), self.diag())
+        self.assertEqual(trailers, {"grpc-status": "7", "grpc-message": "denied"})
+        self.assertEqual(dict(app.requests[-1]["headers"]).get("te"), "trailers")
+
+    def test_upgrade_takes_an_http11_connection(self):
+        up = self.upstream(su.serve(su.websocket_echo()))
+        _, ingress_port = self.http_ingress(up.port)
+        egress, egress_port = self.start_egress([ingress_port], self.ca, options="protocol=http")
+        with harness.connect(egress_port) as sock:
+            sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+                         b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                         b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+            sock.settimeout(10)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                head += chunk
+            self.assertTrue(head.startswith(b"HTTP/1.1 101"), head + self.diag().encode())
 
 
 if __name__ == "__main__":

@@ -232,5 +232,167 @@ TEST_F(H2WorkerTest, ClientGoneReleasesEveryStream) {
   EXPECT_EQ(lstats().h2_streams_active.get(), 0);
 }
 
+// ---- the HTTP/2 client codec: an h2c upstream (protocol=http2, tls=off) ----------------
+
+// The upstream app: a server-role session that records heads and answers on demand.
+class App final : public http2::Events {
+ public:
+  App() : session(http2::Role::kServer, *this) {}
+  void on_head(int32_t id, const http2::Head& head) override {
+    for (const http2::Field& f : head.fields) {
+      if (f.name == ":path") paths[id] = std::string(f.value);
+    }
+    order.push_back(id);
+  }
+  void on_data(int32_t id, std::span<const uint8_t> data) override {
+    bodies[id].append(reinterpret_cast<const char*>(data.data()), data.size());
+    session.consume(id, data.size());
+  }
+  void on_trailers(int32_t, std::span<const http2::Field>) override {}
+  void on_end(int32_t id) override { ended.push_back(id); }
+  void on_reset(int32_t id, uint32_t code, bool) override { resets[id] = code; }
+  void on_close(int32_t, uint32_t) override {}
+  void on_goaway(int32_t, uint32_t) override {}
+  void on_connection_error(const http2::ConnectionError&) override { failed = true; }
+
+  void answer(int32_t id, const std::string& body) {
+    const http2::Field fields[] = {{":status", "200"}};
+    ASSERT_TRUE(session.submit_response(id, fields, false).ok());
+    ASSERT_TRUE(session
+                    .send_data(id,
+                               std::span<const uint8_t>(
+                                   reinterpret_cast<const uint8_t*>(body.data()), body.size()),
+                               true)
+                    .ok());
+  }
+
+  http2::Session session;
+  std::map<int32_t, std::string> paths, bodies;
+  std::map<int32_t, uint32_t> resets;
+  std::vector<int32_t> order, ended;
+  bool failed = false;
+};
+
+class H2UpstreamTest : public FakeWorkerTest {
+ protected:
+  static constexpr int kOtherClientFd = kClientFd + 1;
+
+  void SetUp() override {
+    runtime_ = make_http_egress_runtime({"127.0.0.1:9001"});
+    runtime_->listeners[0].config.protocol = Protocol::kHttp2;
+    runtime_->listeners[0].upstream_h2 = ListenerRuntime::UpstreamH2::kPrior;
+    start_worker(64);
+    for (int fd : {kClientFd, kOtherClientFd}) {
+      auto accept = ring_->last(Call::kAcceptMultishot);
+      ASSERT_TRUE(accept.has_value());
+      ring_->complete(accept->user_data, fd, /*more=*/true);
+      turn();
+    }
+  }
+
+  http::HttpStats& hstats() { return runtime_->http.stats->listeners[0][0]; }
+
+  // Completes the one connect in flight; returns the upstream descriptor.
+  int connect_ok() {
+    auto connect = ring_->last(Call::kConnect);
+    EXPECT_TRUE(connect.has_value());
+    ring_->complete(connect->user_data, 0);
+    turn();
+    return connect->fd;
+  }
+
+  // What the worker sent the app, fed to it; and the app's answer fed back.
+  void app_reads(App& app, int up) {
+    std::string bytes = drain_sends(up);
+    if (bytes.empty()) return;
+    auto used = app.session.receive(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+    EXPECT_TRUE(used.ok());
+  }
+  void app_writes(App& app, int up) {
+    std::string out;
+    app.session.produce(out);
+    if (out.empty()) return;
+    ring_->deliver(recv_token(up), out);
+    turn();
+  }
+};
+
+TEST_F(H2UpstreamTest, RequestsOfTwoClientsShareOneConnectionAsTwoStreams) {
+  ring_->deliver(recv_token(kClientFd), "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  ASSERT_EQ(ring_->count(Call::kConnect), 1u);
+  // The second client's request waits for the same connection instead of opening one.
+  ring_->deliver(recv_token(kOtherClientFd), "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);
+  const int up = connect_ok();
+  App app;
+  app_reads(app, up);
+  ASSERT_EQ(app.order.size(), 2u);
+  EXPECT_EQ(app.paths[app.order[0]], "/a");
+  EXPECT_EQ(app.paths[app.order[1]], "/b");
+  EXPECT_EQ(app.ended.size(), 2u);  // bodiless: END_STREAM with the HEADERS
+  // Answers in the other order.
+  app.answer(app.order[1], "bb");
+  app.answer(app.order[0], "a");
+  app_writes(app, up);
+  const std::string to_b = drain_sends(kOtherClientFd);
+  const std::string to_a = drain_sends(kClientFd);
+  EXPECT_EQ(to_b.rfind("HTTP/1.1 200 OK\r\n", 0), 0u) << to_b;
+  EXPECT_NE(to_b.find("Transfer-Encoding: chunked\r\n"), std::string::npos) << to_b;
+  EXPECT_NE(to_b.find("\r\n2\r\nbb\r\n0\r\n\r\n"), std::string::npos) << to_b;
+  EXPECT_NE(to_a.find("\r\n1\r\na\r\n0\r\n\r\n"), std::string::npos) << to_a;
+  EXPECT_EQ(hstats().request_active.get(), 0);
+  EXPECT_EQ(hstats().upstream_cx_total.get(), 1u);
+
+  // The next request takes a third stream on the same connection.
+  ring_->deliver(recv_token(kClientFd), "GET /c HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);
+  app_reads(app, up);
+  EXPECT_EQ(app.order.size(), 3u);
+}
+
+TEST_F(H2UpstreamTest, RefusedStreamIsSentAgainWithItsBody) {
+  ring_->deliver(recv_token(kClientFd),
+                 "POST /p HTTP/1.1\r\nHost: svc\r\nContent-Length: 5\r\n\r\nhello");
+  turn();
+  const int up = connect_ok();
+  App app;
+  app_reads(app, up);
+  ASSERT_EQ(app.order.size(), 1u);
+  EXPECT_EQ(app.bodies[app.order[0]], "hello");
+  app.session.reset(app.order[0], http2::kRefusedStream);
+  app_writes(app, up);
+  // Sent again on a new stream of the same connection, body included; not a counted retry.
+  EXPECT_EQ(ring_->count(Call::kConnect), 1u);
+  app_reads(app, up);
+  ASSERT_EQ(app.order.size(), 2u);
+  EXPECT_EQ(app.bodies[app.order[1]], "hello");
+  app.answer(app.order[1], "ok");
+  app_writes(app, up);
+  EXPECT_NE(drain_sends(kClientFd).find("ok"), std::string::npos);
+  EXPECT_EQ(hstats().request_retry_count.get(), 0u);
+}
+
+TEST_F(H2UpstreamTest, ClientGoneCancelsOnlyItsStream) {
+  ring_->deliver(recv_token(kClientFd), "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  ring_->deliver(recv_token(kOtherClientFd), "GET /b HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  const int up = connect_ok();
+  App app;
+  app_reads(app, up);
+  ASSERT_EQ(app.order.size(), 2u);
+  ring_->complete(recv_token(kClientFd), -ECONNRESET);  // client A is gone
+  turn();
+  app_reads(app, up);
+  EXPECT_EQ(app.resets[app.order[0]], http2::kCancel);
+  app.answer(app.order[1], "b");
+  app_writes(app, up);
+  EXPECT_NE(drain_sends(kOtherClientFd).find("\r\n1\r\nb\r\n"), std::string::npos);
+  EXPECT_EQ(hstats().request_active.get(), 0);
+}
+
 }  // namespace
 }  // namespace ringside::proxy
