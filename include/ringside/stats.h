@@ -83,7 +83,11 @@ class Gauge {
   X(h2_protocol_errors, http2_protocol_errors_total, counter,                                     \
     "HTTP/2 malformed requests, invalid frames and header lists over the limits")                 \
   X(h2_abuse_closed, http2_abuse_closed_total, counter,                                           \
-    "HTTP/2 connections closed for abuse (reset, ping, settings, CONTINUATION floods, glitches)")
+    "HTTP/2 connections closed for abuse (reset, ping, settings, CONTINUATION floods, glitches)") \
+  X(h2_upstream_cx_active, http2_upstream_cx_active, gauge,                                       \
+    "Upstream connections speaking HTTP/2 open now")                                              \
+  X(h2_upstream_streams_active, http2_upstream_streams_active, gauge,                             \
+    "Streams open now on upstream HTTP/2 connections")
 
 struct ListenerStats {
 #define RINGSIDE_DECLARE_STAT(field, metric, kind, help) kind##_t field;

@@ -300,14 +300,16 @@ void Worker::h2_arm_timer(Connection* c) {
   auto earliest = [&deadline](uint64_t t) {
     if (t != 0 && (deadline == 0 || t < deadline)) deadline = t;
   };
-  bool open = false;
+  // A stream still open in the session (its response waiting for the client's window,
+  // say) keeps the connection busy even once its exchange ended.
+  const bool open = !h.streams.empty();
   for (auto& st : h.streams) {
     const Exchange& ex = st->ex;
     if (!ex.active) continue;
-    open = true;
     if (ex.request_complete && !ex.response_started && config.request_timeout.count() > 0) {
       earliest(ex.request_complete_ms + ms(config.request_timeout));
     }
+    if (config.idle_timeout.count() > 0) earliest(st->last_ms + ms(config.idle_timeout));
   }
   if (config.idle_timeout.count() > 0) {
     // Idle: no stream for that long ends the connection with GOAWAY; with streams open,
@@ -323,13 +325,13 @@ void Worker::h2_arm_timer(Connection* c) {
 
 void Worker::h2_timer(Connection* c) {
   H2Down& h = *c->h2;
-  if (h.closing) {
-    abort(c);
+  if (h.closing || h.idle_goaway) {
+    abort(c);  // the linger after the close, or a GOAWAY for idleness the client ignored
     return;
   }
   const http::HttpConfig& config = runtime_.config.http;
   auto ms = [](std::chrono::milliseconds d) { return static_cast<uint64_t>(d.count()); };
-  bool open = false;
+  const bool open = !h.streams.empty();
   // Indexing: a local reply never adds or removes streams (reaping waits for the commit).
   for (size_t i = 0; i < h.streams.size() && c->state != ConnState::kClosing; ++i) {
     Exchange& ex = h.streams[i]->ex;
@@ -339,7 +341,19 @@ void Worker::h2_timer(Connection* c) {
       http_request_timed_out(ex);
       continue;
     }
-    open = open || ex.active;
+    H2Stream& st = *h.streams[i];
+    if (config.idle_timeout.count() > 0 && now_ms_ >= st.last_ms + ms(config.idle_timeout)) {
+      // The stream idle timeout (Envoy's stream_idle_timeout): no byte of this stream
+      // either way for that long. The stream ends in RST_STREAM(CANCEL), alone.
+      lstats(c).timeout_idle.add();
+      ex.flags |= http::kFlagStreamIdleTimeout;
+      ex.details = "stream idle timeout";
+      st.response_ended = true;
+      h.session.reset(static_cast<int32_t>(ex.stream), http2::kCancel);
+      if (ex.up != nullptr) http_release_upstream(ex, false);
+      http_end_exchange(ex);
+      h2_mark_dirty(c);
+    }
   }
   if (c->state == ConnState::kClosing) return;
   if (config.idle_timeout.count() > 0) {
@@ -347,6 +361,8 @@ void Worker::h2_timer(Connection* c) {
     if (now_ms_ >= since + ms(config.idle_timeout)) {
       lstats(c).timeout_idle.add();
       if (open) {
+        // Streams open and no byte either way for that long: stuck (a client that keeps
+        // its window shut, or an app that does not answer). Their buffers go with it.
         for (auto& st : h.streams) {
           if (st->ex.active) st->ex.flags |= http::kFlagStreamIdleTimeout;
         }
@@ -354,6 +370,8 @@ void Worker::h2_timer(Connection* c) {
         return;
       }
       h.session.goaway(http2::kNoError);  // idle: GOAWAY, then close
+      h.idle_goaway = true;
+      schedule_timer(c, now_ms_ + kLingerMs);
       h2_mark_dirty(c);
       return;
     }
@@ -396,6 +414,7 @@ void Worker::h2_on_head(H2Down& h, int32_t id, const http2::Head& head) {
   fresh->response_ended = false;
   fresh->closed = false;
   fresh->upstream_paused = false;
+  fresh->last_ms = now_ms_;
   h.streams.push_back(std::move(fresh));
   lstats(c).h2_streams_active.inc();
   H2Stream& st = *h.streams.back();
@@ -486,6 +505,7 @@ void Worker::h2_on_data(H2Down& h, int32_t id, std::span<const uint8_t> data) {
   if (st == nullptr || data.empty()) return;
   Exchange& ex = st->ex;
   st->unconsumed += data.size();
+  st->last_ms = now_ms_;
   if (!ex.active || (ex.response_complete && ex.up == nullptr)) {
     // Answered already: the rest of the body is read and dropped.
     ex.bytes_received += ex.active ? data.size() : 0;
@@ -577,6 +597,7 @@ http::ResponsePlan Worker::h2_send_response_head(Exchange& ex, const http::Respo
   if (st == nullptr || st->response_ended) return {};
   H2Down& h = *ex.down->h2;
   const int32_t id = static_cast<int32_t>(ex.stream);
+  st->last_ms = now_ms_;
   http::ResponseContext context;
   context.headers = runtime_.config.http.headers;
   context.request_is_head = ex.kind == http::RequestKind::kHead;
@@ -604,6 +625,7 @@ void Worker::h2_send_body(Exchange& ex, std::string_view body) {
   if (st == nullptr || st->response_ended || body.empty()) return;
   H2Down& h = *ex.down->h2;
   const int32_t id = static_cast<int32_t>(ex.stream);
+  st->last_ms = now_ms_;
   const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(body.data()), body.size());
   if (!h.session.send_data(id, bytes, false).ok()) return;
   h2_mark_dirty(ex.down);

@@ -25,6 +25,7 @@ struct H2Stream {
   bool response_ended = false;   // END_STREAM (or trailers) is queued on the stream
   bool closed = false;           // the session closed the stream: gone once the exchange ended
   bool upstream_paused = false;  // the upstream's recv waits for the stream's queue to drain
+  uint64_t last_ms = 0;          // request or response bytes last moved (stream idle timeout)
 };
 
 struct H2Down final : http2::Events {
@@ -51,12 +52,13 @@ struct H2Down final : http2::Events {
   // vector scanned linearly beats a hash map in size and speed.
   std::vector<std::unique_ptr<H2Stream>> streams;
   std::vector<std::unique_ptr<H2Stream>> spare;  // ended streams' objects, for reuse
-  std::string staged;     // plaintext produced for the client, encrypted at the end of the turn
-  bool dirty = false;     // in the worker's list: output to produce
-  bool draining = false;  // the two-step GOAWAY was started
-  bool failed = false;    // a connection error: flush what the session produced, then close
-  bool closing = false;   // the session finished: the last bytes are going, then close
-  bool reap = false;      // streams to free at the end of the turn
+  std::string staged;        // plaintext produced for the client, encrypted at the end of the turn
+  bool dirty = false;        // in the worker's list: output to produce
+  bool draining = false;     // the two-step GOAWAY was started
+  bool failed = false;       // a connection error: flush what the session produced, then close
+  bool closing = false;      // the session finished: the last bytes are going, then close
+  bool idle_goaway = false;  // GOAWAY sent for idleness: closed at the next timer if still open
+  bool reap = false;         // streams to free at the end of the turn
   uint64_t idle_since_ms = 0;  // no stream open since
   std::string client_ip;
   std::string client_address;  // ip:port
@@ -72,7 +74,10 @@ struct H2Up final : http2::Events {
   ~H2Up() override;
 
   Exchange* find(int32_t id) const;
+  void track(int32_t id, Exchange* ex);  // a stream opened for ex
   void forget(int32_t id);
+  // Every open stream, handed over (the connection failed or goes).
+  std::vector<std::pair<int32_t, Exchange*>> take_all();
 
   // http2::Events: forwarded to the worker (h2_up.cc).
   void on_head(int32_t stream_id, const http2::Head& head) override;

@@ -43,14 +43,27 @@ Exchange* H2Up::find(int32_t id) const {
   return nullptr;
 }
 
+void H2Up::track(int32_t id, Exchange* ex) {
+  streams.emplace_back(id, ex);
+  worker.lstats(connection).h2_upstream_streams_active.inc();
+}
+
 void H2Up::forget(int32_t id) {
   for (size_t i = 0; i < streams.size(); ++i) {
     if (streams[i].first == id) {
       streams[i] = streams.back();
       streams.pop_back();
+      worker.lstats(connection).h2_upstream_streams_active.dec();
       return;
     }
   }
+}
+
+std::vector<std::pair<int32_t, Exchange*>> H2Up::take_all() {
+  std::vector<std::pair<int32_t, Exchange*>> all;
+  all.swap(streams);
+  worker.lstats(connection).h2_upstream_streams_active.add(-static_cast<int64_t>(all.size()));
+  return all;
 }
 
 void H2Up::on_head(int32_t id, const http2::Head& head) { worker.h2up_on_head(*this, id, head); }
@@ -86,7 +99,10 @@ bool Worker::h2up_attach(Exchange& ex, cluster::Endpoint* endpoint, const TlsGen
   const uint32_t limit = runtime_.config.http2.max_concurrent_streams;
   for (Connection* u : h2_pools_[ex.pool]) {
     if (u->state == ConnState::kClosing || u->endpoint != endpoint) continue;
-    if (current != nullptr && u->tls_generation != current) continue;  // rotated out
+    // Made with a context since rotated out (one still connecting takes the current one).
+    if (current != nullptr && u->tls_generation != nullptr && u->tls_generation != current) {
+      continue;
+    }
     HttpUp& hu = *u->hup;
     if (hu.h2) {
       H2Up& h = *hu.h2;
@@ -117,7 +133,8 @@ void Worker::h2up_start(Connection* u) {
                          http::LocalCause::kUpstreamConnectFailure);
     return;
   }
-  h2up_mark_dirty(u);  // the preface and our SETTINGS
+  lstats(u).h2_upstream_cx_active.inc();  // until the connection is released
+  h2up_mark_dirty(u);                     // the preface and our SETTINGS
   // The owner and the exchanges that waited take their streams, in arrival order.
   std::vector<Exchange*> waiting;
   if (hu.owner != nullptr) waiting.push_back(hu.owner);
@@ -235,7 +252,7 @@ bool Worker::h2up_send_head(Exchange& ex) {
   ex.up_stream = *id;
   ex.up_unconsumed = 0;
   ex.up_ended = end;
-  h.streams.emplace_back(*id, &ex);
+  h.track(*id, &ex);
   if (++h.opened > 1) u->hup->reused = true;
   h2up_mark_dirty(u);
   return true;
@@ -308,9 +325,7 @@ void Worker::h2up_on_connection_error(H2Up& h, const http2::ConnectionError& err
   h.failed = true;
   h.going_away = true;
   unlist(h2_pools_[u->hup->pool], u);
-  std::vector<std::pair<int32_t, Exchange*>> streams;
-  streams.swap(h.streams);
-  for (auto& [id, ex] : streams) {
+  for (auto& [id, ex] : h.take_all()) {
     ex->up = nullptr;
     ex->up_stream = 0;
     h2up_stream_failed(*ex, http::RetryReason::kResetBeforeResponse);
@@ -323,14 +338,12 @@ void Worker::h2up_on_goaway(H2Up& h, int32_t last_stream_id) {
   h.going_away = true;
   unlist(h2_pools_[u->hup->pool], u);
   // Streams above last_stream_id were not processed (RFC 9113 6.8): sent again elsewhere.
-  std::vector<Exchange*> unprocessed;
-  for (size_t i = h.streams.size(); i-- > 0;) {
-    if (h.streams[i].first <= last_stream_id) continue;
-    unprocessed.push_back(h.streams[i].second);
-    h.streams[i] = h.streams.back();
-    h.streams.pop_back();
+  std::vector<std::pair<int32_t, Exchange*>> unprocessed;
+  for (const auto& stream : h.streams) {
+    if (stream.first > last_stream_id) unprocessed.push_back(stream);
   }
-  for (Exchange* ex : unprocessed) {
+  for (const auto& [id, ex] : unprocessed) h.forget(id);
+  for (const auto& [id, ex] : unprocessed) {
     ex->up = nullptr;
     ex->up_stream = 0;
     h2up_stream_failed(*ex, http::RetryReason::kReusedConnectionClosed);
@@ -342,9 +355,7 @@ void Worker::h2up_on_abort(Connection* u) {
   HttpUp& hu = *u->hup;
   H2Up& h = *hu.h2;
   unlist(h2_pools_[hu.pool], u);
-  std::vector<std::pair<int32_t, Exchange*>> streams;
-  streams.swap(h.streams);
-  for (auto& [id, ex] : streams) {
+  for (auto& [id, ex] : h.take_all()) {
     ex->up = nullptr;
     ex->up_stream = 0;
     // Lost with the connection: a request the peer never answered on a connection that

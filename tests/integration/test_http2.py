@@ -309,7 +309,7 @@ class Http2Case(harness.PkiCase):
     def setUp(self):
         super().setUp()
         if h2 is None:
-            harness.require_tool("python3-h2")
+            harness.missing_python_package("python3-h2")
 
     def upstream(self, default=None, scripts=(), **kwargs):
         up = su.ScriptedUpstream(default, scripts, **kwargs)
@@ -567,6 +567,22 @@ class UpstreamFailureTest(Http2Case):
         self.assertIsNotNone(reset, "a truncated response must end in RST_STREAM")
         status, _, body, _, reset = c.response(c.request("/ok"))
         self.assertEqual((status, body, reset), (200, b"fine", None))
+
+    def test_stream_idle_timeout_resets_only_that_stream(self):
+        up = self.upstream(su.serve(su.by_path({"/hang": su.never},
+                                               default=su.status(200, b"alive"))))
+        proc, port = self.http_ingress(up.port, extra=["--http-idle-timeout", "1s"])
+        c = self.client(port)
+        hang = c.request("/hang")
+        # Another stream keeps the connection busy meanwhile; the idle stream still ends.
+        deadline = time.monotonic() + 2.5
+        while time.monotonic() < deadline:
+            status, _, body, _, _ = c.response(c.request("/ping"))
+            self.assertEqual((status, body), (200, b"alive"))
+            time.sleep(0.2)
+        _, _, _, _, reset = c.response(hang, timeout=3)
+        self.assertEqual(reset, 8, self.diag())  # CANCEL
+        self.assertIsNone(c.goaway())
 
     def test_request_timeout_504_per_stream(self):
         up = self.upstream(su.serve(su.by_path({"/slow": su.delayed(3000, su.status(200))},
