@@ -991,5 +991,122 @@ class SidecarChainTest(Http2Case):
             self.assertTrue(head.startswith(b"HTTP/1.1 101"), head + self.diag().encode())
 
 
+_NGINX_H2 = """
+daemon off;
+master_process off;
+worker_processes 1;
+pid {dir}/nginx.pid;
+error_log {dir}/error.log info;
+events {{ worker_connections 64; }}
+http {{
+    log_format proto '$server_protocol $request_uri $status';
+    access_log {dir}/access.log proto;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    server {{
+        listen 127.0.0.1:{port} ssl http2;
+        ssl_certificate {cert};
+        ssl_certificate_key {key};
+        location / {{ return 200 "nginx over h2\\n"; }}
+    }}
+}}
+"""
+
+_HAPROXY_H2 = """
+global
+  log stderr format short local0 warning
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 30s
+  timeout server 30s
+listen front
+  bind 127.0.0.1:{port}
+  server ringside 127.0.0.1:{ingress} ssl verify required ca-file {ca} verifyhost {service} sni str({service}) alpn h2
+"""
+
+
+class InteropTest(Http2Case):
+    """Real HTTP/2 peers on the other side: nghttpd as an h2c app, nginx as an h2 server
+    behind an egress, HAProxy as an h2 client of an ingress."""
+
+    def wait_port(self, proc, port, name):
+        def up():
+            if proc.poll() is not None:
+                return True
+            try:
+                harness.connect(port, timeout=1).close()
+                return True
+            except OSError:
+                return False
+        if not harness.wait_until(up, timeout=10) or proc.poll() is not None:
+            self.fail_with_diag(f"{name} did not start")
+
+    def test_nghttpd_as_the_h2c_app(self):
+        nghttpd = harness.require_tool("nghttpd")
+        docroot = os.path.join(self.workdir, "htdocs")
+        os.makedirs(docroot)
+        with open(os.path.join(docroot, "file.txt"), "wb") as f:
+            f.write(b"served by nghttpd\n" * 1000)
+        port = harness.free_port()
+        app = self.start("nghttpd", [nghttpd, "--no-tls", "-a", LOOPBACK, "-d", docroot,
+                                     str(port)])
+        self.wait_port(app, port, "nghttpd")
+        _, ingress_port = self.start_ingress(port, self.cert, self.key, options="protocol=http2")
+        for option in ("--http2", "--http1.1"):
+            status, body, tail, err = self.curl(f"https://{SERVICE}:{ingress_port}/file.txt",
+                                                option)
+            self.assertEqual(status, 0, err + self.diag())
+            self.assertEqual(tail.split()[1], "200")
+            self.assertEqual(body, b"served by nghttpd\n" * 1000)
+        h2load = harness.require_tool("h2load")
+        done = subprocess.run([h2load, "-n", "200", "-c", "4", "-m", "10", "--connect-to",
+                               f"{LOOPBACK}:{ingress_port}",
+                               f"https://{SERVICE}:{ingress_port}/file.txt"],
+                              capture_output=True, timeout=60)
+        self.assertIn("200 succeeded, 0 failed", done.stdout.decode(), done.stdout.decode())
+
+    def test_nginx_h2_server_behind_the_egress(self):
+        nginx = harness.require_tool("nginx")
+        base = os.path.join(self.workdir, "nginx")
+        os.makedirs(base)
+        port = harness.free_port()
+        config = os.path.join(base, "nginx.conf")
+        with open(config, "w") as f:
+            f.write(_NGINX_H2.format(dir=base, port=port, cert=self.cert, key=self.key))
+        proc = self.start("nginx", [nginx, "-c", config, "-p", base])
+        self.wait_port(proc, port, "nginx")
+        egress, egress_port = self.start_egress([port], self.ca, options="protocol=http")
+        for i in range(5):
+            status, body, tail, err = self.curl(f"http://{LOOPBACK}:{egress_port}/{i}", tls=False)
+            self.assertEqual((status, tail, body), (0, "1.1 200", b"nginx over h2\n"),
+                             err + self.diag())
+        with open(os.path.join(base, "access.log")) as f:
+            lines = f.read().splitlines()
+        self.assertEqual(len(lines), 5, lines)
+        self.assertTrue(all(line.startswith("HTTP/2.0 ") for line in lines), lines)
+
+    def test_haproxy_as_an_h2_client_of_the_ingress(self):
+        haproxy = harness.require_tool("haproxy")
+        app = self.start_http_app()
+        ingress, ingress_port = self.http_ingress(app)
+        port = harness.free_port()
+        config = os.path.join(self.workdir, "haproxy.cfg")
+        with open(config, "w") as f:
+            f.write(_HAPROXY_H2.format(port=port, ingress=ingress_port, ca=self.ca,
+                                       service=SERVICE))
+        proc = self.start("haproxy", [haproxy, "-db", "-f", config])
+        self.wait_port(proc, port, "haproxy")
+        for i in range(5):
+            status, body, tail, err = self.curl(f"http://{LOOPBACK}:{port}/{i}", tls=False)
+            self.assertEqual((status, tail, body), (0, "1.1 200", b"Hello, world\n"),
+                             err + self.diag())
+        self.assertGreaterEqual(ingress.stat("ringside_listener_http2_cx_total"), 1)
+        self.assertEqual(ingress.stat("ringside_http_listener_requests_total"), 5)
+
+
 if __name__ == "__main__":
     harness.main()
