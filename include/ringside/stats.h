@@ -87,7 +87,13 @@ class Gauge {
   X(h2_upstream_cx_active, http2_upstream_cx_active, gauge,                                       \
     "Upstream connections speaking HTTP/2 open now")                                              \
   X(h2_upstream_streams_active, http2_upstream_streams_active, gauge,                             \
-    "Streams open now on upstream HTTP/2 connections")
+    "Streams open now on upstream HTTP/2 connections")                                            \
+  X(h2_upstream_resets_sent, http2_upstream_resets_sent_total, counter,                           \
+    "RST_STREAM frames sent upstream (cancelled streams)")                                        \
+  X(h2_upstream_resets_received, http2_upstream_resets_received_total, counter,                   \
+    "RST_STREAM frames received from upstream (REFUSED_STREAM included)")                          \
+  X(h2_upstream_goaways_received, http2_upstream_goaways_received_total, counter,                 \
+    "GOAWAY frames received from upstream HTTP/2 connections")
 
 struct ListenerStats {
 #define RINGSIDE_DECLARE_STAT(field, metric, kind, help) kind##_t field;

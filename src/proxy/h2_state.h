@@ -96,9 +96,10 @@ struct H2Up final : http2::Events {
   std::vector<std::pair<int32_t, Exchange*>> streams;  // open streams and their exchanges
   http2::OwnedFields trailers;  // a response's trailers, until its on_end (which follows)
   int32_t trailers_stream = 0;
-  bool failed = false;      // a connection error: its streams failed; close after the GOAWAY
-  bool going_away = false;  // GOAWAY either way: no new streams
-  uint64_t opened = 0;      // streams opened on it so far
+  bool failed = false;       // a connection error: its streams failed; close after the GOAWAY
+  bool going_away = false;   // GOAWAY either way: no new streams
+  uint64_t opened = 0;       // streams opened on it so far
+  http2::Counters reported;  // the session counters already added to the listener stats
 };
 
 }  // namespace ringside::proxy

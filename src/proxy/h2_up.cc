@@ -303,9 +303,24 @@ void Worker::h2up_commit(Connection* u) {
     return;
   }
   if (!h2_produce(u, u->up, h.session, hu.staged)) return;
+  h2up_report(u);
   flush(u, u->up);
   if (u->state == ConnState::kClosing) return;
   if (h.failed || (h.session.finished() && h.streams.empty())) abort(u);
+}
+
+void Worker::h2up_report(Connection* u) {
+  H2Up& h = *u->hup->h2;
+  const http2::Counters& now = h.session.counters();
+  http2::Counters& was = h.reported;
+  ListenerStats& stats = lstats(u);
+  auto add = [](Counter& counter, uint64_t current, uint64_t& before) {
+    if (current != before) counter.add(current - before);
+    before = current;
+  };
+  add(stats.h2_upstream_resets_sent, now.resets_sent, was.resets_sent);
+  add(stats.h2_upstream_resets_received, now.resets_received, was.resets_received);
+  add(stats.h2_upstream_goaways_received, now.goaways_received, was.goaways_received);
 }
 
 void Worker::h2up_data(Connection* u, std::string_view data) {

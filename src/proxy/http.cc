@@ -1637,7 +1637,10 @@ void Worker::http_on_sent(Connection* c, Half& half) {
 
 void Worker::http_on_release(Connection* c) {
   if (c->h2) h2_on_release(c);
-  if (c->kind == ConnKind::kHttpUp && c->hup->h2) lstats(c).h2_upstream_cx_active.dec();
+  if (c->kind == ConnKind::kHttpUp && c->hup->h2) {
+    h2up_report(c);
+    lstats(c).h2_upstream_cx_active.dec();
+  }
   if (c->kind != ConnKind::kHttpUp || !c->upstream_counted) return;
   if (http::HttpStats* s = http_listener_stats(c)) s->upstream_cx_active.dec();
   if (http::HttpStats* s = http_service_stats(c->hup->cluster)) s->upstream_cx_active.dec();

@@ -264,6 +264,7 @@ class Worker {
   void h2up_detach(Exchange& ex, bool clean);
   void h2up_mark_dirty(Connection* u);
   void h2up_commit(Connection* u);
+  void h2up_report(Connection* u);  // its session's counters into the listener stats
   void h2up_consume(Exchange& ex);
   void h2up_data(Connection* u, std::string_view data);
   void h2up_on_abort(Connection* u);

@@ -852,7 +852,7 @@ class AppH2cTest(Http2Case):
 
     def test_refused_stream_is_sent_again(self):
         app = self.h2c_app(refuse_first=1)
-        _, port = self.ingress_to(app)
+        proc, port = self.ingress_to(app)
         c = self.client(port)
         sid = c.request("/r", method="POST", body=b"payload",
                         headers=[("content-length", "7")])
@@ -860,19 +860,23 @@ class AppH2cTest(Http2Case):
         self.assertEqual((status, body), (200, b"h2c app: /r"), self.diag())
         self.assertEqual(len(app.requests), 1)
         self.assertEqual(app.requests[0]["body"], b"payload")
+        self.assertTrue(harness.wait_until(lambda: proc.stat(
+            "ringside_listener_http2_upstream_resets_received_total") == 1, timeout=5))
 
     def test_goaway_from_the_app_moves_to_a_new_connection(self):
         app = self.h2c_app(goaway_after=1)
-        _, port = self.ingress_to(app)
+        proc, port = self.ingress_to(app)
         c = self.client(port)
         for i in range(3):
             status, _, _, _, _ = c.response(c.request(f"/g{i}"))
             self.assertEqual(status, 200, self.diag())
         self.assertGreaterEqual(app.connections, 2)
+        self.assertGreaterEqual(proc.stat("ringside_listener_http2_upstream_goaways_received_total"),
+                                1)
 
     def test_client_cancel_resets_the_upstream_stream(self):
         app = self.h2c_app(delay=3)
-        _, port = self.ingress_to(app)
+        proc, port = self.ingress_to(app)
         c = self.client(port)
         sid = c.request("/slow")
         self.assertTrue(harness.wait_until(lambda: app.peak_streams >= 1, timeout=5))
@@ -880,6 +884,8 @@ class AppH2cTest(Http2Case):
         c.flush()
         self.assertTrue(harness.wait_until(lambda: app.resets, timeout=5), self.diag())
         self.assertEqual(app.resets[0][1], 8)  # CANCEL
+        self.assertTrue(harness.wait_until(lambda: proc.stat(
+            "ringside_listener_http2_upstream_resets_sent_total") >= 1, timeout=5))
         # The connection to the app stays for the next stream.
         status, _, _, _, _ = c.response(c.request("/next"), timeout=10)
         self.assertEqual(status, 200)
