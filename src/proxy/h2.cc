@@ -105,14 +105,7 @@ void Worker::h2_start(Connection* c) {
   }
   H2Down& h = *c->h2;
   h.idle_since_ms = now_ms_;
-  if (c->http) {
-    h.client_ip = c->http->client_ip;
-    h.client_address = c->http->client_address;
-  } else if (c->peer.family != 0) {
-    HttpDown& probe = http_down(c);  // formats the peer; given back below
-    h.client_ip = probe.client_ip;
-    h.client_address = probe.client_address;
-  }
+  format_peer(c->peer, h.client_ip, h.client_address);
   if (c->http) {
     http_idle_pool_.give(std::move(c->http));
     c->http.reset();
@@ -209,34 +202,20 @@ void Worker::h2_report(Connection* c) {
   const http2::Counters& now = h.session.counters();
   http2::Counters& was = h.reported;
   ListenerStats& stats = lstats(c);
-  auto add = [](Counter& counter, uint64_t current, uint64_t& before) {
-    if (current != before) counter.add(current - before);
-    before = current;
-  };
-  add(stats.h2_resets_sent, now.resets_sent, was.resets_sent);
-  add(stats.h2_resets_received, now.resets_received, was.resets_received);
-  add(stats.h2_goaways_sent, now.goaways_sent, was.goaways_sent);
-  add(stats.h2_goaways_received, now.goaways_received, was.goaways_received);
-  add(stats.h2_refused_streams, now.refused_streams, was.refused_streams);
-  const uint64_t errors = now.malformed_messages + now.invalid_frames + now.header_list_too_large +
-                          now.too_many_headers;
-  const uint64_t errors_before = was.malformed_messages + was.invalid_frames +
-                                 was.header_list_too_large + was.too_many_headers;
-  if (errors != errors_before) stats.h2_protocol_errors.add(errors - errors_before);
-  was.malformed_messages = now.malformed_messages;
-  was.invalid_frames = now.invalid_frames;
-  was.header_list_too_large = now.header_list_too_large;
-  was.too_many_headers = now.too_many_headers;
-  const uint64_t abuse = now.glitch_limit_hits + now.reset_flood_hits + now.ack_flood_hits +
-                         now.continuation_flood_hits + now.settings_flood_hits;
-  const uint64_t abuse_before = was.glitch_limit_hits + was.reset_flood_hits + was.ack_flood_hits +
-                                was.continuation_flood_hits + was.settings_flood_hits;
-  if (abuse != abuse_before) stats.h2_abuse_closed.add(abuse - abuse_before);
-  was.glitch_limit_hits = now.glitch_limit_hits;
-  was.reset_flood_hits = now.reset_flood_hits;
-  was.ack_flood_hits = now.ack_flood_hits;
-  was.continuation_flood_hits = now.continuation_flood_hits;
-  was.settings_flood_hits = now.settings_flood_hits;
+  add_delta(stats.h2_resets_sent, now.resets_sent, was.resets_sent);
+  add_delta(stats.h2_resets_received, now.resets_received, was.resets_received);
+  add_delta(stats.h2_goaways_sent, now.goaways_sent, was.goaways_sent);
+  add_delta(stats.h2_goaways_received, now.goaways_received, was.goaways_received);
+  add_delta(stats.h2_refused_streams, now.refused_streams, was.refused_streams);
+  add_delta(stats.h2_protocol_errors, now.malformed_messages, was.malformed_messages);
+  add_delta(stats.h2_protocol_errors, now.invalid_frames, was.invalid_frames);
+  add_delta(stats.h2_protocol_errors, now.header_list_too_large, was.header_list_too_large);
+  add_delta(stats.h2_protocol_errors, now.too_many_headers, was.too_many_headers);
+  add_delta(stats.h2_abuse_closed, now.glitch_limit_hits, was.glitch_limit_hits);
+  add_delta(stats.h2_abuse_closed, now.reset_flood_hits, was.reset_flood_hits);
+  add_delta(stats.h2_abuse_closed, now.ack_flood_hits, was.ack_flood_hits);
+  add_delta(stats.h2_abuse_closed, now.continuation_flood_hits, was.continuation_flood_hits);
+  add_delta(stats.h2_abuse_closed, now.settings_flood_hits, was.settings_flood_hits);
 }
 
 void Worker::h2_on_connection_error(H2Down& h, const http2::ConnectionError& error) {

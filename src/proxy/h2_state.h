@@ -12,10 +12,18 @@
 
 #include "proxy/http_state.h"
 #include "ringside/http2.h"
+#include "ringside/stats.h"
 
 namespace ringside::proxy {
 
 class Worker;
+
+// Adds to counter what a session counter gained since `before`, and remembers it: the
+// listener stats follow each session's plain counters without touching them per event.
+inline void add_delta(Counter& counter, uint64_t now, uint64_t& before) {
+  if (now != before) counter.add(now - before);
+  before = now;
+}
 
 // One stream's exchange and what the codec keeps beside it.
 struct H2Stream {

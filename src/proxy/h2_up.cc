@@ -314,13 +314,9 @@ void Worker::h2up_report(Connection* u) {
   const http2::Counters& now = h.session.counters();
   http2::Counters& was = h.reported;
   ListenerStats& stats = lstats(u);
-  auto add = [](Counter& counter, uint64_t current, uint64_t& before) {
-    if (current != before) counter.add(current - before);
-    before = current;
-  };
-  add(stats.h2_upstream_resets_sent, now.resets_sent, was.resets_sent);
-  add(stats.h2_upstream_resets_received, now.resets_received, was.resets_received);
-  add(stats.h2_upstream_goaways_received, now.goaways_received, was.goaways_received);
+  add_delta(stats.h2_upstream_resets_sent, now.resets_sent, was.resets_sent);
+  add_delta(stats.h2_upstream_resets_received, now.resets_received, was.resets_received);
+  add_delta(stats.h2_upstream_goaways_received, now.goaways_received, was.goaways_received);
 }
 
 void Worker::h2up_data(Connection* u, std::string_view data) {

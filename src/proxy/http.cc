@@ -116,6 +116,8 @@ PeerAddress peer_of(int fd) {
   return peer;
 }
 
+}  // namespace
+
 // "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000"); both empty for an unknown peer.
 void format_peer(const PeerAddress& peer, std::string& ip, std::string& full) {
   ip.clear();
@@ -130,8 +132,6 @@ void format_peer(const PeerAddress& peer, std::string& ip, std::string& full) {
   full += ':';
   full += std::to_string(peer.port);
 }
-
-}  // namespace
 
 void HttpDown::recycle() {
   phase = DownPhase::kIdle;

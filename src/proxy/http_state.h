@@ -80,6 +80,9 @@ struct Exchange {
   std::string upstream_address;
 };
 
+// "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000"); both empty for an unknown peer.
+void format_peer(const PeerAddress& peer, std::string& ip, std::string& full);
+
 // Back to a fresh exchange's state (keeps buffers' capacity).
 void reset_exchange(Exchange& ex);
 

@@ -852,7 +852,7 @@ class AppH2cTest(Http2Case):
 
     def test_refused_stream_is_sent_again(self):
         app = self.h2c_app(refuse_first=1)
-        proc, port = self.ingress_to(app)
+        _, port = self.ingress_to(app)
         c = self.client(port)
         sid = c.request("/r", method="POST", body=b"payload",
                         headers=[("content-length", "7")])
@@ -860,8 +860,8 @@ class AppH2cTest(Http2Case):
         self.assertEqual((status, body), (200, b"h2c app: /r"), self.diag())
         self.assertEqual(len(app.requests), 1)
         self.assertEqual(app.requests[0]["body"], b"payload")
-        self.assertTrue(harness.wait_until(lambda: proc.stat(
-            "ringside_listener_http2_upstream_resets_received_total") == 1, timeout=5))
+        # (The upstream reset counter is asserted in h2_worker_test, where the order of
+        # the app's RST_STREAM and its close is not up to the python3-h2 app.)
 
     def test_goaway_from_the_app_moves_to_a_new_connection(self):
         app = self.h2c_app(goaway_after=1)

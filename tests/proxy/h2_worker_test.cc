@@ -374,6 +374,8 @@ TEST_F(H2UpstreamTest, RefusedStreamIsSentAgainWithItsBody) {
   app_writes(app, up);
   EXPECT_NE(drain_sends(kClientFd).find("ok"), std::string::npos);
   EXPECT_EQ(hstats().request_retry_count.get(), 0u);
+  EXPECT_EQ(runtime_->stats->listeners[0][0].h2_upstream_resets_received.get(), 1u);
+  EXPECT_EQ(runtime_->stats->listeners[0][0].h2_upstream_streams_active.get(), 0);
 }
 
 TEST_F(H2UpstreamTest, ClientGoneCancelsOnlyItsStream) {
@@ -392,6 +394,7 @@ TEST_F(H2UpstreamTest, ClientGoneCancelsOnlyItsStream) {
   app_writes(app, up);
   EXPECT_NE(drain_sends(kOtherClientFd).find("\r\n1\r\nb\r\n"), std::string::npos);
   EXPECT_EQ(hstats().request_active.get(), 0);
+  EXPECT_EQ(runtime_->stats->listeners[0][0].h2_upstream_resets_sent.get(), 1u);
 }
 
 }  // namespace
