@@ -18,9 +18,8 @@
 namespace ringside {
 
 // What the application behind a listener speaks, named like ECS's appProtocol: tcp (bytes,
-// relayed at L4), http (HTTP/1.1), http2 (h2c to the app), grpc (HTTP/2 with gRPC's
-// semantics). http2 and grpc are accepted by the parser but the data path refuses them
-// until HTTP/2 proxying is built (issue 11).
+// relayed at L4), http (HTTP/1.1), http2 (h2c to the app), grpc (h2c; gRPC's own semantics
+// are issue 12). Clients of the three HTTP protocols may speak HTTP/1.1 or HTTP/2.
 enum class Protocol : uint8_t { kTcp, kHttp, kHttp2, kGrpc };
 
 std::string_view to_string(Protocol protocol);

@@ -55,8 +55,9 @@ struct RequestContext {
   // (it is then forwarded as received), else a generate_request_id() (added as
   // x-request-id when headers.request_id is on). May be empty.
   std::string_view request_id;
-  // Host sent upstream when the request has none (HTTP/1.0 without Host); upstream is
-  // always HTTP/1.1, which requires one. Typically the upstream service name.
+  // Host sent upstream when the request has none (HTTP/1.0 without Host); the head is
+  // encoded as HTTP/1.1, which requires one (an HTTP/2 upstream reads it back as
+  // :authority). Typically the upstream service name.
   std::string_view default_host;
   // Forward an Upgrade (WebSocket) request: Connection: upgrade and Upgrade are re-added.
   // When false an upgrade request goes upstream as a plain request.
