@@ -103,6 +103,13 @@ class Conn:
                 f, length = Frame.parse_frame_header(memoryview(self.buf[:9]))
                 f.parse_body(memoryview(self.buf[9:9 + length]))
                 self.buf = self.buf[9 + length:]
+                if isinstance(f, HeadersFrame) and "END_HEADERS" in f.flags:
+                    # HPACK is stateful: every block is decoded in the order it came, or
+                    # a later one can refer to entries the decoder never saw.
+                    try:
+                        f.decoded = self.decoder.decode(f.data)
+                    except hpack.HPACKError as e:
+                        f.decoded = e
                 if isinstance(f, SettingsFrame) and "ACK" not in f.flags:
                     ack = SettingsFrame(0)
                     ack.flags.add("ACK")
@@ -137,7 +144,9 @@ class Conn:
                           timeout)
         if f is None:
             return None
-        return int(dict(self.decoder.decode(f.data))[":status"])
+        if isinstance(f.decoded, Exception):
+            raise f.decoded
+        return int(dict(f.decoded)[":status"])
 
     def close(self):
         try:
