@@ -33,6 +33,17 @@ namespace ringside::cluster {
 
 const char* source_name(EndpointSourceKind kind);  // "static", "dns", "file"
 
+// How a worker chooses an endpoint (docs/service-connect.md, Balancing).
+//   round-robin:   the worker's turn over the endpoints it has not ejected;
+//   least-request: power of two choices, the one with fewer outstanding requests;
+//   p2c-ewma:      power of two choices, the lower peak-EWMA latency x (outstanding + 1)
+//                  (Linkerd's and Finagle's default).
+using ringside::LbPolicy;
+const char* lb_policy_name(LbPolicy policy);  // "round-robin", "least-request", "p2c-ewma"
+// What "outstanding" counts for the choice: requests in flight (HTTP services), or
+// connections held (services only TCP listeners send to: a connection is the unit).
+enum class LbLoad : uint8_t { kRequests, kConnections };
+
 struct OutlierPolicy {
   unsigned consecutive_connect_failures = 5;  // 0: off
   unsigned consecutive_5xx = 5;               // 0: off
@@ -74,6 +85,15 @@ class Endpoint {
   }
   // False once discovery has dropped it: pools should not reuse idle connections to it.
   bool in_set() const { return in_set_.load(std::memory_order_relaxed); }
+  // Worker `worker` only: requests in flight to it (Cluster::begin_request/end_request).
+  int64_t outstanding(unsigned worker) const {
+    return at(worker).outstanding.load(std::memory_order_relaxed);
+  }
+  // Worker `worker` only: the peak-EWMA of its response latency, in microseconds; 0
+  // until the first response (a neutral score).
+  uint64_t latency_ewma_us(unsigned worker) const {
+    return at(worker).ewma_us.load(std::memory_order_relaxed);
+  }
 
   // Any thread.
   struct Totals {
@@ -82,15 +102,24 @@ class Endpoint {
     uint64_t ejections = 0;
     unsigned ejected_workers = 0;  // workers that have it ejected now
     uint64_t ejected_ms_left = 0;  // the longest remaining ejection
+    int64_t outstanding = 0;       // requests in flight, over the workers
+    uint64_t latency_ewma_us = 0;  // the workers' peak-EWMA latency, averaged over those
+                                   // that measured one (0: none yet)
   };
   Totals totals(uint64_t now_ms) const;
   int64_t live_connections() const;
+  // A connection holds it or a request is outstanding on it: not to be freed.
+  bool in_use() const;
 
  private:
   friend class Cluster;
   struct alignas(64) PerWorker {
     std::atomic<int64_t> live{0};  // connections holding it
     std::atomic<uint64_t> ejected_until_ms{0};
+    // Balancing: written by the worker with plain load+store, read by the admin thread.
+    std::atomic<int64_t> outstanding{0};
+    std::atomic<uint64_t> ewma_us{0};
+    uint64_t ewma_stamp_us = 0;                 // worker-private: the last sample's time
     uint32_t consecutive_connect_failures = 0;  // worker-private
     uint32_t consecutive_5xx = 0;               // worker-private
     Counter connect_ok, connect_failed, responses, responses_5xx, ejections;
@@ -146,7 +175,20 @@ class Cluster {
   // both skip endpoints this worker has ejected (if every one is ejected, ejection is
   // ignored rather than failing the connection). Null when the set is empty or when
   // attempt >= min(set size, kMaxAttempts). The result is held for `worker`.
+  // With least-request or p2c-ewma, the choice is between two endpoints drawn at random
+  // from the non-ejected ones (a retry: other than `previous`).
   Endpoint* pick(unsigned worker, unsigned attempt, const Endpoint* previous, uint64_t now_ms);
+  // Balancing, before workers start: the policy and what it counts as load.
+  void set_balancing(LbPolicy policy, LbLoad load) {
+    lb_ = policy;
+    lb_load_ = load;
+  }
+  LbPolicy lb_policy() const { return lb_; }
+  // A request to `endpoint` starts / ends on worker `worker`; latency_us >= 0 is the time
+  // from its start to the response head, a sample for the endpoint's peak-EWMA (now_us:
+  // the worker's monotonic clock in microseconds).
+  void begin_request(unsigned worker, Endpoint& endpoint);
+  void end_request(unsigned worker, Endpoint& endpoint, int64_t latency_us, uint64_t now_us);
   // The outcome of a connect to `endpoint` (TCP connect, and the TLS handshake when
   // the upstream speaks TLS: ok means ready to carry traffic).
   void report_connect(unsigned worker, Endpoint& endpoint, bool ok, uint64_t now_ms);
@@ -185,8 +227,11 @@ class Cluster {
  private:
   struct alignas(64) WorkerCursor {
     uint32_t next = 0;  // round-robin position, worker-private
+    uint64_t rng = 0;   // power of two choices: xorshift state, worker-private
     Counter no_endpoint;
   };
+  double cost(unsigned worker, const Endpoint& endpoint, uint64_t now_us, double neutral_us) const;
+  Endpoint* pick_two(unsigned worker, const Endpoint* previous, uint64_t now_ms);
   struct RetiredSet {
     std::unique_ptr<EndpointSet> set;
     GracePeriod grace;
@@ -200,6 +245,8 @@ class Cluster {
   const std::string name_;
   const unsigned workers_;
   const OutlierPolicy policy_;
+  LbPolicy lb_ = LbPolicy::kRoundRobin;
+  LbLoad lb_load_ = LbLoad::kRequests;
   const WorkerQuiescence quiescence_;
   std::unique_ptr<WorkerCursor[]> cursors_;
   std::atomic<const EndpointSet*> current_{nullptr};

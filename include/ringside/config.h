@@ -72,8 +72,13 @@ struct DynamicEndpoints {
   std::string path;   // file: the file
 };
 
+// How requests (or, for TCP, connections) choose among a service's endpoints
+// (--lb-policy; ringside::cluster::Cluster::pick says how each works).
+enum class LbPolicy : uint8_t { kRoundRobin, kLeastRequest, kP2cEwma };
+
 struct ServiceConfig {
   std::string name;
+  std::optional<LbPolicy> lb;               // --lb-policy SERVICE=POLICY
   std::vector<UpstreamEndpoint> endpoints;  // static HOST:PORT
   std::vector<DynamicEndpoints> dynamic;    // dns: and file: sources
 };
@@ -92,6 +97,9 @@ struct Config {
   std::map<std::string, ServiceConfig> services;   // by service name
   Duration dns_refresh = std::chrono::seconds(5);  // re-resolution of dns: endpoints
   OutlierConfig outlier;
+  // --lb-policy POLICY: every service without its own; unset: p2c-ewma for services an
+  // http2 or grpc listener sends to, round-robin for the others.
+  std::optional<LbPolicy> lb_default;
 
   // Certificate sources (see DESIGN.md). Files:
   std::string cert_path, key_path, trust_path;

@@ -85,7 +85,8 @@ void to_http1_fields(std::span<const Field> in, OwnedFields& out);
 // content-length when the body has that length (or, on a response to HEAD and a 304,
 // describes the representation). An interim head (1xx) gets ":status" and its end-to-end
 // fields only. Returns true when a body follows in DATA frames (the head's framing is not
-// kNone); a 101 or a 2xx to CONNECT has no meaning on HTTP/2 and is the caller's to refuse.
+// kNone, nor a Content-Length of 0: such a response is its HEADERS with END_STREAM); a 101 or a 2xx
+// to CONNECT has no meaning on HTTP/2 and is the caller's to refuse.
 bool to_http2_response(const http::ResponseHead& head, const http::ResponseContext& context,
                        OwnedFields& out);
 

@@ -39,6 +39,10 @@ struct HttpConfig {
   std::chrono::milliseconds idle_timeout{300'000};           // keep-alive connection, no request
   std::chrono::milliseconds request_header_timeout{10'000};  // first byte to end of head; 408
   unsigned retries = 2;  // per request, on connect failure, reset before response, 503
+  // gRPC calls: the grpc-status codes retried (bit n: code n; --grpc-retry-on), and the
+  // time one attempt may take before it is abandoned and retried (0: no limit).
+  uint32_t grpc_retry_on = 1u << 14;  // UNAVAILABLE
+  std::chrono::milliseconds grpc_per_try_timeout{0};
   std::vector<Route> routes;
   // Ingress: clients whose x-forwarded-proto is kept (--trusted-downstream), typically the
   // subnets of a load balancer that terminated the client's connection.

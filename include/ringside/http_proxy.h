@@ -198,6 +198,9 @@ struct LocalResponse {
   bool close = false;           // Connection: close (the proxy closes after sending it)
   bool head_request = false;    // answer to HEAD: the same head, no body
   bool server_header = true;    // server: ringside
+  // A gRPC request: a Trailers-Only response (200, application/grpc, grpc-status mapped
+  // from status by grpc::status_for_http, grpc-message the body), no body.
+  bool grpc = false;
 };
 
 // The status and the default body text of a cause.

@@ -10,6 +10,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ringside/admin.h"
@@ -104,6 +106,13 @@ struct HttpStatsRegistry {
   HttpStatsRegistry(unsigned workers, std::vector<std::string> listener_names_in,
                     std::vector<std::string> service_names_in);
 };
+
+// The samples of one histogram series (the family already started): _bucket{le} cumulative
+// (le in seconds), _sum in seconds and _count, summed over the given per-worker histograms.
+using Labels = std::vector<std::pair<std::string_view, std::string_view>>;
+void render_histogram_seconds(std::string_view name, const Labels& labels,
+                              const std::vector<const ResponseTimeHistogram*>& histograms,
+                              PrometheusWriter& writer);
 
 // Appends every HTTP family (counters, gauges and the histogram as _bucket{le=...}
 // cumulative, _sum, _count), summed over workers. Usable as a PrometheusAppender.

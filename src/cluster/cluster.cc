@@ -1,6 +1,7 @@
 #include "ringside/cluster.h"
 
 #include <algorithm>
+#include <cmath>
 #include <utility>
 
 #include "ringside/json.h"
@@ -16,6 +17,18 @@ const char* source_name(EndpointSourceKind kind) {
       return "dns";
     case EndpointSourceKind::kFile:
       return "file";
+  }
+  return "?";
+}
+
+const char* lb_policy_name(LbPolicy policy) {
+  switch (policy) {
+    case LbPolicy::kRoundRobin:
+      return "round-robin";
+    case LbPolicy::kLeastRequest:
+      return "least-request";
+    case LbPolicy::kP2cEwma:
+      return "p2c-ewma";
   }
   return "?";
 }
@@ -40,6 +53,14 @@ Endpoint::Endpoint(uint32_t id_in, const SocketAddress& address_in, EndpointSour
       per_worker_(std::make_unique<PerWorker[]>(workers == 0 ? 1 : workers)),
       workers_(workers == 0 ? 1 : workers) {}
 
+bool Endpoint::in_use() const {
+  for (unsigned w = 0; w < workers_; ++w) {
+    if (at(w).live.load(std::memory_order_acquire) != 0) return true;
+    if (at(w).outstanding.load(std::memory_order_acquire) != 0) return true;
+  }
+  return false;
+}
+
 int64_t Endpoint::live_connections() const {
   int64_t total = 0;
   for (unsigned w = 0; w < workers_; ++w) total += at(w).live.load(std::memory_order_acquire);
@@ -48,6 +69,7 @@ int64_t Endpoint::live_connections() const {
 
 Endpoint::Totals Endpoint::totals(uint64_t now_ms) const {
   Totals t;
+  unsigned measured = 0;
   for (unsigned w = 0; w < workers_; ++w) {
     const PerWorker& p = at(w);
     t.live_connections += p.live.load(std::memory_order_relaxed);
@@ -56,12 +78,18 @@ Endpoint::Totals Endpoint::totals(uint64_t now_ms) const {
     t.responses += p.responses.get();
     t.responses_5xx += p.responses_5xx.get();
     t.ejections += p.ejections.get();
+    t.outstanding += p.outstanding.load(std::memory_order_relaxed);
+    if (const uint64_t ewma = p.ewma_us.load(std::memory_order_relaxed); ewma != 0) {
+      t.latency_ewma_us += ewma;
+      ++measured;
+    }
     const uint64_t until = p.ejected_until_ms.load(std::memory_order_relaxed);
     if (until > now_ms) {
       ++t.ejected_workers;
       t.ejected_ms_left = std::max(t.ejected_ms_left, until - now_ms);
     }
   }
+  if (measured != 0) t.latency_ewma_us /= measured;
   return t;
 }
 
@@ -74,8 +102,12 @@ Cluster::Cluster(std::string name, unsigned workers, OutlierPolicy policy,
       policy_(policy),
       quiescence_(std::move(quiescence)),
       cursors_(std::make_unique<WorkerCursor[]>(workers_)) {
-  // Workers start at different places so that their first connections spread.
-  for (unsigned w = 0; w < workers_; ++w) cursors_[w].next = w;
+  // Workers start at different places so that their first connections spread, and draw
+  // different random sequences.
+  for (unsigned w = 0; w < workers_; ++w) {
+    cursors_[w].next = w;
+    cursors_[w].rng = 0x9e3779b97f4a7c15ull * (w + 1) ^ reinterpret_cast<uintptr_t>(this);
+  }
   current_owned_ = std::make_unique<EndpointSet>();
   current_.store(current_owned_.get(), std::memory_order_release);
 }
@@ -93,6 +125,13 @@ Endpoint* Cluster::pick(unsigned worker, unsigned attempt, const Endpoint* previ
     return nullptr;
   }
   if (attempt >= std::min<size_t>(n, kMaxAttempts)) return nullptr;
+  if (lb_ != LbPolicy::kRoundRobin && n > 1) {
+    if (Endpoint* chosen = pick_two(worker, attempt != 0 ? previous : nullptr, now_ms)) {
+      chosen->hold(worker);
+      return chosen;
+    }
+    // No two eligible endpoints drawn (most ejected): round robin finds what is left.
+  }
   size_t start = 0;
   bool after_previous = false;
   for (size_t i = 0; attempt != 0 && previous != nullptr && i < n && !after_previous; ++i) {
@@ -110,6 +149,107 @@ Endpoint* Cluster::pick(unsigned worker, unsigned attempt, const Endpoint* previ
   if (chosen == nullptr) chosen = endpoints[start % n];
   chosen->hold(worker);
   return chosen;
+}
+
+namespace {
+
+// Finagle's and Linkerd's decay time of the peak-EWMA: a latency sample weighs
+// 1 - exp(-elapsed / tau), and without samples the estimate decays with the same time
+// constant, so an endpoint that was slow is tried again once it has been left alone.
+constexpr double kEwmaTauUs = 10e6;
+
+uint64_t next_random(uint64_t& state) {
+  state ^= state << 13;
+  state ^= state >> 7;
+  state ^= state << 17;
+  return state;
+}
+
+double decayed(uint64_t ewma_us, uint64_t stamp_us, uint64_t now_us) {
+  if (ewma_us == 0 || now_us <= stamp_us) return static_cast<double>(ewma_us);
+  return static_cast<double>(ewma_us) *
+         std::exp(-static_cast<double>(now_us - stamp_us) / kEwmaTauUs);
+}
+
+}  // namespace
+
+double Cluster::cost(unsigned worker, const Endpoint& endpoint, uint64_t now_us,
+                     double neutral_us) const {
+  const Endpoint::PerWorker& state = endpoint.at(worker);
+  const int64_t load = lb_load_ == LbLoad::kConnections
+                           ? state.live.load(std::memory_order_relaxed)
+                           : state.outstanding.load(std::memory_order_relaxed);
+  const double pending = static_cast<double>(std::max<int64_t>(load, 0)) + 1;
+  if (lb_ == LbPolicy::kLeastRequest) return pending;
+  const double latency =
+      state.ewma_us.load(std::memory_order_relaxed) == 0
+          ? neutral_us
+          : decayed(state.ewma_us.load(std::memory_order_relaxed), state.ewma_stamp_us, now_us);
+  return (latency + 1) * pending;
+}
+
+Endpoint* Cluster::pick_two(unsigned worker, const Endpoint* previous, uint64_t now_ms) {
+  const auto& endpoints = current_.load(std::memory_order_acquire)->endpoints;
+  const size_t n = endpoints.size();
+  WorkerCursor& cursor = cursors_[worker];
+  auto eligible = [&](const Endpoint* e) { return e != previous && !e->ejected(worker, now_ms); };
+  // Two distinct endpoints at random (with two, both every time). A pair with an
+  // ineligible one is drawn again a few times; then the one eligible endpoint seen is
+  // taken, or none (round robin finds what is left).
+  Endpoint* a = nullptr;
+  Endpoint* b = nullptr;
+  Endpoint* single = nullptr;
+  for (int tries = 0; tries < 4 && b == nullptr; ++tries) {
+    const uint64_t r = next_random(cursor.rng);
+    const size_t i = r % n;
+    const size_t j = (i + 1 + (r >> 32) % (n - 1)) % n;
+    const bool ok_i = eligible(endpoints[i]);
+    const bool ok_j = eligible(endpoints[j]);
+    if (ok_i && ok_j) {
+      a = endpoints[i];
+      b = endpoints[j];
+    } else if (ok_i || ok_j) {
+      single = endpoints[ok_i ? i : j];
+    }
+  }
+  if (b == nullptr) return single;
+  const uint64_t now_us = now_ms * 1000;
+  // An endpoint without a latency yet (new from discovery) is scored with the other's:
+  // only the outstanding requests tell them apart.
+  const uint64_t ea = a->at(worker).ewma_us.load(std::memory_order_relaxed);
+  const uint64_t eb = b->at(worker).ewma_us.load(std::memory_order_relaxed);
+  const double neutral_a = decayed(eb, b->at(worker).ewma_stamp_us, now_us);
+  const double neutral_b = decayed(ea, a->at(worker).ewma_stamp_us, now_us);
+  return cost(worker, *a, now_us, neutral_a) <= cost(worker, *b, now_us, neutral_b) ? a : b;
+}
+
+void Cluster::begin_request(unsigned worker, Endpoint& endpoint) {
+  auto& outstanding = endpoint.at(worker).outstanding;
+  outstanding.store(outstanding.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+}
+
+void Cluster::end_request(unsigned worker, Endpoint& endpoint, int64_t latency_us,
+                          uint64_t now_us) {
+  Endpoint::PerWorker& state = endpoint.at(worker);
+  // A release store, as Endpoint::release: the reclaimer reading zero sees every use.
+  state.outstanding.store(state.outstanding.load(std::memory_order_relaxed) - 1,
+                          std::memory_order_release);
+  if (latency_us < 0) return;
+  // Peak EWMA: a slower sample is taken at once; a faster one pulls the estimate down
+  // by the weight of the time since the last sample.
+  const auto sample = static_cast<double>(std::max<int64_t>(latency_us, 1));
+  const double current =
+      decayed(state.ewma_us.load(std::memory_order_relaxed), state.ewma_stamp_us, now_us);
+  double next = sample;
+  if (current != 0 && sample < current) {
+    const double elapsed =
+        static_cast<double>(now_us > state.ewma_stamp_us ? now_us - state.ewma_stamp_us : 0);
+    const double w = std::exp(-elapsed / kEwmaTauUs);
+    next = current * w + sample * (1 - w);
+  }
+  state.ewma_us.store(std::max<uint64_t>(static_cast<uint64_t>(next), 1),
+                      std::memory_order_relaxed);
+  state.ewma_stamp_us = now_us;
 }
 
 void Cluster::report_connect(unsigned worker, Endpoint& endpoint, bool ok, uint64_t now_ms) {
@@ -233,7 +373,7 @@ size_t Cluster::collect() {
     Removed& removed = removed_[i];
     // After the grace period no worker can pick it again, so a count that reads zero
     // stays zero; the acquire loads pair with release().
-    if (!removed.grace.passed(quiescence_) || removed.endpoint->live_connections() != 0) {
+    if (!removed.grace.passed(quiescence_) || removed.endpoint->in_use()) {
       ++i;
       continue;
     }
@@ -278,7 +418,8 @@ Cluster::Health Cluster::health(uint64_t now_ms) const {
 std::string Cluster::render_json(uint64_t now_ms) const {
   std::lock_guard<std::mutex> lock(mutex_);
   std::string out = "{\"name\":\"" + json_escape(name_) +
-                    "\",\"version\":" + std::to_string(current_owned_->version);
+                    "\",\"version\":" + std::to_string(current_owned_->version) +
+                    ",\"lb_policy\":\"" + lb_policy_name(lb_) + "\"";
   uint64_t no_endpoint = 0;
   for (unsigned w = 0; w < workers_; ++w) no_endpoint += cursors_[w].no_endpoint.get();
   out += ",\"no_endpoint\":" + std::to_string(no_endpoint) + ",\"sources\":[";
@@ -308,7 +449,9 @@ std::string Cluster::render_json(uint64_t now_ms) const {
            ",\"connect_failed\":" + std::to_string(t.connect_failed) +
            ",\"responses\":" + std::to_string(t.responses) +
            ",\"responses_5xx\":" + std::to_string(t.responses_5xx) +
-           ",\"ejections\":" + std::to_string(t.ejections) + "}";
+           ",\"ejections\":" + std::to_string(t.ejections) +
+           ",\"outstanding\":" + std::to_string(t.outstanding) +
+           ",\"latency_ewma_us\":" + std::to_string(t.latency_ewma_us) + "}";
     first = false;
   }
   out += "]}";

@@ -32,7 +32,7 @@ namespace {
 // Everything as the user spelled it; converted and checked after Boost is done.
 struct RawOptions {
   std::string service_name;
-  std::vector<std::string> ingress, egress, upstream;
+  std::vector<std::string> ingress, egress, upstream, lb_policy;
   std::string dns_refresh;
   std::string outlier_connect_failures, outlier_consecutive_5xx, outlier_ejection_time,
       outlier_max_ejection_percent;
@@ -50,6 +50,7 @@ struct RawOptions {
   // HTTP (protocol=http listeners).
   std::vector<std::string> route, trusted_downstream;
   std::string retries, request_timeout, http_idle_timeout, request_header_timeout;
+  std::string grpc_retry_on, grpc_per_try_timeout;
   bool no_request_id = false, no_forwarded_headers = false, no_server_header = false,
        no_upstream_service_time = false;
   std::string access_log, access_log_format;
@@ -105,6 +106,12 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "an endpoint of SERVICE: HOST:PORT (a host name is resolved once, at start), "
        "dns:HOST:PORT (every address of HOST, re-resolved every --dns-refresh) or file:PATH "
        "(HOST:PORT lines, '#' comments; the file is watched)")  //
+      ("lb-policy", po::value(&raw.lb_policy)->value_name("[SERVICE=]POLICY"),
+       "how requests choose an endpoint of SERVICE (without SERVICE=: of every service not "
+       "named): round-robin, least-request (two at random, the fewer outstanding requests) or "
+       "p2c-ewma (two at random, the lower latency EWMA x outstanding); repeatable; default: "
+       "p2c-ewma for services an http2 or grpc listener sends to, round-robin otherwise; TCP "
+       "listeners count connections instead of requests")  //
       ("dns-refresh", po::value(&raw.dns_refresh)->value_name("DURATION")->default_value("5s"),
        "how often dns: endpoints are resolved again (through the system resolver)")  //
       ("outlier-connect-failures",
@@ -184,9 +191,21 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("retries", po::value(&raw.retries)->value_name("N")->default_value("2"),
        "retries of a request on connect failure, reset before any response byte, or 503 "
        "(idempotent requests whose body has not started)")  //
+      ("grpc-retry-on",
+       po::value(&raw.grpc_retry_on)->value_name("CODES")->default_value("unavailable"),
+       "gRPC calls answered with one of these grpc-status codes (Trailers-Only or in the "
+       "trailers, before any response DATA) are retried, within --retries, when the request "
+       "was held whole (up to 64 KiB): comma-separated from cancelled, deadline-exceeded, "
+       "internal, resource-exhausted, unavailable; 'none' for no status")  //
+      ("grpc-per-try-timeout",
+       po::value(&raw.grpc_per_try_timeout)->value_name("DURATION")->default_value("0"),
+       "a gRPC call's attempt that has no response within this is cancelled and retried "
+       "(within --retries; 0: no per-try limit)")  //
       ("request-timeout",
        po::value(&raw.request_timeout)->value_name("DURATION")->default_value("15s"),
-       "whole request to end of response; answered 504 if no response started (0: off)")  //
+       "end of request to end of response: 504 (gRPC: DEADLINE_EXCEEDED) if no response "
+       "started, else the response is cut (RST_STREAM on HTTP/2); a gRPC call's "
+       "grpc-timeout, when smaller, bounds it too (0: off)")  //
       ("http-idle-timeout",
        po::value(&raw.http_idle_timeout)->value_name("DURATION")->default_value("5m"),
        "close a keep-alive HTTP connection with no request this long (0: never)")  //
@@ -680,8 +699,38 @@ void add_upstream(std::map<std::string, ServiceConfig>& services, const std::str
   config.endpoints.push_back(std::move(upstream));
 }
 
+std::optional<LbPolicy> parse_lb_policy(std::string_view text) {
+  if (text == "round-robin") return LbPolicy::kRoundRobin;
+  if (text == "least-request") return LbPolicy::kLeastRequest;
+  if (text == "p2c-ewma") return LbPolicy::kP2cEwma;
+  return std::nullopt;
+}
+
+void add_lb_policy(Config& config, const std::string& spec) {
+  const size_t eq = spec.find('=');
+  const std::string policy_text = eq == std::string::npos ? spec : spec.substr(eq + 1);
+  const std::optional<LbPolicy> policy = parse_lb_policy(policy_text);
+  if (!policy) {
+    fail("lb-policy", spec,
+         "'" + policy_text + "' is not a policy (round-robin, least-request, p2c-ewma)");
+  }
+  if (eq == std::string::npos) {
+    if (config.lb_default) fail("lb-policy", spec, "a default policy is already set");
+    config.lb_default = policy;
+    return;
+  }
+  const std::string service = spec.substr(0, eq);
+  auto it = config.services.find(service);
+  if (it == config.services.end()) {
+    fail("lb-policy", spec, "service '" + service + "' has no --upstream");
+  }
+  if (it->second.lb) fail("lb-policy", spec, "service '" + service + "' has a policy already");
+  it->second.lb = policy;
+}
+
 void build_upstream_config(const RawOptions& raw, Config& config) {
   for (const std::string& spec : raw.upstream) add_upstream(config.services, spec);
+  for (const std::string& spec : raw.lb_policy) add_lb_policy(config, spec);
   config.dns_refresh = duration_or_fail("dns-refresh", raw.dns_refresh);
   if (config.dns_refresh.count() < 100) {
     fail("dns-refresh", raw.dns_refresh, "must be at least 100ms");
@@ -748,10 +797,34 @@ void check_log_file(const std::string& flag, const std::string& path) {
   }
 }
 
+// --grpc-retry-on: App Mesh's names for the gRPC statuses a retry may follow.
+uint32_t grpc_retry_on_or_fail(const std::string& text) {
+  if (text == "none") return 0;
+  uint32_t mask = 0;
+  for (std::string_view name : split(text, ',')) {
+    const int code = name == "cancelled"            ? 1
+                     : name == "deadline-exceeded"  ? 4
+                     : name == "resource-exhausted" ? 8
+                     : name == "internal"           ? 13
+                     : name == "unavailable"        ? 14
+                                                    : -1;
+    if (code < 0) {
+      fail("grpc-retry-on", text,
+           "'" + std::string(name) +
+               "' is not one of cancelled, deadline-exceeded, internal, resource-exhausted, "
+               "unavailable (or none)");
+    }
+    mask |= 1u << code;
+  }
+  return mask;
+}
+
 void build_http_config(const RawOptions& raw, const po::variables_map& vm, Config& config) {
   http::HttpConfig& http = config.http;
   http.retries = static_cast<unsigned>(number_or_fail("retries", raw.retries, 0, kMaxRetries));
   http.request_timeout = duration_or_fail("request-timeout", raw.request_timeout);
+  http.grpc_retry_on = grpc_retry_on_or_fail(raw.grpc_retry_on);
+  http.grpc_per_try_timeout = duration_or_fail("grpc-per-try-timeout", raw.grpc_per_try_timeout);
   http.idle_timeout = duration_or_fail("http-idle-timeout", raw.http_idle_timeout);
   http.request_header_timeout =
       duration_or_fail("request-header-timeout", raw.request_header_timeout);

@@ -243,6 +243,12 @@ void format_access_log_text(const AccessLogEntry& e, bool log_query, std::string
   append_text_escaped(e.downstream_address, out);
   out += ' ';
   append_quoted_text(e.details, out);
+  out += ' ';
+  if (e.grpc_status >= 0) {
+    append_number(out, static_cast<uint64_t>(e.grpc_status));
+  } else {
+    out += '-';
+  }
   out += '\n';
 }
 
@@ -274,6 +280,11 @@ void format_access_log_json(const AccessLogEntry& e, bool log_query, std::string
   json_string(out, "user_agent", e.user_agent);
   json_string(out, "listener", e.listener);
   json_string(out, "downstream_remote_address", e.downstream_address);
+  if (e.grpc_status >= 0) {
+    json_number(out, "grpc_status", static_cast<uint64_t>(e.grpc_status));
+  } else {
+    out += ",\"grpc_status\":null";
+  }
   out += "}\n";
 }
 

@@ -78,28 +78,37 @@ void render_scope(std::string_view scope, std::string_view label,
   writer.family(name, "histogram",
                 "Target response time in seconds, request sent to response head "
                 "(TargetResponseTime)");
-  const std::string bucket_name = name + "_bucket";
-  const std::string sum_name = name + "_sum";
-  const std::string count_name = name + "_count";
+  std::vector<const ResponseTimeHistogram*> histograms;
   for (size_t i = 0; i < names.size(); ++i) {
-    uint64_t cumulative = 0;
-    uint64_t sum_ms = 0;
-    for (size_t b = 0; b < ResponseTimeHistogram::kBuckets; ++b) {
-      for (const auto& per_worker : stats)
-        cumulative += per_worker[i].target_response_time.bucket(b);
-      const std::string le = b < ResponseTimeHistogram::kBoundsMs.size()
-                                 ? ms_as_seconds(ResponseTimeHistogram::kBoundsMs[b])
-                                 : std::string("+Inf");
-      writer.sample(bucket_name, {{label, names[i]}, {"le", le}}, cumulative);
-    }
-    for (const auto& per_worker : stats) sum_ms += per_worker[i].target_response_time.sum_ms();
-    writer.sample(sum_name, {{label, names[i]}}, static_cast<double>(sum_ms) / 1000.0);
-    // _count equals the +Inf bucket: both come from the same bucket reads.
-    writer.sample(count_name, {{label, names[i]}}, cumulative);
+    histograms.clear();
+    for (const auto& per_worker : stats) histograms.push_back(&per_worker[i].target_response_time);
+    render_histogram_seconds(name, {{label, names[i]}}, histograms, writer);
   }
 }
 
 }  // namespace
+
+void render_histogram_seconds(std::string_view name, const Labels& labels,
+                              const std::vector<const ResponseTimeHistogram*>& histograms,
+                              PrometheusWriter& writer) {
+  const std::string bucket_name = std::string(name) + "_bucket";
+  uint64_t cumulative = 0;
+  uint64_t sum_ms = 0;
+  Labels with_le = labels;
+  with_le.emplace_back("le", "");
+  for (size_t b = 0; b < ResponseTimeHistogram::kBuckets; ++b) {
+    for (const ResponseTimeHistogram* h : histograms) cumulative += h->bucket(b);
+    const std::string le = b < ResponseTimeHistogram::kBoundsMs.size()
+                               ? ms_as_seconds(ResponseTimeHistogram::kBoundsMs[b])
+                               : std::string("+Inf");
+    with_le.back().second = le;
+    writer.sample(bucket_name, with_le, cumulative);
+  }
+  for (const ResponseTimeHistogram* h : histograms) sum_ms += h->sum_ms();
+  writer.sample(std::string(name) + "_sum", labels, static_cast<double>(sum_ms) / 1000.0);
+  // _count equals the +Inf bucket: both come from the same bucket reads.
+  writer.sample(std::string(name) + "_count", labels, cumulative);
+}
 
 void render_http_stats(const HttpStatsRegistry& stats, PrometheusWriter& writer) {
   render_scope("listener", "listener", stats.listener_names, stats.listeners, writer);

@@ -1,6 +1,7 @@
 // Responses the proxy makes itself, and the retry policy.
 #include <charconv>
 
+#include "ringside/grpc.h"
 #include "ringside/http_proxy.h"
 
 namespace ringside::http {
@@ -69,8 +70,37 @@ std::string_view local_body(LocalCause cause) {
   return "internal error";
 }
 
+namespace {
+
+// server, x-request-id, connection: close as the response says, and the end of the head.
+void append_proxy_fields(const LocalResponse& response, std::string& out) {
+  if (response.server_header) out += "server: ringside\r\n";
+  if (!response.request_id.empty()) {
+    out += "x-request-id: ";
+    out += response.request_id;
+    out += "\r\n";
+  }
+  if (response.close) out += "connection: close\r\n";
+  out += "\r\n";
+}
+
+}  // namespace
+
 void make_local_response(const LocalResponse& response, std::string& out) {
   char digits[24];
+  if (response.grpc) {
+    // Trailers-Only as HTTP/1.1 can carry it (gRPC clients speak HTTP/2; this is for a
+    // gRPC request that reached an HTTP/1.1 listener connection all the same).
+    out += "HTTP/1.1 200 OK\r\ncontent-type: application/grpc\r\ngrpc-status: ";
+    auto result = std::to_chars(digits, digits + sizeof(digits),
+                                static_cast<unsigned>(grpc::status_for_http(response.status)));
+    out.append(digits, static_cast<size_t>(result.ptr - digits));
+    out += "\r\ngrpc-message: ";
+    grpc::percent_encode_message(response.body, out);
+    out += "\r\ncontent-length: 0\r\n";
+    append_proxy_fields(response, out);
+    return;
+  }
   out += "HTTP/1.1 ";
   auto result = std::to_chars(digits, digits + sizeof(digits), response.status);
   out.append(digits, static_cast<size_t>(result.ptr - digits));
@@ -80,14 +110,7 @@ void make_local_response(const LocalResponse& response, std::string& out) {
   result = std::to_chars(digits, digits + sizeof(digits), response.body.size() + 1);
   out.append(digits, static_cast<size_t>(result.ptr - digits));
   out += "\r\n";
-  if (response.server_header) out += "server: ringside\r\n";
-  if (!response.request_id.empty()) {
-    out += "x-request-id: ";
-    out += response.request_id;
-    out += "\r\n";
-  }
-  if (response.close) out += "connection: close\r\n";
-  out += "\r\n";
+  append_proxy_fields(response, out);
   if (!response.head_request) {
     out += response.body;
     out += '\n';

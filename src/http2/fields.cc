@@ -2,6 +2,7 @@
 #include <array>
 #include <charconv>
 
+#include "ringside/grpc.h"
 #include "ringside/http2_fields.h"
 
 namespace ringside::http2 {
@@ -202,12 +203,28 @@ bool to_http2_response(const http::ResponseHead& head, const http::ResponseConte
     out.add("x-upstream-service-time",
             number(digits, static_cast<uint64_t>(context.upstream_service_time_ms)));
   }
-  return head.framing != http::Framing::kNone;
+  // An empty body (Content-Length: 0, or an HTTP/2 upstream's response that ended with
+  // its HEADERS, gRPC's Trailers-Only) ends the stream with the HEADERS frame.
+  return head.framing != http::Framing::kNone &&
+         !(head.framing == http::Framing::kContentLength && head.content_length == 0);
 }
 
 void to_http2_local_response(const http::LocalResponse& response, OwnedFields& out) {
   out.clear();
   char digits[24];
+  if (response.grpc) {
+    // Trailers-Only: one HEADERS frame, with END_STREAM, holding the status.
+    out.add(":status", "200");
+    out.add("content-type", "application/grpc");
+    out.add("grpc-status",
+            number(digits, static_cast<unsigned>(grpc::status_for_http(response.status))));
+    std::string message;
+    grpc::percent_encode_message(response.body, message);
+    out.add("grpc-message", message);
+    if (response.server_header) out.add("server", "ringside");
+    if (!response.request_id.empty()) out.add("x-request-id", response.request_id);
+    return;
+  }
   out.add(":status", number(digits, response.status));
   out.add("content-type", "text/plain");
   out.add("content-length", number(digits, response.body.size() + 1));

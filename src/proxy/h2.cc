@@ -285,9 +285,7 @@ void Worker::h2_arm_timer(Connection* c) {
   for (auto& st : h.streams) {
     const Exchange& ex = st->ex;
     if (!ex.active) continue;
-    if (ex.request_complete && !ex.response_started && config.request_timeout.count() > 0) {
-      earliest(ex.request_complete_ms + ms(config.request_timeout));
-    }
+    earliest(http_request_deadline(ex));
     if (config.idle_timeout.count() > 0) earliest(st->last_ms + ms(config.idle_timeout));
   }
   if (config.idle_timeout.count() > 0) {
@@ -315,8 +313,7 @@ void Worker::h2_timer(Connection* c) {
   for (size_t i = 0; i < h.streams.size() && c->state != ConnState::kClosing; ++i) {
     Exchange& ex = h.streams[i]->ex;
     if (!ex.active) continue;
-    if (ex.request_complete && !ex.response_started && config.request_timeout.count() > 0 &&
-        now_ms_ >= ex.request_complete_ms + ms(config.request_timeout)) {
+    if (const uint64_t deadline = http_request_deadline(ex); deadline != 0 && now_ms_ >= deadline) {
       http_request_timed_out(ex);
       continue;
     }
@@ -646,7 +643,7 @@ void Worker::h2_send_local_response(Exchange& ex, const http::LocalResponse& res
   http2::to_http2_local_response(response, h2_fields_);
   st->response_ended = true;
   h2_mark_dirty(ex.down);
-  if (response.head_request) {
+  if (response.head_request || response.grpc) {  // no body (gRPC: Trailers-Only)
     (void)h.session.submit_response(id, h2_fields_.fields(), true);
     return;
   }

@@ -17,6 +17,7 @@
 #include <algorithm>
 
 #include "proxy/worker.h"
+#include "ringside/grpc.h"
 #include "ringside/log.h"
 
 namespace ringside::proxy {
@@ -233,6 +234,13 @@ bool Worker::h2up_send_head(Exchange& ex) {
   for (const http::Field& field : head.fields) {
     if (http::iequals(field.name, "host") || http::iequals(field.name, "te") ||
         http2::is_connection_specific(field.name)) {
+      continue;
+    }
+    if (ex.grpc_deadline_ms != 0 && http::iequals(field.name, "grpc-timeout")) {
+      // What is left of the call's deadline, not what the client gave at its start.
+      char left[9];
+      const uint64_t ms = ex.grpc_deadline_ms > now_ms_ ? ex.grpc_deadline_ms - now_ms_ : 1;
+      f.add("grpc-timeout", std::string_view(left, grpc::format_timeout_ms(ms, left)));
       continue;
     }
     f.add_lowercase(field.name, field.value);
@@ -472,6 +480,11 @@ void Worker::h2up_on_end(H2Up& h, int32_t id) {
   std::span<const http::Field> trailers;
   if (h.trailers_stream == id) trailers = h.trailers.fields();
   h.trailers_stream = 0;
+  if (ex->head_held) {
+    // A gRPC response whose head was held: its trailers' status may still be retried.
+    if (http_grpc_retry_on_status(*ex, trailers)) return;
+    http_grpc_release_head(*ex);
+  }
   if (!ex->response_started) {
     // END_STREAM with only interim heads: not a response.
     h.forget(id);

@@ -18,6 +18,7 @@
 
 #include "net/socket.h"
 #include "proxy/worker.h"
+#include "ringside/grpc.h"
 #include "ringside/log.h"
 
 namespace ringside::proxy {
@@ -67,6 +68,18 @@ void reset_exchange(Exchange& ex) {
   ex.upgrade = false;
   ex.te_trailers = false;
   ex.plan_close = false;
+  ex.grpc = false;
+  ex.grpc_status = -1;
+  ex.grpc_deadline_ms = 0;
+  ex.lb_endpoint = nullptr;
+  ex.lb_start_us = 0;
+  ex.try_start_ms = 0;
+  ex.grpc_method = nullptr;
+  ex.grpc_in = {};
+  ex.grpc_out = {};
+  ex.head_held = false;
+  ex.held_status = 0;
+  ex.held_fields.clear();
   ex.kind = http::RequestKind::kOther;
   ex.framing = http::BodyFraming::kNone;
   ex.request_framing = http::Framing::kNone;
@@ -405,6 +418,19 @@ void Worker::http_start_exchange(Exchange& ex, const http::RequestHead& head,
     ex.te_trailers = te->value.find("trailers") != std::string_view::npos;
   }
   ex.request_framing = head.framing;
+  if (const http::Field* type = http::find_field(head.fields, "content-type")) {
+    ex.grpc = grpc::is_grpc_content_type(type->value);
+  }
+  if (ex.grpc) {
+    // grpc-timeout bounds the whole call from now (with --request-timeout, the smaller);
+    // what is left of it goes upstream (h2up_send_head). A malformed one is ignored, as
+    // grpc's own servers do.
+    if (const http::Field* timeout = http::find_field(head.fields, "grpc-timeout")) {
+      if (const auto ms = grpc::parse_timeout_ms(timeout->value)) {
+        ex.grpc_deadline_ms = now_ms_ + std::max<uint64_t>(*ms, 1);
+      }
+    }
+  }
   std::string_view id = http::find_request_id(head.fields);
   if (id.empty()) {
     http::RequestId fresh = http::generate_request_id();
@@ -430,6 +456,12 @@ void Worker::http_start_exchange(Exchange& ex, const http::RequestHead& head,
   if (http::HttpStats* s = http_service_stats(ex.cluster)) {
     s->request_count.add();
     s->request_active.inc();
+  }
+  if (ex.grpc && runtime_.http.grpc_stats && ex.cluster->http_service >= 0) {
+    grpc::MethodTable& table =
+        *runtime_.http.grpc_stats->tables[index_][static_cast<size_t>(ex.cluster->http_service)];
+    ex.grpc_method = table.find_or_add(http::target_path(head));
+    ex.grpc_method->calls.add();
   }
 
   http::RequestContext context;
@@ -459,6 +491,7 @@ void Worker::http_request_body(Connection* c, std::string_view body) {
 
 bool Worker::http_exchange_body(Exchange& ex, std::string_view body) {
   ex.bytes_received += body.size();
+  if (ex.grpc_method != nullptr) ex.grpc_method->request_messages.add(ex.grpc_in.feed(body));
   if (ex.response_complete && ex.up == nullptr) return false;  // answered already: dropped
   // The payload only: an HTTP/1.1 upstream gets it framed as the head says when it is
   // sent (http_body_out), an HTTP/2 one as DATA.
@@ -697,11 +730,29 @@ void Worker::http_commit_dirty() {
 // Stream 0 is an HTTP/1.1 connection's only exchange; any other stream is an HTTP/2
 // stream of ex.down (h2.cc).
 
+namespace {
+
+// A gRPC call's status as the client gets it: in the response head (Trailers-Only) or in
+// the trailers.
+void note_grpc_status(Exchange& ex, std::span<const http::Field> fields) {
+  if (!ex.grpc) return;
+  if (const http::Field* f = http::find_field(fields, "grpc-status")) {
+    if (const auto status = grpc::parse_status(f->value)) {
+      ex.grpc_status = static_cast<int8_t>(*status);
+    }
+  }
+}
+
+}  // namespace
+
 http::ResponsePlan Worker::down_response_head(Exchange& ex, const http::ResponseHead& head) {
+  if (!head.interim()) note_grpc_status(ex, head.fields);
   return ex.stream != 0 ? h2_send_response_head(ex, head) : h1_send_response_head(ex, head);
 }
 
 void Worker::down_body(Exchange& ex, std::string_view body) {
+  http_grpc_release_head(ex);  // response DATA: from here on, no retry
+  if (ex.grpc_method != nullptr) ex.grpc_method->response_messages.add(ex.grpc_out.feed(body));
   if (ex.stream != 0) {
     h2_send_body(ex, body);
   } else {
@@ -710,6 +761,7 @@ void Worker::down_body(Exchange& ex, std::string_view body) {
 }
 
 void Worker::down_end_body(Exchange& ex, std::span<const http::Field> trailers) {
+  note_grpc_status(ex, trailers);
   if (ex.stream != 0) {
     h2_end_body(ex, trailers);
   } else {
@@ -834,9 +886,13 @@ Exchange& Worker::http_exchange_of(Connection* c) {
 void Worker::http_local_reply(Exchange& ex, uint16_t status, std::string_view body, uint32_t flag,
                               bool force_close) {
   Connection* c = ex.down;
-  ex.status = status;
+  // A gRPC call gets its failure as a status (Trailers-Only, HTTP 200): the log says 200
+  // and the grpc-status; the proxy's 4xx/5xx counters still count the failure.
+  ex.status = ex.grpc ? 200 : status;
+  if (ex.grpc) ex.grpc_status = static_cast<int8_t>(grpc::status_for_http(status));
   ex.flags |= flag;
   ex.details = body;
+  ex.head_held = false;  // an attempt's response head held back, superseded by this reply
   const bool close = force_close || !ex.client_keep_alive || draining_ || !ex.request_complete;
   http::LocalResponse response;
   response.status = status;
@@ -845,10 +901,11 @@ void Worker::http_local_reply(Exchange& ex, uint16_t status, std::string_view bo
   response.close = close;
   response.head_request = ex.kind == http::RequestKind::kHead;
   response.server_header = runtime_.config.http.headers.server;
+  response.grpc = ex.grpc;
   down_local_response(ex, response);
   ex.response_started = true;
   ex.plan_close = close;
-  if (!response.head_request) ex.bytes_sent += body.size() + 1;
+  if (!response.head_request && !response.grpc) ex.bytes_sent += body.size() + 1;
   if (http::HttpStats* s = http_listener_stats(c)) s->record_proxy_response(status);
   if (http::HttpStats* s = http_service_stats(ex.cluster)) s->record_proxy_response(status);
   http_finish_exchange(ex);
@@ -878,12 +935,22 @@ void Worker::http_log(const Exchange& ex) {
   entry.user_agent = ex.user_agent;
   entry.listener = listener_config(c).config.name;
   entry.downstream_address = c->h2 ? c->h2->client_address : c->http->client_address;
+  entry.grpc_status = ex.grpc_status;
   access_log_->log(entry);
 }
 
 void Worker::http_end_exchange(Exchange& ex) {
+  http_lb_end(ex, /*sample=*/false);
   if (!ex.active) return;
   ex.active = false;
+  if (ex.grpc_method != nullptr) {
+    ex.grpc_method
+        ->answers[ex.grpc_status >= 0 ? static_cast<size_t>(ex.grpc_status)
+                                      : grpc::MethodStats::kNoStatus]
+        .add();
+    ex.grpc_method->duration.record(now_ms_ >= ex.start_ms ? now_ms_ - ex.start_ms : 0);
+    ex.grpc_method = nullptr;
+  }
   http_log(ex);
   const Connection* c = ex.down;
   const uint64_t bytes = ex.bytes_received + ex.bytes_sent;
@@ -962,11 +1029,12 @@ void Worker::http_arm_down_timer(Connection* c) {
       }
       break;
     case DownPhase::kExchange:
-      if (h.ex().request_complete && !h.ex().response_started &&
-          config.request_timeout.count() > 0) {
-        deadline = h.ex().request_complete_ms + ms(config.request_timeout);
-      } else if (config.idle_timeout.count() > 0) {
-        deadline = c->last_activity_ms + ms(config.idle_timeout);
+      // Waiting for the response, the request timeout alone applies; while bytes flow
+      // either way, the idle timeout too (whichever comes first).
+      deadline = http_request_deadline(h.ex());
+      if (config.idle_timeout.count() > 0 && (deadline == 0 || h.ex().response_started)) {
+        const uint64_t idle = c->last_activity_ms + ms(config.idle_timeout);
+        if (deadline == 0 || idle < deadline) deadline = idle;
       }
       break;
     case DownPhase::kTunnel:
@@ -1032,13 +1100,13 @@ void Worker::http_down_timer(Connection* c) {
       break;
     case DownPhase::kExchange: {
       Exchange& ex = h.ex();
-      if (ex.request_complete && !ex.response_started && config.request_timeout.count() > 0) {
-        if (now_ms_ >= ex.request_complete_ms + ms(config.request_timeout)) {
-          http_request_timed_out(ex);
-          return;
-        }
-      } else if (config.idle_timeout.count() > 0 &&
-                 now_ms_ >= c->last_activity_ms + ms(config.idle_timeout)) {
+      const uint64_t deadline = http_request_deadline(ex);
+      if (deadline != 0 && now_ms_ >= deadline) {
+        http_request_timed_out(ex);
+        return;
+      }
+      if ((deadline == 0 || ex.response_started) && config.idle_timeout.count() > 0 &&
+          now_ms_ >= c->last_activity_ms + ms(config.idle_timeout)) {
         stats.timeout_idle.add();
         h.ex().flags |= http::kFlagStreamIdleTimeout;
         abort(c);
@@ -1058,9 +1126,127 @@ void Worker::http_down_timer(Connection* c) {
   http_arm_down_timer(c);
 }
 
+namespace {
+
+uint64_t monotonic_us() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000 + static_cast<uint64_t>(ts.tv_nsec) / 1000;
+}
+
+}  // namespace
+
+void Worker::http_lb_begin(Exchange& ex, cluster::Endpoint& endpoint) {
+  ex.cluster->endpoints->begin_request(index_, endpoint);
+  ex.lb_endpoint = &endpoint;
+  // least-request counts only; p2c-ewma also times the attempt to its response head.
+  ex.lb_start_us =
+      ex.cluster->endpoints->lb_policy() == cluster::LbPolicy::kP2cEwma ? monotonic_us() : 0;
+}
+
+void Worker::http_lb_end(Exchange& ex, bool sample) {
+  if (ex.lb_endpoint == nullptr) return;
+  const uint64_t now_us = ex.lb_start_us != 0 ? monotonic_us() : 0;
+  const int64_t latency_us =
+      sample && ex.lb_start_us != 0 ? static_cast<int64_t>(now_us - ex.lb_start_us) : -1;
+  ex.cluster->endpoints->end_request(index_, *ex.lb_endpoint, latency_us, now_us);
+  ex.lb_endpoint = nullptr;
+  ex.lb_start_us = 0;
+}
+
+uint64_t Worker::http_request_deadline(const Exchange& ex, bool per_try) const {
+  // --request-timeout runs from the end of the request to the end of the response; a
+  // gRPC call's grpc-timeout from its start; --grpc-per-try-timeout from the later of the
+  // attempt's start and the end of the request, until the response starts. The earliest
+  // one applies.
+  if (!ex.active || ex.response_complete) return 0;
+  uint64_t deadline = ex.grpc_deadline_ms;
+  auto earliest = [&deadline](uint64_t t) {
+    if (deadline == 0 || t < deadline) deadline = t;
+  };
+  const http::HttpConfig& config = runtime_.config.http;
+  if (ex.request_complete && config.request_timeout.count() > 0) {
+    earliest(ex.request_complete_ms + static_cast<uint64_t>(config.request_timeout.count()));
+  }
+  if (per_try && ex.grpc && ex.request_complete && !ex.response_started &&
+      config.grpc_per_try_timeout.count() > 0 && ex.try_start_ms != 0) {
+    earliest(std::max(ex.try_start_ms, ex.request_complete_ms) +
+             static_cast<uint64_t>(config.grpc_per_try_timeout.count()));
+  }
+  return deadline;
+}
+
+bool Worker::http_grpc_may_retry(const Exchange& ex) const {
+  // The request held whole (all of it in the replay copy), nothing of the response sent
+  // to the client, retries left.
+  return ex.grpc && ex.request_complete && !ex.replay_overflow && !ex.response_started &&
+         ex.retries < ex.max_retries && !stopping_ && ex.down->state != ConnState::kClosing;
+}
+
+bool Worker::http_grpc_retry_on_status(Exchange& ex, std::span<const http::Field> fields) {
+  const http::Field* f = http::find_field(fields, "grpc-status");
+  if (f == nullptr) return false;
+  const auto status = grpc::parse_status(f->value);
+  if (!status ||
+      (runtime_.config.http.grpc_retry_on & (1u << static_cast<unsigned>(*status))) == 0 ||
+      !http_grpc_may_retry(ex)) {
+    return false;
+  }
+  RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: gRPC attempt %u on %s ended %s; retrying",
+                      listener_config(ex.down).config.name.c_str(), ex.retries + 1,
+                      ex.upstream_address.c_str(), std::string(grpc::status_name(*status)).c_str());
+  http_release_upstream(ex, /*reusable=*/true);
+  http_retry(ex, /*counted=*/true, /*replay=*/true, /*fresh_only=*/false);
+  return true;
+}
+
+void Worker::http_grpc_release_head(Exchange& ex) {
+  if (!ex.head_held) return;
+  ex.head_held = false;
+  http::ResponseHead head;
+  head.status = ex.held_status;
+  head.fields = ex.held_fields.fields();
+  head.framing = http::Framing::kChunked;  // DATA frames until the end
+  ex.response_started = true;
+  const http::ResponsePlan plan = down_response_head(ex, head);
+  ex.framing = plan.framing;
+  ex.plan_close = plan.close;
+}
+
 void Worker::http_request_timed_out(Exchange& ex) {
+  const uint64_t overall = http_request_deadline(ex, /*per_try=*/false);
+  if ((overall == 0 || now_ms_ < overall) && http_grpc_may_retry(ex)) {
+    // Only the attempt's time is up (--grpc-per-try-timeout): cancel it, try again.
+    RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: gRPC attempt %u on %s timed out; retrying",
+                        listener_config(ex.down).config.name.c_str(), ex.retries + 1,
+                        ex.upstream_address.c_str());
+    ex.flags |= http::kFlagUpstreamRequestTimeout;
+    http_release_upstream(ex, false);
+    http_retry(ex, /*counted=*/true, /*replay=*/true, /*fresh_only=*/false);
+    return;
+  }
   if (http::HttpStats* s = http_listener_stats(ex.down)) s->request_timeout_count.add();
   if (http::HttpStats* s = http_service_stats(ex.cluster)) s->request_timeout_count.add();
+  if (ex.response_started) {
+    ex.flags |= http::response_flag_for(http::LocalCause::kRequestTimeout);
+    ex.details = "request timeout after the response started";
+    if (ex.grpc && ex.stream != 0) {
+      // A gRPC call past its deadline ends with DEADLINE_EXCEEDED in trailers after what
+      // the client has; the upstream stream is cancelled.
+      static constexpr http::Field kDeadlineExceeded[] = {{"grpc-status", "4"},
+                                                          {"grpc-message", "deadline exceeded"}};
+      if (ex.up != nullptr) http_release_upstream(ex, false);
+      down_end_body(ex, kDeadlineExceeded);
+      ex.response_complete = true;
+      http_end_exchange(ex);
+      down_end_response(ex);
+      return;
+    }
+    // Too late for a 504: the client sees the truncation (RST_STREAM on HTTP/2, the
+    // connection cut without close_notify on HTTP/1.1), and the upstream is let go.
+    http_cut(ex);
+    return;
+  }
   if (ex.up != nullptr) http_release_upstream(ex, false);
   http_local_reply(ex, http::local_status(http::LocalCause::kRequestTimeout),
                    http::local_body(http::LocalCause::kRequestTimeout),
@@ -1085,6 +1271,9 @@ void Worker::http_acquire_upstream(Exchange& ex, bool fresh_only) {
   // pool has one. Otherwise a pool would keep every request on the endpoints it happened
   // to connect to first, and an added endpoint would get nothing.
   cluster::Endpoint* endpoint = ex.cluster->endpoints->pick(index_, 0, nullptr, now_ms_);
+  http_lb_end(ex, /*sample=*/false);  // a previous attempt's, if any
+  if (endpoint != nullptr) http_lb_begin(ex, *endpoint);
+  ex.try_start_ms = now_ms_;
   // HTTP/2 upstreams: a free stream on a connection to that endpoint, or a place among
   // those waiting for one coming up (h2_up.cc). A protocol switch needs HTTP/1.1.
   const bool h2_allowed = listener.upstream_h2 != ListenerRuntime::UpstreamH2::kNever &&
@@ -1239,6 +1428,7 @@ void Worker::http_retry(Exchange& ex, bool counted, bool replay, bool fresh_only
   // The next connection gets the head first: body bytes arriving meanwhile wait in
   // `pending` instead of going to a connection that has not seen the head.
   ex.head_sent = false;
+  ex.head_held = false;  // the failed attempt's response head, never sent
   if (replay) {
     ex.pending.clear();
     ex.pending.append(ex.replay.data(), ex.replay.size());
@@ -1395,6 +1585,7 @@ bool Worker::http_response_head(Exchange& ex, Connection* u, const http::Respons
     return false;
   }
   ex.cluster->endpoints->report_response(index_, *u->endpoint, head.status, now_ms_);
+  http_lb_end(ex, /*sample=*/true);
   if (head.status == 503 && !ex.response_started) {
     http::RetryAttempt attempt{ex.method, ex.body_sent, ex.retries, http::RetryReason::kStatus503};
     if (http::may_retry(attempt, ex.max_retries) != http::RetryVerdict::kNo && !stopping_) {
@@ -1407,13 +1598,26 @@ bool Worker::http_response_head(Exchange& ex, Connection* u, const http::Respons
     }
     if (ex.retries > 0) ex.flags |= http::kFlagUpstreamRetryLimitExceeded;
   }
+  if (ex.grpc && head.status == 200 && http_grpc_retry_on_status(ex, head.fields)) {
+    return false;  // a Trailers-Only answer with a status retried: sent again
+  }
   ex.service_time_ms = static_cast<int64_t>(now_ms_ - ex.sent_ms);
   ex.status = head.status;
   ex.upstream_keep_alive = head.keep_alive;
-  ex.response_started = true;
-  const http::ResponsePlan plan = down_response_head(ex, head);
-  ex.framing = plan.framing;
-  ex.plan_close = plan.close;
+  if (ex.grpc && head.status == 200 && ex.stream != 0 && http_grpc_may_retry(ex) &&
+      runtime_.config.http.grpc_retry_on != 0 && !http::find_field(head.fields, "grpc-status")) {
+    // Held until the first DATA (then sent: no retry after response bytes) or the end
+    // (a status in the trailers may still be retried): http_grpc_release_head.
+    ex.head_held = true;
+    ex.held_status = head.status;
+    ex.held_fields.clear();
+    for (const http::Field& f : head.fields) ex.held_fields.add(f.name, f.value);
+  } else {
+    ex.response_started = true;
+    const http::ResponsePlan plan = down_response_head(ex, head);
+    ex.framing = plan.framing;
+    ex.plan_close = plan.close;
+  }
   const uint64_t service_ms = static_cast<uint64_t>(ex.service_time_ms);
   if (http::HttpStats* s = http_listener_stats(ex.down)) {
     s->record_target_response(head.status, service_ms);
@@ -1531,6 +1735,7 @@ void Worker::http_exchange_failed(Exchange& ex, http::RetryReason reason, http::
 }
 
 void Worker::http_release_upstream(Exchange& ex, bool reusable) {
+  http_lb_end(ex, /*sample=*/false);  // while the connection still holds the endpoint
   Connection* u = ex.up;
   if (u == nullptr) return;
   if (u->hup->h2 || (u->hup->h2_capable && !u->hup->ready)) {

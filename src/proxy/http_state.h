@@ -12,6 +12,7 @@
 
 #include "proxy/connection.h"
 #include "ringside/buffer.h"
+#include "ringside/grpc_stats.h"
 #include "ringside/http.h"
 #include "ringside/http2_fields.h"
 #include "ringside/http_proxy.h"
@@ -57,6 +58,24 @@ struct Exchange {
   bool upgrade = false;      // the request asked for a protocol switch (Upgrade)
   bool te_trailers = false;  // the client said "te: trailers" (kept for an HTTP/2 upstream)
   bool plan_close = false;
+  bool grpc = false;              // content-type application/grpc: local replies are Trailers-Only
+  int8_t grpc_status = -1;        // the call's grpc-status as the client got it (-1: none seen)
+  uint64_t grpc_deadline_ms = 0;  // from grpc-timeout, on the worker's clock (0: none)
+  // Balancing: the endpoint this attempt counts as outstanding on, from its pick to its
+  // response head (Worker::http_lb_begin/http_lb_end), and when it was picked.
+  cluster::Endpoint* lb_endpoint = nullptr;
+  uint64_t lb_start_us = 0;
+  // gRPC retries: the current attempt's start (the per-try timeout), and a response head
+  // held back until its first DATA or its end, so that a failing call can still be retried
+  // (Worker::http_grpc_*).
+  uint64_t try_start_ms = 0;
+  // gRPC statistics of the call's method (null: not a gRPC call, or no HTTP service), and
+  // its messages counted each way.
+  grpc::MethodStats* grpc_method = nullptr;
+  grpc::MessageCounter grpc_in, grpc_out;
+  bool head_held = false;
+  uint16_t held_status = 0;
+  http2::OwnedFields held_fields;
   http::RequestKind kind = http::RequestKind::kOther;
   http::BodyFraming framing = http::BodyFraming::kNone;
   http::Framing request_framing = http::Framing::kNone;

@@ -12,6 +12,7 @@
 #include "ringside/access_log.h"
 #include "ringside/cluster.h"
 #include "ringside/config.h"
+#include "ringside/grpc_stats.h"
 #include "ringside/http_route.h"
 #include "ringside/http_stats.h"
 #include "ringside/stats.h"
@@ -56,7 +57,8 @@ struct HttpRuntime {
   http::RouteTable routes;
   std::vector<std::pair<const http::Route*, const Cluster*>> route_clusters;
   std::unique_ptr<http::HttpStatsRegistry> stats;
-  std::unique_ptr<http::AccessLogWriter> access_log;  // null: --access-log off
+  std::unique_ptr<grpc::GrpcStatsRegistry> grpc_stats;  // per service and method
+  std::unique_ptr<http::AccessLogWriter> access_log;    // null: --access-log off
   http::Limits limits;
 
   const Cluster* cluster_of(const http::Route* route) const {

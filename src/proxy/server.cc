@@ -115,6 +115,20 @@ void Server::make_clusters() {
   for (const auto& [name, service] : config.services) {
     runtime_.services.push_back(std::make_unique<cluster::Cluster>(
         name, runtime_.workers, cluster::OutlierPolicy::from(config.outlier), quiescence()));
+    // Balancing: who sends to this service decides the default and what counts as load.
+    bool http = false, h2 = false;
+    for (const ListenerConfig& lc : config.listeners) {
+      if (lc.kind != ListenerKind::kEgress || lc.service != name) continue;
+      http = http || lc.protocol != Protocol::kTcp;
+      h2 = h2 || lc.protocol == Protocol::kHttp2 || lc.protocol == Protocol::kGrpc;
+    }
+    for (const http::Route& route : config.http.routes) http = http || route.service == name;
+    const LbPolicy lb = service.lb          ? *service.lb
+                        : config.lb_default ? *config.lb_default
+                        : h2                ? LbPolicy::kP2cEwma
+                                            : LbPolicy::kRoundRobin;
+    runtime_.services.back()->set_balancing(
+        lb, http ? cluster::LbLoad::kRequests : cluster::LbLoad::kConnections);
     services.push_back({runtime_.services.back().get(), service});
   }
   // An HTTP ingress sends to its local app: a one-endpoint static set of its own.
@@ -219,6 +233,7 @@ Result<void> Server::prepare(std::string* detail) {
         }
       }
     }
+    http.grpc_stats = std::make_unique<grpc::GrpcStatsRegistry>(runtime_.workers, http_services);
     http.stats = std::make_unique<http::HttpStatsRegistry>(
         runtime_.workers, std::move(http_listeners), std::move(http_services));
     if (!config.http.access_log.empty()) {
@@ -324,6 +339,9 @@ std::string Server::render_stats() const {
     const http::HttpStatsRegistry* http = runtime_.http.stats.get();
     extra.emplace_back(
         [http](PrometheusWriter& writer) { http::render_http_stats(*http, writer); });
+    const grpc::GrpcStatsRegistry* grpc = runtime_.http.grpc_stats.get();
+    extra.emplace_back(
+        [grpc](PrometheusWriter& writer) { grpc::render_grpc_stats(*grpc, writer); });
   }
   if (!runtime_.services.empty()) {
     extra.emplace_back([this](PrometheusWriter& writer) {

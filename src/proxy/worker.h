@@ -155,6 +155,18 @@ class Worker {
   void http_arm_down_timer(Connection* c);
   void http_down_timer(Connection* c);
   // --request-timeout expired before the response started: 504, counted.
+  // The earliest of the exchange's deadlines (per_try: with --grpc-per-try-timeout's); 0: none.
+  uint64_t http_request_deadline(const Exchange& ex, bool per_try = true) const;
+  // gRPC retries (docs/grpc.md): whether a call may be sent again now; a retry when fields
+  // (a Trailers-Only head, or trailers) carry a grpc-status --grpc-retry-on names (true:
+  // the exchange went to another attempt); a held response head sent at last.
+  bool http_grpc_may_retry(const Exchange& ex) const;
+  bool http_grpc_retry_on_status(Exchange& ex, std::span<const http::Field> fields);
+  void http_grpc_release_head(Exchange& ex);
+  // Balancing: the exchange's attempt counts as outstanding on endpoint from its pick to
+  // its response head (sample: a latency sample for p2c-ewma) or its end.
+  void http_lb_begin(Exchange& ex, cluster::Endpoint& endpoint);
+  void http_lb_end(Exchange& ex, bool sample);
   void http_request_timed_out(Exchange& ex);
   // The HTTP/1.1 server codec's response side: what the exchange layer calls to answer
   // an exchange on its client connection (ex.down). The HTTP/2 server codec will offer

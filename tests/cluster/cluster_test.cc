@@ -303,5 +303,150 @@ TEST_F(ClusterTest, JsonShowsSources) {
       << json();
 }
 
+// ---- balancing ------------------------------------------------------------------------
+
+class BalancingTest : public ClusterTest {
+ protected:
+  // Endpoints 10.0.0.1:1 .. :n; a, b, c are the first three (found while the cluster is
+  // still round robin), then the policy is set.
+  void make_balanced(LbPolicy policy, unsigned n = 2) {
+    make(1);
+    std::vector<std::string> addresses;
+    for (unsigned i = 1; i <= n; ++i)
+      addresses.push_back("10.0.0." + std::to_string(i) + ":" + std::to_string(i));
+    ASSERT_TRUE(set(addresses));
+    a = endpoint(1);
+    b = endpoint(2);
+    c = n >= 3 ? endpoint(3) : nullptr;
+    cluster_->set_balancing(policy, LbLoad::kRequests);
+  }
+  // Counts of picks by port over `picks` picks at now_ms (each released at once).
+  std::vector<int> spread(int picks, uint64_t now_ms = 1000) {
+    std::vector<int> counts(8, 0);
+    for (int i = 0; i < picks; ++i) ++counts[pick_port(0, now_ms)];
+    return counts;
+  }
+  void outstanding(Endpoint* e, int n) {
+    for (int i = 0; i < n; ++i) cluster_->begin_request(0, *e);
+  }
+  void sample(Endpoint* e, int64_t latency_us, uint64_t now_us) {
+    cluster_->begin_request(0, *e);
+    cluster_->end_request(0, *e, latency_us, now_us);
+  }
+  Endpoint* a = nullptr;
+  Endpoint* b = nullptr;
+  Endpoint* c = nullptr;
+};
+
+TEST_F(BalancingTest, LeastRequestTakesTheEndpointWithFewerOutstanding) {
+  make_balanced(LbPolicy::kLeastRequest);
+  outstanding(a, 3);
+  EXPECT_EQ(a->outstanding(0), 3);
+  // Two endpoints: both are drawn every time, so the choice is deterministic.
+  EXPECT_EQ(spread(50)[2], 50);
+  outstanding(b, 5);
+  EXPECT_EQ(spread(50)[1], 50);
+}
+
+TEST_F(BalancingTest, P2cEwmaWeighsLatencyByOutstandingRequests) {
+  make_balanced(LbPolicy::kP2cEwma);
+  sample(a, 1'000, 1'000'000);
+  sample(b, 10'000, 1'000'000);
+  EXPECT_EQ(a->latency_ewma_us(0), 1'000u);
+  EXPECT_EQ(a->outstanding(0), 0);
+  EXPECT_EQ(spread(50, 1000)[1], 50);  // the faster one
+  // Ten requests waiting on the fast one make it cost more than the idle slow one:
+  // 1,001 x 11 > 10,001 x 1.
+  outstanding(a, 10);
+  EXPECT_EQ(spread(50, 1000)[2], 50);
+}
+
+TEST_F(BalancingTest, PeakEwmaTakesASlowSampleAtOnceAndAFastOneGradually) {
+  make_balanced(LbPolicy::kP2cEwma);
+  sample(a, 1'000, 1'000'000);
+  sample(a, 50'000, 1'000'100);  // a peak: taken as is
+  EXPECT_EQ(a->latency_ewma_us(0), 50'000u);
+  sample(a, 1'000, 1'000'200);  // 100 us later: barely moves
+  EXPECT_GT(a->latency_ewma_us(0), 49'000u);
+  sample(a, 1'000, 11'000'200);  // 10 s (one time constant) later: most of the way
+  EXPECT_LT(a->latency_ewma_us(0), 20'000u);
+  EXPECT_GT(a->latency_ewma_us(0), 1'000u);
+}
+
+TEST_F(BalancingTest, ASlowEndpointLeftAloneIsTriedAgain) {
+  make_balanced(LbPolicy::kP2cEwma);
+  sample(a, 100'000, 0);  // slow once
+  sample(b, 1'000, 0);
+  EXPECT_EQ(spread(20, 0)[2], 20);
+  // A minute later b still answers in 1 ms (fresh samples); a, unused, has decayed to
+  // 100 ms x e^-6 (about 250 us): it gets traffic again and can show it recovered.
+  sample(b, 1'000, 60'000'000);
+  EXPECT_EQ(spread(20, 60'000)[1], 20);
+}
+
+TEST_F(BalancingTest, AnEndpointWithoutLatencyIsScoredWithTheOthers) {
+  make_balanced(LbPolicy::kP2cEwma);
+  sample(a, 5'000, 1'000'000);
+  // b has no sample. Scored as 0 us it would win even with a request waiting; scored
+  // neutrally (a's latency) the outstanding requests decide.
+  outstanding(b, 1);
+  EXPECT_EQ(spread(20)[1], 20);
+  outstanding(a, 2);
+  EXPECT_EQ(spread(20)[2], 20);
+}
+
+TEST_F(BalancingTest, TwoChoicesSpreadEvenlyAndSkipEjectedEndpoints) {
+  OutlierPolicy policy;
+  policy.consecutive_connect_failures = 1;
+  policy.max_ejection_percent = 100;
+  make(1, policy);
+  ASSERT_TRUE(set({"10.0.0.1:1", "10.0.0.2:2", "10.0.0.3:3"}));
+  Endpoint* third = endpoint(3);
+  cluster_->set_balancing(LbPolicy::kLeastRequest, LbLoad::kRequests);
+  std::vector<int> counts(8, 0);
+  for (int i = 0; i < 3000; ++i) ++counts[pick_port(0)];
+  for (int port = 1; port <= 3; ++port) {
+    EXPECT_GT(counts[port], 700) << port;  // a third each, give or take
+    EXPECT_LT(counts[port], 1300) << port;
+  }
+  cluster_->report_connect(0, *third, false, 1000);  // ejected for 30 s
+  counts.assign(8, 0);
+  for (int i = 0; i < 300; ++i) ++counts[pick_port(0, 2000)];
+  EXPECT_EQ(counts[3], 0);
+  EXPECT_EQ(counts[1] + counts[2], 300);
+}
+
+TEST_F(BalancingTest, RetryTakesAnotherEndpoint) {
+  make_balanced(LbPolicy::kP2cEwma, 3);
+  for (int i = 0; i < 50; ++i) {
+    Endpoint* first = cluster_->pick(0, 0, nullptr, 1000);
+    ASSERT_NE(first, nullptr);
+    Endpoint* retry = cluster_->pick(0, 1, first, 1000);
+    ASSERT_NE(retry, nullptr);
+    EXPECT_NE(retry, first);
+    first->release(0);
+    retry->release(0);
+  }
+}
+
+TEST_F(BalancingTest, AnOutstandingRequestKeepsARemovedEndpoint) {
+  make_balanced(LbPolicy::kLeastRequest);
+  outstanding(b, 1);
+  ASSERT_TRUE(set({"10.0.0.1:1"}));
+  quiesce();
+  cluster_->collect();
+  EXPECT_EQ(cluster_->pending(), 1u);  // b: a request still counts on it
+  cluster_->end_request(0, *b, -1, 0);
+  EXPECT_EQ(cluster_->collect(), 1u);
+}
+
+TEST_F(BalancingTest, JsonShowsThePolicyAndTheLoad) {
+  make_balanced(LbPolicy::kP2cEwma);
+  sample(a, 2'000, 1'000'000);
+  outstanding(a, 2);
+  EXPECT_NE(json().find("\"lb_policy\":\"p2c-ewma\""), std::string::npos) << json();
+  EXPECT_NE(json().find("\"outstanding\":2,\"latency_ewma_us\":2000"), std::string::npos) << json();
+}
+
 }  // namespace
 }  // namespace ringside::cluster

@@ -182,6 +182,33 @@ TEST_F(CommandLineTest, DynamicUpstreamsAndOutlierFlags) {
   EXPECT_EQ(parse(args).action, ParseOutcome::Action::kRun) << parse(args).message;
 }
 
+TEST_F(CommandLineTest, BalancingAndGrpcRetryFlags) {
+  std::vector<std::string> args = minimal();
+  args.insert(
+      args.end(),
+      {"--egress", "127.255.0.1:80=app.ns,tls=off", "--upstream", "app.ns=10.0.0.9:15443",
+       "--upstream", "db.ns=10.0.0.10:5432", "--lb-policy", "app.ns=least-request", "--lb-policy",
+       "p2c-ewma", "--grpc-retry-on", "internal,unavailable", "--grpc-per-try-timeout", "250ms"});
+  const ParseOutcome outcome = parse(args);
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  EXPECT_EQ(c.services.at("app.ns").lb, LbPolicy::kLeastRequest);
+  EXPECT_FALSE(c.services.at("db.ns").lb.has_value());  // the default applies
+  EXPECT_EQ(c.lb_default, LbPolicy::kP2cEwma);
+  EXPECT_EQ(c.http.grpc_retry_on, (1u << 13) | (1u << 14));
+  EXPECT_EQ(c.http.grpc_per_try_timeout, milliseconds(250));
+
+  // Defaults: UNAVAILABLE only, no per-try limit, no policy set (decided per protocol).
+  const ParseOutcome defaults = parse(minimal());
+  ASSERT_EQ(defaults.action, ParseOutcome::Action::kRun) << defaults.message;
+  EXPECT_EQ(defaults.config.http.grpc_retry_on, 1u << 14);
+  EXPECT_EQ(defaults.config.http.grpc_per_try_timeout, milliseconds(0));
+  EXPECT_FALSE(defaults.config.lb_default.has_value());
+  args = minimal();
+  args.insert(args.end(), {"--grpc-retry-on", "none"});
+  EXPECT_EQ(parse(args).config.http.grpc_retry_on, 0u);
+}
+
 TEST(EndpointFile, ParsesLinesCommentsAndBlankLines) {
   std::vector<SocketAddress> endpoints;
   std::string detail;
@@ -891,6 +918,19 @@ TEST_F(CommandLineTest, Errors) {
       {{"--outlier-connect-failures", "-1"}, "--outlier-connect-failures '-1': not a whole"},
       {{"--outlier-consecutive-5xx", "1001"}, "--outlier-consecutive-5xx '1001': out of range"},
       {{"--outlier-ejection-time", "0"}, "--outlier-ejection-time '0': must be > 0"},
+      {{"--lb-policy", "fastest"},
+       "--lb-policy 'fastest': 'fastest' is not a policy (round-robin, least-request, p2c-ewma)"},
+      {{"--lb-policy", "orders.ns=p2c-ewma"},
+       "--lb-policy 'orders.ns=p2c-ewma': service 'orders.ns' has no --upstream"},
+      {{"--lb-policy", "p2c-ewma", "--lb-policy", "round-robin"},
+       "--lb-policy 'round-robin': a default policy is already set"},
+      {{"--upstream", "o.ns=10.0.0.1:1", "--lb-policy", "o.ns=p2c-ewma", "--lb-policy",
+        "o.ns=least-request"},
+       "--lb-policy 'o.ns=least-request': service 'o.ns' has a policy already"},
+      {{"--grpc-retry-on", "unavailable,aborted"},
+       "--grpc-retry-on 'unavailable,aborted': 'aborted' is not one of cancelled, "
+       "deadline-exceeded, internal, resource-exhausted, unavailable (or none)"},
+      {{"--grpc-per-try-timeout", "soon"}, "--grpc-per-try-timeout: 'soon' is not a duration"},
       {{"--outlier-max-ejection-percent", "101"},
        "--outlier-max-ejection-percent '101': out of range (0 to 100)"},
       {{"--upstream", "orders.ns=10.0.0.1"}, "endpoint '10.0.0.1' is not HOST:PORT"},

@@ -651,6 +651,27 @@ class TimeoutTest(HttpCase):
                              timeout=8)
         self.assertEqual((resp.status, resp.one("x-request-id")), (504, "rid-7"), resp)
 
+    def test_request_timeout_after_the_response_started_cuts_it(self):
+        # The request timeout runs to the end of the response: an app that sent the head
+        # and part of the body, then stalls, is let go and the client sees the truncation
+        # (no close_notify), not a clean end.
+        def head_then_stall(request, conn):
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+            su.never(request, conn)
+        up = self.upstream(su.serve(head_then_stall))
+        ingress, port = self.start_http_ingress(up.port, ["--request-timeout", "1s"])
+        client = self.tls_client(port)
+        client.send(request("GET", "/stall"))
+        head = client.read_head(timeout=5)
+        self.assertEqual(head.status, 200, head)
+        rest, ending = client.read_rest(timeout=8)
+        self.assertEqual(rest, b"x" * 10, self.diag())  # 10 of the 100 bytes, then the end
+        self.assertIn(ending, ("eof", "eof-unclean", "reset"), self.diag())
+        self.assertTrue(harness.wait_until(lambda: up.connections[0].peer_closed, timeout=5),
+                        self.diag())
+        self.wait_stat(ingress, "ringside_http_listener_request_timeouts_total", "listener",
+                       listener_label("ingress", port), 1)
+
     def test_idle_keep_alive_connection_is_closed(self):
         up = self.upstream(su.serve())
         _, port = self.start_http_ingress(up.port, ["--http-idle-timeout", "1s"])
@@ -1145,7 +1166,8 @@ _TEXT_LINE = re.compile(
     r'^\[(?P<start>[0-9T:.\-]+Z)\] "(?P<method>\S+) (?P<path>\S+) (?P<protocol>\S+)" '
     r'(?P<status>\d+) (?P<flags>\S+) (?P<rx>\d+) (?P<tx>\d+) (?P<duration>\d+) (?P<svc>\S+) '
     r'"(?P<id>[^"]*)" "(?P<authority>[^"]*)" "(?P<ua>[^"]*)" "(?P<upstream>[^"]*)" '
-    r'(?P<service>\S+) (?P<retries>\d+) (?P<listener>\S+) (?P<client>\S+) "(?P<details>[^"]*)"$')
+    r'(?P<service>\S+) (?P<retries>\d+) (?P<listener>\S+) (?P<client>\S+) "(?P<details>[^"]*)" '
+    r'(?P<grpc_status>-|\d+)$')
 
 
 class AccessLogTest(HttpCase):
@@ -1198,6 +1220,7 @@ class AccessLogTest(HttpCase):
             self.assertEqual(entry["upstream"], f"{LOOPBACK}:{up.port}")
             self.assertEqual(entry["authority"], HOST)
             self.assertEqual(entry["protocol"], "HTTP/1.1")
+            self.assertEqual(entry["grpc_status"], "-")  # not a gRPC call
 
     def test_json_log_flags_retries_and_details(self):
         up = self.upstream(su.serve(su.by_path({"/slow": su.never, "/reset": su.reset_now})))

@@ -596,6 +596,25 @@ class UpstreamFailureTest(Http2Case):
         status, _, _, _, _ = c.response(slow, timeout=5)
         self.assertEqual(status, 504, self.diag())
 
+    def test_request_timeout_after_the_response_started_resets_the_stream(self):
+        def head_then_stall(request, conn):
+            conn.send(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n" + b"x" * 10)
+            su.never(request, conn)
+        up = self.upstream(su.serve(su.by_path({"/stall": head_then_stall},
+                                               default=su.status(200, b"quick"))))
+        proc, port = self.http_ingress(up.port, extra=["--request-timeout", "1s"])
+        c = self.client(port)
+        stalled = c.request("/stall")
+        status, _, body, _, reset = c.response(stalled, timeout=6)
+        # The head and the 10 bytes came; then the stream is reset, alone.
+        self.assertEqual((status, body, reset), (200, b"x" * 10, 2), self.diag())  # INTERNAL
+        status, _, body, _, _ = c.response(c.request("/quick"))
+        self.assertEqual((status, body), (200, b"quick"))
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_http_listener_request_timeouts_total") == 1, timeout=5),
+            self.diag())
+        self.assertTrue(harness.wait_until(lambda: up.connections[0].peer_closed, timeout=5))
+
 
 class ClientBehaviourTest(Http2Case):
     def test_client_reset_cancels_the_upstream_request(self):
