@@ -85,6 +85,8 @@ class Endpoint {
   }
   // False once discovery has dropped it: pools should not reuse idle connections to it.
   bool in_set() const { return in_set_.load(std::memory_order_relaxed); }
+  // True while active health checks find it unhealthy (Cluster::set_health): not picked.
+  bool unhealthy() const { return unhealthy_.load(std::memory_order_relaxed); }
   // Worker `worker` only: requests in flight to it (Cluster::begin_request/end_request).
   int64_t outstanding(unsigned worker) const {
     return at(worker).outstanding.load(std::memory_order_relaxed);
@@ -130,6 +132,9 @@ class Endpoint {
   std::unique_ptr<PerWorker[]> per_worker_;
   const unsigned workers_;
   std::atomic<bool> in_set_{false};
+  std::atomic<bool> unhealthy_{false};
+  // Guarded by the cluster's mutex: "" unchecked, "passing", or "failing: why".
+  std::string health_;
 };
 
 // What the workers read: immutable once published.
@@ -204,6 +209,11 @@ class Cluster {
   // in the set keep their identity and per-worker state; new ones get new ids; dropped
   // ones drain. Returns false (and publishes nothing) when nothing changed.
   bool update(const std::vector<DiscoveredEndpoint>& endpoints);
+  // The current set's endpoints as (id, address), for the health checker.
+  std::vector<std::pair<uint32_t, SocketAddress>> members() const;
+  // The health checker's verdict on endpoint `id` (why: the last failure), for pick()
+  // and /clusters.
+  void set_health(uint32_t id, bool healthy, const std::string& why);
   // Frees replaced sets and drained endpoints no worker can reach any more; returns how
   // many objects were freed.
   size_t collect();
@@ -219,6 +229,7 @@ class Cluster {
   struct Health {
     uint64_t endpoints = 0;
     uint64_t ejected = 0;
+    uint64_t unhealthy = 0;  // failing active health checks
   };
   Health health(uint64_t now_ms) const;
   // The current set's addresses, in order (tests, logs).

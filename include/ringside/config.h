@@ -91,6 +91,23 @@ struct OutlierConfig {
   unsigned max_ejection_percent = 50;  // of a cluster's endpoints, ejected at once
 };
 
+// --health-check TARGET=KIND[:ARG]: TARGET a service of --upstream, or "app" (the local
+// app of every ingress listener); ARG the path (http, default "/") or the service name
+// asked about (grpc, default "": the server as a whole).
+struct HealthCheckConfig {
+  enum class Kind : uint8_t { kTcp, kHttp, kGrpc };
+  std::string target;
+  Kind kind = Kind::kTcp;
+  std::string arg;
+};
+
+struct HealthCheckTiming {
+  Duration interval = std::chrono::seconds(5);
+  Duration timeout = std::chrono::seconds(2);
+  unsigned healthy_threshold = 2;    // successes in a row to turn healthy
+  unsigned unhealthy_threshold = 2;  // failures in a row to turn unhealthy
+};
+
 struct Config {
   std::string service_name;  // this task's own service (the SAN of its certificate)
   std::vector<ListenerConfig> listeners;
@@ -100,6 +117,8 @@ struct Config {
   // --lb-policy POLICY: every service without its own; unset: p2c-ewma for services an
   // http2 or grpc listener sends to, round-robin for the others.
   std::optional<LbPolicy> lb_default;
+  std::vector<HealthCheckConfig> health_checks;
+  HealthCheckTiming health_timing;
 
   // Certificate sources (see DESIGN.md). Files:
   std::string cert_path, key_path, trust_path;

@@ -142,7 +142,7 @@ Endpoint* Cluster::pick(unsigned worker, unsigned attempt, const Endpoint* previ
   Endpoint* chosen = nullptr;
   for (size_t k = 0; k < n && chosen == nullptr; ++k) {
     Endpoint* candidate = endpoints[(start + k) % n];
-    if (!candidate->ejected(worker, now_ms)) chosen = candidate;
+    if (!candidate->ejected(worker, now_ms) && !candidate->unhealthy()) chosen = candidate;
   }
   // Every endpoint ejected on this worker (only possible when the set shrank under
   // the ejections): better to try one than to refuse the connection.
@@ -192,7 +192,9 @@ Endpoint* Cluster::pick_two(unsigned worker, const Endpoint* previous, uint64_t 
   const auto& endpoints = current_.load(std::memory_order_acquire)->endpoints;
   const size_t n = endpoints.size();
   WorkerCursor& cursor = cursors_[worker];
-  auto eligible = [&](const Endpoint* e) { return e != previous && !e->ejected(worker, now_ms); };
+  auto eligible = [&](const Endpoint* e) {
+    return e != previous && !e->ejected(worker, now_ms) && !e->unhealthy();
+  };
   // Two distinct endpoints at random (with two, both every time). A pair with an
   // ineligible one is drawn again a few times; then the one eligible endpoint seen is
   // taken, or none (round robin finds what is left).
@@ -405,12 +407,32 @@ std::vector<std::string> Cluster::addresses() const {
   return out;
 }
 
+std::vector<std::pair<uint32_t, SocketAddress>> Cluster::members() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  std::vector<std::pair<uint32_t, SocketAddress>> out;
+  for (const Endpoint* endpoint : current_owned_->endpoints) {
+    out.emplace_back(endpoint->id, endpoint->address);
+  }
+  return out;
+}
+
+void Cluster::set_health(uint32_t id, bool healthy, const std::string& why) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (const auto& endpoint : endpoints_) {
+    if (endpoint->id != id) continue;
+    endpoint->unhealthy_.store(!healthy, std::memory_order_relaxed);
+    endpoint->health_ = healthy ? "passing" : "failing: " + why;
+    return;
+  }
+}
+
 Cluster::Health Cluster::health(uint64_t now_ms) const {
   std::lock_guard<std::mutex> lock(mutex_);
   Health health;
   for (const Endpoint* endpoint : current_owned_->endpoints) {
     ++health.endpoints;
     if (endpoint->totals(now_ms).ejected_workers != 0) ++health.ejected;
+    if (endpoint->unhealthy()) ++health.unhealthy;
   }
   return health;
 }
@@ -437,6 +459,7 @@ std::string Cluster::render_json(uint64_t now_ms) const {
     const Endpoint::Totals t = endpoint->totals(now_ms);
     const bool active = endpoint->in_set();
     const char* state = !active                  ? (t.live_connections > 0 ? "draining" : "removed")
+                        : endpoint->unhealthy()  ? "unhealthy"
                         : t.ejected_workers != 0 ? "ejected"
                                                  : "active";
     out += std::string(first ? "" : ",") + "{\"id\":" + std::to_string(endpoint->id) +
@@ -451,7 +474,8 @@ std::string Cluster::render_json(uint64_t now_ms) const {
            ",\"responses_5xx\":" + std::to_string(t.responses_5xx) +
            ",\"ejections\":" + std::to_string(t.ejections) +
            ",\"outstanding\":" + std::to_string(t.outstanding) +
-           ",\"latency_ewma_us\":" + std::to_string(t.latency_ewma_us) + "}";
+           ",\"latency_ewma_us\":" + std::to_string(t.latency_ewma_us) + ",\"health\":\"" +
+           json_escape(endpoint->health_.empty() ? "unchecked" : endpoint->health_) + "\"}";
     first = false;
   }
   out += "]}";

@@ -32,7 +32,9 @@ namespace {
 // Everything as the user spelled it; converted and checked after Boost is done.
 struct RawOptions {
   std::string service_name;
-  std::vector<std::string> ingress, egress, upstream, lb_policy;
+  std::vector<std::string> ingress, egress, upstream, lb_policy, health_check;
+  std::string health_check_interval, health_check_timeout, health_check_healthy,
+      health_check_unhealthy;
   std::string dns_refresh;
   std::string outlier_connect_failures, outlier_consecutive_5xx, outlier_ejection_time,
       outlier_max_ejection_percent;
@@ -112,6 +114,24 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "p2c-ewma (two at random, the lower latency EWMA x outstanding); repeatable; default: "
        "p2c-ewma for services an http2 or grpc listener sends to, round-robin otherwise; TCP "
        "listeners count connections instead of requests")  //
+      ("health-check", po::value(&raw.health_check)->value_name("TARGET=KIND[:ARG]"),
+       "active health checks of every endpoint of service TARGET, or of the local app of "
+       "every ingress (TARGET app): tcp (connect), http[:PATH] (GET PATH, default /, 2xx is "
+       "healthy) or grpc[:SERVICE] (grpc.health.v1.Health/Check, SERVING is healthy); "
+       "plaintext: http and grpc reach the local app and tls=off services; an unhealthy "
+       "endpoint gets no requests, an unhealthy local app turns /ready to 503; repeatable")  //
+      ("health-check-interval",
+       po::value(&raw.health_check_interval)->value_name("DURATION")->default_value("5s"),
+       "time between two checks of an endpoint")  //
+      ("health-check-timeout",
+       po::value(&raw.health_check_timeout)->value_name("DURATION")->default_value("2s"),
+       "a check without an answer within this fails (at most the interval)")  //
+      ("health-check-healthy-threshold",
+       po::value(&raw.health_check_healthy)->value_name("N")->default_value("2"),
+       "successes in a row that make an unhealthy endpoint healthy again (1-10)")  //
+      ("health-check-unhealthy-threshold",
+       po::value(&raw.health_check_unhealthy)->value_name("N")->default_value("2"),
+       "failures in a row that make an endpoint unhealthy (1-10)")  //
       ("dns-refresh", po::value(&raw.dns_refresh)->value_name("DURATION")->default_value("5s"),
        "how often dns: endpoints are resolved again (through the system resolver)")  //
       ("outlier-connect-failures",
@@ -797,6 +817,82 @@ void check_log_file(const std::string& flag, const std::string& path) {
   }
 }
 
+// Whether every listener that sends to service does so in plaintext (an egress with
+// tls=off naming it, or an HTTP egress with tls=off routing to it).
+bool reached_in_plaintext(const Config& config, const std::string& service) {
+  bool routed = false;
+  for (const http::Route& route : config.http.routes) routed = routed || route.service == service;
+  for (const ListenerConfig& lc : config.listeners) {
+    if (lc.kind != ListenerKind::kEgress || !lc.tls) continue;
+    if (lc.service == service || (routed && lc.protocol != Protocol::kTcp)) return false;
+  }
+  return true;
+}
+
+void build_health_checks(const RawOptions& raw, Config& config) {
+  HealthCheckTiming& timing = config.health_timing;
+  timing.interval = duration_or_fail("health-check-interval", raw.health_check_interval);
+  if (timing.interval.count() < 100) {
+    fail("health-check-interval", raw.health_check_interval, "must be at least 100ms");
+  }
+  timing.timeout = duration_or_fail("health-check-timeout", raw.health_check_timeout);
+  if (timing.timeout.count() == 0 || timing.timeout > timing.interval) {
+    fail("health-check-timeout", raw.health_check_timeout,
+         "must be > 0 and at most --health-check-interval (" + format_duration(timing.interval) +
+             ")");
+  }
+  timing.healthy_threshold = static_cast<unsigned>(
+      number_or_fail("health-check-healthy-threshold", raw.health_check_healthy, 1, 10));
+  timing.unhealthy_threshold = static_cast<unsigned>(
+      number_or_fail("health-check-unhealthy-threshold", raw.health_check_unhealthy, 1, 10));
+  for (const std::string& spec : raw.health_check) {
+    const size_t eq = spec.find('=');
+    if (eq == std::string::npos) fail("health-check", spec, "expected TARGET=KIND[:ARG]");
+    HealthCheckConfig check;
+    check.target = spec.substr(0, eq);
+    const std::string what = spec.substr(eq + 1);
+    const size_t colon = what.find(':');
+    const std::string kind = what.substr(0, colon);
+    if (colon != std::string::npos) check.arg = what.substr(colon + 1);
+    if (kind == "tcp") {
+      check.kind = HealthCheckConfig::Kind::kTcp;
+      if (colon != std::string::npos) fail("health-check", spec, "tcp takes no argument");
+    } else if (kind == "http") {
+      check.kind = HealthCheckConfig::Kind::kHttp;
+      if (check.arg.empty()) check.arg = "/";
+      if (check.arg.front() != '/' || check.arg.find_first_of(" \r\n") != std::string::npos) {
+        fail("health-check", spec, "the http path must start with '/' and hold no spaces");
+      }
+    } else if (kind == "grpc") {
+      check.kind = HealthCheckConfig::Kind::kGrpc;
+      if (check.arg.size() > 127) fail("health-check", spec, "the gRPC service name is too long");
+    } else {
+      fail("health-check", spec, "'" + kind + "' is not tcp, http or grpc");
+    }
+    if (check.target == "app") {
+      bool ingress = false;
+      for (const ListenerConfig& lc : config.listeners) {
+        ingress = ingress || lc.kind == ListenerKind::kIngress;
+      }
+      if (!ingress)
+        fail("health-check", spec, "'app' is the local app of an --ingress: none given");
+    } else if (config.services.count(check.target) == 0) {
+      fail("health-check", spec, "service '" + check.target + "' has no --upstream");
+    } else if (check.kind != HealthCheckConfig::Kind::kTcp &&
+               !reached_in_plaintext(config, check.target)) {
+      fail("health-check", spec,
+           "http and grpc checks are plaintext, and '" + check.target +
+               "' is reached over TLS: use tcp");
+    }
+    for (const HealthCheckConfig& existing : config.health_checks) {
+      if (existing.target == check.target) {
+        fail("health-check", spec, "'" + check.target + "' has a health check already");
+      }
+    }
+    config.health_checks.push_back(std::move(check));
+  }
+}
+
 // --grpc-retry-on: App Mesh's names for the gRPC statuses a retry may follow.
 uint32_t grpc_retry_on_or_fail(const std::string& text) {
   if (text == "none") return 0;
@@ -1058,6 +1154,7 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
 
   build_http_config(raw, vm, config);
   build_http2_config(raw, config);
+  build_health_checks(raw, config);
 
   // Logging.
   if (raw.log_level != "error" && raw.log_level != "warn" && raw.log_level != "info" &&

@@ -146,6 +146,24 @@ void Server::make_clusters() {
   tuning.dns_refresh = config.dns_refresh;
   discovery_ = std::make_unique<cluster::Discovery>(std::move(services), tuning);
   discovery_->initialize();
+  // Active health checks: a service's endpoints, or each ingress's local app.
+  std::vector<health::Checker::Target> targets;
+  for (const HealthCheckConfig& check : config.health_checks) {
+    if (check.target != "app") {
+      targets.push_back({runtime_.find_service(check.target), {}, check});
+      continue;
+    }
+    for (const ListenerConfig& lc : config.listeners) {
+      if (lc.kind != ListenerKind::kIngress) continue;
+      bool seen = false;
+      for (const auto& t : targets)
+        seen = seen || (t.cluster == nullptr && t.app.to_string() == lc.target.to_string());
+      if (!seen) targets.push_back({nullptr, lc.target, check});
+    }
+  }
+  if (!targets.empty()) {
+    health_ = std::make_unique<health::Checker>(std::move(targets), config.health_timing);
+  }
 }
 
 Result<void> Server::prepare(std::string* detail) {
@@ -302,6 +320,8 @@ void Server::add_admin_routes() {
                     return AdminResponse{503, "text/plain", "draining\n"};
                   if (!running_.load(std::memory_order_acquire))
                     return AdminResponse{503, "text/plain", "starting\n"};
+                  if (health_ && !health_->app_ready())
+                    return AdminResponse{503, "text/plain", health_->app_status() + "\n"};
                   return AdminResponse{200, "text/plain", "ready\n"};
                 });
   admin_->route("GET", "/stats",
@@ -358,6 +378,11 @@ std::string Server::render_stats() const {
       for (size_t i = 0; i < health.size(); ++i)
         writer.sample("ringside_cluster_endpoints_ejected",
                       {{"service", runtime_.services[i]->name()}}, health[i].ejected);
+      writer.family("ringside_cluster_endpoints_unhealthy", "gauge",
+                    "Endpoints failing their active health checks now (--health-check)");
+      for (size_t i = 0; i < health.size(); ++i)
+        writer.sample("ringside_cluster_endpoints_unhealthy",
+                      {{"service", runtime_.services[i]->name()}}, health[i].unhealthy);
     });
   }
   std::string text = render_prometheus(*runtime_.stats, extra);
@@ -433,6 +458,7 @@ int Server::run() {
       RS_ERROR("endpoint discovery: %s (endpoints stay as they are)", detail.c_str());
     }
   }
+  if (health_) health_->start();
   running_.store(true, std::memory_order_release);
   if (admin_) RS_INFO("admin listening on %s", admin_->bound_address().to_string().c_str());
   std::string listeners;
@@ -475,6 +501,7 @@ void Server::drain_and_stop() {
   draining_.store(true, std::memory_order_release);
   if (agent_) agent_->stop();          // no rotation while draining; generations are freed with it
   if (discovery_) discovery_->stop();  // endpoint sets stay as they are while draining
+  if (health_) health_->stop();        // and so do the health verdicts
   for (auto& worker : workers_) worker->request_drain();
   auto deadline = std::chrono::steady_clock::now() + runtime_.config.drain_timeout;
   while (std::chrono::steady_clock::now() < deadline) {

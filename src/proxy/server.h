@@ -11,6 +11,7 @@
 #include "proxy/worker.h"
 #include "ringside/config.h"
 #include "ringside/discovery.h"
+#include "ringside/health.h"
 #include "ringside/rotation.h"
 
 namespace ringside {
@@ -55,6 +56,7 @@ class Server {
   std::vector<std::thread> threads_;
   std::unique_ptr<certs::RotationAgent> agent_;    // null when no listener uses TLS
   std::unique_ptr<cluster::Discovery> discovery_;  // endpoint sets of runtime_.clusters
+  std::unique_ptr<health::Checker> health_;        // --health-check; null without any
   std::unique_ptr<AdminServer> admin_;
   std::atomic<bool> running_{false};  // the workers have been started: /ready may say 200
   std::atomic<bool> draining_{false};

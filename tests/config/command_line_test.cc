@@ -198,6 +198,26 @@ TEST_F(CommandLineTest, BalancingAndGrpcRetryFlags) {
   EXPECT_EQ(c.http.grpc_retry_on, (1u << 13) | (1u << 14));
   EXPECT_EQ(c.http.grpc_per_try_timeout, milliseconds(250));
 
+  // Health checks of a plaintext service (its only egress has tls=off).
+  args = minimal();
+  args.insert(
+      args.end(),
+      {"--egress", "127.255.0.2:80=grpc.ns,tls=off,protocol=grpc", "--upstream",
+       "grpc.ns=10.0.0.11:50051", "--health-check", "grpc.ns=grpc:orders.Orders", "--health-check",
+       "db.ns=tcp", "--upstream", "db.ns=10.0.0.10:5432", "--health-check-interval", "1s",
+       "--health-check-timeout", "500ms", "--health-check-healthy-threshold", "3"});
+  const ParseOutcome checks = parse(args);
+  ASSERT_EQ(checks.action, ParseOutcome::Action::kRun) << checks.message;
+  ASSERT_EQ(checks.config.health_checks.size(), 2u);
+  EXPECT_EQ(checks.config.health_checks[0].target, "grpc.ns");
+  EXPECT_EQ(checks.config.health_checks[0].kind, HealthCheckConfig::Kind::kGrpc);
+  EXPECT_EQ(checks.config.health_checks[0].arg, "orders.Orders");
+  EXPECT_EQ(checks.config.health_checks[1].kind, HealthCheckConfig::Kind::kTcp);
+  EXPECT_EQ(checks.config.health_timing.interval, seconds(1));
+  EXPECT_EQ(checks.config.health_timing.timeout, milliseconds(500));
+  EXPECT_EQ(checks.config.health_timing.healthy_threshold, 3u);
+  EXPECT_EQ(checks.config.health_timing.unhealthy_threshold, 2u);
+
   // Defaults: UNAVAILABLE only, no per-try limit, no policy set (decided per protocol).
   const ParseOutcome defaults = parse(minimal());
   ASSERT_EQ(defaults.action, ParseOutcome::Action::kRun) << defaults.message;
@@ -931,6 +951,31 @@ TEST_F(CommandLineTest, Errors) {
        "--grpc-retry-on 'unavailable,aborted': 'aborted' is not one of cancelled, "
        "deadline-exceeded, internal, resource-exhausted, unavailable (or none)"},
       {{"--grpc-per-try-timeout", "soon"}, "--grpc-per-try-timeout: 'soon' is not a duration"},
+      {{"--health-check", "orders.ns"}, "--health-check 'orders.ns': expected TARGET=KIND[:ARG]"},
+      {{"--health-check", "orders.ns=tcp"},
+       "--health-check 'orders.ns=tcp': service 'orders.ns' has no --upstream"},
+      {{"--upstream", "o.ns=10.0.0.1:1", "--health-check", "o.ns=ping"},
+       "--health-check 'o.ns=ping': 'ping' is not tcp, http or grpc"},
+      {{"--upstream", "o.ns=10.0.0.1:1", "--health-check", "o.ns=http:health"},
+       "the http path must start with '/' and hold no spaces"},
+      {{"--upstream", "o.ns=10.0.0.1:1", "--health-check", "o.ns=tcp:/x"}, "tcp takes no argument"},
+      {{"--upstream", "o.ns=10.0.0.1:1", "--health-check", "o.ns=tcp", "--health-check",
+        "o.ns=http"},
+       "'o.ns' has a health check already"},
+      {{"--egress", "127.0.0.1:15080=o.ns", "--trust", ca_, "--upstream", "o.ns=10.0.0.1:1",
+        "--health-check", "o.ns=grpc"},
+       "--health-check 'o.ns=grpc': http and grpc checks are plaintext, and 'o.ns' is reached "
+       "over TLS: use tcp"},
+      {{"--egress", "127.0.0.1:15080=o.ns,tls=off", "--upstream", "o.ns=10.0.0.1:1",
+        "--health-check", "app=http"},
+       "--health-check 'app=http': 'app' is the local app of an --ingress: none given",
+       true},
+      {{"--health-check-interval", "10ms"},
+       "--health-check-interval '10ms': must be at least 100ms"},
+      {{"--health-check-timeout", "10s"},
+       "--health-check-timeout '10s': must be > 0 and at most --health-check-interval (5s)"},
+      {{"--health-check-unhealthy-threshold", "0"},
+       "--health-check-unhealthy-threshold '0': out of range (1 to 10)"},
       {{"--outlier-max-ejection-percent", "101"},
        "--outlier-max-ejection-percent '101': out of range (0 to 100)"},
       {{"--upstream", "orders.ns=10.0.0.1"}, "endpoint '10.0.0.1' is not HOST:PORT"},

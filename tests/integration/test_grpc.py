@@ -59,13 +59,24 @@ class EchoApp:
             "ClientStream": grpc.stream_unary_rpc_method_handler(self.client_stream),
             "Bidi": grpc.stream_stream_rpc_method_handler(self.bidi),
         })
+        # grpc.health.v1.Health/Check by hand (raw bytes: HealthCheckResponse is field 1,
+        # a varint: 1 SERVING, 2 NOT_SERVING); health_checks counts the checks received.
+        self.serving = True
+        self.health_checks = 0
+        health = grpc.method_handlers_generic_handler("grpc.health.v1.Health", {
+            "Check": grpc.unary_unary_rpc_method_handler(self.health_check),
+        })
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16),
-                                  handlers=[handler], options=CHANNEL_OPTIONS)
+                                  handlers=[handler, health], options=CHANNEL_OPTIONS)
         self.port = self.server.add_insecure_port(f"{LOOPBACK}:0")
         self.server.start()
 
     def close(self):
         self.server.stop(0)
+
+    def health_check(self, request, context):
+        self.health_checks += 1
+        return b"\x08\x01" if self.serving else b"\x08\x02"
 
     def _record(self, context):
         md = dict(context.invocation_metadata())
@@ -554,6 +565,111 @@ class LongLivedStreamTest(GrpcCase):
         # drain timeout.
         self.assertTrue(harness.wait_until(lambda: ingress.poll() is not None,
                                            timeout=8), self.diag())
+
+
+class HealthCheckTest(GrpcCase):
+    FAST = ["--health-check-interval", "200ms", "--health-check-timeout", "150ms",
+            "--health-check-healthy-threshold", "2", "--health-check-unhealthy-threshold", "2"]
+
+    def endpoint_states(self, proc):
+        status, body = proc.admin_request("GET", "/clusters")
+        document = json.loads(body)
+        clusters = document["clusters"] if isinstance(document, dict) else document
+        (service,) = [c for c in clusters if c["name"] == SERVICE]
+        return {e["address"]: (e["state"], e["health"]) for e in service["endpoints"]}
+
+    def test_grpc_checks_take_an_endpoint_out_and_bring_it_back(self):
+        second = EchoApp()
+        self.addCleanup(second.close)
+        apps = [self.app, second]
+        addresses = [f"{LOOPBACK}:{a.port}" for a in apps]
+        egress, egress_port = self.start_egress(
+            [a.port for a in apps], self.ca, options="protocol=grpc,tls=off",
+            extra=["--health-check", f"{SERVICE}=grpc"] + self.FAST)
+        channel = grpc.insecure_channel(f"{LOOPBACK}:{egress_port}", options=CHANNEL_OPTIONS)
+        self.addCleanup(channel.close)
+        unary = channel.unary_unary("/test.Echo/Unary")
+        self.assertTrue(harness.wait_until(
+            lambda: all(h == "passing" for _, h in self.endpoint_states(egress).values()),
+            timeout=5), self.endpoint_states(egress))
+
+        second.serving = False
+        self.assertTrue(harness.wait_until(
+            lambda: self.endpoint_states(egress)[addresses[1]] == ("unhealthy",
+                                                                   "failing: NOT_SERVING"),
+            timeout=5), self.endpoint_states(egress))
+        self.assertEqual(egress.stat("ringside_cluster_endpoints_unhealthy"), 1)
+        for app in apps:
+            app.calls.clear()
+        for _ in range(40):
+            unary(b"x", timeout=10)
+        self.assertEqual((len(self.app.calls), len(second.calls)), (40, 0))
+
+        second.serving = True
+        self.assertTrue(harness.wait_until(
+            lambda: self.endpoint_states(egress)[addresses[1]] == ("active", "passing"),
+            timeout=5), self.endpoint_states(egress))
+        for _ in range(40):
+            unary(b"x", timeout=10)
+        self.assertGreater(len(second.calls), 0)
+
+    def test_an_unhealthy_local_app_turns_ready_to_503_and_back(self):
+        ingress, port = self.start_ingress(self.app.port, self.cert, self.key,
+                                           options="protocol=grpc",
+                                           extra=["--health-check", "app=grpc"] + self.FAST)
+        self.assertTrue(harness.wait_until(lambda: ingress.ready_status() == 200, timeout=5),
+                        self.diag())
+        self.app.serving = False
+        self.assertTrue(harness.wait_until(lambda: ingress.ready_status() == 503, timeout=5))
+        status, body = ingress.admin_request("GET", "/ready")
+        self.assertEqual((status, body.strip()),
+                         (503, f"local app {LOOPBACK}:{self.app.port} unhealthy: NOT_SERVING"))
+        # Requests still reach the app: it is the only place to send them.
+        self.assertEqual(self.tls_channel(port).unary_unary("/test.Echo/Unary")(
+            b"x", timeout=10), b"x")
+        self.app.serving = True
+        self.assertTrue(harness.wait_until(lambda: ingress.ready_status() == 200, timeout=5))
+
+    def test_ready_waits_for_the_first_passing_check(self):
+        dead = harness.free_port()
+        ingress, _ = self.start_ingress(dead, self.cert, self.key, options="protocol=http",
+                                        extra=["--health-check", "app=http:/healthz"] + self.FAST,
+                                        wait_ready=False)
+        self.assertTrue(harness.wait_until(
+            lambda: ingress.admin_request("GET", "/ready")[0] is not None, timeout=10))
+        time.sleep(1.0)  # five checks: refused every time
+        status, body = ingress.admin_request("GET", "/ready")
+        self.assertEqual(status, 503)
+        self.assertIn(f"local app {LOOPBACK}:{dead} not healthy yet: connect: Connection refused",
+                      body)
+
+    def test_http_checks_of_the_local_app(self):
+        import scripted_upstream as su
+        state = {"code": 200}
+        up = su.ScriptedUpstream(su.serve(lambda request, conn: su.response(
+            state["code"], b"ok" if request.target == "/healthz" else b"?")))
+        self.addCleanup(up.close)
+        ingress, _ = self.start_ingress(up.port, self.cert, self.key, options="protocol=http",
+                                        extra=["--health-check", "app=http:/healthz"] + self.FAST)
+        self.assertTrue(harness.wait_until(lambda: ingress.ready_status() == 200, timeout=5),
+                        self.diag())
+        self.assertTrue(all(r.target == "/healthz" for r in up.requests()))
+        state["code"] = 503
+        self.assertTrue(harness.wait_until(lambda: ingress.ready_status() == 503, timeout=5))
+        self.assertIn("unhealthy: HTTP 503", ingress.admin_request("GET", "/ready")[1])
+
+    def test_tcp_checks_find_a_dead_sidecar(self):
+        _, live_port = self.start_ingress(self.app.port, self.cert, self.key,
+                                          options="protocol=grpc", name="ingress-live")
+        dead_port = harness.free_port()
+        egress, _ = self.start_egress([live_port, dead_port], self.ca, options="protocol=grpc",
+                                      extra=["--health-check", f"{SERVICE}=tcp"] + self.FAST)
+        self.assertTrue(harness.wait_until(
+            lambda: egress.stat("ringside_cluster_endpoints_unhealthy") == 1, timeout=5))
+        states = self.endpoint_states(egress)
+        self.assertEqual(states[f"{LOOPBACK}:{dead_port}"],
+                         ("unhealthy", "failing: connect: Connection refused"))
+        self.assertEqual(states[f"{LOOPBACK}:{live_port}"], ("active", "passing"))
 
 
 class CancelTest(GrpcCase):
