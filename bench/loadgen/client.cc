@@ -14,7 +14,7 @@
 #include <queue>
 #include <thread>
 
-#include "http_parser.h"
+#include "ringside/http.h"
 
 namespace ringside::bench {
 
@@ -88,7 +88,7 @@ struct Connection {
   uint64_t latency_origin = 0;  // intended (open loop) or actual (closed loop) send time
   uint64_t deadline = 0;        // timeout of the current connect/handshake/request
   uint64_t next_intended = 0;   // open loop: when the next request is due
-  ResponseParser parser;
+  http::ResponseParser parser;
   std::unique_ptr<TlsLink> tls;
   TlsResumeSlot resume;
 };
@@ -239,6 +239,7 @@ class Worker {
     conn.state = ConnState::kClosed;
     conn.want_write = false;
     conn.tls.reset();
+    conn.parser.reset();
   }
 
   // Closes and schedules a new connection (after a pause when it failed).
@@ -333,7 +334,8 @@ class Worker {
     conn.latency_origin = origin;
     conn.deadline = now + options_.timeout_ns;
     conn.state = ConnState::kAwaiting;
-    conn.parser.reset(head_method_);
+    conn.parser.expect_response_to(head_method_ ? http::RequestKind::kHead
+                                                : http::RequestKind::kOther);
     if (conn.tls) {
       auto data = reinterpret_cast<const uint8_t*>(request_.data());
       if (conn.tls->write(data, request_.size()) != TlsStep::kOk) {
@@ -536,30 +538,42 @@ class Worker {
       stats_.payload_read += len;
       return;
     }
-    const char* p = reinterpret_cast<const char*>(data);
-    while (len > 0) {
+    std::string_view input(reinterpret_cast<const char*>(data), len);
+    uint32_t serial = conn.serial;
+    for (;;) {
       if (conn.state != ConnState::kAwaiting) {
+        if (input.empty()) return;
         note_error(&stats_.errors.read, "read", "bytes received with no request outstanding");
         reconnect(conn, true);
         return;
       }
-      size_t used = 0;
-      ResponseParser::Status status = conn.parser.feed(p, len, &used);
-      if (status == ResponseParser::Status::kError) {
-        note_error(&stats_.errors.read, "read", conn.parser.error());
-        reconnect(conn, true);
-        return;
+      http::Step step = conn.parser.parse(input);
+      input.remove_prefix(step.consumed);
+      switch (step.event) {
+        case http::Event::kNeedMore:
+          return;
+        case http::Event::kHead:  // interim heads are skipped; the final one is read at the end
+        case http::Event::kBody:
+          continue;
+        case http::Event::kMessageComplete:
+          if (!on_response(conn) || conn.serial != serial) return;
+          continue;
+        case http::Event::kTunnel:
+          note_error(&stats_.errors.read, "read", "the response switched protocols");
+          reconnect(conn, true);
+          return;
+        case http::Event::kError:
+          note_error(&stats_.errors.read, "read", std::string(conn.parser.error().reason));
+          reconnect(conn, true);
+          return;
       }
-      p += used;
-      len -= used;
-      if (status == ResponseParser::Status::kComplete && !on_response(conn)) return;
     }
   }
 
   // Returns false when the connection was closed or replaced.
   bool on_response(Connection& conn) {
     uint64_t now = now_ns();
-    int code = conn.parser.status_code();
+    int code = conn.parser.head().status;
     stats_.latency.record(now > conn.latency_origin ? now - conn.latency_origin : 0);
     ++stats_.requests;
     live_->requests.store(stats_.requests, std::memory_order_relaxed);
@@ -579,7 +593,7 @@ class Worker {
       }
       return false;
     }
-    if (!conn.parser.keep_alive()) {
+    if (!conn.parser.head().keep_alive) {
       reconnect(conn, false);
       return false;
     }
@@ -594,7 +608,7 @@ class Worker {
 
   void on_eof(Connection& conn) {
     if (conn.state == ConnState::kAwaiting) {
-      if (conn.parser.finish_at_eof() == ResponseParser::Status::kComplete) {
+      if (conn.parser.finish().event == http::Event::kMessageComplete) {
         if (on_response(conn)) reconnect(conn, false);
         return;
       }
