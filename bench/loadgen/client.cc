@@ -14,7 +14,7 @@
 #include <queue>
 #include <thread>
 
-#include "http_parser.h"
+#include "ringside/http.h"
 
 namespace ringside::bench {
 
@@ -25,6 +25,7 @@ void ErrorCounts::merge(const ErrorCounts& other) {
   read += other.read;
   write += other.write;
   status += other.status;
+  grpc += other.grpc;
 }
 
 void RunStats::merge(const RunStats& other) {
@@ -37,22 +38,61 @@ void RunStats::merge(const RunStats& other) {
   payload_read += other.payload_read;
   payload_written += other.payload_written;
   for (size_t i = 0; i < 6; ++i) status_classes[i] += other.status_classes[i];
+  for (int i = 0; i < kGrpcStatusSlots; ++i) grpc_status[i] += other.grpc_status[i];
   errors.merge(other.errors);
   latency.merge(other.latency);
   if (first_error.empty()) first_error = other.first_error;
 }
 
+namespace {
+
+// A -H "Name: value" header (checked by main) as a field: the value without surrounding
+// whitespace.
+http::Field header_field(std::string_view header) {
+  const size_t colon = header.find(':');
+  std::string_view value = header.substr(colon + 1);
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  return http::Field{header.substr(0, colon), value};
+}
+
+bool has_host_header(const ClientOptions& options) {
+  for (const std::string& header : options.headers) {
+    if (http::iequals(header_field(header).name, "host")) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
 std::string build_request(const ClientOptions& options) {
   std::string request = options.method + " " + options.url.target + " HTTP/1.1\r\n";
-  bool has_host = false;
-  for (const std::string& header : options.headers) {
-    if (header.size() >= 5 && strncasecmp(header.c_str(), "host:", 5) == 0) has_host = true;
-  }
+  const bool has_host = has_host_header(options);
   if (!has_host) request += "Host: " + options.url.host_header() + "\r\n";
   for (const std::string& header : options.headers) request += header + "\r\n";
   // A new connection per request: let the server close first, so TIME_WAIT stays there.
   if (options.mode == Mode::kHandshake) request += "Connection: close\r\n";
   request += "\r\n";
+  return request;
+}
+
+H2Request build_h2_request(const ClientOptions& options) {
+  H2Request request;
+  request.grpc = !options.grpc_path.empty();
+  const std::string authority = options.url.host_header();
+  std::vector<http::Field> head;
+  head.push_back({":method", request.grpc ? std::string_view("POST") : options.method});
+  head.push_back({":scheme", options.url.tls ? "https" : "http"});
+  // A Host header becomes :authority (to_http2_fields); else the URL's.
+  if (!has_host_header(options)) head.push_back({":authority", authority});
+  head.push_back({":path", request.grpc ? options.grpc_path : options.url.target});
+  if (request.grpc) {
+    head.push_back({"content-type", "application/grpc"});
+    head.push_back({"te", "trailers"});
+    request.body = grpc_frame(options.message_size);
+  }
+  for (const std::string& header : options.headers) head.push_back(header_field(header));
+  http2::to_http2_fields(head, request.head);
   return request;
 }
 
@@ -74,6 +114,7 @@ enum class ConnState : uint8_t {
   kHandshaking,  // TLS handshake in progress
   kIdle,         // connected, waiting for the next intended send time
   kAwaiting,     // request sent (or being sent), response not complete
+  kHttp2,        // --h2: ready, streams come and go on it
   kStreaming,    // --mode tcp
 };
 
@@ -88,9 +129,13 @@ struct Connection {
   uint64_t latency_origin = 0;  // intended (open loop) or actual (closed loop) send time
   uint64_t deadline = 0;        // timeout of the current connect/handshake/request
   uint64_t next_intended = 0;   // open loop: when the next request is due
-  ResponseParser parser;
+  http::ResponseParser parser;
   std::unique_ptr<TlsLink> tls;
   TlsResumeSlot resume;
+  std::unique_ptr<H2Link> h2;  // --h2, once the connection is ready
+  std::string h2_out;          // h2c: bytes the session produced, from h2_out_at not yet sent
+  size_t h2_out_at = 0;
+  uint64_t timer_due = 0;  // --h2 open loop: the schedule's timer is set for this time
 };
 
 struct Timer {
@@ -120,12 +165,13 @@ std::string errno_text(int err) {
 class Worker {
  public:
   Worker(const ClientOptions& options, unsigned thread_index, unsigned first_connection,
-         unsigned connection_count, const std::string& request, LiveCounters* live,
-         const std::atomic<bool>* stop)
+         unsigned connection_count, const std::string& request, const H2Request& h2_request,
+         LiveCounters* live, const std::atomic<bool>* stop)
       : options_(options),
         thread_index_(thread_index),
         first_connection_(first_connection),
         request_(request),
+        h2_request_(h2_request),
         live_(live),
         stop_(stop),
         connections_(connection_count) {}
@@ -144,6 +190,10 @@ class Worker {
     read_buffer_.resize(kReadBufferSize);
     plain_buffer_.resize(kReadBufferSize);
     if (options_.mode == Mode::kTcp) write_block_.assign(options_.write_size, 'x');
+    // The server's data is read and dropped at once: windows as large as h2load's do
+    // not hold it back.
+    h2_settings_.initial_stream_window = (1u << 30) - 1;
+    h2_settings_.initial_connection_window = (1u << 30) - 1;
     end_ = end;
     head_method_ = options_.method == "HEAD";
     open_loop_ = options_.rate > 0 && options_.mode != Mode::kTcp;
@@ -239,6 +289,11 @@ class Worker {
     conn.state = ConnState::kClosed;
     conn.want_write = false;
     conn.tls.reset();
+    conn.parser.reset();
+    conn.h2.reset();
+    conn.h2_out.clear();
+    conn.h2_out_at = 0;
+    conn.timer_due = 0;
   }
 
   // Closes and schedules a new connection (after a pause when it failed).
@@ -301,6 +356,10 @@ class Worker {
       set_want_write(conn, true);
       return;
     }
+    if (options_.http2) {
+      start_http2(conn, now);
+      return;
+    }
     if (options_.mode == Mode::kHandshake) {
       // The request rides on the connection that was opened for it.
       send_request(conn, open_loop_ ? conn.latency_origin : conn.connect_start);
@@ -319,7 +378,10 @@ class Worker {
   }
 
   void on_timer(Connection& conn, uint64_t now) {
-    if (conn.state == ConnState::kIdle) {
+    if (conn.state == ConnState::kHttp2) {
+      if (conn.timer_due <= now) conn.timer_due = 0;
+      http2_turn(conn);
+    } else if (conn.state == ConnState::kIdle) {
       send_request(conn, conn.next_intended);
     } else if (conn.state == ConnState::kClosed) {
       // A scheduled new connection (handshake mode) or a reconnect after an error.
@@ -333,7 +395,8 @@ class Worker {
     conn.latency_origin = origin;
     conn.deadline = now + options_.timeout_ns;
     conn.state = ConnState::kAwaiting;
-    conn.parser.reset(head_method_);
+    conn.parser.expect_response_to(head_method_ ? http::RequestKind::kHead
+                                                : http::RequestKind::kOther);
     if (conn.tls) {
       auto data = reinterpret_cast<const uint8_t*>(request_.data());
       if (conn.tls->write(data, request_.size()) != TlsStep::kOk) {
@@ -345,16 +408,16 @@ class Worker {
       return;
     }
     conn.request_offset = 0;
-    flush_plain_request(conn);
+    send_plain(conn, request_, &conn.request_offset);
   }
 
-  // Returns false when the connection was closed.
-  bool flush_plain_request(Connection& conn) {
-    while (conn.request_offset < request_.size()) {
-      ssize_t n = ::send(conn.fd, request_.data() + conn.request_offset,
-                         request_.size() - conn.request_offset, MSG_NOSIGNAL);
+  // Sends bytes from *offset on a plain connection. Returns false when the connection was
+  // closed.
+  bool send_plain(Connection& conn, const std::string& bytes, size_t* offset) {
+    while (*offset < bytes.size()) {
+      ssize_t n = ::send(conn.fd, bytes.data() + *offset, bytes.size() - *offset, MSG_NOSIGNAL);
       if (n > 0) {
-        conn.request_offset += static_cast<size_t>(n);
+        *offset += static_cast<size_t>(n);
         stats_.bytes_written += static_cast<uint64_t>(n);
         continue;
       }
@@ -431,7 +494,9 @@ class Worker {
         if (conn.tls) {
           flush_tls(conn);
         } else if (conn.state == ConnState::kAwaiting) {
-          flush_plain_request(conn);
+          send_plain(conn, request_, &conn.request_offset);
+        } else if (conn.state == ConnState::kHttp2) {
+          flush_http2(conn);
         } else {
           set_want_write(conn, false);
         }
@@ -536,37 +601,58 @@ class Worker {
       stats_.payload_read += len;
       return;
     }
-    const char* p = reinterpret_cast<const char*>(data);
-    while (len > 0) {
+    if (conn.state == ConnState::kHttp2) {
+      conn.h2->receive(std::span<const uint8_t>(data, len));
+      http2_turn(conn);
+      return;
+    }
+    std::string_view input(reinterpret_cast<const char*>(data), len);
+    uint32_t serial = conn.serial;
+    for (;;) {
       if (conn.state != ConnState::kAwaiting) {
+        if (input.empty()) return;
         note_error(&stats_.errors.read, "read", "bytes received with no request outstanding");
         reconnect(conn, true);
         return;
       }
-      size_t used = 0;
-      ResponseParser::Status status = conn.parser.feed(p, len, &used);
-      if (status == ResponseParser::Status::kError) {
-        note_error(&stats_.errors.read, "read", conn.parser.error());
-        reconnect(conn, true);
-        return;
+      http::Step step = conn.parser.parse(input);
+      input.remove_prefix(step.consumed);
+      switch (step.event) {
+        case http::Event::kNeedMore:
+          return;
+        case http::Event::kHead:  // interim heads are skipped; the final one is read at the end
+        case http::Event::kBody:
+          continue;
+        case http::Event::kMessageComplete:
+          if (!on_response(conn) || conn.serial != serial) return;
+          continue;
+        case http::Event::kTunnel:
+          note_error(&stats_.errors.read, "read", "the response switched protocols");
+          reconnect(conn, true);
+          return;
+        case http::Event::kError:
+          note_error(&stats_.errors.read, "read", std::string(conn.parser.error().reason));
+          reconnect(conn, true);
+          return;
       }
-      p += used;
-      len -= used;
-      if (status == ResponseParser::Status::kComplete && !on_response(conn)) return;
     }
+  }
+
+  // Counts a complete response to a request whose latency counts from origin. ok: the
+  // status is a success (2xx; for gRPC, 200).
+  void record_response(uint64_t origin, int code, bool ok, uint64_t now) {
+    stats_.latency.record(now > origin ? now - origin : 0);
+    ++stats_.requests;
+    live_->requests.store(stats_.requests, std::memory_order_relaxed);
+    if (code >= 100 && code < 600) ++stats_.status_classes[code / 100];
+    if (!ok) note_error(&stats_.errors.status, "status", "HTTP " + std::to_string(code));
   }
 
   // Returns false when the connection was closed or replaced.
   bool on_response(Connection& conn) {
     uint64_t now = now_ns();
-    int code = conn.parser.status_code();
-    stats_.latency.record(now > conn.latency_origin ? now - conn.latency_origin : 0);
-    ++stats_.requests;
-    live_->requests.store(stats_.requests, std::memory_order_relaxed);
-    if (code >= 100 && code < 600) ++stats_.status_classes[code / 100];
-    if (code < 200 || code >= 300) {
-      note_error(&stats_.errors.status, "status", "HTTP " + std::to_string(code));
-    }
+    int code = conn.parser.head().status;
+    record_response(conn.latency_origin, code, code >= 200 && code < 300, now);
     if (open_loop_) conn.next_intended += static_cast<uint64_t>(interval_ns_);
     if (options_.mode == Mode::kHandshake) {
       if (conn.tls && options_.resume) conn.tls->save_session(&conn.resume);
@@ -579,7 +665,7 @@ class Worker {
       }
       return false;
     }
-    if (!conn.parser.keep_alive()) {
+    if (!conn.parser.head().keep_alive) {
       reconnect(conn, false);
       return false;
     }
@@ -594,7 +680,7 @@ class Worker {
 
   void on_eof(Connection& conn) {
     if (conn.state == ConnState::kAwaiting) {
-      if (conn.parser.finish_at_eof() == ResponseParser::Status::kComplete) {
+      if (conn.parser.finish().event == http::Event::kMessageComplete) {
         if (on_response(conn)) reconnect(conn, false);
         return;
       }
@@ -607,12 +693,131 @@ class Worker {
       reconnect(conn, true);
       return;
     }
+    if (conn.state == ConnState::kHttp2 && conn.h2->in_flight() > 0) {
+      note_error(
+          &stats_.errors.read, "read",
+          "connection closed with " + std::to_string(conn.h2->in_flight()) + " streams open");
+      reconnect(conn, true);
+      return;
+    }
     // An idle keep-alive connection closed by the server: just open another.
     reconnect(conn, false);
   }
 
+  // ---- HTTP/2 (--h2, --grpc) ----
+
+  void start_http2(Connection& conn, uint64_t now) {
+    if (conn.tls && conn.tls->alpn() != "h2") {
+      note_error(&stats_.errors.tls, "tls", "the server did not choose h2 with ALPN");
+      reconnect(conn, true);
+      return;
+    }
+    conn.h2 = std::make_unique<H2Link>(h2_request_, h2_settings_);
+    conn.state = ConnState::kHttp2;
+    start_streams(conn, now);
+    flush_http2(conn);
+  }
+
+  // Opens streams up to -m: at once in a closed loop, as they fall due in an open loop.
+  void start_streams(Connection& conn, uint64_t now) {
+    H2Link& link = *conn.h2;
+    if (!open_loop_) {
+      while (link.in_flight() < options_.streams && link.start(now, now + options_.timeout_ns)) {
+      }
+      return;
+    }
+    while (link.in_flight() < options_.streams && conn.next_intended <= now &&
+           link.start(conn.next_intended, now + options_.timeout_ns)) {
+      conn.next_intended += static_cast<uint64_t>(interval_ns_);
+    }
+    // Requests due while every stream is busy go when one ends; a later one needs a timer.
+    if (conn.next_intended > now && conn.timer_due != conn.next_intended) {
+      conn.timer_due = conn.next_intended;
+      add_timer(conn, conn.next_intended);
+    }
+  }
+
+  // After input, a timer or timeouts: counts the streams that ended, opens the next ones
+  // and sends what the session has.
+  void http2_turn(Connection& conn) {
+    H2Link& link = *conn.h2;
+    uint64_t now = now_ns();
+    for (const H2Outcome& outcome : link.finished()) record_http2(outcome, now);
+    link.clear_finished();
+    if (!link.failed()) {
+      if (link.goaway_received() && link.in_flight() == 0) {
+        reconnect(conn, false);
+        return;
+      }
+      start_streams(conn, now);
+    }
+    // A failure shows in receive() or, when nghttp2 answers it with GOAWAY, in produce().
+    if (!flush_http2(conn)) return;
+    if (link.failed()) {
+      note_error(&stats_.errors.read, "read", "HTTP/2: " + link.error());
+      reconnect(conn, true);
+    }
+  }
+
+  void record_http2(const H2Outcome& outcome, uint64_t now) {
+    switch (outcome.kind) {
+      case H2Outcome::Kind::kResponse:
+        break;
+      case H2Outcome::Kind::kReset:
+        note_error(&stats_.errors.read, "read",
+                   "stream reset (HTTP/2 error code " + std::to_string(outcome.code) + ")");
+        return;
+      case H2Outcome::Kind::kClosed:
+        note_error(&stats_.errors.read, "read", "stream closed before its response ended");
+        return;
+    }
+    const int code = outcome.status;
+    if (!h2_request_.grpc) {
+      record_response(outcome.origin, code, code >= 200 && code < 300, now);
+      return;
+    }
+    record_response(outcome.origin, code, code == 200, now);
+    if (code != 200) return;
+    ++stats_.grpc_status[outcome.grpc_slot];
+    if (outcome.grpc_slot != 0) {
+      note_error(&stats_.errors.grpc, "grpc",
+                 "grpc-status " + std::string(grpc_status_name(outcome.grpc_slot)));
+    }
+  }
+
+  // Sends what the session produced. Returns false when the connection was closed.
+  bool flush_http2(Connection& conn) {
+    if (!conn.tls) {
+      conn.h2->produce(conn.h2_out);
+      if (!send_plain(conn, conn.h2_out, &conn.h2_out_at)) return false;
+      if (conn.h2_out_at == conn.h2_out.size()) {
+        conn.h2_out.clear();
+        conn.h2_out_at = 0;
+      }
+      return true;
+    }
+    h2_scratch_.clear();
+    conn.h2->produce(h2_scratch_);
+    if (!h2_scratch_.empty() &&
+        conn.tls->write(reinterpret_cast<const uint8_t*>(h2_scratch_.data()), h2_scratch_.size()) !=
+            TlsStep::kOk) {
+      note_error(&stats_.errors.tls, "tls", conn.tls->error());
+      reconnect(conn, true);
+      return false;
+    }
+    return flush_tls(conn);
+  }
+
   void scan_timeouts(uint64_t now) {
     for (Connection& conn : connections_) {
+      if (conn.state == ConnState::kHttp2) {
+        // A stream that timed out is reset; the connection carries on.
+        for (size_t n = conn.h2->cancel_expired(now); n > 0; --n) {
+          note_error(&stats_.errors.timeout, "timeout", "no response");
+        }
+        http2_turn(conn);
+        continue;
+      }
       bool timed = conn.state == ConnState::kConnecting || conn.state == ConnState::kHandshaking ||
                    conn.state == ConnState::kAwaiting;
       if (timed && now > conn.deadline) {
@@ -629,6 +834,9 @@ class Worker {
   unsigned thread_index_;
   unsigned first_connection_;
   const std::string& request_;
+  const H2Request& h2_request_;
+  http2::Settings h2_settings_;
+  std::string h2_scratch_;  // plaintext the session produced, before TLS
   LiveCounters* live_;
   const std::atomic<bool>* stop_;
   std::vector<Connection> connections_;
@@ -695,7 +903,14 @@ bool preflight(const ClientOptions& options, std::string* error) {
       }
       return fail("TLS handshake with " + target + " failed: " + errno_text(errno));
     }
-    if (step == TlsStep::kOk) break;
+    if (step == TlsStep::kOk) {
+      if (options.http2 && link->alpn() != "h2") {
+        return fail("TLS handshake with " + target + ": the server did not choose h2 with ALPN" +
+                    (link->alpn().empty() ? std::string(" (none chosen)")
+                                          : " (chose '" + std::string(link->alpn()) + "')"));
+      }
+      break;
+    }
     uint64_t now = now_ns();
     if (now >= deadline) return fail("TLS handshake with " + target + " failed: timed out");
     pollfd pfd{fd, POLLIN, 0};
@@ -722,13 +937,16 @@ bool preflight(const ClientOptions& options, std::string* error) {
 
 RunResult run_client(const ClientOptions& options, const std::atomic<bool>* stop) {
   std::string request = build_request(options);
+  H2Request h2_request;
+  if (options.http2) h2_request = build_h2_request(options);
   unsigned threads = std::max(1u, std::min(options.threads, options.connections));
   std::vector<LiveCounters> live(threads);
   std::vector<std::unique_ptr<Worker>> workers;
   unsigned first = 0;
   for (unsigned t = 0; t < threads; ++t) {
     unsigned count = options.connections / threads + (t < options.connections % threads ? 1 : 0);
-    workers.push_back(std::make_unique<Worker>(options, t, first, count, request, &live[t], stop));
+    workers.push_back(
+        std::make_unique<Worker>(options, t, first, count, request, h2_request, &live[t], stop));
     first += count;
   }
   uint64_t start = now_ns();

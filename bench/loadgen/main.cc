@@ -14,6 +14,7 @@
 
 #include "client.h"
 #include "common.h"
+#include "grpc.h"
 #include "report.h"
 #include "server.h"
 #include "tls_link.h"
@@ -26,6 +27,8 @@ using ringside::bench::parse_size;
 namespace {
 
 constexpr int kExitUsage = 2;
+// Most streams per connection (-m): servers allow 100 to a few hundred.
+constexpr unsigned kMaxStreams = 10000;
 
 std::atomic<bool> g_stop{false};
 
@@ -122,6 +125,7 @@ int client_main(int argc, char** argv) {
   std::string timeout;
   std::string json_path;
   std::string plot_path;
+  std::string message_size;
   TlsClientOptions tls;
   po::options_description flags(
       "ringside-bench URL -c CONNS -d DURATION [options]\n"
@@ -157,6 +161,14 @@ int client_main(int argc, char** argv) {
     ("tls13-only", po::bool_switch(&tls.tls13_only), "offer TLS 1.3 only")
     ("resume", po::bool_switch(&tls.resume),
      "--mode handshake: resume sessions with tickets")
+    ("h2", po::bool_switch(&options.http2),
+     "HTTP/2: h2 chosen with ALPN for https://, h2c (prior knowledge) for http://")
+    ("streams,m", po::value<unsigned>(&options.streams)->default_value(1),
+     "--h2: concurrent streams (requests in flight) per connection")
+    ("grpc", po::value<std::string>(&options.grpc_path),
+     "unary gRPC calls to /package.Service/Method (POST, application/grpc; implies --h2)")
+    ("message-size", po::value<std::string>(&message_size)->default_value("0"),
+     "--grpc: payload bytes of each request message (k/M suffixes, up to 16M)")
     ("json", po::value<std::string>(&json_path), "write all results as JSON to FILE")
     ("plot", po::value<std::string>(&plot_path),
      "write a latency percentile chart (SVG) to FILE");
@@ -241,6 +253,32 @@ int client_main(int argc, char** argv) {
     return usage_error("https:// needs --cacert FILE (or --insecure)");
   }
   options.resume = tls.resume;
+  if (vm.count("grpc")) {
+    if (!valid_grpc_path(options.grpc_path)) {
+      return usage_error("--grpc: bad method '" + options.grpc_path +
+                         "' (expected /package.Service/Method)");
+    }
+    if (!vm["method"].defaulted()) return usage_error("--method does not apply to --grpc (POST)");
+    options.http2 = true;
+  }
+  if (!vm["message-size"].defaulted()) {
+    auto bytes = parse_size(message_size);
+    if (!bytes || *bytes > kMaxGrpcMessage) {
+      return usage_error("--message-size: bad size '" + message_size + "' (0 to 16M)");
+    }
+    if (options.grpc_path.empty()) return usage_error("--message-size applies to --grpc");
+    options.message_size = *bytes;
+  }
+  if (options.streams == 0 || options.streams > kMaxStreams) {
+    return usage_error("-m/--streams must be 1 to " + std::to_string(kMaxStreams));
+  }
+  if (!vm["streams"].defaulted() && !options.http2) {
+    return usage_error("-m/--streams applies to --h2 (HTTP/1.1 has one request in flight)");
+  }
+  if (options.http2 && options.mode != Mode::kHttp) {
+    return usage_error("--h2 and --grpc apply to --mode http");
+  }
+  if (options.http2 && url->tls) tls.alpn = "h2";
 
   auto endpoint = resolve_endpoint(url->host, url->port, &error);
   if (!endpoint) {

@@ -1,13 +1,13 @@
 #include "report.h"
 
-#include "ringside/json.h"
-
 #include <cerrno>
 #include <cmath>
 #include <cstdarg>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+
+#include "ringside/json.h"
 
 namespace ringside::bench {
 
@@ -67,7 +67,20 @@ std::string target_text(const ClientOptions& options) {
   return text;
 }
 
+// The protocol in a line of text: "HTTP/2", or "gRPC /pkg.Svc/Method" (empty for HTTP/1.1).
+std::string protocol_text(const ClientOptions& options) {
+  if (!options.grpc_path.empty()) return "gRPC " + options.grpc_path;
+  return options.http2 ? "HTTP/2" : "";
+}
+
+unsigned long long ull(uint64_t value) { return static_cast<unsigned long long>(value); }
+
 }  // namespace
+
+std::string protocol_name(const ClientOptions& options) {
+  if (!options.grpc_path.empty()) return "grpc";
+  return options.http2 ? "h2" : "http/1.1";
+}
 
 std::string mode_name(Mode mode) {
   switch (mode) {
@@ -85,10 +98,14 @@ std::string format_text_report(const ClientOptions& options, const RunResult& re
   const RunStats& stats = result.stats;
   double seconds = result.elapsed_s > 0 ? result.elapsed_s : 1;
   std::string out;
-  out += printf_string("%s load on %s for %.2fs: %u connection%s, %u thread%s, ",
+  out += printf_string("%s load on %s for %.2fs: %u connection%s, ",
                        mode_name(options.mode).c_str(), target_text(options).c_str(), seconds,
-                       options.connections, options.connections == 1 ? "" : "s", options.threads,
-                       options.threads == 1 ? "" : "s");
+                       options.connections, options.connections == 1 ? "" : "s");
+  if (options.http2) {
+    out += printf_string("%s, %u stream%s each, ", protocol_text(options).c_str(), options.streams,
+                         options.streams == 1 ? "" : "s");
+  }
+  out += printf_string("%u thread%s, ", options.threads, options.threads == 1 ? "" : "s");
   if (options.rate > 0 && options.mode != Mode::kTcp) {
     out += printf_string("open loop at %.0f req/s\n", options.rate);
   } else if (options.mode == Mode::kTcp) {
@@ -135,17 +152,30 @@ std::string format_text_report(const ClientOptions& options, const RunResult& re
     }
     out += "\n";
   }
+  if (!options.grpc_path.empty()) {
+    out += printf_string("gRPC calls: %llu OK, %llu failed", ull(stats.grpc_status[0]),
+                         ull(stats.errors.grpc));
+    std::string by_status;
+    for (int slot = 1; slot < kGrpcStatusSlots; ++slot) {
+      if (stats.grpc_status[slot] == 0) continue;
+      by_status +=
+          printf_string("%s%s %llu", by_status.empty() ? "" : ", ",
+                        std::string(grpc_status_name(slot)).c_str(), ull(stats.grpc_status[slot]));
+    }
+    out += by_status.empty() ? "\n" : " (" + by_status + ")\n";
+  }
   const ErrorCounts& errors = stats.errors;
   if (errors.total() > 0) {
     out += printf_string(
         "Errors: %llu (connect %llu, tls %llu, timeout %llu, read %llu, write %llu, "
-        "status %llu); first: %s\n",
+        "status %llu, grpc %llu); first: %s\n",
         static_cast<unsigned long long>(errors.total()),
         static_cast<unsigned long long>(errors.connect),
         static_cast<unsigned long long>(errors.tls),
         static_cast<unsigned long long>(errors.timeout),
         static_cast<unsigned long long>(errors.read), static_cast<unsigned long long>(errors.write),
-        static_cast<unsigned long long>(errors.status), stats.first_error.c_str());
+        static_cast<unsigned long long>(errors.status), ull(errors.grpc),
+        stats.first_error.c_str());
   } else {
     out += "Errors: 0\n";
   }
@@ -159,6 +189,8 @@ std::string format_json_report(const ClientOptions& options, const RunResult& re
   std::string out = "{\n";
   out += printf_string("  \"target\": \"%s\",\n", json_escape(target_text(options)).c_str());
   out += printf_string("  \"mode\": \"%s\",\n", mode_name(options.mode).c_str());
+  out += printf_string("  \"protocol\": \"%s\",\n  \"streams\": %u,\n",
+                       protocol_name(options).c_str(), options.http2 ? options.streams : 1);
   out += printf_string("  \"connections\": %u,\n  \"threads\": %u,\n", options.connections,
                        options.threads);
   out += printf_string("  \"rate\": %.3f,\n", options.rate);
@@ -192,11 +224,26 @@ std::string format_json_report(const ClientOptions& options, const RunResult& re
   const ErrorCounts& e = stats.errors;
   out += printf_string(
       "  \"errors\": {\"total\": %llu, \"connect\": %llu, \"tls\": %llu, \"timeout\": %llu, "
-      "\"read\": %llu, \"write\": %llu, \"status\": %llu},\n",
+      "\"read\": %llu, \"write\": %llu, \"status\": %llu, \"grpc\": %llu},\n",
       static_cast<unsigned long long>(e.total()), static_cast<unsigned long long>(e.connect),
       static_cast<unsigned long long>(e.tls), static_cast<unsigned long long>(e.timeout),
       static_cast<unsigned long long>(e.read), static_cast<unsigned long long>(e.write),
-      static_cast<unsigned long long>(e.status));
+      static_cast<unsigned long long>(e.status), ull(e.grpc));
+  if (!options.grpc_path.empty()) {
+    out += printf_string(
+        "  \"grpc\": {\"method\": \"%s\", \"message_size\": %zu, \"ok\": %llu, "
+        "\"failed\": %llu, \"by_status\": {",
+        json_escape(options.grpc_path).c_str(), options.message_size, ull(stats.grpc_status[0]),
+        ull(e.grpc));
+    const char* separator = "";
+    for (int slot = 0; slot < kGrpcStatusSlots; ++slot) {
+      if (stats.grpc_status[slot] == 0) continue;
+      out += printf_string("%s\"%s\": %llu", separator, std::string(grpc_status_name(slot)).c_str(),
+                           ull(stats.grpc_status[slot]));
+      separator = ", ";
+    }
+    out += "}},\n";
+  }
   out += printf_string("  \"first_error\": \"%s\",\n", json_escape(stats.first_error).c_str());
   out += "  \"latency_ns\": {";
   out += printf_string("\"count\": %llu, \"min\": %llu, \"mean\": %.1f, \"stdev\": %.1f, ",
@@ -252,15 +299,19 @@ std::string format_svg_plot(const ClientOptions& options, const RunResult& resul
   svg +=
       printf_string("<text x=\"%.0f\" y=\"24\" font-size=\"16\" font-weight=\"bold\">%s</text>\n",
                     kLeft, xml_escape(title).c_str());
-  std::string subtitle =
-      printf_string("%s, %u connections, %s, %.0f s, %llu requests, p50 %s, p99 %s, max %s",
-                    mode_name(options.mode).c_str(), options.connections,
-                    options.rate > 0 ? printf_string("%.0f req/s open loop", options.rate).c_str()
-                                     : "closed loop",
-                    result.elapsed_s, static_cast<unsigned long long>(count),
-                    format_duration_ns(static_cast<double>(latency.percentile(50))).c_str(),
-                    format_duration_ns(static_cast<double>(latency.percentile(99))).c_str(),
-                    format_duration_ns(static_cast<double>(latency.max())).c_str());
+  std::string subtitle = printf_string(
+      "%s, %u connections%s, %s, %.0f s, %llu requests, p50 %s, p99 %s, max %s",
+      mode_name(options.mode).c_str(), options.connections,
+      options.http2
+          ? printf_string(" x %u streams (%s)", options.streams, protocol_text(options).c_str())
+                .c_str()
+          : "",
+      options.rate > 0 ? printf_string("%.0f req/s open loop", options.rate).c_str()
+                       : "closed loop",
+      result.elapsed_s, static_cast<unsigned long long>(count),
+      format_duration_ns(static_cast<double>(latency.percentile(50))).c_str(),
+      format_duration_ns(static_cast<double>(latency.percentile(99))).c_str(),
+      format_duration_ns(static_cast<double>(latency.max())).c_str());
   svg += printf_string("<text x=\"%.0f\" y=\"44\" fill=\"#555\">%s</text>\n", kLeft,
                        xml_escape(subtitle).c_str());
 

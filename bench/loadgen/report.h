@@ -11,6 +11,8 @@ namespace ringside::bench {
 inline constexpr double kReportPercentiles[] = {50, 75, 90, 99, 99.9, 99.99};
 
 std::string mode_name(Mode mode);
+// "http/1.1", "h2" (--h2) or "grpc" (--grpc).
+std::string protocol_name(const ClientOptions& options);
 
 // The human-readable summary (what wrk prints, plus errors by kind).
 std::string format_text_report(const ClientOptions& options, const RunResult& result);

@@ -8,6 +8,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 namespace ringside::bench {
 
@@ -19,6 +20,7 @@ struct TlsClientOptions {
   bool insecure = false;  // no verification at all
   bool tls13_only = false;
   bool resume = false;  // keep each connection's session for the next (tickets)
+  std::string alpn;     // ALPN ids to offer, comma-separated ("h2"); empty: no ALPN
 };
 
 // A saved session for resumption, reused by the next connection of the same slot.
@@ -48,6 +50,8 @@ class TlsLink {
   virtual std::span<const uint8_t> pending_output() const = 0;
   virtual void consume_output(size_t n) = 0;
   virtual bool resumed() const = 0;
+  // The ALPN id the server chose ("h2"), empty when none was (valid after the handshake).
+  virtual std::string_view alpn() const = 0;
   // Keeps the session (with its ticket, if one has arrived) in slot.
   virtual void save_session(TlsResumeSlot* slot) = 0;
   // After kError: a one-line reason.

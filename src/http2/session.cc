@@ -283,16 +283,20 @@ struct Callbacks {
     return 0;
   }
 
-  static int on_frame_not_send(nghttp2_session*, const nghttp2_frame* frame, int, void* user) {
+  static int on_frame_not_send(nghttp2_session* session, const nghttp2_frame* frame, int,
+                               void* user) {
     Session& s = self(user);
-    // A request that never left (GOAWAY came first, or the session is closing): nghttp2
-    // made no stream for it, so on_stream_close will not come.
+    // A request that never left (GOAWAY came first, or the session is closing). nghttp2
+    // may or may not hold a stream for it: when it does (a session closing after its own
+    // GOAWAY, nghttp2 1.52), on_stream_close follows and must not find the Stream freed
+    // here through the stream's user data.
     if (frame->hd.type != NGHTTP2_HEADERS || frame->headers.cat != NGHTTP2_HCAT_REQUEST ||
         s.role_ != Role::kClient) {
       return 0;
     }
     Session::Stream* st = s.find(frame->hd.stream_id);
     if (st == nullptr) return 0;
+    nghttp2_session_set_stream_user_data(session, frame->hd.stream_id, nullptr);
     s.close_stream(st, kRefusedStream);
     return 0;
   }

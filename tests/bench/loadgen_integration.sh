@@ -4,28 +4,7 @@
 # Usage: loadgen_integration.sh PATH/TO/ringside-bench
 set -u
 BENCH="$1"
-WORK=$(mktemp -d)
-SERVER_PIDS=""
-cleanup() {
-  for pid in $SERVER_PIDS; do kill "$pid" 2>/dev/null; done
-  wait 2>/dev/null
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*"; exit 1; }
-
-# start_server NAME ARGS...: runs `serve 127.0.0.1:0 ARGS` and sets PORT.
-start_server() {
-  name=$1; shift
-  "$BENCH" serve 127.0.0.1:0 "$@" > "$WORK/$name.out" 2>&1 &
-  SERVER_PIDS="$SERVER_PIDS $!"
-  for _ in $(seq 50); do
-    PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$WORK/$name.out")
-    [ -n "$PORT" ] && return 0
-    sleep 0.1
-  done
-  fail "$name server did not start: $(cat "$WORK/$name.out")"
-}
+. "$(dirname "$0")/loadgen_lib.sh"
 
 # json_number FILE KEY: the first number after "KEY": in FILE.
 json_number() {

@@ -1,6 +1,7 @@
 // The HTTP/2 codec end to end: a server Session and a client Session in one process.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "h2_test_util.h"
@@ -354,6 +355,26 @@ TEST(Http2Session, IdleSessionMemory) {
   }
   EXPECT_EQ(allocator.live_bytes(), 0u);
   EXPECT_EQ(allocator.live_blocks(), 0u);
+}
+
+// A client that fails (here: garbage from the server) while a request is still queued: the
+// request is never sent, its stream is closed once (REFUSED_STREAM), and nothing touches
+// the freed stream when nghttp2 reports the close of the stream it had opened for it.
+TEST(Http2Session, ClientErrorWithAnUnsentRequestClosesItOnce) {
+  Recorder events;
+  Session client(Role::kClient, events);
+  events.session = &client;
+  auto id = client.submit_request(views(get_request()), true);
+  ASSERT_TRUE(id.ok());
+  (void)client.receive(bytes("this is not HTTP/2 at all, not even a SETTINGS frame"));
+  std::string out;
+  client.produce(out);
+  EXPECT_EQ(events.connection_errors, 1);
+  EXPECT_TRUE(events.streams[*id].closed);
+  EXPECT_EQ(events.streams[*id].close_code, kRefusedStream);
+  EXPECT_EQ(std::count(events.log.begin(), events.log.end(), "close " + std::to_string(*id)), 1);
+  EXPECT_EQ(client.open_streams(), 0u);
+  EXPECT_TRUE(client.finished());
 }
 
 }  // namespace
