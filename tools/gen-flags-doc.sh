@@ -10,7 +10,9 @@ cat <<'HEAD'
 Generated from `ringside --help` by `tools/gen-flags-doc.sh`; a test fails when this
 page and the binary disagree. Durations take `ms`, `s`, `m`, `h`, `d` (a bare number is
 seconds); sizes take `k` and `m`. Every flag can also be set in `--config FILE` (INI,
-the flag's name as the key; repeat a key for a repeatable flag); flags override the file.
+the flag's name as the key, every key with a value and no `[section]` headers; repeat a
+key for a repeatable flag; relative paths in the file are relative to the file's folder);
+flags override the file.
 
 `ringside hosts` followed by the same flags checks them as a start would, then prints
 the `/etc/hosts` lines that map each egress listener's service to its client alias

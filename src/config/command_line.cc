@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -1167,6 +1168,60 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
   if (config.listeners.empty()) fail("nothing to do: give at least one --ingress or --egress");
 }
 
+// What Boost's INI reader would take in a way the user did not mean, said plainly: a
+// "[section]" header (Boost would prefix every key after it with "section."), and a
+// key without '=' (Boost's "the required argument ... is missing"). "" when fine.
+std::string check_config_lines(const std::string& text) {
+  std::istringstream lines(text);
+  std::string line;
+  for (int number = 1; std::getline(lines, line); ++number) {
+    const size_t hash = line.find('#');
+    std::string_view l = std::string_view(line).substr(0, hash);
+    while (!l.empty() && (l.front() == ' ' || l.front() == '\t')) l.remove_prefix(1);
+    while (!l.empty() && (l.back() == ' ' || l.back() == '\t' || l.back() == '\r')) {
+      l.remove_suffix(1);
+    }
+    if (l.empty()) continue;
+    const std::string where = "line " + std::to_string(number) + ": ";
+    if (l.front() == '[') {
+      return where + "'" + std::string(l) +
+             "': sections are not used; write every key at the top level";
+    }
+    if (l.find('=') == std::string_view::npos) {
+      return where + "'" + std::string(l) + "' has no value; write '" + std::string(l) +
+             " = VALUE' (a switch: '" + std::string(l) + " = true')";
+    }
+  }
+  return {};
+}
+
+// Paths in the file are relative to the file's folder, not to the current directory: the
+// file keys that name files or folders, and the PATH of an upstream's file: source.
+void resolve_relative_paths(po::parsed_options& parsed, const std::string& config_path) {
+  const std::filesystem::path folder = std::filesystem::path(config_path).parent_path();
+  if (folder.empty()) return;  // the file is in the current directory: nothing changes
+  auto resolve = [&folder](const std::string& value) {
+    if (value.empty() || value.front() == '/') return value;
+    return (folder / value).lexically_normal().string();
+  };
+  static const std::set<std::string> kPathKeys = {"cert",    "key",    "trust",
+                                                  "ca-cert", "ca-key", "cert-dir"};
+  for (po::option& option : parsed.options) {
+    for (std::string& value : option.value) {
+      if (kPathKeys.count(option.string_key) != 0) {
+        value = resolve(value);
+      } else if (option.string_key == "access-log" && value != "-") {
+        value = resolve(value);
+      } else if (option.string_key == "upstream") {
+        const size_t at = value.find("=file:");
+        if (at != std::string::npos) {
+          value = value.substr(0, at + 6) + resolve(value.substr(at + 6));
+        }
+      }
+    }
+  }
+}
+
 // Turns a Boost exception into our one line. where: "" for the command line, or
 // "--config 'FILE': " for the file.
 std::string describe_boost_error(const po::error& e, const std::string& where) {
@@ -1258,10 +1313,12 @@ ParseOutcome parse_command_line(int argc, const char* const* argv) {
     po::options_description general("General", kHelpWidth, kHelpWidth / 2);
     general.add_options()  //
         ("config", po::value(&raw.config_file)->value_name("FILE"),
-         "INI file with the flags' names as keys (ingress = ...); repeat a key for a repeatable "
-         "flag; '#' starts a comment. Flags override the file; a repeatable flag given on the "
-         "command line replaces all of the file's values for it")  //
-        ("help,h", "print this help")                              //
+         "INI file with the flags' names as keys (ingress = ...), no [sections], every key with "
+         "a value (tls13-only = true); repeat a key for a repeatable flag; '#' starts a comment; "
+         "relative paths (cert, key, trust, ca-cert, ca-key, cert-dir, access-log, upstream "
+         "file:) are relative to the file's folder. Flags override the file; a repeatable flag "
+         "given on the command line replaces all of the file's values for it")  //
+        ("help,h", "print this help")                                           //
         ("version", "print the version");
     // Words that are not flags land here, so the error can quote the first of them.
     po::options_description hidden;
@@ -1301,10 +1358,18 @@ ParseOutcome parse_command_line(int argc, const char* const* argv) {
         if (!file) {
           return exit_with(2, "ringside: " + where + "cannot read: " + std::strerror(errno));
         }
-        po::store(po::parse_config_file(file, shared, /*allow_unregistered=*/false), vm);
+        std::ostringstream text;
+        text << file.rdbuf();
         if (file.bad()) {
           return exit_with(2, "ringside: " + where + "read error: " + std::strerror(errno));
         }
+        if (std::string problem = check_config_lines(text.str()); !problem.empty()) {
+          return exit_with(2, "ringside: " + where + problem);
+        }
+        std::istringstream in(text.str());
+        po::parsed_options parsed = po::parse_config_file(in, shared, /*allow_unregistered=*/false);
+        resolve_relative_paths(parsed, path);
+        po::store(parsed, vm);
         where.clear();
       }
       po::notify(vm);

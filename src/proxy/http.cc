@@ -66,6 +66,7 @@ void reset_exchange(Exchange& ex) {
   ex.upstream_keep_alive = true;
   ex.http10 = false;
   ex.upgrade = false;
+  ex.tunnel = false;
   ex.te_trailers = false;
   ex.plan_close = false;
   ex.grpc = false;
@@ -292,6 +293,7 @@ void Worker::http_down_data(Connection* c, std::string_view data) {
     case DownPhase::kLingering:
       return;  // discarded: the connection is closing
     case DownPhase::kTunnel:
+      h.ex().bytes_received += data.size();
       if (h.ex().up != nullptr) {
         http_to_upstream(h.ex().up, data.data(), data.size());
         if (h.ex().up->up.out.size() > runtime_.config.max_pending_bytes) pause_recv(c, c->down);
@@ -311,6 +313,7 @@ void Worker::http_down_data(Connection* c, std::string_view data) {
   if (c->state == ConnState::kClosing || h.phase == DownPhase::kLingering) return;
   if (used < data.size()) {
     if (h.phase == DownPhase::kTunnel) {
+      h.ex().bytes_received += data.size() - used;
       if (h.ex().up != nullptr) http_to_upstream(h.ex().up, data.data() + used, data.size() - used);
     } else {
       h.backlog.append(data.substr(used));
@@ -330,6 +333,7 @@ void Worker::http_parse(Connection* c) {
   if (h.phase == DownPhase::kTunnel) {
     // Bytes the client sent behind the upgrade request belong to the new protocol.
     if (h.ex().up != nullptr && used < h.backlog.size()) {
+      h.ex().bytes_received += h.backlog.size() - used;
       http_to_upstream(h.ex().up, h.backlog.data() + used, h.backlog.size() - used);
     }
     h.backlog.clear();
@@ -1485,6 +1489,7 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
   HttpDown* h = ex.stream == 0 ? c->http.get() : nullptr;  // null: an HTTP/2 stream
   c->last_activity_ms = now_ms_;
   if (h != nullptr && h->phase == DownPhase::kTunnel) {
+    ex.bytes_sent += data.size();
     h1_send_body(ex, data);
     if (c->down.out.size() > runtime_.config.max_pending_bytes) pause_recv(u, u->up);
     return;
@@ -1545,8 +1550,11 @@ void Worker::http_up_data(Connection* u, std::string_view data) {
         }
         h->phase = DownPhase::kTunnel;
         ex.framing = http::BodyFraming::kTunnel;
+        ex.tunnel = true;
+        ex.bytes_sent += data.size() - used;
         h1_send_body(ex, data.substr(used));
         if (!h->backlog.empty()) {
+          ex.bytes_received += h->backlog.size();
           http_to_upstream(u, h->backlog.data(), h->backlog.size());
           h->backlog.clear();
         }
@@ -1882,6 +1890,19 @@ void Worker::http_on_abort(Connection* c) {
       return;
     }
     Exchange& ex = *hu.owner;
+    if (ex.tunnel) {
+      // A tunnel's end: a clean one (the app closed after the client, or closed first and
+      // the client's side is closing after what is queued) is not a failure; a reset is.
+      ex.up = nullptr;
+      hu.owner = nullptr;
+      if (!c->up.eof) ex.flags |= http::kFlagUpstreamConnectionTermination;
+      http_end_exchange(ex);
+      Connection* d = ex.down;
+      if (d->state != ConnState::kClosing && d->http->phase != DownPhase::kLingering) {
+        http_close_after_flush(d, c->up.eof);
+      }
+      return;
+    }
     if (ex.response_complete) {
       // Gone while the rest of an answered request's body was flowing: nothing is lost,
       // and the exchange ends without it.
@@ -1920,7 +1941,10 @@ void Worker::http_on_abort(Connection* c) {
     http_release_upstream(*ex, false);  // its answer is unwanted: not reusable
   }
   if (h.exchange_active()) {
-    if (h.client_eof) h.ex().flags |= http::kFlagDownstreamConnectionTermination;
+    // The client closing a tunnel is how a tunnel ends; closing an exchange is not.
+    if (h.client_eof && !h.ex().tunnel) {
+      h.ex().flags |= http::kFlagDownstreamConnectionTermination;
+    }
     http_end_exchange(h.ex());
   }
 }

@@ -56,6 +56,7 @@ struct Exchange {
   bool client_keep_alive = true;
   bool http10 = false;
   bool upgrade = false;      // the request asked for a protocol switch (Upgrade)
+  bool tunnel = false;       // ... and got it: raw bytes both ways until either side closes
   bool te_trailers = false;  // the client said "te: trailers" (kept for an HTTP/2 upstream)
   bool plan_close = false;
   bool grpc = false;              // content-type application/grpc: local replies are Trailers-Only

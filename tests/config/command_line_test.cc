@@ -837,6 +837,36 @@ TEST_F(CommandLineTest, ConfigFile) {
   EXPECT_EQ(outcome.config.listeners[0].name, "ingress_0.0.0.0:15443");  // from the file
 }
 
+TEST_F(CommandLineTest, ConfigFilePathsAreRelativeToTheFile) {
+  // The file in a folder of its own, with the certificates next to it under relative
+  // names; the current directory is elsewhere.
+  const std::string folder = dir_ + "/etc";
+  ASSERT_EQ(::mkdir(folder.c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(cert_.c_str(), (folder + "/cert.pem").c_str()), 0);
+  ASSERT_EQ(::symlink(key_.c_str(), (folder + "/key.pem").c_str()), 0);
+  const std::string endpoints = folder + "/endpoints";
+  { std::ofstream(endpoints) << "10.0.0.7:15443\n"; }
+  const std::string file = folder + "/ringside.ini";
+  {
+    std::ofstream(file) << "service-name = app.ns\n"
+                           "ingress = 0.0.0.0:15443=127.0.0.1:8080,protocol=http\n"
+                           "cert = cert.pem\nkey = ./key.pem\n"
+                           "egress = 127.0.0.1:15080=orders.ns,tls=off\n"
+                           "upstream = orders.ns=file:endpoints\n"
+                           "access-log = logs/../access.log\n";
+  }
+  const ParseOutcome outcome = parse({"--config", file});
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.cert_path, folder + "/cert.pem");
+  EXPECT_EQ(outcome.config.key_path, folder + "/key.pem");
+  EXPECT_EQ(outcome.config.http.access_log, folder + "/access.log");
+  ASSERT_EQ(outcome.config.services.at("orders.ns").dynamic.size(), 1u);
+  EXPECT_EQ(outcome.config.services.at("orders.ns").dynamic[0].path, endpoints);
+  // On the command line, paths stay relative to the current directory.
+  const ParseOutcome flags = parse({"--config", file, "--access-log", "here.log"});
+  EXPECT_EQ(flags.config.http.access_log, "here.log");
+}
+
 TEST_F(CommandLineTest, ConfigFileErrors) {
   const std::string unknown = write_file("unknown.ini", "service-name = a\nbogus = 1\n");
   ParseOutcome outcome = parse({"--config", unknown});
@@ -859,6 +889,22 @@ TEST_F(CommandLineTest, ConfigFileErrors) {
   outcome = parse({"--config", dir_ + "/missing.ini"});
   EXPECT_EQ(outcome.exit_code, 2);
   EXPECT_NE(outcome.message.find("missing.ini': cannot read"), std::string::npos)
+      << outcome.message;
+
+  // What Boost would misread is said plainly, with the line.
+  const std::string section = write_file("section.ini", "# sidecar\n[ingress]\nthreads = 1\n");
+  outcome = parse({"--config", section});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("line 2: '[ingress]': sections are not used; write every key "
+                                 "at the top level"),
+            std::string::npos)
+      << outcome.message;
+  const std::string bare = write_file("bare.ini", "threads = 1\n  tls13-only  # TLS 1.3\n");
+  outcome = parse({"--config", bare});
+  EXPECT_EQ(outcome.exit_code, 2);
+  EXPECT_NE(outcome.message.find("line 2: 'tls13-only' has no value; write 'tls13-only = VALUE' "
+                                 "(a switch: 'tls13-only = true')"),
+            std::string::npos)
       << outcome.message;
 
   // A bad value from the file is reported under the flag's name.

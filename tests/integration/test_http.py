@@ -545,6 +545,30 @@ class _PathTests:
         # Everything after the head went through unparsed.
         self.assertEqual(up.connections[0].byte_count(), len(req.raw_head) + len(payload))
 
+    def test_websocket_clean_close_is_logged_with_its_bytes_and_no_flag(self):
+        greeting = b"hello from upstream"
+        up = self.upstream(su.serve(su.websocket_echo(greeting)))
+        log = os.path.join(self.workdir, "access.log")
+        _, port = self.start_http_ingress(up.port, ["--access-log", log,
+                                                    "--access-log-format", "json"])
+        client = self.tls_client(port)
+        client.send(request("GET", "/ws", headers=[
+            ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]))
+        self.assertEqual(client.read_head(timeout=10).status, 101)
+        self.assertEqual(client.read_exact(len(greeting)), greeting)
+        payload = os.urandom(5000)
+        client.send(payload)
+        self.assertEqual(client.read_exact(len(payload), timeout=20), payload)
+        client.close()  # the client ends the tunnel
+        self.assertTrue(harness.wait_until(lambda: os.path.exists(log) and
+                                           os.path.getsize(log) > 0, timeout=5), self.diag())
+        with open(log) as f:
+            (entry,) = [json.loads(line) for line in f if line.strip()]
+        self.assertEqual((entry["response_code"], entry["response_flags"]), (101, "-"), entry)
+        self.assertEqual(entry["bytes_received"], len(payload))
+        self.assertEqual(entry["bytes_sent"], len(greeting) + len(payload))
+
     def test_hop_by_hop_headers_are_removed_both_ways(self):
         up = self.upstream(su.serve(su.echo(headers=[
             ("Connection", "X-Resp-Secret"), ("X-Resp-Secret", "s"),
