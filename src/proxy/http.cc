@@ -1199,7 +1199,9 @@ bool Worker::http_grpc_retry_on_status(Exchange& ex, std::span<const http::Field
   RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: gRPC attempt %u on %s ended %s; retrying",
                       listener_config(ex.down).config.name.c_str(), ex.retries + 1,
                       ex.upstream_address.c_str(), std::string(grpc::status_name(*status)).c_str());
-  http_release_upstream(ex, /*reusable=*/true);
+  // Not reusable: an HTTP/1.1 upstream is still inside that response (its end is not
+  // parsed yet); an HTTP/2 stream that already ended is only forgotten.
+  http_release_upstream(ex, /*reusable=*/false);
   http_retry(ex, /*counted=*/true, /*replay=*/true, /*fresh_only=*/false);
   return true;
 }
