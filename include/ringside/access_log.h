@@ -70,12 +70,14 @@ struct AccessLogEntry {
   std::string_view listener;            // "egress_127.0.0.1:15080"
   std::string_view downstream_address;  // the client, "10.0.0.9:51234"
   int grpc_status = -1;                 // a gRPC call's grpc-status; negative: none
+  // Ingress: 1 the client came over TLS, 0 in plaintext (tls=permissive); -1 egress.
+  int downstream_tls = -1;
 };
 
 // The Envoy-like default text line:
 //   [2024-05-01T12:00:00.123Z] "GET /path HTTP/1.1" 200 - 0 1234 5 3 "request-id"
 //   "authority" "user-agent" "10.0.0.7:15443" orders.ns 0 egress_127.0.0.1:15080
-//   10.0.0.9:51234 "details" grpc-status
+//   10.0.0.9:51234 "details" grpc-status tls|plaintext
 // (one line, ending in '\n'): quoted fields escape '"', '\' and every byte outside
 // printable ASCII as \xNN, so a hostile value cannot forge a line; empty values are "-".
 void format_access_log_text(const AccessLogEntry& entry, bool log_query, std::string& out);

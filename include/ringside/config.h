@@ -46,6 +46,10 @@ struct ListenerConfig {
   std::string san;  // the DNS SAN the upstream must present; default: service
   std::string sni;  // SNI sent; default: service
   bool tls = true;  // egress only: tls=off relays plaintext (for tests and migration)
+  // ingress only: tls=permissive also takes plaintext clients on the port (App Mesh's
+  // PERMISSIVE mode, for moving a service onto TLS): a first byte that is not a TLS
+  // handshake record makes the connection plaintext.
+  bool permissive = false;
   // egress, HTTP protocols: h2=off keeps the remote sidecar on HTTP/1.1 (ALPN http/1.1).
   bool h2 = true;
   // ALPN ids, most preferred first: what an ingress listener accepts, what an egress

@@ -44,6 +44,9 @@ struct RequestContext {
   // Ingress listeners (client -> ringside over TLS) add x-forwarded-for and
   // x-forwarded-proto: https; egress listeners (local app -> ringside) add neither.
   bool ingress = false;
+  // Ingress: the client came over TLS (false: plaintext on a tls=permissive port, and
+  // x-forwarded-proto says http).
+  bool client_tls = true;
   // The client is a trusted downstream (--trusted-downstream: a load balancer in front of
   // the ingress): the x-forwarded-proto it sent is kept, as it knows the scheme its own
   // client used; https is added only when it sent none. Untrusted clients' values are

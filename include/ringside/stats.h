@@ -59,6 +59,8 @@ class Gauge {
     "Peer certificates rejected (chain, expiry, SAN)")                                            \
   X(tls_closed_before_hello_total, tls_closed_before_hello_total, counter,                        \
     "Connections closed by the client before it sent a byte (TCP health checks)")                 \
+  X(plaintext_cx_total, plaintext_cx_total, counter,                                              \
+    "Connections a tls=permissive ingress served in plaintext")                                   \
   X(upstream_cx_total, upstream_cx_total, counter, "Upstream connections opened")                 \
   X(upstream_cx_connect_fail, upstream_cx_connect_fail_total, counter,                            \
     "Upstream connects refused, unreachable or timed out")                                        \

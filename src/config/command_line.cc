@@ -95,7 +95,10 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "protocol=tcp|http|http2|grpc (tcp; what the app speaks: http is HTTP/1.1, http2 and "
        "grpc are h2c; clients may speak HTTP/2 or HTTP/1.1 to any of the three), "
        "client-cert=none|optional|require (none), alpn=ID[:ID...] (protocol=tcp: the ALPN ids "
-       "the listener accepts, e.g. h2:http/1.1; the HTTP protocols accept h2 and http/1.1)")  //
+       "the listener accepts, e.g. h2:http/1.1; the HTTP protocols accept h2 and http/1.1), "
+       "tls=strict|permissive (strict; permissive: a client whose first byte is not a TLS "
+       "handshake is served in plaintext on the same port, counted apart, for moving a "
+       "service onto TLS)")  //
       ("egress", po::value(&raw.egress)->value_name("LISTEN=SERVICE[,KEY=VAL]"),
        "plaintext listener whose traffic goes over TLS to SERVICE's upstreams; keys: "
        "protocol=tcp|http|http2|grpc (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), "
@@ -580,11 +583,21 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
           fail(flag, spec,
                "client-cert '" + std::string(kv.value) + "' is not none, optional or require");
         }
+      } else if (kv.key == "tls") {
+        if (kv.value != "strict" && kv.value != "permissive") {
+          fail(flag, spec, "tls '" + std::string(kv.value) + "' is not strict or permissive");
+        }
+        listener.permissive = kv.value == "permissive";
       } else {
         fail(flag, spec,
              "unknown key '" + std::string(kv.key) +
-                 "' (ingress keys: protocol, client-cert, alpn)");
+                 "' (ingress keys: protocol, client-cert, alpn, tls)");
       }
+    }
+    if (listener.permissive && listener.client_cert == tls::ClientCertMode::kRequire) {
+      fail(flag, spec,
+           "client-cert=require and tls=permissive contradict each other: a plaintext client "
+           "has no certificate to require");
     }
     settle_alpn(flag, spec, listener, alpn_given);
     return listener;

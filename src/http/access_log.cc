@@ -249,7 +249,7 @@ void format_access_log_text(const AccessLogEntry& e, bool log_query, std::string
   } else {
     out += '-';
   }
-  out += '\n';
+  out += e.downstream_tls > 0 ? " tls\n" : e.downstream_tls == 0 ? " plaintext\n" : " -\n";
 }
 
 void format_access_log_json(const AccessLogEntry& e, bool log_query, std::string& out) {
@@ -285,7 +285,9 @@ void format_access_log_json(const AccessLogEntry& e, bool log_query, std::string
   } else {
     out += ",\"grpc_status\":null";
   }
-  out += "}\n";
+  out += e.downstream_tls > 0    ? ",\"downstream_tls\":true}\n"
+         : e.downstream_tls == 0 ? ",\"downstream_tls\":false}\n"
+                                 : ",\"downstream_tls\":null}\n";
 }
 
 // ---- ring -------------------------------------------------------------------------------

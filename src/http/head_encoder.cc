@@ -160,7 +160,9 @@ void encode_request_head(const RequestHead& head, const RequestContext& context,
       }
       out += "\r\n";
     }
-    if (!forwarded_proto_kept) out += "x-forwarded-proto: https\r\n";
+    if (!forwarded_proto_kept) {
+      out += context.client_tls ? "x-forwarded-proto: https\r\n" : "x-forwarded-proto: http\r\n";
+    }
   }
   out += "\r\n";
 }

@@ -80,6 +80,8 @@ struct Connection {
   uint32_t pending_ops = 0;               // operations the kernel still owes a completion for
   bool upstream_counted = false;
   bool retired = false;     // queued for release
+  bool sniffing = false;    // tls=permissive ingress: the first bytes decide TLS or plaintext
+  bool plaintext = false;   // ... and they were not a TLS handshake
   bool h2_checked = false;  // downstream HTTP: its first bytes were looked at for the h2 preface
   uint64_t last_activity_ms = 0;
   const TlsGeneration* tls_generation = nullptr;  // the context this connection started with

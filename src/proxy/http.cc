@@ -471,6 +471,7 @@ void Worker::http_start_exchange(Exchange& ex, const http::RequestHead& head,
   http::RequestContext context;
   context.headers = config.headers;
   context.ingress = ingress;
+  context.client_tls = !c->plaintext;
   context.trusted_downstream =
       any_contains(config.trusted_downstreams, c->peer.family, c->peer.addr);
   context.client_address = client_ip;
@@ -940,6 +941,8 @@ void Worker::http_log(const Exchange& ex) {
   entry.listener = listener_config(c).config.name;
   entry.downstream_address = c->h2 ? c->h2->client_address : c->http->client_address;
   entry.grpc_status = ex.grpc_status;
+  if (listener_config(c).config.kind == ListenerKind::kIngress)
+    entry.downstream_tls = !c->plaintext;
   access_log_->log(entry);
 }
 

@@ -113,9 +113,25 @@ void Worker::start_ingress(Connection* c) {
     return;
   }
   c->down.tls->set_output(&c->down.out);
+  c->sniffing = listener.config.permissive;
   c->state = ConnState::kDownHandshake;
   schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.handshake_timeout.count()));
   arm_recv(c, c->down);
+}
+
+void Worker::start_plaintext_ingress(Connection* c) {
+  // No byte was written by the TLS session yet (a server speaks after the ClientHello).
+  c->plaintext = true;
+  c->down.tls.reset();
+  c->down.out.clear();
+  lstats(c).plaintext_cx_total.add();
+  timers_.cancel(&c->timer.node);
+  if (c->kind == ConnKind::kHttpDown) {
+    c->state = ConnState::kRelaying;  // the bytes about to be processed are HTTP
+    http_arm_down_timer(c);
+    return;
+  }
+  start_connect(c);  // TCP: the app, as after a handshake; the bytes wait for it
 }
 
 void Worker::report_upstream_connect(Connection* c, bool ok) {
@@ -285,6 +301,12 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
       lstats(c).upstream_bytes_rx.add(len);
     }
     c->last_activity_ms = now_ms_;
+    if (c->sniffing && half.id == HalfId::kDown && c->state == ConnState::kDownHandshake) {
+      // tls=permissive: a TLS record starts with its content type, 22 for a handshake;
+      // anything else is a plaintext client, served without TLS from here on.
+      c->sniffing = false;
+      if (data[0] != 0x16) start_plaintext_ingress(c);
+    }
     if (c->state != ConnState::kClosing) {
       if (c->kind == ConnKind::kTcp) {
         process_input(c, half, data, len);

@@ -90,6 +90,7 @@ class Worker {
   void release(Connection* c);
   Connection* lookup(const Token& token);
   void start_ingress(Connection* c);
+  void start_plaintext_ingress(Connection* c);  // tls=permissive, first byte not TLS
   void start_connect(Connection* c);
   // Outlier detection: the outcome of c's connect (+ TLS handshake) to its endpoint.
   void report_upstream_connect(Connection* c, bool ok);

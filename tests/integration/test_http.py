@@ -1191,7 +1191,7 @@ _TEXT_LINE = re.compile(
     r'(?P<status>\d+) (?P<flags>\S+) (?P<rx>\d+) (?P<tx>\d+) (?P<duration>\d+) (?P<svc>\S+) '
     r'"(?P<id>[^"]*)" "(?P<authority>[^"]*)" "(?P<ua>[^"]*)" "(?P<upstream>[^"]*)" '
     r'(?P<service>\S+) (?P<retries>\d+) (?P<listener>\S+) (?P<client>\S+) "(?P<details>[^"]*)" '
-    r'(?P<grpc_status>-|\d+)$')
+    r'(?P<grpc_status>-|\d+) (?P<downstream_tls>tls|plaintext|-)$')
 
 
 class AccessLogTest(HttpCase):
@@ -1245,6 +1245,7 @@ class AccessLogTest(HttpCase):
             self.assertEqual(entry["authority"], HOST)
             self.assertEqual(entry["protocol"], "HTTP/1.1")
             self.assertEqual(entry["grpc_status"], "-")  # not a gRPC call
+            self.assertEqual(entry["downstream_tls"], "tls")
 
     def test_json_log_flags_retries_and_details(self):
         up = self.upstream(su.serve(su.by_path({"/slow": su.never, "/reset": su.reset_now})))
