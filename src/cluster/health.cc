@@ -6,8 +6,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <span>
 
 #include "net/socket.h"
@@ -326,7 +329,15 @@ void Checker::run_once() {
       }
       continue;
     }
-    for (const auto& [id, address] : target.cluster->members()) {
+    const auto members = target.cluster->members();
+    // Endpoints discovery dropped since the last round: their state goes with them.
+    for (auto it = endpoints_.lower_bound({t, 0});
+         it != endpoints_.end() && it->first.first == t;) {
+      const bool present = std::any_of(members.begin(), members.end(),
+                                       [&](const auto& m) { return m.first == it->first.second; });
+      it = present ? std::next(it) : endpoints_.erase(it);
+    }
+    for (const auto& [id, address] : members) {
       State& state = endpoints_[{t, id}];
       const bool was = state.healthy;
       record(state, check(address, target.probe, timeout));
