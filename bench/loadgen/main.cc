@@ -1,6 +1,6 @@
 // ringside-bench: the load generator and test upstream. See docs/bench-tool.md.
 //   ringside-bench URL -c CONNS -d DURATION [options]   load a target
-//   ringside-bench serve ADDR [options]                  run the hello/echo upstream
+//   ringside-bench serve ADDR [options]                  run the hello/echo/gRPC upstream
 #include <signal.h>
 #include <unistd.h>
 
@@ -73,7 +73,10 @@ int serve_main(int argc, char** argv) {
     ("delay", po::value<std::string>(), "answer every request after this long (e.g. 5ms)")
     ("stall-after", po::value<uint64_t>(), "stall once after this many requests")
     ("stall-for", po::value<std::string>(), "length of the one-time stall (e.g. 1s)")
-    ("echo", po::bool_switch(&options.echo), "TCP echo server instead of HTTP");
+    ("echo", po::bool_switch(&options.echo), "TCP echo server instead of HTTP")
+    ("grpc", po::bool_switch(&options.grpc),
+     "gRPC echo server over h2c (HTTP/2 prior knowledge): every unary call, any path, is "
+     "answered with its own request message and grpc-status 0");
   // clang-format on
   po::options_description hidden;
   hidden.add_options()("address", po::value<std::string>());
@@ -109,8 +112,13 @@ int serve_main(int argc, char** argv) {
   if ((options.stall_after > 0) != (options.stall_for_ns > 0)) {
     return usage_error("--stall-after and --stall-for go together");
   }
-  if (options.echo && (options.delay_ns > 0 || options.stall_after > 0)) {
-    return usage_error("--delay and --stall-* apply to the HTTP server, not --echo");
+  if (options.echo && options.grpc) return usage_error("--echo and --grpc do not go together");
+  if ((options.echo || options.grpc) && (options.delay_ns > 0 || options.stall_after > 0)) {
+    return usage_error(std::string("--delay and --stall-* apply to the HTTP server, not ") +
+                       (options.echo ? "--echo" : "--grpc"));
+  }
+  if (options.grpc && !vm["body-size"].defaulted()) {
+    return usage_error("--body-size applies to the HTTP server (--grpc echoes the request)");
   }
   install_stop_handlers();
   return ringside::bench::run_server(options, &g_stop);

@@ -11,11 +11,13 @@
 #include <cstring>
 #include <deque>
 #include <memory>
+#include <span>
 #include <string_view>
 #include <thread>
 #include <vector>
 
 #include "common.h"
+#include "grpc_echo.h"
 
 namespace ringside::bench {
 
@@ -104,6 +106,7 @@ struct Shared {
   const ServeOptions* options;
   std::string response;
   std::string bad_request;
+  http2::Settings http2;  // --grpc
   std::atomic<uint64_t> requests{0};
   std::atomic<uint64_t> stall_until_ns{0};
   const std::atomic<bool>* stop;
@@ -122,6 +125,7 @@ struct Connection {
   bool close_after_output = false;
   bool reading = true;
   bool writing = false;
+  std::unique_ptr<GrpcEcho> grpc;  // --grpc: the connection's HTTP/2 session
 };
 
 struct DelayedResponse {
@@ -209,6 +213,10 @@ class ServerThread {
       auto conn = std::make_unique<Connection>();
       conn->fd = fd;
       conn->serial = ++serial_;
+      if (shared_->options->grpc) {
+        conn->grpc = std::make_unique<GrpcEcho>(shared_->http2);
+        conn->grpc->produce(conn->output);  // our SETTINGS, sent with the first answer
+      }
       epoll_event ev{};
       ev.events = EPOLLIN;
       ev.data.fd = fd;
@@ -236,7 +244,9 @@ class ServerThread {
       ssize_t n = read(conn->fd, read_buffer_.data(), read_buffer_.size());
       if (n > 0) {
         std::string_view data(read_buffer_.data(), static_cast<size_t>(n));
-        bool alive = shared_->options->echo ? on_echo_data(conn, data) : on_http_data(conn, data);
+        bool alive = conn->grpc               ? on_grpc_data(conn, data)
+                     : shared_->options->echo ? on_echo_data(conn, data)
+                                              : on_http_data(conn, data);
         if (!alive) return false;
         if (!conn->reading || static_cast<size_t>(n) < read_buffer_.size()) break;
         continue;
@@ -268,6 +278,19 @@ class ServerThread {
 
   bool on_echo_data(Connection* conn, std::string_view data) {
     conn->output.append(data);
+    return flush(conn);
+  }
+
+  bool on_grpc_data(Connection* conn, std::string_view data) {
+    GrpcEcho& session = *conn->grpc;
+    session.receive(
+        std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(data.data()), data.size()));
+    session.produce(conn->output);
+    if (session.finished()) {
+      // A connection error (GOAWAY queued) or a finished GOAWAY exchange: write, then close.
+      conn->closing = true;
+      conn->close_after_output = true;
+    }
     return flush(conn);
   }
 
@@ -450,6 +473,9 @@ int run_server(const ServeOptions& options, const std::atomic<bool>* stop) {
       "HTTP/1.1 400 Bad Request\r\nServer: ringside-bench\r\nContent-Length: 0\r\n"
       "Connection: close\r\n\r\n";
   shared.stop = stop;
+  // A benchmark's app should not be the limit: real gRPC servers allow many more streams
+  // per connection than a proxy's 100.
+  shared.http2.max_concurrent_streams = 1000;
 
   unsigned threads = std::max(1u, options.threads);
   std::vector<int> listeners;
@@ -468,8 +494,11 @@ int run_server(const ServeOptions& options, const std::atomic<bool>* stop) {
     listeners.push_back(fd);
   }
   std::printf("ringside-bench serve: listening on %s (%s, %u thread%s)\n",
-              endpoint->to_string().c_str(), options.echo ? "echo" : "http", threads,
-              threads == 1 ? "" : "s");
+              endpoint->to_string().c_str(),
+              options.grpc   ? "grpc, h2c"
+              : options.echo ? "echo"
+                             : "http",
+              threads, threads == 1 ? "" : "s");
   std::fflush(stdout);
 
   std::vector<std::thread> workers;

@@ -3,7 +3,9 @@
 //    fixed body, handles pipelining, and can answer late (--delay) or stall once
 //    (--stall-after/--stall-for) to check a load generator's latency accounting;
 //  - a TCP echo server (--echo) that relays the client's half-close: after reading EOF it
-//    finishes echoing and then shuts down its own write side.
+//    finishes echoing and then shuts down its own write side;
+//  - a gRPC echo server (--grpc): h2c with prior knowledge on the project's HTTP/2 codec,
+//    answering every unary call on any path with its own request message (GrpcEcho).
 // One epoll loop per thread, each with its own SO_REUSEPORT listener.
 #pragma once
 
@@ -21,6 +23,7 @@ struct ServeOptions {
   uint64_t stall_after = 0;   // after this many requests (0: never) ...
   uint64_t stall_for_ns = 0;  // ... no response leaves for this long, once
   bool echo = false;          // TCP echo instead of HTTP
+  bool grpc = false;          // gRPC echo over h2c instead of HTTP/1.1
 };
 
 // The bytes of the hello response (status line, headers, body) for body_size.

@@ -4,9 +4,11 @@
 #         closed and open loop; --h2 against an HTTP/1.1-only server must fail.
 #   grpc: --grpc against a grpcio server (tests/bench/grpc_server.py): calls succeed, and the
 #         calls a server aborts are counted by their grpc-status.
+#   serve_grpc: `ringside-bench serve --grpc` (the gRPC echo app) under --grpc -m and under a
+#         grpcio client (tests/bench/grpc_echo_client.py), which checks the echoed bytes.
 # A missing tool skips (exit 77), except under CI=true for a tool tools/setup.sh installs
 # (tools/packages.txt): there it is a failure, as in tests/integration/harness.py.
-# Usage: loadgen_h2_integration.sh PATH/TO/ringside-bench h2|grpc
+# Usage: loadgen_h2_integration.sh PATH/TO/ringside-bench h2|grpc|serve_grpc
 set -u
 BENCH="$1"
 PART="$2"
@@ -76,6 +78,14 @@ no_errors() {
   [ "$errors" = 0 ] || fail "$1: $errors errors: $(cat "$WORK/$1.txt")"
 }
 
+# all_calls_ok NAME: gRPC calls completed, every one with grpc-status 0, zero errors.
+all_calls_ok() {
+  no_errors "$1"
+  ok=$(json "$WORK/$1.json" grpc ok)
+  [ "$ok" -gt 0 ] && [ "$ok" = "$(json "$WORK/$1.json" requests)" ] ||
+    fail "$1: $ok calls OK: $(cat "$WORK/$1.json")"
+}
+
 h2_part() {
   command -v nghttpd > /dev/null || missing nghttpd nghttp2-server
   command -v openssl > /dev/null || missing openssl openssl
@@ -131,14 +141,18 @@ h2_part() {
   grep -q "streams" "$WORK/usage.txt" || fail "-m 0: $(cat "$WORK/usage.txt")"
 }
 
-grpc_part() {
-  # The grpcio server needs an interpreter that has grpc (Debian's python3-grpcio is for
-  # /usr/bin/python3, which may not be the first python3 on PATH).
+# grpc_python: sets py to an interpreter that has grpc (Debian's python3-grpcio is for
+# /usr/bin/python3, which may not be the first python3 on PATH).
+grpc_python() {
   py=""
   for candidate in /usr/bin/python3 python3; do
     if "$candidate" -c "import grpc" 2> /dev/null; then py=$candidate; break; fi
   done
   [ -n "$py" ] || missing "python3 module grpc" python3-grpcio
+}
+
+grpc_part() {
+  grpc_python
 
   # start_grpc NAME ARGS...: sets PORT.
   start_grpc() {
@@ -151,10 +165,7 @@ grpc_part() {
   start_grpc grpc --expect-size 64 --fail-status UNAVAILABLE
   url="http://127.0.0.1:$PORT"
   run unary "$url" --grpc /bench.Echo/Unary --message-size 64 -c 2 -m 4 -d 1s
-  no_errors unary
-  ok=$(json "$WORK/unary.json" grpc ok)
-  [ "$ok" -gt 0 ] && [ "$ok" = "$(json "$WORK/unary.json" requests)" ] ||
-    fail "unary: $ok calls OK: $(cat "$WORK/unary.json")"
+  all_calls_ok unary
   [ "$(json "$WORK/unary.json" protocol)" = grpc ] || fail "unary: protocol is not grpc"
 
   # The server checks the message length it decoded: one byte more is INVALID_ARGUMENT.
@@ -185,9 +196,43 @@ grpc_part() {
   [ $? -eq 2 ] || fail "--message-size 17M did not exit 2"
 }
 
+serve_grpc_part() {
+  grpc_python
+  start_server echo_app --grpc --threads 2
+  grep -q "grpc, h2c" "$WORK/echo_app.out" || fail "serve --grpc: $(cat "$WORK/echo_app.out")"
+  url="http://127.0.0.1:$PORT"
+
+  # Many streams on many connections: every call OK, nothing else.
+  run echo "$url" --grpc /bench.Echo/Unary --message-size 64 -c 8 -m 20 -d 1s
+  all_calls_ok echo
+  # Empty and larger-than-the-window messages, any method path.
+  run echo_empty "$url" --grpc /other.Service/Call -c 2 -m 4 -d 300ms
+  all_calls_ok echo_empty
+  run echo_large "$url" --grpc /bench.Echo/Unary --message-size 200k -c 2 -m 4 -d 500ms
+  all_calls_ok echo_large
+
+  # A real gRPC client gets its own bytes back.
+  "$py" "$HERE/grpc_echo_client.py" "$PORT" > "$WORK/grpcio.txt" 2>&1 ||
+    fail "grpcio client: $(cat "$WORK/grpcio.txt")"
+  grep -q "^ok 404$" "$WORK/grpcio.txt" || fail "grpcio client: $(cat "$WORK/grpcio.txt")"
+
+  # Not gRPC: every GET is answered 404 (counted as status errors).
+  "$BENCH" "$url/" --h2 -c 1 -m 2 -d 300ms --json "$WORK/get.json" > "$WORK/get.txt" 2>&1
+  [ "$(json "$WORK/get.json" status 4xx)" -gt 0 ] || fail "GET: $(cat "$WORK/get.txt")"
+  [ "$(json "$WORK/get.json" status 4xx)" = "$(json "$WORK/get.json" requests)" ] &&
+    [ "$(json "$WORK/get.json" errors status)" = "$(json "$WORK/get.json" requests)" ] ||
+    fail "GET: $(cat "$WORK/get.json")"
+
+  "$BENCH" serve 127.0.0.1:0 --grpc --echo > "$WORK/usage.txt" 2>&1
+  [ $? -eq 2 ] || fail "serve --grpc --echo did not exit 2"
+  "$BENCH" serve 127.0.0.1:0 --grpc --delay 1ms > "$WORK/usage.txt" 2>&1
+  [ $? -eq 2 ] || fail "serve --grpc --delay did not exit 2"
+}
+
 case "$PART" in
   h2) h2_part ;;
   grpc) grpc_part ;;
-  *) fail "usage: $0 BENCH h2|grpc" ;;
+  serve_grpc) serve_grpc_part ;;
+  *) fail "usage: $0 BENCH h2|grpc|serve_grpc" ;;
 esac
 echo "ok"

@@ -1,5 +1,6 @@
-"""bench/compare, kept alive: one scenario (a, HTTPS keep-alive through the ingress), one
-round of one second, for ringside, HAProxy and nginx, writing to a temporary directory.
+"""bench/compare, kept alive: scenario a (HTTPS keep-alive through the ingress) and scenario
+i (gRPC through the gRPC ingress, --protocol http), each one round of one second, for
+ringside, HAProxy and nginx, writing to a temporary directory.
 It fails when the script fails, when a proxy's run reports an error, or when a proxy
 served nothing; the figures themselves are not judged (a smoke run, not a benchmark).
 Needs root and two CPUs (as bench/compare does), nginx with its stream module and
@@ -41,11 +42,12 @@ class CompareSmokeTest(unittest.TestCase):
         self.out = tempfile.mkdtemp(prefix="ringside-compare-smoke-")
         self.addCleanup(shutil.rmtree, self.out, ignore_errors=True)
 
-    def test_one_scenario_one_round_one_second(self):
+    def run_compare(self, scenario, *flags):
+        """bench/compare for one scenario, one round of one second; its runs by proxy."""
         done = subprocess.run(
-            [sys.executable, COMPARE, "--only", "a", "--rounds", "1", "--duration", "1",
+            [sys.executable, COMPARE, "--only", scenario, "--rounds", "1", "--duration", "1",
              "--proxies", ",".join(PROXIES), "--build-dir", harness.build_root(),
-             "--out", self.out],
+             "--out", self.out, *flags],
             capture_output=True, text=True, timeout=240)
         output = done.stdout + done.stderr
         self.assertEqual(done.returncode, 0, output)
@@ -55,7 +57,7 @@ class CompareSmokeTest(unittest.TestCase):
         with open(written[0]) as f:
             results = json.load(f)
         self.assertEqual(results["notes"], [], output)
-        runs = results["scenarios"]["a"]["runs"]
+        runs = results["scenarios"][scenario]["runs"]
         for proxy in PROXIES:
             with self.subTest(proxy=proxy):
                 self.assertEqual(len(runs[proxy]), 1, output)
@@ -66,6 +68,23 @@ class CompareSmokeTest(unittest.TestCase):
                 self.assertTrue(any(isinstance(v, (int, float)) and v > 0
                                     for v in figures.values()),
                                 f"{proxy}: nothing measured: {run}\n{output}")
+        return runs, output
+
+    def test_one_scenario_one_round_one_second(self):
+        self.run_compare("a")
+
+    def test_grpc_scenario(self):
+        """Scenario i: gRPC through each proxy's gRPC ingress to serve --grpc, every call OK
+        (a failed call is a generator error, hence a note)."""
+        runs, output = self.run_compare("i", "--protocol", "http", "--tag", "grpc")
+        self.assertTrue(glob.glob(os.path.join(self.out, "compare-*-grpc.md")),
+                        f"--tag grpc: {os.listdir(self.out)}")
+        for proxy in PROXIES:
+            with self.subTest(proxy=proxy):
+                run = runs[proxy][0]
+                self.assertGreater(run["calls/s"], 0, output)
+                self.assertAlmostEqual(run["proxy user us/call"] + run["proxy kernel us/call"],
+                                       run["proxy CPU us/call"], places=6)
 
 
 if __name__ == "__main__":
