@@ -1,6 +1,10 @@
 #include "grpc.h"
 
+#include "ringside/grpc.h"
+
 namespace ringside::bench {
+
+static_assert(kGrpcStatusCodes == grpc::kStatusCount);
 
 std::string grpc_frame(size_t payload_size) {
   std::string frame(5 + payload_size, 'x');
@@ -12,40 +16,18 @@ std::string grpc_frame(size_t payload_size) {
 }
 
 int grpc_status_slot(std::span<const http::Field> fields) {
+  // HTTP/2 field names are lower case.
   for (const http::Field& field : fields) {
-    if (field.name != "grpc-status") continue;  // HTTP/2 field names are lower case
-    std::string_view value = field.value;
-    if (value.empty() || value.size() > 2) return kGrpcStatusMissing;
-    int code = 0;
-    for (char c : value) {
-      if (c < '0' || c > '9') return kGrpcStatusMissing;
-      code = code * 10 + (c - '0');
-    }
-    return code < kGrpcStatusCodes ? code : kGrpcStatusMissing;
+    if (field.name != "grpc-status") continue;
+    const auto status = grpc::parse_status(field.value);
+    return status ? static_cast<int>(*status) : kGrpcStatusMissing;
   }
   return kGrpcStatusMissing;
 }
 
 std::string_view grpc_status_name(int slot) {
-  static constexpr std::string_view kNames[kGrpcStatusSlots] = {"OK",
-                                                                "CANCELLED",
-                                                                "UNKNOWN",
-                                                                "INVALID_ARGUMENT",
-                                                                "DEADLINE_EXCEEDED",
-                                                                "NOT_FOUND",
-                                                                "ALREADY_EXISTS",
-                                                                "PERMISSION_DENIED",
-                                                                "RESOURCE_EXHAUSTED",
-                                                                "FAILED_PRECONDITION",
-                                                                "ABORTED",
-                                                                "OUT_OF_RANGE",
-                                                                "UNIMPLEMENTED",
-                                                                "INTERNAL",
-                                                                "UNAVAILABLE",
-                                                                "DATA_LOSS",
-                                                                "UNAUTHENTICATED",
-                                                                "missing"};
-  return slot >= 0 && slot < kGrpcStatusSlots ? kNames[slot] : "missing";
+  if (slot < 0 || slot >= kGrpcStatusCodes) return "missing";
+  return grpc::status_name(static_cast<grpc::Status>(slot));
 }
 
 bool valid_grpc_path(std::string_view path) {

@@ -18,7 +18,7 @@ inline constexpr size_t kMaxGrpcMessage = 16u << 20;
 
 // gRPC status codes run 0 (OK) to 16 (UNAUTHENTICATED); one more slot counts calls whose
 // grpc-status was missing or not one of them.
-inline constexpr int kGrpcStatusCodes = 17;
+inline constexpr int kGrpcStatusCodes = 17;  // grpc::kStatusCount
 inline constexpr int kGrpcStatusMissing = kGrpcStatusCodes;
 inline constexpr int kGrpcStatusSlots = kGrpcStatusCodes + 1;
 
