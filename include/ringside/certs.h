@@ -34,6 +34,15 @@ struct CaOptions {
 // certificate and its new key.
 Result<tls::Identity> create_ca(const CaOptions& options, std::string* detail);
 
+// Creates a subordinate CA signed by parent (parent.cert_chain_pem's first certificate
+// and parent.key_pem, itself a CA): basicConstraints CA:TRUE with pathLenConstraint 0
+// (critical; it issues leaves, never another CA), keyUsage keyCertSign and cRLSign,
+// subject and authority key identifiers, a validity inside the parent's. The returned
+// chain is the new CA followed by every certificate of parent.cert_chain_pem: the layout
+// --ca-cert takes.
+Result<tls::Identity> create_intermediate(const tls::Identity& parent, const CaOptions& options,
+                                          std::string* detail);
+
 struct LeafOptions {
   // At least one; the first is also the subject CN (verifiers ignore the CN).
   std::vector<std::string> dns_sans;
@@ -48,7 +57,10 @@ struct LeafOptions {
 // Issues a leaf signed by ca (ca.cert_chain_pem's first certificate and ca.key_pem):
 // extKeyUsage serverAuth+clientAuth, keyUsage digitalSignature (+keyEncipherment for
 // RSA), a random 128-bit serial, issuer = the CA's subject, subject and authority key
-// identifiers. The returned chain is the leaf alone (the CA is the peers' trust).
+// identifiers. ca.cert_chain_pem may hold the issuing CA's chain (the issuing CA first,
+// then its parents; each must be a CA and issue the one before it). The returned chain
+// is the leaf followed by that chain without a self-signed root (peers trust the root):
+// the leaf alone for a flat CA.
 Result<tls::Identity> issue_leaf(const tls::Identity& ca, const LeafOptions& options,
                                  std::string* detail);
 

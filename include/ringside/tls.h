@@ -53,6 +53,7 @@ struct CertInfo {
   int64_t not_before = 0;  // Unix seconds
   int64_t not_after = 0;   // Unix seconds
   bool is_ca = false;
+  int path_len = -1;  // a CA's pathLenConstraint; -1 when it has none
   std::string sha256_hex;  // fingerprint of the DER
 };
 

@@ -313,6 +313,49 @@ bool valid_dns_name(std::string_view name) {
   return true;
 }
 
+bool key_is_of(const Der& cert, std::string_view key_pem) {
+  tls::detail::PrivateKeyDer key;
+  return tls::detail::decode_private_key(key_pem, &key, nullptr) &&
+         tls::detail::key_matches_certificate(cert, key);
+}
+
+// The certificates a leaf is served with: the issuing CA's chain as --ca-cert holds it
+// (the issuing CA first, then its parents), checked link by link (each a CA, within its
+// validity, issued by the next), without a self-signed root (peers hold the root as their
+// trust; sending it is only bytes). A flat CA gives "".
+Result<std::string> served_ca_chain(const std::vector<Der>& ca_der, std::string* detail) {
+  std::vector<tls::CertInfo> infos(ca_der.size());
+  std::string why;
+  for (size_t i = 0; i < ca_der.size(); ++i) {
+    if (!tls::detail::decode_certificate(ca_der[i], &infos[i], &why)) {
+      return failure(detail, "CA chain certificate " + std::to_string(i + 1) + ": " + why);
+    }
+    if (!infos[i].is_ca) {
+      return failure(detail, "CA chain certificate " + std::to_string(i + 1) + " (" +
+                                 infos[i].subject + ") is not a CA (basicConstraints)");
+    }
+    const int64_t now = static_cast<int64_t>(time(nullptr));
+    if (now > infos[i].not_after || now < infos[i].not_before) {
+      return failure(detail, "CA chain certificate " + std::to_string(i + 1) + " (" +
+                                 infos[i].subject + ") is outside its validity (" +
+                                 tls::detail::iso8601(infos[i].not_before) + " to " +
+                                 tls::detail::iso8601(infos[i].not_after) + ")");
+    }
+    if (i > 0 && infos[i - 1].issuer != infos[i].subject) {
+      return failure(detail, "CA chain does not link: certificate " + std::to_string(i) +
+                                 " is issued by '" + infos[i - 1].issuer + "', certificate " +
+                                 std::to_string(i + 1) + " is '" + infos[i].subject +
+                                 "' (the issuing CA first, then its parents)");
+    }
+  }
+  std::string pem;
+  for (size_t i = 0; i < ca_der.size(); ++i) {
+    if (infos[i].subject == infos[i].issuer) continue;  // a self-signed root
+    pem += tls::detail::der_to_pem(ca_der[i].data(), ca_der[i].size(), CERT_TYPE);
+  }
+  return pem;
+}
+
 }  // namespace
 
 Result<std::string> generate_key(KeyType type, std::string* detail) {
@@ -360,6 +403,74 @@ Result<tls::Identity> create_ca(const CaOptions& options, std::string* detail) {
   return tls::Identity{std::move(pem.value()), key.to_pem()};
 }
 
+Result<tls::Identity> create_intermediate(const tls::Identity& parent, const CaOptions& options,
+                                          std::string* detail) {
+  Rng rng;
+  if (!rng.ok) return failure(detail, "random number generator unavailable");
+  if (options.common_name.empty()) return failure(detail, "the CA needs a common name");
+  std::string why;
+  auto parent_der = tls::detail::pem_certificates(parent.cert_chain_pem, &why);
+  if (parent_der.empty()) return failure(detail, "parent CA certificate: " + why);
+  auto chain = served_ca_chain(parent_der, &why);
+  if (!chain.ok()) return failure(detail, "parent " + why);
+  tls::CertInfo parent_info;
+  if (!tls::detail::decode_certificate(parent_der.front(), &parent_info, &why)) {
+    return failure(detail, "parent CA certificate: " + why);
+  }
+  if (parent_info.path_len == 0) {
+    return failure(detail, "the parent CA '" + parent_info.subject +
+                               "' has pathLenConstraint 0: it may issue leaves, not another CA");
+  }
+  LoadedKey parent_key;
+  if (!parent_key.load(parent.key_pem, &why)) return failure(detail, "parent CA key: " + why);
+  if (!key_is_of(parent_der.front(), parent.key_pem)) {
+    return failure(
+        detail, "the parent CA key does not match its certificate (" + parent_info.subject + ")");
+  }
+  LoadedKey key;
+  if (!key.generate(options.key_type, &rng.rng, &why)) return failure(detail, why);
+
+  int64_t start =
+      options.not_before != 0 ? options.not_before : static_cast<int64_t>(time(nullptr));
+  if (start + options.lifetime.count() > parent_info.not_after) {
+    return failure(detail, "the intermediate would outlive its parent CA (which expires " +
+                               tls::detail::iso8601(parent_info.not_after) +
+                               "): give a shorter lifetime");
+  }
+  auto cert = std::make_unique<Cert>();
+  wc_InitCert(cert.get());
+  set_common_name(cert.get(), options.common_name);
+  cert->isCA = 1;
+  cert->selfSigned = 0;
+  // pathLenConstraint 0: it issues leaves, never another CA.
+  cert->pathLen = 0;
+  cert->pathLenSet = 1;
+  cert->sigType = parent_key.signature_type();
+  if (!set_validity(cert.get(), options.not_before, options.lifetime)) {
+    return failure(detail, "the CA lifetime must be positive");
+  }
+  if (!set_random_serial(cert.get())) return failure(detail, "no randomness for the serial");
+  const auto& issuer = parent_der.front();
+  if (wc_SetIssuerRaw(cert.get(), issuer.data(), static_cast<int>(issuer.size())) != 0) {
+    return failure(detail, "cannot copy the parent CA subject into the issuer");
+  }
+  if (wc_SetKeyUsage(cert.get(), "keyCertSign,cRLSign") != 0 ||
+      wc_SetSubjectKeyIdFromPublicKey_ex(cert.get(), key.wolf_type(), key.wolf_key()) != 0 ||
+      wc_SetAuthKeyIdFromPublicKey_ex(cert.get(), parent_key.wolf_type(), parent_key.wolf_key()) !=
+          0) {
+    return failure(detail, "cannot set the CA extensions");
+  }
+  auto pem = make_and_sign(cert.get(), key, parent_key, /*is_ca=*/true, &rng.rng, detail);
+  if (!pem) return pem.error();
+  // The layout --ca-cert takes: the new CA first, then every certificate of the parent's
+  // file (its root included, so that the file alone is a complete trust for tools).
+  std::string parents;
+  for (const auto& der : parent_der) {
+    parents += tls::detail::der_to_pem(der.data(), der.size(), CERT_TYPE);
+  }
+  return tls::Identity{std::move(pem.value()) + parents, key.to_pem()};
+}
+
 Result<tls::Identity> issue_leaf(const tls::Identity& ca, const LeafOptions& options,
                                  std::string* detail) {
   if (options.dns_sans.empty()) return failure(detail, "a leaf needs at least one DNS SAN");
@@ -376,8 +487,14 @@ Result<tls::Identity> issue_leaf(const tls::Identity& ca, const LeafOptions& opt
     return failure(detail, "CA certificate: " + why);
   }
   if (!ca_info.is_ca) return failure(detail, "the CA certificate is not a CA (basicConstraints)");
+  auto chain = served_ca_chain(ca_der, &why);
+  if (!chain.ok()) return failure(detail, why);
   LoadedKey ca_key;
   if (!ca_key.load(ca.key_pem, &why)) return failure(detail, "CA key: " + why);
+  if (!key_is_of(ca_der.front(), ca.key_pem)) {
+    return failure(detail, "the CA key does not match the CA certificate (" + ca_info.subject +
+                               ", the first certificate of the CA file)");
+  }
   LoadedKey leaf_key;
   if (!options.key_pem.empty()) {
     if (!leaf_key.load(options.key_pem, &why)) return failure(detail, "leaf key: " + why);
@@ -410,7 +527,7 @@ Result<tls::Identity> issue_leaf(const tls::Identity& ca, const LeafOptions& opt
   }
   auto pem = make_and_sign(cert.get(), leaf_key, ca_key, /*is_ca=*/false, &rng.rng, detail);
   if (!pem) return pem.error();
-  return tls::Identity{std::move(pem.value()), leaf_key.to_pem()};
+  return tls::Identity{std::move(pem.value()) + *chain, leaf_key.to_pem()};
 }
 
 Result<std::string> create_csr(std::string_view key_pem, const std::vector<std::string>& dns_sans,

@@ -159,7 +159,9 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("trust", po::value(&raw.trust)->value_name("FILE"),
        "CA bundle (PEM) that peer certificates must chain to")  //
       ("ca-cert", po::value(&raw.ca_cert)->value_name("FILE"),
-       "local issuer: CA certificate that signs this task's certificates; needs --ca-key")  //
+       "local issuer: CA certificate that signs this task's certificates, optionally followed "
+       "by its parents (a subordinate CA: issued certificates are served with that chain, "
+       "less a self-signed root); needs --ca-key")  //
       ("ca-key", po::value(&raw.ca_key)->value_name("FILE"), "local issuer: the CA's key")  //
       ("cert-dir", po::value(&raw.cert_dir)->value_name("DIR"),
        "where issued certificates and keys are written")  //

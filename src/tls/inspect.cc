@@ -1,4 +1,5 @@
 // Certificate inspection and identity validation (no TLS connection involved).
+#include <algorithm>
 #include <cctype>
 #include <memory>
 
@@ -86,6 +87,24 @@ std::vector<CertInfo> inspect_bundle(std::string_view pem) {
   return out;
 }
 
+namespace detail {
+
+bool key_matches_certificate(const Der& cert, const PrivateKeyDer& key) {
+  global_init();
+  // Let wolfSSL compare the certificate's public key with the private key.
+  std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(
+      wolfSSL_CTX_new(wolfTLS_server_method()), &wolfSSL_CTX_free);
+  return ctx &&
+         wolfSSL_CTX_use_certificate_buffer(ctx.get(), cert.data(), static_cast<long>(cert.size()),
+                                            WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS &&
+         wolfSSL_CTX_use_PrivateKey_buffer(ctx.get(), key.der.data(),
+                                           static_cast<long>(key.der.size()),
+                                           WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS &&
+         wolfSSL_CTX_check_private_key(ctx.get()) == WOLFSSL_SUCCESS;
+}
+
+}  // namespace detail
+
 Result<CertInfo> validate_identity(const Identity& identity, std::string_view trust_pem,
                                    std::string_view required_san, int64_t now,
                                    std::string* detail) {
@@ -105,20 +124,8 @@ Result<CertInfo> validate_identity(const Identity& identity, std::string_view tr
   if (!detail::decode_private_key(identity.key_pem, &key, &why)) {
     return invalid(detail, "key: " + why);
   }
-
-  // Key match: let wolfSSL compare the leaf's public key with the private key.
-  {
-    std::unique_ptr<WOLFSSL_CTX, decltype(&wolfSSL_CTX_free)> ctx(
-        wolfSSL_CTX_new(wolfTLS_server_method()), &wolfSSL_CTX_free);
-    if (!ctx) return invalid(detail, "out of memory");
-    bool matches = wolfSSL_CTX_use_certificate_buffer(ctx.get(), chain.front().data(),
-                                                      static_cast<long>(chain.front().size()),
-                                                      WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS &&
-                   wolfSSL_CTX_use_PrivateKey_buffer(ctx.get(), key.der.data(),
-                                                     static_cast<long>(key.der.size()),
-                                                     WOLFSSL_FILETYPE_ASN1) == WOLFSSL_SUCCESS &&
-                   wolfSSL_CTX_check_private_key(ctx.get()) == WOLFSSL_SUCCESS;
-    if (!matches) return invalid(detail, "private key does not match the certificate");
+  if (!detail::key_matches_certificate(chain.front(), key)) {
+    return invalid(detail, "private key does not match the certificate");
   }
 
   if (now < leaf.not_before) {
@@ -149,8 +156,16 @@ Result<CertInfo> validate_identity(const Identity& identity, std::string_view tr
             static_cast<long>(trust_pem.size()), WOLFSSL_FILETYPE_PEM) != WOLFSSL_SUCCESS) {
       return invalid(detail, "trust bundle does not load");
     }
+    // A chain certificate that is itself in the trust bundle is a trust anchor (a peer
+    // trusting the intermediate): the chain is verified up to it, not through it.
+    size_t depth = chain.size();
+    std::string ignored;
+    auto anchors = detail::pem_certificates(trust_pem, &ignored);
+    for (size_t i = 1; i < depth; ++i) {
+      if (std::find(anchors.begin(), anchors.end(), chain[i]) != anchors.end()) depth = i;
+    }
     // Verify from the top intermediate down, trusting each one only once it verified.
-    for (size_t i = chain.size(); i-- > 0;) {
+    for (size_t i = depth; i-- > 0;) {
       const auto& der = chain[i];
       int ret = wolfSSL_CertManagerVerifyBuffer(
           manager.cm, der.data(), static_cast<long>(der.size()), WOLFSSL_FILETYPE_ASN1);

@@ -123,6 +123,7 @@ bool decode_certificate(const Der& der, CertInfo* info, std::string* detail) {
   bool dates_ok = decode_date(dc->beforeDate, dc->beforeDateLen, &ci.not_before) &&
                   decode_date(dc->afterDate, dc->afterDateLen, &ci.not_after);
   ci.is_ca = dc->isCA != 0;
+  if (dc->isCA && dc->pathLengthSet) ci.path_len = dc->pathLength;
   wc_FreeDecodedCert(dc.get());
   if (!dates_ok) {
     if (detail) *detail = "certificate validity dates do not parse";

@@ -29,6 +29,9 @@ struct PrivateKeyDer {
 };
 bool decode_private_key(std::string_view pem, PrivateKeyDer* key, std::string* detail);
 
+// Whether key is the private key of the certificate's public key.
+bool key_matches_certificate(const Der& cert, const PrivateKeyDer& key);
+
 // DER -> PEM with the given wolfSSL type (CERT_TYPE, ECC_PRIVATEKEY_TYPE, ...).
 std::string der_to_pem(const uint8_t* der, size_t len, int wolf_type);
 

@@ -187,5 +187,133 @@ TEST(Issuer, RejectsBadRequests) {
   EXPECT_EQ(private_key_type("garbage"), KeyType::kOther);
 }
 
+// root -> intermediate -> leaf: the intermediate is a CA with pathLenConstraint 0, its
+// file holds the chain, leaves are served with the intermediate (not the root), and a
+// peer trusting only the root, or only the intermediate, verifies them.
+TEST_P(IssuerTest, IntermediateChainVerifiesAgainstTheRoot) {
+  const KeyType type = GetParam();
+  std::string detail, out;
+  CaOptions root_options;
+  root_options.common_name = "Root";
+  auto root = create_ca(root_options, &detail);
+  ASSERT_TRUE(root.ok()) << detail;
+  CaOptions inter_options;
+  inter_options.common_name = "Intermediate";
+  inter_options.key_type = type;
+  inter_options.lifetime = std::chrono::hours(24 * 365);
+  auto inter = create_intermediate(root.value(), inter_options, &detail);
+  ASSERT_TRUE(inter.ok()) << detail;
+  auto inter_certs = tls::inspect_bundle(inter->cert_chain_pem);
+  ASSERT_EQ(inter_certs.size(), 2u);
+  EXPECT_EQ(inter_certs[0].subject, "CN=Intermediate");
+  EXPECT_EQ(inter_certs[0].issuer, "CN=Root");
+  EXPECT_TRUE(inter_certs[0].is_ca);
+  EXPECT_EQ(inter_certs[0].path_len, 0);
+  EXPECT_EQ(inter_certs[1].subject, "CN=Root");
+  EXPECT_EQ(private_key_type(inter->key_pem), type);
+
+  LeafOptions leaf_options;
+  leaf_options.dns_sans = {"orders.sample-namespace"};
+  auto leaf = issue_leaf(inter.value(), leaf_options, &detail);
+  ASSERT_TRUE(leaf.ok()) << detail;
+  auto served = tls::inspect_bundle(leaf->cert_chain_pem);
+  ASSERT_EQ(served.size(), 2u) << "the leaf and the intermediate, not the root";
+  EXPECT_EQ(served[0].issuer, "CN=Intermediate");
+  EXPECT_EQ(served[1].subject, "CN=Intermediate");
+  EXPECT_TRUE(tls::validate_identity(leaf.value(), root->cert_chain_pem, "orders.sample-namespace",
+                                     now_seconds(), &detail)
+                  .ok())
+      << detail;
+  // Trusting the intermediate alone (it is then the anchor), or the chain file.
+  std::string inter_only =
+      inter->cert_chain_pem.substr(0, inter->cert_chain_pem.find("-----END CERTIFICATE-----") + 26);
+  EXPECT_TRUE(tls::validate_identity(leaf.value(), inter_only, "orders.sample-namespace",
+                                     now_seconds(), &detail)
+                  .ok())
+      << detail;
+  EXPECT_TRUE(tls::validate_identity(leaf.value(), inter->cert_chain_pem, "orders.sample-namespace",
+                                     now_seconds(), &detail)
+                  .ok())
+      << detail;
+  // Another root does not.
+  auto other = create_ca({}, &detail);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(tls::validate_identity(leaf.value(), other->cert_chain_pem,
+                                      "orders.sample-namespace", now_seconds(), &detail)
+                   .ok());
+
+  if (!tls::testing::have_openssl()) return;
+  std::string dir = tls::testing::make_temp_dir();
+  std::string root_path = tls::testing::write_file(dir, "root.pem", root->cert_chain_pem);
+  std::string inter_path = tls::testing::write_file(dir, "inter.pem", inter->cert_chain_pem);
+  std::string leaf_path = tls::testing::write_file(dir, "leaf.pem", leaf->cert_chain_pem);
+  ASSERT_EQ(run_command("openssl x509 -noout -text -in " + inter_path, &out), 0) << out;
+  EXPECT_NE(out.find("X509v3 Basic Constraints: critical\n                CA:TRUE, pathlen:0"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(out.find("X509v3 Authority Key Identifier"), std::string::npos) << out;
+  ASSERT_EQ(run_command("openssl verify -CAfile " + root_path + " -untrusted " + leaf_path + " " +
+                            leaf_path,
+                        &out),
+            0)
+      << out;
+  run_command("rm -rf " + dir, &out);
+}
+
+TEST(Issuer, IntermediatesRefuseWhatAPeerWouldRefuse) {
+  std::string detail;
+  CaOptions root_options;
+  root_options.common_name = "Root";
+  auto root = create_ca(root_options, &detail);
+  ASSERT_TRUE(root.ok()) << detail;
+  CaOptions options;
+  options.common_name = "Intermediate";
+  options.lifetime = std::chrono::hours(24 * 365);
+  auto inter = create_intermediate(root.value(), options, &detail);
+  ASSERT_TRUE(inter.ok()) << detail;
+  // pathLenConstraint 0: no CA below it.
+  EXPECT_FALSE(create_intermediate(inter.value(), options, &detail).ok());
+  EXPECT_NE(detail.find("pathLenConstraint 0"), std::string::npos) << detail;
+  // Not longer than the parent.
+  options.lifetime = std::chrono::hours(24 * 3651);
+  EXPECT_FALSE(create_intermediate(root.value(), options, &detail).ok());
+  EXPECT_NE(detail.find("outlive its parent"), std::string::npos) << detail;
+  // A leaf is no parent.
+  LeafOptions leaf_options;
+  leaf_options.dns_sans = {"svc.test"};
+  auto leaf = issue_leaf(root.value(), leaf_options, &detail);
+  ASSERT_TRUE(leaf.ok());
+  options.lifetime = std::chrono::hours(1);
+  EXPECT_FALSE(create_intermediate(leaf.value(), options, &detail).ok());
+  EXPECT_NE(detail.find("not a CA"), std::string::npos) << detail;
+
+  // An expired intermediate issues nothing.
+  CaOptions past;
+  past.not_before = now_seconds() - 2 * 86400;
+  past.lifetime = std::chrono::hours(24);
+  auto expired = create_intermediate(root.value(), past, &detail);
+  ASSERT_TRUE(expired.ok()) << detail;
+  EXPECT_FALSE(issue_leaf(expired.value(), leaf_options, &detail).ok());
+  EXPECT_NE(detail.find("outside its validity"), std::string::npos) << detail;
+  // The root first.
+  size_t split = inter->cert_chain_pem.find("-----END CERTIFICATE-----") + 26;
+  Identity reversed{inter->cert_chain_pem.substr(split) + inter->cert_chain_pem.substr(0, split),
+                    inter->key_pem};
+  EXPECT_FALSE(issue_leaf(reversed, leaf_options, &detail).ok());
+  EXPECT_NE(detail.find("does not link"), std::string::npos) << detail;
+  // The key of another CA of the chain.
+  Identity wrong_key{inter->cert_chain_pem, root->key_pem};
+  EXPECT_FALSE(issue_leaf(wrong_key, leaf_options, &detail).ok());
+  EXPECT_NE(detail.find("does not match"), std::string::npos) << detail;
+  // A parent that did not issue the intermediate.
+  CaOptions other_options;
+  other_options.common_name = "Another root";
+  auto other = create_ca(other_options, &detail);
+  ASSERT_TRUE(other.ok());
+  Identity unlinked{inter->cert_chain_pem.substr(0, split) + other->cert_chain_pem, inter->key_pem};
+  EXPECT_FALSE(issue_leaf(unlinked, leaf_options, &detail).ok());
+  EXPECT_NE(detail.find("does not link"), std::string::npos) << detail;
+}
+
 }  // namespace
 }  // namespace ringside::certs

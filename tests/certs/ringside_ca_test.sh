@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# ringside-ca end to end: init, issue, show, file modes, openssl verify, usage errors.
+# ringside-ca end to end: init, intermediate, issue, show, file modes, openssl verify, usage errors.
 set -u
 ca_tool=$1
 dir=$(mktemp -d /tmp/ringside-ca-test.XXXXXX)
@@ -50,6 +50,33 @@ contains "show key type" "key type:   rsa-2048"
 contains "show is ca" "is ca:      no"
 check "show ca" 0 "$ca_tool" show "$dir/ca/ca.pem"
 contains "show ca is ca" "is ca:      yes"
+
+# A subordinate CA: root -> intermediate (pathlen 0) -> leaf, served with its chain.
+check "intermediate" 0 "$ca_tool" intermediate --ca "$dir/ca" --out "$dir/inter" --cn "Test Sub CA" \
+  --lifetime 365d
+check "intermediate ca.key mode" 0 test "$(stat -c %a "$dir/inter/ca.key")" = 600
+check "intermediate chain file" 0 test "$(grep -c 'BEGIN CERTIFICATE' "$dir/inter/ca.pem")" = 2
+check "intermediate refuses to overwrite" 1 "$ca_tool" intermediate --ca "$dir/ca" \
+  --out "$dir/inter"
+check "show intermediate" 0 "$ca_tool" show "$dir/inter/ca.pem"
+contains "intermediate subject" "subject:    CN=Test Sub CA"
+contains "intermediate issuer" "issuer:     CN=Test CA"
+contains "intermediate path length" "path len:   0"
+check "issue under the intermediate" 0 "$ca_tool" issue --ca "$dir/inter" --san sub.test \
+  --out "$dir/subleaf"
+check "leaf served with the intermediate" 0 test \
+  "$(grep -c 'BEGIN CERTIFICATE' "$dir/subleaf/cert.pem")" = 2
+if command -v openssl >/dev/null; then
+  check "openssl verify against the root" 0 openssl verify -CAfile "$dir/ca/ca.pem" \
+    -untrusted "$dir/subleaf/cert.pem" "$dir/subleaf/cert.pem"
+fi
+check "no CA under a pathlen 0 CA" 1 "$ca_tool" intermediate --ca "$dir/inter" --out "$dir/sub2" \
+  --lifetime 1d
+contains "pathlen refusal says why" "pathLenConstraint 0"
+check "no intermediate outliving its parent" 1 "$ca_tool" intermediate --ca "$dir/ca" \
+  --out "$dir/long" --lifetime 4000d
+contains "lifetime refusal says why" "outlive its parent"
+check "intermediate help" 0 "$ca_tool" intermediate --help
 
 check "help" 0 "$ca_tool" --help
 check "issue help" 0 "$ca_tool" issue --help

@@ -311,6 +311,17 @@ class Pki:
                 raise AssertionError(f"ringside-ca init did not write {name} in {out}")
         return out
 
+    def intermediate(self, parent_dir, label="intermediate", lifetime="365d", cn=None):
+        """A subordinate CA under the CA in parent_dir (ringside-ca intermediate); returns
+        its directory (ca.pem: the intermediate, then its parents; ca.key)."""
+        out = self._dir(label)
+        argv = [binary("ringside-ca"), "intermediate", "--ca", parent_dir, "--out", out,
+                "--lifetime", lifetime, "--force"]
+        if cn:
+            argv += ["--cn", cn]
+        self._run(argv)
+        return out
+
     def issue(self, ca_dir, sans, label="leaf", key_type="ecdsa-p256", lifetime=None):
         """A leaf signed by the CA in ca_dir; returns (cert.pem, key.pem)."""
         out = self._dir(label)

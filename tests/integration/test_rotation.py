@@ -46,6 +46,33 @@ def cert_serial(path):
     return done.stdout.decode().strip().split("=")[-1].lower()
 
 
+class EchoTraffic:
+    """Client threads doing 2000-byte echo round trips through port until stop(); every
+    short answer, unclean ending or socket error is kept in failures."""
+
+    def __init__(self, port, threads=3):
+        self.port, self.failures, self.requests = port, [], 0
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(threads)]
+        for t in self._threads:
+            t.start()
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                got, _, ending = harness.echo_round_trip(self.port, b"x" * 2000, timeout=10)
+                if got != 2000 or ending != "eof":
+                    self.failures.append((got, ending))
+            except OSError as e:
+                self.failures.append(str(e))
+            self.requests += 1
+
+    def stop(self):
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=20)
+
+
 # How long a test waits for something that should happen (a rotation served, a counter
 # moving) before it calls it a failure. Not a claim about speed.
 DEADLINE_S = 20
@@ -361,33 +388,18 @@ class TrustRolloverTest(RotationCase):
             [ingress_port], egress_trust, cert=paths["client.pem"], key=paths["client.key"],
             extra=["--service-name", CLIENT_SERVICE])
 
-        failures, requests = [], [0]
-        stop = threading.Event()
-
-        def traffic():
-            while not stop.is_set():
-                try:
-                    got, digest, ending = harness.echo_round_trip(egress_port, b"x" * 2000,
-                                                                  timeout=10)
-                    if got != 2000 or ending != "eof":
-                        failures.append((got, ending))
-                except OSError as e:
-                    failures.append(str(e))
-                requests[0] += 1
-
-        threads = [threading.Thread(target=traffic, daemon=True) for _ in range(3)]
-        for t in threads:
-            t.start()
+        traffic = EchoTraffic(egress_port)
+        self.addCleanup(traffic.stop)
 
         def generation(proc):
             return self.certs_json(proc)["generation"]
 
         def traffic_goes_on(what):
             # A few round trips from each client thread, however long they take.
-            target = requests[0] + 2 * len(threads)
-            self.assertTrue(harness.wait_until(lambda: requests[0] >= target or failures,
-                                               timeout=DEADLINE_S),
-                            f"no traffic {what}" + self.diag())
+            target = traffic.requests + 6
+            self.assertTrue(harness.wait_until(
+                lambda: traffic.requests >= target or traffic.failures, timeout=DEADLINE_S),
+                f"no traffic {what}" + self.diag())
 
         def step(change, procs):
             before = [generation(p) for p in procs]
@@ -417,15 +429,153 @@ class TrustRolloverTest(RotationCase):
         # 3. Both sides drop CA A.
         step(lambda: (write_atomically(paths["trust.pem"], ca_b_pem),
                       write_atomically(egress_trust, ca_b_pem)), [ingress, egress])
-        stop.set()
-        for t in threads:
-            t.join(timeout=20)
-        self.assertEqual(failures, [], self.diag())
+        traffic.stop()
+        self.assertEqual(traffic.failures, [], self.diag())
         label = listener_label("ingress", ingress_port)
         self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure_total", label), 0)
         for proc in (ingress, egress):
             self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0)
         self.assertEqual(self.certs_json(ingress)["trust_cas"], 1)
+
+
+class SubordinateCaTest(RotationCase):
+    """The local issuer under an intermediate: root -> intermediate -> leaves, served with
+    the intermediate, verified by peers that trust only the root."""
+
+    def issuer_args(self, ca_dir, service, trust, lifetime="10s", renew="1s"):
+        cert_dir = os.path.join(self.workdir, "issued-" + service)
+        os.makedirs(cert_dir, exist_ok=True)
+        return ["--service-name", service, "--ca-cert", os.path.join(ca_dir, "ca.pem"),
+                "--ca-key", os.path.join(ca_dir, "ca.key"), "--cert-dir", cert_dir,
+                "--trust", trust, "--cert-lifetime", lifetime, "--cert-renew-after", renew]
+
+    def s_client(self, port, ca, client=None):
+        argv = [self.openssl, "s_client", "-connect", f"{LOOPBACK}:{port}", "-servername",
+                SERVICE, "-CAfile", ca, "-verify_hostname", SERVICE, "-verify_return_error"]
+        if client:  # (cert.pem holding its chain, key.pem)
+            argv += ["-cert", client[0], "-cert_chain", client[0], "-key", client[1]]
+        done = subprocess.run(argv, input=b"", capture_output=True, timeout=20)
+        return done.returncode, (done.stdout + done.stderr).decode(errors="replace")
+
+    def test_root_intermediate_leaf_verified_by_the_root_across_rotations_under_load(self):
+        root = self.ca  # the harness CA's ca.pem
+        inter = self.pki.intermediate(self.ca_dir, cn="Sample Intermediate CA")
+        app = self.start_recording_app(echo=True)
+        port = harness.free_port()
+        ingress = self.start_ringside(
+            ["--ingress", f"{LOOPBACK}:{port}={LOOPBACK}:{app.port},client-cert=require",
+             *self.issuer_args(inter, SERVICE, root)], name="ingress")
+        egress_port = harness.free_port()
+        egress = self.start_ringside(
+            ["--egress", f"{LOOPBACK}:{egress_port}={SERVICE}",
+             "--upstream", f"{SERVICE}={LOOPBACK}:{port}",
+             *self.issuer_args(inter, CLIENT_SERVICE, root)], name="egress")
+
+        # openssl, trusting the root only: depth 2, code 0 (with a client certificate from
+        # the intermediate, sent with its chain, as the ingress requires one).
+        client = self.pki.issue(inter, [CLIENT_SERVICE], label="openssl-client")
+        code, text = self.s_client(port, root, client)
+        self.assertEqual(code, 0, text)
+        self.assertIn("depth=2", text)
+        self.assertIn("depth=1 CN = Sample Intermediate CA", text)
+        self.assertIn("Verify return code: 0 (ok)", text)
+        # The served chain is the leaf and the intermediate, not the root.
+        self.assertEqual(text.count("-----BEGIN CERTIFICATE-----"), 1, "s_client prints the leaf")
+        self.assertIn(" 1 s:CN = Sample Intermediate CA", text)
+        self.assertNotIn(" 2 s:", text)
+
+        traffic = EchoTraffic(egress_port)
+        self.addCleanup(traffic.stop)
+        rotated = harness.wait_until(
+            lambda: traffic.failures or (ingress.stat("ringside_cert_rotations_total") >= 4 and
+                                         egress.stat("ringside_cert_rotations_total") >= 4),
+            timeout=DEADLINE_S * 2, interval=0.2)
+        traffic.stop()
+        self.assertTrue(rotated, "renewal stopped" + self.diag())
+        self.assertEqual(traffic.failures, [], self.diag())
+        self.assertGreater(traffic.requests, 10)
+        label = listener_label("ingress", port)
+        self.assertEqual(ingress.stat("ringside_listener_tls_handshake_failure_total", label), 0)
+        for proc in (ingress, egress):
+            self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0, self.diag())
+        # After the rotations, the chain still verifies against the root alone.
+        code, text = self.s_client(port, root, client)
+        self.assertEqual(code, 0, text)
+        self.assertIn("depth=2", text)
+
+    def openssl_ca_under(self, parent_dir, label):
+        """A CA made by openssl under parent_dir's CA, whatever parent_dir's path length
+        says (ringside-ca refuses to make one under a pathlen 0 CA)."""
+        out = os.path.join(self.workdir, label)
+        os.makedirs(out)
+        key, csr, cert, ext = (os.path.join(out, n) for n in ("ca.key", "req.csr", "ca.crt",
+                                                              "ext.cnf"))
+        with open(ext, "w") as f:
+            f.write("basicConstraints=critical,CA:TRUE\nkeyUsage=critical,keyCertSign,cRLSign\n")
+        for argv in (
+                [self.openssl, "req", "-new", "-newkey", "ec", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
+                 "-subj", f"/CN={label}"],
+                [self.openssl, "x509", "-req", "-in", csr, "-CA",
+                 os.path.join(parent_dir, "ca.pem"), "-CAkey", os.path.join(parent_dir, "ca.key"),
+                 "-set_serial", "4242", "-days", "30", "-extfile", ext, "-out", cert]):
+            done = subprocess.run(argv, capture_output=True, timeout=30)
+            self.assertEqual(done.returncode, 0, done.stderr.decode(errors="replace"))
+        with open(os.path.join(out, "ca.pem"), "wb") as f:
+            f.write(read(cert) + read(os.path.join(parent_dir, "ca.pem")))
+        return out
+
+    def test_bad_chains_are_refused_and_the_last_good_certificate_kept(self):
+        root = self.ca
+        good = self.pki.intermediate(self.ca_dir, label="good")
+        live = os.path.join(self.workdir, "live-ca")
+        os.makedirs(live)
+
+        def use(ca_dir):  # the key first, as a careful operator would
+            write_atomically(os.path.join(live, "ca.key"), read(os.path.join(ca_dir, "ca.key")))
+            write_atomically(os.path.join(live, "ca.pem"), read(os.path.join(ca_dir, "ca.pem")))
+
+        # Start-up with a bad chain: one line, exit 2.
+        too_deep = self.openssl_ca_under(good, "too-deep")
+        use(too_deep)
+        argv = [harness.binary("ringside"), "--admin", f"{LOOPBACK}:{harness.free_port()}",
+                "--ingress", f"{LOOPBACK}:{harness.free_port()}={LOOPBACK}:9",
+                *self.issuer_args(live, SERVICE, root)]
+        done = subprocess.run(argv, capture_output=True, timeout=30)
+        self.assertEqual(done.returncode, 2, done.stderr)
+        self.assertIn(b"path length", done.stderr)
+
+        use(good)
+        app = self.start_recording_app(echo=True)
+        port = harness.free_port()
+        proc = self.start_ringside(
+            ["--ingress", f"{LOOPBACK}:{port}={LOOPBACK}:{app.port}",
+             *self.issuer_args(live, SERVICE, root)], name="issuer")
+        self.assertIsNotNone(self.served_serial(port, ca=root), self.diag())
+
+        expiring = self.pki.intermediate(self.ca_dir, label="expiring", lifetime="2s")
+        leaf_cert, leaf_key = self.pki.issue(self.ca_dir, ["not-a-ca.test"], label="not-a-ca")
+        not_a_ca = os.path.join(self.workdir, "not-a-ca")
+        os.makedirs(not_a_ca)
+        shutil.copy(leaf_cert, os.path.join(not_a_ca, "ca.pem"))
+        shutil.copy(leaf_key, os.path.join(not_a_ca, "ca.key"))
+        time.sleep(3)  # the expiring intermediate has expired
+        for bad, reason in ((too_deep, "path length"), (expiring, "outside its validity"),
+                            (not_a_ca, "not a CA")):
+            failed = proc.stat("ringside_cert_rotations_failed_total")
+            use(bad)
+            self.assertTrue(harness.wait_until(
+                lambda: proc.stat("ringside_cert_rotations_failed_total") > failed,
+                timeout=DEADLINE_S), f"{reason}: no refusal counted" + self.diag())
+            self.assertTrue(harness.wait_until(lambda: reason in proc.stderr_text(),
+                                               timeout=DEADLINE_S), reason + self.diag())
+            # The last good certificate is still served and verifies against the root.
+            self.assertIsNotNone(self.served_serial(port, ca=root), reason + self.diag())
+        rotations = proc.stat("ringside_cert_rotations_total")
+        use(good)
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_cert_rotations_total") > rotations,
+            timeout=DEADLINE_S * 2), "renewal did not resume with a good chain" + self.diag())
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 // ringside-ca: a private CA on the command line.
 //   ringside-ca init  --out DIR [--key-type ecdsa-p256|rsa-2048] [--cn NAME] [--lifetime 3650d]
+//   ringside-ca intermediate --ca DIR --out DIR [--cn NAME] [--lifetime 1825d] [--key-type ...]
 //   ringside-ca issue --ca DIR --san NAME [--san NAME...] [--lifetime 7d] [--key-type ...]
 //                     --out DIR [--force]
 //   ringside-ca show FILE
@@ -33,6 +34,8 @@ constexpr int kExitUsage = 2;
 constexpr const char* kUsage =
     "usage: ringside-ca init  --out DIR [--key-type ecdsa-p256|rsa-2048] [--cn NAME] "
     "[--lifetime 3650d] [--force]\n"
+    "       ringside-ca intermediate --ca DIR --out DIR [--cn NAME] [--lifetime 1825d]\n"
+    "                         [--key-type ecdsa-p256|rsa-2048] [--force]\n"
     "       ringside-ca issue --ca DIR --san NAME [--san NAME...] [--lifetime 7d]\n"
     "                         [--key-type ecdsa-p256|rsa-2048] --out DIR [--force]\n"
     "       ringside-ca show FILE\n"
@@ -150,14 +153,25 @@ bool parse(const po::options_description& desc, const std::vector<std::string>& 
   return true;
 }
 
-int cmd_init(const std::vector<std::string>& args) {
-  std::string out, key_type, cn, lifetime;
-  po::options_description desc("ringside-ca init");
-  desc.add_options()("help", "show this help")("out", po::value(&out)->required(),
-                                               "directory for ca.pem and ca.key")(
+// `init` makes a self-signed CA; `intermediate` a subordinate CA under the CA in --ca,
+// whose ca.pem holds the new CA and then its parents' chain (the layout `issue` and
+// ringside's --ca-cert take). Both write ca.pem and ca.key (0600) in --out.
+int cmd_ca(const std::vector<std::string>& args, bool subordinate) {
+  std::string parent_dir, out, key_type, cn, lifetime;
+  po::options_description desc(subordinate ? "ringside-ca intermediate" : "ringside-ca init");
+  desc.add_options()("help", "show this help");
+  if (subordinate) {
+    desc.add_options()("ca", po::value(&parent_dir)->required(),
+                       "directory holding the parent's ca.pem and ca.key");
+  }
+  desc.add_options()("out", po::value(&out)->required(),
+                     subordinate ? "directory for the new ca.pem (chain) and ca.key"
+                                 : "directory for ca.pem and ca.key")(
       "key-type", po::value(&key_type)->default_value("ecdsa-p256"), "ecdsa-p256 or rsa-2048")(
-      "cn", po::value(&cn)->default_value("ringside CA"), "subject common name")(
-      "lifetime", po::value(&lifetime)->default_value("3650d"), "validity")(
+      "cn", po::value(&cn)->default_value(subordinate ? "ringside intermediate CA" : "ringside CA"),
+      "subject common name")("lifetime",
+                             po::value(&lifetime)->default_value(subordinate ? "1825d" : "3650d"),
+                             subordinate ? "validity (inside the parent's)" : "validity")(
       "force", "overwrite an existing CA in --out");
   po::variables_map vm;
   if (!parse(desc, args, &vm)) return 0;
@@ -168,18 +182,25 @@ int cmd_init(const std::vector<std::string>& args) {
   if (cn.empty()) throw UsageError{"--cn: must not be empty"};
 
   std::string why;
+  ringside::tls::Identity parent;
+  if (subordinate && (!read_file(parent_dir + "/ca.pem", &parent.cert_chain_pem, &why) ||
+                      !read_file(parent_dir + "/ca.key", &parent.key_pem, &why))) {
+    return fail(why);
+  }
   if (!make_dir(out, &why)) return fail(why);
   std::string cert_path = out + "/ca.pem", key_path = out + "/ca.key";
   if (!vm.count("force") && (exists(cert_path) || exists(key_path))) {
     return fail(out + " already holds a CA (use --force to replace it)");
   }
-  auto ca = ringside::certs::create_ca(options, &why);
+  auto ca = subordinate ? ringside::certs::create_intermediate(parent, options, &why)
+                        : ringside::certs::create_ca(options, &why);
   if (!ca) return fail(why);
   if (!write_file_atomic(key_path, ca->key_pem, 0600, &why) ||
       !write_file_atomic(cert_path, ca->cert_chain_pem, 0644, &why)) {
     return fail(why);
   }
-  std::cout << "wrote " << cert_path << " and " << key_path << "\n";
+  std::cout << "wrote " << cert_path << (subordinate ? " (the new CA, then its parents)" : "")
+            << " and " << key_path << "\n";
   return 0;
 }
 
@@ -259,8 +280,11 @@ int cmd_show(const std::vector<std::string>& args) {
               << "key type:   " << ringside::tls::to_string(c.key_type) << "\n"
               << "not before: " << iso(c.not_before) << "\n"
               << "not after:  " << iso(c.not_after) << "\n"
-              << "is ca:      " << (c.is_ca ? "yes" : "no") << "\n"
-              << "sha256:     " << c.sha256_hex << "\n";
+              << "is ca:      " << (c.is_ca ? "yes" : "no") << "\n";
+    if (c.is_ca) {
+      std::cout << "path len:   " << (c.path_len < 0 ? "none" : std::to_string(c.path_len)) << "\n";
+    }
+    std::cout << "sha256:     " << c.sha256_hex << "\n";
   }
   return 0;
 }
@@ -270,7 +294,7 @@ int cmd_show(const std::vector<std::string>& args) {
 int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty()) {
-    std::cerr << "ringside-ca: missing command (init, issue or show); see --help\n";
+    std::cerr << "ringside-ca: missing command (init, intermediate, issue or show); see --help\n";
     return kExitUsage;
   }
   std::string command = args.front();
@@ -280,10 +304,12 @@ int main(int argc, char** argv) {
     return 0;
   }
   try {
-    if (command == "init") return cmd_init(args);
+    if (command == "init") return cmd_ca(args, /*subordinate=*/false);
+    if (command == "intermediate") return cmd_ca(args, /*subordinate=*/true);
     if (command == "issue") return cmd_issue(args);
     if (command == "show") return cmd_show(args);
-    std::cerr << "ringside-ca: unknown command '" << command << "' (init, issue or show)\n";
+    std::cerr << "ringside-ca: unknown command '" << command
+              << "' (init, intermediate, issue or show)\n";
     return kExitUsage;
   } catch (const UsageError& e) {
     std::cerr << "ringside-ca " << command << ": " << e.what << "\n";
