@@ -131,6 +131,9 @@ struct Config {
   tls::KeyType key_type = tls::KeyType::kEcdsaP256;
   Duration cert_lifetime = std::chrono::hours(24 * 7);
   Duration cert_renew_after = std::chrono::hours(24 * 5);
+  // Renewal at a uniformly random point in the last this-many percent of
+  // cert_renew_after, so that a fleet started together does not renew together.
+  unsigned cert_renew_jitter_percent = 20;
   // Remote CA:
   std::string ca_url;
 

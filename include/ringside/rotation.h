@@ -97,7 +97,12 @@ class RotationAgent {
 
   // Start-up, on the calling thread: obtains, validates and publishes generation 1 into
   // every slot. On failure nothing is published and detail is one line.
+  // A remote CA (--ca-url) that does not answer is no failure: nothing is published,
+  // published() stays false, and the thread retries until the CA answers.
   Result<void> initialize(std::string* detail);
+  // Whether a first generation is published (thread-safe): false only while a remote CA
+  // has not answered since start-up.
+  bool published() const;
 
   // Starts the "rot" thread (after initialize()), and stops and joins it.
   Result<void> start(std::string* detail);

@@ -61,6 +61,8 @@ class Gauge {
     "Connections closed by the client before it sent a byte (TCP health checks)")                 \
   X(plaintext_cx_total, plaintext_cx_total, counter,                                              \
     "Connections a tls=permissive ingress served in plaintext")                                   \
+  X(cx_no_certificate, cx_no_certificate_total, counter,                                          \
+    "Connections closed at once: no certificate published yet (the CA has not answered)")         \
   X(upstream_cx_total, upstream_cx_total, counter, "Upstream connections opened")                 \
   X(upstream_cx_connect_fail, upstream_cx_connect_fail_total, counter,                            \
     "Upstream connects refused, unreachable or timed out")                                        \

@@ -11,6 +11,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <random>
 #include <thread>
 
 #include "certs/sources.h"
@@ -57,8 +58,9 @@ class RotationAgent::Impl {
     }
     status_.source = source_ ? std::string(source_->name()) : "none";
     for (const TlsListener& listener : listeners_) status_.listeners.emplace_back(listener.name, 0);
-    // Backoff for the issuing sources: from 1 s, doubling, capped at an eighth of the
-    // renewal window (so several retries fit before expiry), between 1 s and 5 min.
+    // Backoff for the issuing sources: full jitter under a ceiling from 1 s, doubling,
+    // capped at an eighth of the renewal window (so several retries fit before expiry),
+    // between 1 s and 5 min.
     auto window = std::chrono::duration_cast<std::chrono::milliseconds>(config.cert_lifetime -
                                                                         config.cert_renew_after);
     backoff_cap_ms_ = std::clamp<int64_t>(window.count() / 8, 1000, 300000);
@@ -74,12 +76,28 @@ class RotationAgent::Impl {
   Result<void> initialize(std::string* detail) {
     std::string why;
     AttemptResult result = attempt(/*renew=*/false, /*initial=*/true, &why);
-    if (result == AttemptResult::kFailed) {
+    if (result != AttemptResult::kFailed) return {};
+    if (config_.ca_url.empty() || !source_) {
       *detail = why;
       return make_error(ErrorKind::kConfig, Side::kInternal, "certificate");
     }
+    // A remote CA that is down (or answers badly) at the first start, with no stored
+    // certificate: under an orchestrator, exiting is a crash loop. Start without one;
+    // the TLS listeners refuse connections and /ready answers 503 until the agent's
+    // retries (backoff with jitter, the CA's Retry-After) get the first one.
+    record_failure(why);
+    failures_in_series_ = 1;
+    const int64_t delay_ms =
+        retry_delay_ms(1, 1000, backoff_cap_ms_, uniform(), source_->retry_after_ms());
+    retry_at_ms_ = steady_now_ms() + delay_ms;
+    RS_WARN(
+        "no certificate yet: %s; starting anyway: the TLS listeners refuse connections and "
+        "/ready answers 503 until the CA answers; retrying in %lld ms",
+        why.c_str(), static_cast<long long>(delay_ms));
     return {};
   }
+
+  bool published() const { return published_.load(std::memory_order_acquire); }
 
   Result<void> start(std::string* detail) {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -326,11 +344,15 @@ class RotationAgent::Impl {
     current_trust_ = std::move(trust);
     status_trust_cas_ = trust_cas;
     if (!initial) rotations_.fetch_add(1, std::memory_order_relaxed);
+    if (!published_.exchange(true, std::memory_order_acq_rel) && failures_in_series_ != 0) {
+      RS_INFO("first certificate published after %u failed attempts: serving", failures_in_series_);
+    }
     update_live();
 
     int64_t next_renewal = 0;
     if (source_ && source_->scheduled()) {
-      next_renewal = renewal_time(info, now, config_.cert_lifetime, config_.cert_renew_after);
+      next_renewal = renewal_time(info, now, config_.cert_lifetime, config_.cert_renew_after,
+                                  config_.cert_renew_jitter_percent, uniform());
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
@@ -438,13 +460,15 @@ class RotationAgent::Impl {
   void begin_series(int64_t now_ms, bool renew) {
     series_renew_ = renew;
     file_retries_left_ = tuning_.file_retries;
-    backoff_ms_ = std::min<int64_t>(1000, backoff_cap_ms_);
+    failures_in_series_ = 0;
     run_attempt(now_ms);
   }
 
   void run_attempt(int64_t now_ms) {
     std::string why;
-    AttemptResult result = attempt(series_renew_, false, &why);
+    // Until the first publication (a remote CA that has not answered since start-up)
+    // every attempt is the initial one.
+    AttemptResult result = attempt(series_renew_, /*initial=*/!published(), &why);
     if (result != AttemptResult::kFailed) {
       retry_at_ms_ = 0;
       if (result == AttemptResult::kUnchanged) {
@@ -467,11 +491,16 @@ class RotationAgent::Impl {
               static_cast<unsigned long long>(next_generation_ - 1), why.c_str());
       return;
     }
-    retry_at_ms_ = now_ms + backoff_ms_;
+    ++failures_in_series_;
+    const int64_t delay_ms = retry_delay_ms(failures_in_series_, 1000, backoff_cap_ms_, uniform(),
+                                            source_->retry_after_ms());
+    retry_at_ms_ = now_ms + delay_ms;
+    const std::string retry_in =
+        delay_ms < 1000 ? std::to_string(delay_ms) + "ms" : human_seconds(delay_ms / 1000);
     int64_t left = status().cert.not_after - unix_now();
     if (left <= 0) {
       RS_ERROR("renewal failed: %s; the certificate EXPIRED %s ago; retrying in %s", why.c_str(),
-               human_seconds(-left).c_str(), human_seconds(backoff_ms_ / 1000).c_str());
+               human_seconds(-left).c_str(), retry_in.c_str());
     } else {
       int64_t window = std::chrono::duration_cast<std::chrono::seconds>(config_.cert_lifetime -
                                                                         config_.cert_renew_after)
@@ -480,10 +509,8 @@ class RotationAgent::Impl {
       RS_LOG(level,
              "renewal failed: %s; keeping the current certificate, which expires in %s; "
              "retrying in %s",
-             why.c_str(), human_seconds(left).c_str(),
-             human_seconds(std::max<int64_t>(backoff_ms_ / 1000, 1)).c_str());
+             why.c_str(), human_seconds(left).c_str(), retry_in.c_str());
     }
-    backoff_ms_ = std::min(backoff_ms_ * 2, backoff_cap_ms_);
   }
 
   const Config config_;
@@ -502,8 +529,12 @@ class RotationAgent::Impl {
   uint64_t next_generation_ = 1;
   int64_t next_renewal_unix_ = 0;
   int64_t retry_at_ms_ = 0;
-  int64_t backoff_ms_ = 1000;
+  unsigned failures_in_series_ = 0;
+  std::atomic<bool> published_{false};  // a first generation is in the slots
   int64_t backoff_cap_ms_ = 300000;
+  // Renewal jitter and retry backoff draws; seeded per process so that a fleet differs.
+  std::mt19937_64 random_{std::random_device{}()};
+  double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(random_); }
   bool series_renew_ = false;
   int file_retries_left_ = 0;
   FileWatcher watcher_{"certificate files", tuning_.file_poll, tuning_.debounce};
@@ -528,6 +559,7 @@ RotationAgent::RotationAgent(const Config& config, std::vector<TlsListener> list
 RotationAgent::~RotationAgent() = default;
 
 Result<void> RotationAgent::initialize(std::string* detail) { return impl_->initialize(detail); }
+bool RotationAgent::published() const { return impl_->published(); }
 Result<void> RotationAgent::start(std::string* detail) { return impl_->start(detail); }
 void RotationAgent::stop() { impl_->stop(); }
 void RotationAgent::request_rotation() { impl_->request_rotation(); }

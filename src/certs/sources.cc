@@ -193,10 +193,18 @@ class RemoteCa final : public IssuingSource {
     if (!key.ok()) return fail(detail, "key generation: " + why);
     auto csr = create_csr(*key, {options_.service_name}, &why);
     if (!csr.ok()) return fail(detail, "CSR: " + why);
+    retry_after_ms_ = 0;
     auto response =
         http_post(url, "application/json", cfssl_sign_request(*csr, profile), timeout_, &why);
     std::string where = url.host + ":" + std::to_string(url.port) + url.path;
     if (!response.ok()) return fail(detail, "CA " + where + ": " + why);
+    if ((response->status == 429 || response->status == 503) && response->retry_after_s >= 0) {
+      // Respected, up to an hour: a CA cannot make a sidecar wait out its certificate.
+      retry_after_ms_ = std::min<int64_t>(response->retry_after_s, kMaxRetryAfterS) * 1000;
+      return fail(detail, "CA " + where + " answered " + std::to_string(response->status) +
+                              " with Retry-After: " + std::to_string(response->retry_after_s) +
+                              " s");
+    }
     auto cert = parse_cfssl_sign_response(response->body, &why);
     if (!cert.ok()) {
       return fail(detail,
@@ -208,9 +216,13 @@ class RemoteCa final : public IssuingSource {
     return identity;
   }
 
+  int64_t retry_after_ms() const override { return retry_after_ms_; }
+
  private:
+  static constexpr int64_t kMaxRetryAfterS = 3600;
   std::string url_text_;
   std::chrono::milliseconds timeout_;
+  int64_t retry_after_ms_ = 0;
 };
 
 // ---- HTTP -------------------------------------------------------------------------------
@@ -458,14 +470,41 @@ size_t count_trust_cas(std::string_view bundle_pem, std::string* detail) {
 }
 
 int64_t renewal_time(const tls::CertInfo& cert, int64_t obtained_at, Duration lifetime,
-                     Duration renew_after) {
+                     Duration renew_after, unsigned jitter_percent, double u) {
   double life = std::chrono::duration<double>(lifetime).count();
   double renew = std::chrono::duration<double>(renew_after).count();
   // From when it was obtained, not from not_before: CAs backdate (ours and cfssl's by
   // five minutes), which would otherwise make a short-lived certificate due at once.
   double left = static_cast<double>(cert.not_after - obtained_at);
   double after = left >= life ? renew : std::max(left, 0.0) * (renew / life);
+  after -= after * (std::min(jitter_percent, 90u) / 100.0) * std::clamp(u, 0.0, 1.0);
   return obtained_at + static_cast<int64_t>(after + 0.999);
+}
+
+int64_t parse_retry_after(std::string_view value, int64_t now) {
+  while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.remove_suffix(1);
+  if (value.empty()) return -1;
+  if (value.find_first_not_of("0123456789") == std::string_view::npos) {
+    if (value.size() > 9) return 999'999'999;  // absurd, but a number: capped by the caller
+    return std::stoll(std::string(value));
+  }
+  // IMF-fixdate (RFC 9110 5.6.7): "Sun, 06 Nov 1994 08:49:37 GMT".
+  struct tm tm {};
+  std::string text(value);
+  const char* end = strptime(text.c_str(), "%a, %d %b %Y %H:%M:%S GMT", &tm);
+  if (end == nullptr || *end != '\0') return -1;
+  return std::max<int64_t>(static_cast<int64_t>(timegm(&tm)) - now, 0);
+}
+
+int64_t retry_delay_ms(unsigned failures, int64_t base_ms, int64_t cap_ms, double u,
+                       int64_t retry_after_ms) {
+  int64_t ceiling = std::max<int64_t>(base_ms, kMinRetryMs);
+  for (unsigned i = 1; i < failures && ceiling < cap_ms; ++i) ceiling *= 2;
+  ceiling = std::max(std::min(ceiling, cap_ms), kMinRetryMs);
+  auto delay = kMinRetryMs + static_cast<int64_t>(static_cast<double>(ceiling - kMinRetryMs) *
+                                                  std::clamp(u, 0.0, 1.0));
+  return std::max(delay, retry_after_ms);
 }
 
 std::unique_ptr<CertificateSource> make_file_source(std::string cert_path, std::string key_path) {
@@ -620,6 +659,12 @@ Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type
   std::string head = raw.substr(0, head_end);
   std::transform(head.begin(), head.end(), head.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  if (size_t at = head.find("\r\nretry-after:"); at != std::string::npos) {
+    size_t from = at + 14, to = head.find("\r\n", from);
+    response.retry_after_s = parse_retry_after(
+        std::string_view(raw).substr(from, (to == std::string::npos ? head.size() : to) - from),
+        unix_now());
+  }
   std::string_view payload(raw.data() + head_end + 4, raw.size() - head_end - 4);
   if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
     if (!decode_chunked(payload, &response.body)) return io_fail("truncated chunked response");

@@ -39,8 +39,22 @@ size_t count_trust_cas(std::string_view bundle_pem, std::string* detail);
 // it came with a full --cert-lifetime or more; otherwise (a remote CA's profile decides,
 // or a stored certificate reused on restart) after the same fraction of the validity it
 // had left when obtained.
+// jitter_percent moves it earlier by a uniformly random part of the last jitter_percent %
+// of that interval: u is the caller's uniform draw in [0, 1) (the agent's generator; a
+// fixed value in tests and simulations).
 int64_t renewal_time(const tls::CertInfo& cert, int64_t obtained_at, Duration lifetime,
-                     Duration renew_after);
+                     Duration renew_after, unsigned jitter_percent = 0, double u = 0);
+
+// How long to wait before the next attempt after `failures` consecutive failures (1 for
+// the first): full-jitter exponential backoff, a uniform draw (u in [0, 1)) between
+// kMinRetryMs and min(cap_ms, base_ms * 2^(failures - 1)); never sooner than the
+// retry_after_ms the CA asked for (its Retry-After; 0 when it said nothing).
+inline constexpr int64_t kMinRetryMs = 100;
+// A Retry-After value in seconds from now (delta-seconds, or an IMF-fixdate HTTP-date
+// given now in Unix seconds); -1 when it is neither.
+int64_t parse_retry_after(std::string_view value, int64_t now);
+int64_t retry_delay_ms(unsigned failures, int64_t base_ms, int64_t cap_ms, double u,
+                       int64_t retry_after_ms);
 
 // Where a rotation agent gets its certificate from.
 class CertificateSource {
@@ -58,6 +72,9 @@ class CertificateSource {
   virtual std::string implied_trust() const { return {}; }
   // Files to watch for changes.
   virtual std::vector<std::string> watched_paths() const { return {}; }
+  // After a failed obtain(): how long the CA asked to be left alone (its Retry-After on a
+  // 429 or 503), in ms; 0 when it said nothing.
+  virtual int64_t retry_after_ms() const { return 0; }
 };
 
 // --cert/--key: read as a pair on every call.
@@ -88,6 +105,7 @@ std::unique_ptr<CertificateSource> make_remote_ca(std::string url, IssuingOption
 struct HttpResponse {
   int status = 0;
   std::string body;
+  int64_t retry_after_s = -1;  // Retry-After (delta-seconds or HTTP-date); -1 when absent
 };
 struct HttpUrl {
   std::string host;

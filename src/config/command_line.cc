@@ -41,6 +41,7 @@ struct RawOptions {
       outlier_max_ejection_percent;
   std::string cert, key, trust;
   std::string ca_cert, ca_key, cert_dir, key_type, cert_lifetime, cert_renew_after, ca_url;
+  std::string cert_renew_jitter;
   std::string admin;
   bool admin_allow_remote = false;
   std::string threads, cpus;
@@ -161,7 +162,7 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("ca-cert", po::value(&raw.ca_cert)->value_name("FILE"),
        "local issuer: CA certificate that signs this task's certificates, optionally followed "
        "by its parents (a subordinate CA: issued certificates are served with that chain, "
-       "less a self-signed root); needs --ca-key")  //
+       "less a self-signed root); needs --ca-key")                                          //
       ("ca-key", po::value(&raw.ca_key)->value_name("FILE"), "local issuer: the CA's key")  //
       ("cert-dir", po::value(&raw.cert_dir)->value_name("DIR"),
        "where issued certificates and keys are written")  //
@@ -172,6 +173,11 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("cert-renew-after",
        po::value(&raw.cert_renew_after)->value_name("DURATION")->default_value("5d"),
        "renew an issued certificate this long after it was issued")  //
+      ("cert-renew-jitter",
+       po::value(&raw.cert_renew_jitter)->value_name("PERCENT")->default_value("20"),
+       "renew at a random point in the last PERCENT % of --cert-renew-after (0: exactly "
+       "then), so that sidecars started together do not all ask the CA at once; failed "
+       "attempts are retried with full-jitter exponential backoff")  //
       ("ca-url", po::value(&raw.ca_url)->value_name("URL"),
        "remote CA (cfssl HTTP API) that signs this task's certificates");
 
@@ -1091,6 +1097,8 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
          "must be more than 0 and less than --cert-lifetime (" +
              format_duration(config.cert_lifetime) + ")");
   }
+  config.cert_renew_jitter_percent =
+      static_cast<unsigned>(number_or_fail("cert-renew-jitter", raw.cert_renew_jitter, 0, 90));
   if ((issuer_source || remote_source) && config.service_name.empty()) {
     fail("issuing certificates needs --service-name (the SAN they carry)");
   }

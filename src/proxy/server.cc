@@ -66,7 +66,8 @@ Server::~Server() {
 
 Result<void> Server::load_tls(std::string* detail) {
   // One slot per TLS listener; the rotation agent validates the certificate source,
-  // builds and publishes generation 1 here (prepare fails if it cannot), and later ones
+  // builds and publishes generation 1 here (prepare fails if it cannot, except that a
+  // remote CA that does not answer leaves the slots empty until it does), and later ones
   // from its own thread.
   std::vector<certs::TlsListener> tls_listeners;
   for (ListenerRuntime& listener : runtime_.listeners) {
@@ -320,6 +321,9 @@ void Server::add_admin_routes() {
                     return AdminResponse{503, "text/plain", "draining\n"};
                   if (!running_.load(std::memory_order_acquire))
                     return AdminResponse{503, "text/plain", "starting\n"};
+                  if (agent_ && !agent_->published())
+                    return AdminResponse{503, "text/plain",
+                                         "waiting for the first certificate from the CA\n"};
                   if (health_ && !health_->app_ready())
                     return AdminResponse{503, "text/plain", health_->app_status() + "\n"};
                   return AdminResponse{200, "text/plain", "ready\n"};

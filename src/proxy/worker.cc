@@ -269,6 +269,15 @@ void Worker::on_accept(uint32_t listener, const Completion& completion) {
       ::close(fd);
       return;
     }
+    // A TLS listener serves nothing before its first certificate or trust bundle is
+    // published (a remote CA that has not answered since start-up): closed at once, so a
+    // client fails fast instead of waiting in a handshake that cannot happen.
+    if (const ContextSlot* slot = runtime_.listeners[listener].tls;
+        slot != nullptr && slot->load() == nullptr) {
+      (*listener_stats_)[listener].cx_no_certificate.add();
+      ::close(fd);
+      return;
+    }
     Connection* c = allocate(listener);
     c->down.fd = fd;
     c->down.connected = true;

@@ -301,7 +301,9 @@ TEST_F(AgentTest, LocalIssuerIssuesStoresRenewsAndReusesOnRestart) {
   EXPECT_EQ(status.cert.dns_sans, std::vector<std::string>{kService});
   EXPECT_EQ(status.cert.key_type, KeyType::kEcdsaP256);
   EXPECT_NEAR(status.cert.not_after, now_seconds() + 3600, 5);
-  EXPECT_NEAR(status.next_renewal, now_seconds() + 2400, 5);
+  // Renewal after 40 minutes, moved earlier by up to 20 % of them (the default jitter).
+  EXPECT_LE(status.next_renewal, now_seconds() + 2400 + 2);
+  EXPECT_GE(status.next_renewal, now_seconds() + 1920 - 2);
   const std::string first = status.cert.serial_hex;
 
   // Stored atomically: the key is 0600, the pair matches what is served.
@@ -360,14 +362,26 @@ TEST_F(AgentTest, LocalIssuerRsaAndUnreadableCaFailsKeepingTheCertificate) {
       << agent.status().last_error;
 }
 
-TEST_F(AgentTest, RemoteCaUnreachableFailsStartUpWithoutAStoredCertificate) {
+// No exit (a crash loop under an orchestrator): nothing published, the failure counted
+// with its reason, the slots left empty for the workers to refuse connections.
+TEST_F(AgentTest, RemoteCaUnreachableStartsWithoutACertificate) {
   Config config;
   config.service_name = kService;
   config.ca_url = "http://127.0.0.1:1/";  // nothing listens on port 1
   RotationAgent& agent = make_agent(config);
   std::string detail;
-  EXPECT_FALSE(agent.initialize(&detail).ok());
-  EXPECT_NE(detail.find("connect"), std::string::npos) << detail;
+  ASSERT_TRUE(agent.initialize(&detail).ok()) << detail;
+  EXPECT_FALSE(agent.published());
+  EXPECT_EQ(ingress_.load(), nullptr);
+  EXPECT_EQ(egress_.load(), nullptr);
+  auto status = agent.status();
+  EXPECT_FALSE(status.has_certificate);
+  EXPECT_EQ(status.generation, 0u);
+  EXPECT_EQ(status.rotations_failed, 1u);
+  EXPECT_NE(status.last_error.find("connect"), std::string::npos) << status.last_error;
+  // Still nothing on a retry; a local issuer or files would have failed start-up instead.
+  EXPECT_EQ(agent.attempt_now(false), AttemptResult::kFailed);
+  EXPECT_FALSE(agent.published());
 }
 
 TEST(RenewalTime, FollowsLifetimeOrTheValidityLeft) {

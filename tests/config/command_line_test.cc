@@ -117,6 +117,7 @@ TEST_F(CommandLineTest, Defaults) {
   EXPECT_EQ(c.key_type, tls::KeyType::kEcdsaP256);
   EXPECT_EQ(c.cert_lifetime, hours(24 * 7));
   EXPECT_EQ(c.cert_renew_after, hours(24 * 5));
+  EXPECT_EQ(c.cert_renew_jitter_percent, 20u);
   ASSERT_TRUE(c.admin.has_value());
   EXPECT_EQ(c.admin->to_string(), "127.0.0.1:9901");
   EXPECT_EQ(c.threads, 0u);
@@ -1034,6 +1035,8 @@ TEST_F(CommandLineTest, Errors) {
        "--health-check-unhealthy-threshold '0': out of range (1 to 10)"},
       {{"--outlier-max-ejection-percent", "101"},
        "--outlier-max-ejection-percent '101': out of range (0 to 100)"},
+      {{"--cert-renew-jitter", "91"}, "--cert-renew-jitter '91': out of range (0 to 90)"},
+      {{"--cert-renew-jitter", "20%"}, "--cert-renew-jitter '20%'"},
       {{"--upstream", "orders.ns=10.0.0.1"}, "endpoint '10.0.0.1' is not HOST:PORT"},
       {{"--upstream", "orders.ns=10.0.0.1:1", "--upstream", "orders.ns=10.0.0.1:1"},
        "endpoint 10.0.0.1:1 is already an upstream of orders.ns"},

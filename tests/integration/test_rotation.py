@@ -351,6 +351,75 @@ class CfsslTest(RotationCase):
             lambda: self.certs_json(proc)["last_error"] is None, timeout=DEADLINE_S))
 
 
+    def remote_ingress(self, ca_port, name="remote", extra=()):
+        app = self.start_recording_app(echo=True)
+        port = harness.free_port()
+        proc = self.start_ringside(
+            ["--service-name", SERVICE, "--ingress", f"{LOOPBACK}:{port}={LOOPBACK}:{app.port}",
+             "--ca-url", f"http://{LOOPBACK}:{ca_port}", "--trust", self.ca,
+             "--cert-lifetime", "60s", "--cert-renew-after", "30s", *extra],
+            name=name, wait_ready=False)
+        return proc, port
+
+    def test_starts_before_the_ca_answers_and_becomes_ready_when_it_does(self):
+        self.cfssl = harness.require_tool("cfssl")
+        cfssl_port = harness.free_port()
+        proc, port = self.remote_ingress(cfssl_port, name="early")
+        # Up (no crash loop), not ready, and refusing TLS connections at once.
+        self.assertTrue(harness.wait_until(
+            lambda: proc.poll() is not None or proc.ready_status() == 503, timeout=15))
+        self.assertIsNone(proc.poll(), "exited instead of waiting for the CA" + self.diag())
+        status, body = proc.admin_request("GET", "/ready")
+        self.assertEqual((status, body), (503, "waiting for the first certificate from the CA\n"))
+        self.assertIsNone(self.served_serial(port))
+        label = listener_label("ingress", port)
+        self.assert_stat_moves(proc, "ringside_listener_cx_no_certificate_total", label, 0)
+        self.assertGreaterEqual(proc.stat("ringside_cert_rotations_failed_total"), 1)
+        certs = self.certs_json(proc)
+        self.assertEqual(certs["generation"], 0, certs)
+        self.assertIn("connect", certs["last_error"]["reason"])
+        self.assertIn("no certificate yet", proc.stderr_text())
+        # The CA comes up: ready within a retry interval (the backoff ceiling is a few
+        # seconds this early), serving a certificate that verifies.
+        self.start_cfssl(cfssl_port)
+        self.assertTrue(harness.wait_until(lambda: proc.ready_status() == 200,
+                                           timeout=DEADLINE_S), self.diag())
+        self.assertIsNotNone(self.served_serial(port), self.diag())
+        self.assertIn("first certificate published after", proc.stderr_text())
+        self.assertEqual(proc.stat("ringside_cert_rotations_total"), 0, "the first is no rotation")
+
+    def test_the_cas_retry_after_is_respected(self):
+        import http.server
+        asked = []
+
+        class Busy(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                asked.append(time.monotonic())
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                body = b'{"success":false,"errors":[{"code":503,"message":"busy"}]}'
+                self.send_response(503)
+                self.send_header("Retry-After", "2")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Busy)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        proc, _ = self.remote_ingress(server.server_address[1], name="retry-after")
+        self.assertTrue(harness.wait_until(lambda: len(asked) >= 4, timeout=DEADLINE_S),
+                        f"asked {len(asked)} times" + self.diag())
+        gaps = [b - a for a, b in zip(asked, asked[1:])]
+        # Full jitter alone would retry after 0.1-1 s at first: the CA said 2 s.
+        self.assertTrue(all(g >= 1.9 for g in gaps), gaps)
+        self.assertIn("Retry-After: 2 s", proc.stderr_text())
+        self.assertEqual(proc.ready_status(), 503)
+
+
 def _port_open(port):
     try:
         harness.connect(port, timeout=1).close()
