@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <map>
 #include <mutex>
 #include <random>
@@ -263,7 +264,7 @@ class RotationAgent::Impl {
     bool have_identity = has_identity_;
     if (source_) {
       std::string detail;
-      auto obtained = source_->obtain(initial, renew, &detail);
+      auto obtained = obtain_reclaiming(initial, renew, &detail);
       if (!obtained.ok()) {
         *why = detail;
         return AttemptResult::kFailed;
@@ -382,6 +383,26 @@ class RotationAgent::Impl {
       record_failure(trust_problem);
     }
     return AttemptResult::kPublished;
+  }
+
+  // source_->obtain(), which for a remote CA waits on the network (up to the CA timeout).
+  // It runs on a thread of its own while this one keeps freeing retired generations, so
+  // that a slow CA never holds old certificates (and their connections' memory) alive.
+  Result<tls::Identity> obtain_reclaiming(bool initial, bool renew, std::string* detail) {
+    if (config_.ca_url.empty()) return source_->obtain(initial, renew, detail);
+    std::promise<Result<tls::Identity>> promise;
+    auto answer = promise.get_future();
+    std::string why;
+    std::thread call([&] {
+      log::set_thread_name("ca");
+      promise.set_value(source_->obtain(initial, renew, &why));
+    });
+    while (answer.wait_for(tuning_.reclaim_interval) != std::future_status::ready) {
+      if (reclaimer_.pending() != 0 && reclaimer_.collect() != 0) update_live();
+    }
+    call.join();
+    *detail = std::move(why);
+    return answer.get();
   }
 
   void record_failure(const std::string& why) {

@@ -17,6 +17,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import stat
 import subprocess
 import threading
@@ -351,13 +352,13 @@ class CfsslTest(RotationCase):
             lambda: self.certs_json(proc)["last_error"] is None, timeout=DEADLINE_S))
 
 
-    def remote_ingress(self, ca_port, name="remote", extra=()):
+    def remote_ingress(self, ca_port, name="remote", lifetime="60s", renew="30s"):
         app = self.start_recording_app(echo=True)
         port = harness.free_port()
         proc = self.start_ringside(
             ["--service-name", SERVICE, "--ingress", f"{LOOPBACK}:{port}={LOOPBACK}:{app.port}",
              "--ca-url", f"http://{LOOPBACK}:{ca_port}", "--trust", self.ca,
-             "--cert-lifetime", "60s", "--cert-renew-after", "30s", *extra],
+             "--cert-lifetime", lifetime, "--cert-renew-after", renew],
             name=name, wait_ready=False)
         return proc, port
 
@@ -418,6 +419,93 @@ class CfsslTest(RotationCase):
         self.assertTrue(all(g >= 1.9 for g in gaps), gaps)
         self.assertIn("Retry-After: 2 s", proc.stderr_text())
         self.assertEqual(proc.ready_status(), 503)
+
+
+    def test_a_slow_ca_never_holds_back_reclamation(self):
+        self.cfssl = harness.require_tool("cfssl")
+        cfssl_port = harness.free_port()
+        self.start_cfssl(cfssl_port)
+        proxy = SlowProxy(cfssl_port)
+        self.addCleanup(proxy.close)
+        proc, port = self.remote_ingress(proxy.port, name="slow-ca", lifetime="1h", renew="30m")
+        self.assertTrue(harness.wait_until(lambda: proc.ready_status() == 200,
+                                           timeout=DEADLINE_S), self.diag())
+
+        def generation():
+            return self.certs_json(proc)["generation"]
+
+        def live():
+            return proc.stat("ringside_tls_generations_live")
+
+        # A connection holds generation 1 through a rotation: two generations live.
+        ctx = harness.tls_client_context(self.ca)
+        held = ctx.wrap_socket(harness.connect(port, 10), server_hostname=SERVICE)
+        self.addCleanup(held.close)
+        proc.admin_request("POST", "/rotate")
+        self.assertTrue(harness.wait_until(lambda: generation() == 2, timeout=DEADLINE_S))
+        self.assertEqual(live(), 2)
+        # The CA turns slow: the next rotation waits on it for 6 s.
+        proxy.delay = 6
+        asked = proxy.connections
+        started = time.monotonic()
+        proc.admin_request("POST", "/rotate")
+        self.assertTrue(harness.wait_until(lambda: proxy.connections > asked, timeout=5))
+        held.close()
+        # Generation 1 is freed while the CA request is outstanding.
+        self.assertTrue(harness.wait_until(lambda: live() == 1, timeout=4, interval=0.05),
+                        f"{live()} generations live" + self.diag())
+        self.assertLess(time.monotonic() - started, 6, "freed only after the CA answered")
+        self.assertEqual(generation(), 2)
+        self.assertTrue(harness.wait_until(lambda: generation() == 3, timeout=DEADLINE_S),
+                        self.diag())
+
+
+class SlowProxy:
+    """A TCP relay to a local port that holds each new connection for `delay` seconds
+    before relaying it: a CA that has turned slow."""
+
+    def __init__(self, target_port):
+        self.target_port, self.delay, self.connections = target_port, 0, 0
+        self.listener = socket.socket()
+        self.listener.bind((LOOPBACK, 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._relay, args=(client, self.delay), daemon=True).start()
+
+    def _relay(self, client, delay):
+        time.sleep(delay)
+        try:
+            upstream = socket.create_connection((LOOPBACK, self.target_port), timeout=10)
+        except OSError:
+            client.close()
+            return
+
+        def pipe(a, b):
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+                b.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+
+        back = threading.Thread(target=pipe, args=(upstream, client), daemon=True)
+        back.start()
+        pipe(client, upstream)
+        back.join(timeout=15)
+        client.close()
+        upstream.close()
+
+    def close(self):
+        self.listener.close()
 
 
 def _port_open(port):
