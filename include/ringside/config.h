@@ -134,8 +134,10 @@ struct Config {
   // Renewal at a uniformly random point in the last this-many percent of
   // cert_renew_after, so that a fleet started together does not renew together.
   unsigned cert_renew_jitter_percent = 20;
-  // Remote CA:
+  // Remote CA: https needs ca_trust_path; a client certificate and cfssl's auth key
+  // (authsign) are optional.
   std::string ca_url;
+  std::string ca_trust_path, ca_client_cert_path, ca_client_key_path, ca_auth_key_path;
 
   std::optional<SocketAddress> admin;  // nullopt: --admin off
   unsigned threads = 0;                // 0: one per CPU the process may run on

@@ -55,7 +55,14 @@ class RotationAgent::Impl {
       std::string trust, why;
       if (!config.trust_path.empty()) read_whole_file(config.trust_path, &trust, &why);
       issuing.reuse_trust_pem = trust;
-      source_ = make_remote_ca(config.ca_url, issuing, tuning.ca_timeout);
+      RemoteCaOptions remote;
+      remote.url = config.ca_url;
+      remote.timeout = tuning.ca_timeout;
+      remote.trust_path = config.ca_trust_path;
+      remote.client_cert_path = config.ca_client_cert_path;
+      remote.client_key_path = config.ca_client_key_path;
+      remote.auth_key_path = config.ca_auth_key_path;
+      source_ = make_remote_ca(std::move(remote), issuing);
     }
     status_.source = source_ ? std::string(source_->name()) : "none";
     for (const TlsListener& listener : listeners_) status_.listeners.emplace_back(listener.name, 0);
@@ -76,6 +83,10 @@ class RotationAgent::Impl {
 
   Result<void> initialize(std::string* detail) {
     std::string why;
+    if (HttpUrl url; !config_.ca_url.empty() && !parse_http_url(config_.ca_url, &url, &why)) {
+      *detail = "--ca-url '" + config_.ca_url + "': " + why;  // a typo is no outage
+      return make_error(ErrorKind::kConfig, Side::kInternal, "certificate");
+    }
     AttemptResult result = attempt(/*renew=*/false, /*initial=*/true, &why);
     if (result != AttemptResult::kFailed) return {};
     if (config_.ca_url.empty() || !source_) {

@@ -8,12 +8,21 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <memory>
 
+// clang-format off
+#include <wolfssl/options.h>
+// clang-format on
+#include <wolfssl/wolfcrypt/hmac.h>
+
+#include "net/blocking_client.h"
 #include "ringside/certs.h"
+#include "ringside/http.h"
 #include "ringside/log.h"
 
 namespace ringside::certs {
@@ -166,8 +175,8 @@ class LocalIssuer final : public IssuingSource {
 
 class RemoteCa final : public IssuingSource {
  public:
-  RemoteCa(std::string url, IssuingOptions options, std::chrono::milliseconds timeout)
-      : IssuingSource(std::move(options)), url_text_(std::move(url)), timeout_(timeout) {}
+  RemoteCa(RemoteCaOptions remote, IssuingOptions options)
+      : IssuingSource(std::move(options)), remote_(std::move(remote)) {}
   std::string_view name() const override { return "remote-ca"; }
 
   Result<tls::Identity> obtain(bool initial, bool renew, std::string* detail) override {
@@ -175,7 +184,7 @@ class RemoteCa final : public IssuingSource {
     if (initial && !renew && reuse_stored(&reused)) return reused;
     HttpUrl url;
     std::string why;
-    if (!parse_http_url(url_text_, &url, &why)) return fail(detail, "--ca-url: " + why);
+    if (!parse_http_url(remote_.url, &url, &why)) return fail(detail, "--ca-url: " + why);
     std::string profile;
     for (size_t at = 0; at < url.query.size();) {
       size_t end = url.query.find('&', at);
@@ -184,18 +193,31 @@ class RemoteCa final : public IssuingSource {
       if (pair.rfind("profile=", 0) == 0) profile = std::string(pair.substr(8));
       at = end + 1;
     }
+    // cfssl's sign endpoint, or authsign (an HMAC of the request) with --ca-auth-key.
+    const bool auth = !remote_.auth_key_path.empty();
+    const std::string_view endpoint = auth ? "/authsign" : "/sign";
     std::string_view path = url.path;
     while (!path.empty() && path.back() == '/') path.remove_suffix(1);
-    if (path.size() < 5 || path.substr(path.size() - 5) != "/sign") {
-      url.path = std::string(path) + "/api/v1/cfssl/sign";
+    if (path.size() < endpoint.size() || path.substr(path.size() - endpoint.size()) != endpoint) {
+      url.path = std::string(path) + "/api/v1/cfssl" + std::string(endpoint);
     }
+    // The files are read on every request, so that they may be rotated too.
+    std::string auth_key;
+    if (auth && !read_auth_key(remote_.auth_key_path, &auth_key, &why)) {
+      return fail(detail, "--ca-auth-key " + why);
+    }
+    CaTls tls;
+    if (url.https && !make_ca_tls(&tls, &why)) return fail(detail, why);
+
     auto key = generate_key(options_.key_type, &why);
     if (!key.ok()) return fail(detail, "key generation: " + why);
     auto csr = create_csr(*key, {options_.service_name}, &why);
     if (!csr.ok()) return fail(detail, "CSR: " + why);
+    std::string request = cfssl_sign_request(*csr, profile);
+    if (auth) request = cfssl_authsign_request(request, auth_key);
     retry_after_ms_ = 0;
-    auto response =
-        http_post(url, "application/json", cfssl_sign_request(*csr, profile), timeout_, &why);
+    auto response = http_post(url, "application/json", request, url.https ? &tls : nullptr,
+                              remote_.timeout, &why);
     std::string where = url.host + ":" + std::to_string(url.port) + url.path;
     if (!response.ok()) return fail(detail, "CA " + where + ": " + why);
     if ((response->status == 429 || response->status == 503) && response->retry_after_s >= 0) {
@@ -220,47 +242,38 @@ class RemoteCa final : public IssuingSource {
 
  private:
   static constexpr int64_t kMaxRetryAfterS = 3600;
-  std::string url_text_;
-  std::chrono::milliseconds timeout_;
+
+  // A client context for the CA server: --ca-trust, and --ca-client-cert/-key if given.
+  bool make_ca_tls(CaTls* tls, std::string* why) {
+    tls::ContextOptions options;
+    options.role = tls::Role::kClient;
+    std::string detail;
+    if (!read_whole_file(remote_.trust_path, &options.trust_pem, &detail)) {
+      *why = "--ca-trust " + detail;
+      return false;
+    }
+    tls::Identity client;
+    const bool with_client = !remote_.client_cert_path.empty();
+    if (with_client &&
+        (!read_whole_file(remote_.client_cert_path, &client.cert_chain_pem, &detail) ||
+         !read_whole_file(remote_.client_key_path, &client.key_pem, &detail))) {
+      *why = "--ca-client-cert/--ca-client-key " + detail;
+      return false;
+    }
+    auto context = tls::TlsContext::create(options, with_client ? &client : nullptr, 1, &detail);
+    if (!context.ok()) {
+      *why = "CA TLS: " + detail;
+      return false;
+    }
+    tls->context = std::move(*context);
+    return true;
+  }
+
+  RemoteCaOptions remote_;
   int64_t retry_after_ms_ = 0;
 };
 
 // ---- HTTP -------------------------------------------------------------------------------
-
-int64_t steady_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Waits for fd to become ready for `events` before deadline_ms; false on timeout/error.
-bool wait_fd(int fd, short events, int64_t deadline_ms) {
-  while (true) {
-    int64_t left = deadline_ms - steady_ms();
-    if (left <= 0) return false;
-    pollfd p{fd, events, 0};
-    int n = ::poll(&p, 1, static_cast<int>(left));
-    if (n > 0) return true;
-    if (n < 0 && errno != EINTR) return false;
-  }
-}
-
-bool decode_chunked(std::string_view in, std::string* out) {
-  out->clear();
-  while (true) {
-    size_t eol = in.find("\r\n");
-    if (eol == std::string_view::npos) return false;
-    std::string size_text(in.substr(0, eol));
-    char* end = nullptr;
-    unsigned long size = std::strtoul(size_text.c_str(), &end, 16);
-    if (end == size_text.c_str()) return false;
-    in.remove_prefix(eol + 2);
-    if (size == 0) return true;
-    if (in.size() < size + 2) return false;
-    out->append(in.substr(0, size));
-    in.remove_prefix(size + 2);
-  }
-}
 
 int hex_value(char c) {
   if (c >= '0' && c <= '9') return c - '0';
@@ -518,17 +531,75 @@ std::unique_ptr<CertificateSource> make_local_issuer(std::string ca_cert_path,
                                        std::move(options));
 }
 
-std::unique_ptr<CertificateSource> make_remote_ca(std::string url, IssuingOptions options,
-                                                  std::chrono::milliseconds timeout) {
-  return std::make_unique<RemoteCa>(std::move(url), std::move(options), timeout);
+std::unique_ptr<CertificateSource> make_remote_ca(RemoteCaOptions remote, IssuingOptions options) {
+  return std::make_unique<RemoteCa>(std::move(remote), std::move(options));
+}
+
+bool read_auth_key(const std::string& path, std::string* key, std::string* detail) {
+  std::string text;
+  if (!read_whole_file(path, &text, detail)) return false;
+  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.pop_back();
+  if (text.empty() || text.size() % 2 != 0) {
+    *detail = path + ": not a hex key (cfssl's auth_keys \"key\")";
+    return false;
+  }
+  key->clear();
+  for (size_t i = 0; i < text.size(); i += 2) {
+    int hi = hex_value(text[i]), lo = hex_value(text[i + 1]);
+    if (hi < 0 || lo < 0) {
+      *detail = path + ": not a hex key (cfssl's auth_keys \"key\")";
+      return false;
+    }
+    key->push_back(static_cast<char>(hi * 16 + lo));
+  }
+  return true;
+}
+
+namespace {
+
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < in.size(); i += 3) {
+    uint32_t n = static_cast<uint8_t>(in[i]) << 16;
+    if (i + 1 < in.size()) n |= static_cast<uint8_t>(in[i + 1]) << 8;
+    if (i + 2 < in.size()) n |= static_cast<uint8_t>(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string cfssl_authsign_request(std::string_view request, std::string_view key) {
+  uint8_t token[WC_SHA256_DIGEST_SIZE] = {};
+  Hmac hmac;
+  if (wc_HmacInit(&hmac, nullptr, INVALID_DEVID) == 0) {
+    if (wc_HmacSetKey(&hmac, WC_SHA256, reinterpret_cast<const byte*>(key.data()),
+                      static_cast<word32>(key.size())) == 0) {
+      wc_HmacUpdate(&hmac, reinterpret_cast<const byte*>(request.data()),
+                    static_cast<word32>(request.size()));
+      wc_HmacFinal(&hmac, token);
+    }
+    wc_HmacFree(&hmac);
+  }
+  return "{\"token\":\"" +
+         base64(std::string_view(reinterpret_cast<const char*>(token), sizeof(token))) +
+         "\",\"request\":\"" + base64(request) + "\"}";
 }
 
 bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail) {
-  if (url.rfind("http://", 0) != 0) {
-    *detail = "only http:// CA URLs are supported (cfssl's API on a trusted network)";
+  out->https = url.rfind("https://", 0) == 0;
+  if (!out->https && url.rfind("http://", 0) != 0) {
+    *detail = "not an http:// or https:// URL";
     return false;
   }
-  url.remove_prefix(7);
+  url.remove_prefix(out->https ? 8 : 7);
   size_t slash = url.find_first_of("/?");
   std::string_view authority = url.substr(0, slash);
   std::string_view rest = slash == std::string_view::npos ? "" : url.substr(slash);
@@ -536,7 +607,7 @@ bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail) {
     *detail = "no host";
     return false;
   }
-  out->port = 80;
+  out->port = out->https ? 443 : 80;
   size_t colon = authority.rfind(':');
   if (!authority.empty() && authority.front() == '[') {
     size_t close = authority.find(']');
@@ -567,13 +638,16 @@ bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail) {
 }
 
 Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type,
-                               std::string_view body, std::chrono::milliseconds timeout,
-                               std::string* detail) {
+                               std::string_view body, const CaTls* tls,
+                               std::chrono::milliseconds timeout, std::string* detail) {
   auto io_fail = [&](std::string why) -> Result<HttpResponse> {
     *detail = std::move(why);
     return make_error(ErrorKind::kIo, Side::kUpstream, "http");
   };
-  const int64_t deadline = steady_ms() + timeout.count();
+  if (url.https && (tls == nullptr || !tls->context)) {
+    return io_fail("an https:// CA needs a trust bundle (--ca-trust)");
+  }
+  const auto deadline = net::BlockingConnection::Clock::now() + timeout;
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
@@ -581,26 +655,24 @@ Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type
   std::string port = std::to_string(url.port);
   int rc = ::getaddrinfo(url.host.c_str(), port.c_str(), &hints, &found);
   if (rc != 0) return io_fail("resolving " + url.host + ": " + gai_strerror(rc));
-  int fd = -1;
+  std::unique_ptr<net::BlockingConnection> conn;
   std::string last_error = "no address";
-  for (addrinfo* ai = found; ai != nullptr && fd < 0; ai = ai->ai_next) {
-    fd = ::socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-    if (fd < 0) continue;
-    if (::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) break;
-    if (errno == EINPROGRESS && wait_fd(fd, POLLOUT, deadline)) {
-      int err = 0;
-      socklen_t len = sizeof(err);
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      if (err == 0) break;
-      last_error = std::strerror(err);
-    } else {
-      last_error = errno == EINPROGRESS ? "connect timed out" : std::strerror(errno);
-    }
-    ::close(fd);
-    fd = -1;
+  for (addrinfo* ai = found; ai != nullptr; ai = ai->ai_next) {
+    SocketAddress address;
+    if (ai->ai_addrlen > sizeof(address.storage)) continue;
+    std::memcpy(&address.storage, ai->ai_addr, ai->ai_addrlen);
+    address.length = static_cast<socklen_t>(ai->ai_addrlen);
+    conn = std::make_unique<net::BlockingConnection>(address, deadline);
+    if (conn->ok()) break;
+    last_error = conn->error();
+    conn.reset();
   }
   ::freeaddrinfo(found);
-  if (fd < 0) return io_fail("connect: " + last_error);
+  if (!conn) return io_fail(last_error);
+  // The CA server's certificate must chain to --ca-trust and name the URL's host.
+  if (url.https && !conn->start_tls(tls->context->ctx(0), url.host, url.host)) {
+    return io_fail(conn->error());
+  }
 
   std::string host_header =
       url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
@@ -609,73 +681,59 @@ Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type
                         "\r\nContent-Length: " + std::to_string(body.size()) +
                         "\r\nConnection: close\r\nUser-Agent: ringside\r\n\r\n";
   request.append(body);
-  size_t sent = 0;
-  while (sent < request.size()) {
-    ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
-    if (n > 0) {
-      sent += static_cast<size_t>(n);
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!wait_fd(fd, POLLOUT, deadline)) {
-        ::close(fd);
-        return io_fail("send timed out");
-      }
-    } else {
-      std::string why = std::strerror(errno);
-      ::close(fd);
-      return io_fail("send: " + why);
-    }
-  }
-  std::string raw;
-  char buf[8192];
-  while (true) {
-    ssize_t n = ::recv(fd, buf, sizeof(buf), 0);
-    if (n > 0) {
-      raw.append(buf, static_cast<size_t>(n));
-      if (raw.size() > (1u << 20)) {
-        ::close(fd);
-        return io_fail("response larger than 1 MB");
-      }
-    } else if (n == 0) {
-      break;
-    } else if (errno == EAGAIN || errno == EINTR) {
-      if (!wait_fd(fd, POLLIN, deadline)) {
-        ::close(fd);
-        return io_fail("no complete response within " + std::to_string(timeout.count()) + " ms");
-      }
-    } else {
-      std::string why = std::strerror(errno);
-      ::close(fd);
-      return io_fail("recv: " + why);
-    }
-  }
-  ::close(fd);
+  if (!conn->send_all(request)) return io_fail(conn->error());
 
-  size_t head_end = raw.find("\r\n\r\n");
-  if (raw.rfind("HTTP/1.", 0) != 0 || head_end == std::string::npos || raw.size() < 12) {
-    return io_fail("not an HTTP/1.x response");
-  }
+  // The answer meets the same parser, and strictness, as any upstream's.
+  http::ResponseParser parser;
+  parser.expect_response_to(http::RequestKind::kOther);
   HttpResponse response;
-  response.status = std::atoi(raw.c_str() + 9);
-  std::string head = raw.substr(0, head_end);
-  std::transform(head.begin(), head.end(), head.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  if (size_t at = head.find("\r\nretry-after:"); at != std::string::npos) {
-    size_t from = at + 14, to = head.find("\r\n", from);
-    response.retry_after_s = parse_retry_after(
-        std::string_view(raw).substr(from, (to == std::string::npos ? head.size() : to) - from),
-        unix_now());
-  }
-  std::string_view payload(raw.data() + head_end + 4, raw.size() - head_end - 4);
-  if (head.find("\r\ntransfer-encoding: chunked") != std::string::npos) {
-    if (!decode_chunked(payload, &response.body)) return io_fail("truncated chunked response");
-  } else {
-    size_t cl = head.find("\r\ncontent-length:");
-    if (cl != std::string::npos) {
-      size_t length = std::strtoul(head.c_str() + cl + 17, nullptr, 10);
-      if (payload.size() < length) return io_fail("truncated response");
-      payload = payload.substr(0, length);
+  bool complete = false, peer_done = false;
+  char buffer[8192];
+  while (!complete) {
+    http::Step step;
+    std::string_view input;
+    ssize_t n = 0;
+    if (!peer_done) {
+      n = conn->receive(buffer, sizeof(buffer));
+      if (n < 0) {
+        return io_fail(conn->error() == "timeout" ? "no complete response within " +
+                                                        std::to_string(timeout.count()) + " ms"
+                                                  : conn->error());
+      }
+      peer_done = n == 0;
+      input = std::string_view(buffer, static_cast<size_t>(n));
     }
-    response.body = std::string(payload);
+    do {
+      step = peer_done && input.empty() ? parser.finish() : parser.parse(input);
+      input.remove_prefix(std::min(step.consumed, input.size()));
+      switch (step.event) {
+        case http::Event::kError:
+          return io_fail("invalid HTTP response: " + std::string(parser.error().reason));
+        case http::Event::kHead:
+          if (parser.head().interim()) break;
+          response.status = parser.head().status;
+          for (const http::Field& field : parser.head().fields) {
+            if (http::iequals(field.name, "retry-after")) {
+              response.retry_after_s = parse_retry_after(field.value, unix_now());
+            }
+          }
+          break;
+        case http::Event::kBody:
+          if (response.body.size() + step.body.size() > (1u << 20)) {
+            return io_fail("response larger than 1 MB");
+          }
+          response.body.append(step.body);
+          break;
+        case http::Event::kMessageComplete:
+          complete = true;
+          break;
+        case http::Event::kTunnel:
+          return io_fail("the CA switched protocols");
+        case http::Event::kNeedMore:
+          if (peer_done) return io_fail("the CA closed the connection before a complete response");
+          break;
+      }
+    } while (!complete && !input.empty());
   }
   return response;
 }

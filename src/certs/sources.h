@@ -96,30 +96,48 @@ std::unique_ptr<CertificateSource> make_local_issuer(std::string ca_cert_path,
                                                      std::string ca_key_path,
                                                      IssuingOptions options);
 
-// --ca-url: a CSR to cfssl's /api/v1/cfssl/sign. The URL may carry ?profile=NAME.
-std::unique_ptr<CertificateSource> make_remote_ca(std::string url, IssuingOptions options,
-                                                  std::chrono::milliseconds timeout);
+// --ca-url: a CSR to cfssl's /api/v1/cfssl/sign, or /authsign with an auth key. The URL
+// may carry ?profile=NAME; an https:// one is verified against trust_path (and the host
+// name), optionally presenting a client certificate.
+struct RemoteCaOptions {
+  std::string url;
+  std::chrono::milliseconds timeout{10000};
+  std::string trust_path;                         // --ca-trust
+  std::string client_cert_path, client_key_path;  // --ca-client-cert, --ca-client-key
+  std::string auth_key_path;                      // --ca-auth-key
+};
+std::unique_ptr<CertificateSource> make_remote_ca(RemoteCaOptions remote, IssuingOptions options);
 
-// A blocking HTTP/1.1 POST over plain TCP (Connection: close; Content-Length or chunked
-// responses). For the remote CA on the control thread.
+// A blocking HTTP/1.1 POST (Connection: close) over TCP or, for an https URL, TLS with
+// tls's context; the response goes through the project's own HTTP/1.1 parser, with the
+// strictness any upstream meets. For the remote CA, off the workers.
 struct HttpResponse {
   int status = 0;
   std::string body;
   int64_t retry_after_s = -1;  // Retry-After (delta-seconds or HTTP-date); -1 when absent
 };
 struct HttpUrl {
+  bool https = false;
   std::string host;
-  uint16_t port = 80;
-  std::string path;   // "/..." without the query
-  std::string query;  // without '?'
+  uint16_t port = 80;  // 443 for https
+  std::string path;    // "/..." without the query
+  std::string query;   // without '?'
 };
 bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail);
+struct CaTls {
+  std::shared_ptr<const tls::TlsContext> context;  // one WOLFSSL_CTX (index 0)
+};
 Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type,
-                               std::string_view body, std::chrono::milliseconds timeout,
-                               std::string* detail);
+                               std::string_view body, const CaTls* tls,
+                               std::chrono::milliseconds timeout, std::string* detail);
 
 // cfssl's sign API: the request body, and the certificate from a response (or why not).
 std::string cfssl_sign_request(std::string_view csr_pem, std::string_view profile);
+// cfssl's authsign body for a sign request: {"token": base64(HMAC-SHA256(key, request)),
+// "request": base64(request)}, key being the raw bytes of cfssl's hex auth key.
+std::string cfssl_authsign_request(std::string_view request, std::string_view key);
+// Reads cfssl's hex auth key from a file (surrounding whitespace ignored) as raw bytes.
+bool read_auth_key(const std::string& path, std::string* key, std::string* detail);
 Result<std::string> parse_cfssl_sign_response(std::string_view body, std::string* detail);
 
 }  // namespace ringside::certs

@@ -13,6 +13,7 @@
 #include <iterator>
 #include <span>
 
+#include "net/blocking_client.h"
 #include "net/socket.h"
 #include "ringside/grpc.h"
 #include "ringside/http.h"
@@ -26,84 +27,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // A connected socket for one check, closed with it.
-class Probe {
- public:
-  Probe(const SocketAddress& address, Clock::time_point deadline) : deadline_(deadline) {
-    auto fd = net::make_client_socket(address);  // non-blocking
-    if (!fd.ok()) {
-      error_ = std::string("socket: ") + std::strerror(fd.error().sys_errno);
-      return;
-    }
-    fd_ = *fd;
-    if (::connect(fd_, address.get(), address.length) != 0 && errno != EINPROGRESS) {
-      error_ = std::string("connect: ") + std::strerror(errno);
-      return;
-    }
-    if (!wait(POLLOUT)) return;
-    if (const int err = net::socket_error(fd_); err != 0) {
-      error_ = std::string("connect: ") + std::strerror(err);
-    }
-  }
-  ~Probe() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Probe(const Probe&) = delete;
-  Probe& operator=(const Probe&) = delete;
-
-  bool ok() const { return error_.empty(); }
-  const std::string& error() const { return error_; }
-
-  bool send_all(std::string_view bytes) {
-    while (!bytes.empty()) {
-      if (!wait(POLLOUT)) return false;
-      const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EINTR) continue;
-        error_ = std::string("send: ") + std::strerror(errno);
-        return false;
-      }
-      bytes.remove_prefix(static_cast<size_t>(n));
-    }
-    return true;
-  }
-  // Some bytes into buffer: their count, 0 at the peer's end, -1 on error or timeout.
-  ssize_t receive(char* buffer, size_t size) {
-    for (;;) {
-      if (!wait(POLLIN)) return -1;
-      const ssize_t n = ::recv(fd_, buffer, size, 0);
-      if (n >= 0) return n;
-      if (errno == EAGAIN || errno == EINTR) continue;
-      error_ = std::string("recv: ") + std::strerror(errno);
-      return -1;
-    }
-  }
-  void fail(std::string why) {
-    if (error_.empty()) error_ = std::move(why);
-  }
-
- private:
-  bool wait(short events) {
-    for (;;) {
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
-      if (left.count() <= 0) {
-        error_ = "timeout";
-        return false;
-      }
-      pollfd p{fd_, events, 0};
-      const int n = ::poll(&p, 1, static_cast<int>(left.count()));
-      if (n > 0) return true;
-      if (n < 0 && errno != EINTR) {
-        error_ = std::string("poll: ") + std::strerror(errno);
-        return false;
-      }
-    }
-  }
-
-  Clock::time_point deadline_;
-  int fd_ = -1;
-  std::string error_;
-};
+using Probe = net::BlockingConnection;
 
 Outcome failed(const Probe& probe) { return Outcome{false, probe.error()}; }
 

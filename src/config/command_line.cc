@@ -41,7 +41,7 @@ struct RawOptions {
       outlier_max_ejection_percent;
   std::string cert, key, trust;
   std::string ca_cert, ca_key, cert_dir, key_type, cert_lifetime, cert_renew_after, ca_url;
-  std::string cert_renew_jitter;
+  std::string cert_renew_jitter, ca_trust, ca_client_cert, ca_client_key, ca_auth_key;
   std::string admin;
   bool admin_allow_remote = false;
   std::string threads, cpus;
@@ -179,7 +179,19 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "then), so that sidecars started together do not all ask the CA at once; failed "
        "attempts are retried with full-jitter exponential backoff")  //
       ("ca-url", po::value(&raw.ca_url)->value_name("URL"),
-       "remote CA (cfssl HTTP API) that signs this task's certificates");
+       "remote CA (cfssl HTTP API) that signs this task's certificates: http://HOST:PORT or "
+       "https://HOST:PORT (with --ca-trust), [/PATH][?profile=NAME]")  //
+      ("ca-trust", po::value(&raw.ca_trust)->value_name("FILE"),
+       "CA bundle (PEM) the https:// --ca-url server's certificate must chain to (its name "
+       "must match the URL's host)")  //
+      ("ca-client-cert", po::value(&raw.ca_client_cert)->value_name("FILE"),
+       "client certificate (PEM) presented to the https:// --ca-url server; needs "
+       "--ca-client-key")  //
+      ("ca-client-key", po::value(&raw.ca_client_key)->value_name("FILE"),
+       "private key of --ca-client-cert")  //
+      ("ca-auth-key", po::value(&raw.ca_auth_key)->value_name("FILE"),
+       "cfssl auth key (hex, as in cfssl's auth_keys; the file must not be readable by "
+       "others): requests go to /api/v1/cfssl/authsign with an HMAC of each request");
 
   po::options_description timeouts("Timeouts (DURATION: 250ms, 5s, 2m, 1h, 7d; bare = seconds)",
                                    kHelpWidth, kHelpWidth / 2);
@@ -1082,6 +1094,35 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
       raw.ca_url.rfind("https://", 0) != 0) {
     fail("ca-url", raw.ca_url, "not an http:// or https:// URL");
   }
+  for (const auto& [flag, value] :
+       {std::pair<const char*, const std::string&>{"ca-trust", raw.ca_trust},
+        {"ca-client-cert", raw.ca_client_cert},
+        {"ca-client-key", raw.ca_client_key},
+        {"ca-auth-key", raw.ca_auth_key}}) {
+    if (value.empty()) continue;
+    if (!remote_source) fail(std::string("--") + flag + " is for a remote CA: it needs --ca-url");
+    check_readable_file(flag, value);
+  }
+  const bool https_ca = raw.ca_url.rfind("https://", 0) == 0;
+  if (https_ca && raw.ca_trust.empty()) {
+    fail("ca-url", raw.ca_url,
+         "an https:// CA needs --ca-trust (the CAs its server certificate chains to)");
+  }
+  if (!https_ca && (!raw.ca_trust.empty() || !raw.ca_client_cert.empty())) {
+    fail("--ca-trust and --ca-client-cert are for an https:// --ca-url");
+  }
+  if (raw.ca_client_cert.empty() != raw.ca_client_key.empty()) {
+    fail("--ca-client-cert and --ca-client-key go together");
+  }
+  if (struct stat st{}; !raw.ca_auth_key.empty() && ::stat(raw.ca_auth_key.c_str(), &st) == 0 &&
+                        (st.st_mode & (S_IRGRP | S_IROTH)) != 0) {
+    fail("ca-auth-key", raw.ca_auth_key,
+         "is readable by other users: chmod 600 it (it lets its holder get certificates)");
+  }
+  config.ca_trust_path = raw.ca_trust;
+  config.ca_client_cert_path = raw.ca_client_cert;
+  config.ca_client_key_path = raw.ca_client_key;
+  config.ca_auth_key_path = raw.ca_auth_key;
   if (raw.key_type == "ecdsa-p256") {
     config.key_type = tls::KeyType::kEcdsaP256;
   } else if (raw.key_type == "rsa-2048") {

@@ -430,8 +430,21 @@ TEST(HttpUrl, Parses) {
   EXPECT_EQ(url.query, "profile=leaf");
   ASSERT_TRUE(parse_http_url("http://ca.internal", &url, &detail));
   EXPECT_EQ(url.port, 80);
-  EXPECT_FALSE(parse_http_url("https://ca.internal", &url, &detail));
+  EXPECT_FALSE(url.https);
+  ASSERT_TRUE(parse_http_url("https://ca.internal", &url, &detail));
+  EXPECT_TRUE(url.https);
+  EXPECT_EQ(url.port, 443);
+  EXPECT_FALSE(parse_http_url("ftp://ca.internal", &url, &detail));
   EXPECT_FALSE(parse_http_url("http://ca:99999/", &url, &detail));
+}
+
+// cfssl's authsign body, checked against Python's hmac and base64 for the same input.
+TEST(CfsslAuthsign, TokenIsTheHmacOfTheRequest) {
+  std::string key;
+  for (int i = 0; i < 16; ++i) key.push_back(static_cast<char>(i * 0x11));  // 0011..ff
+  EXPECT_EQ(cfssl_authsign_request(R"({"certificate_request":"X"})", key),
+            R"({"token":"guC1vnIoGVOe0lfnHCU1BekNduFkz7PNy9x98FzCVAc=",)"
+            R"("request":"eyJjZXJ0aWZpY2F0ZV9yZXF1ZXN0IjoiWCJ9"})");
 }
 
 // The agent thread: a pair replaced by rename, then by a Kubernetes-style ..data

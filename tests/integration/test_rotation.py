@@ -460,6 +460,189 @@ class CfsslTest(RotationCase):
                         self.diag())
 
 
+class AuthenticatedCaTest(RotationCase):
+    """cfssl over TLS with an auth key (authsign), and a hostile CA: what the remote CA
+    client refuses, counts and logs, keeping what it had."""
+
+    AUTH_KEY = "00112233445566778899aabbccddeeff"
+
+    def setUp(self):
+        super().setUp()
+        self.cfssl = harness.require_tool("cfssl")
+        # The CA server's own TLS certificate, from a CA of its own.
+        self.server_ca = self.pki.ca(label="ca-server-ca")
+        server_cert, server_key = self.pki.issue(self.server_ca, ["localhost"], label="ca-server")
+        self.server_trust = os.path.join(self.server_ca, "ca.pem")
+        config = os.path.join(self.workdir, "cfssl-auth.json")
+        with open(config, "w") as f:
+            json.dump({"signing": {"default": {
+                "expiry": "6m", "auth_key": "key1",
+                "usages": ["digital signature", "key encipherment", "server auth",
+                           "client auth"]}},
+                "auth_keys": {"key1": {"type": "standard", "key": self.AUTH_KEY}}}, f)
+        self.cfssl_port = harness.free_port()
+        proc = self.start("cfssl-tls", [
+            self.cfssl, "serve", "-ca", self.ca, "-ca-key", os.path.join(self.ca_dir, "ca.key"),
+            "-config", config, "-address", LOOPBACK, "-port", str(self.cfssl_port),
+            "-tls-cert", server_cert, "-tls-key", server_key])
+        if not harness.wait_until(lambda: proc.poll() is not None or _port_open(self.cfssl_port),
+                                  timeout=15) or proc.poll() is not None:
+            self.fail_with_diag("cfssl serve (TLS) did not start")
+        self.key_file = self.secret("auth.key", self.AUTH_KEY)
+        self.trust_file = os.path.join(self.workdir, "ca-trust.pem")
+        shutil.copy(self.server_trust, self.trust_file)
+
+    def secret(self, name, text):
+        path = os.path.join(self.workdir, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text + "\n")
+        return path
+
+    def start_sidecar(self, url, extra=(), renew="3s", wait_ready=True):
+        app = self.start_recording_app(echo=True)
+        port = harness.free_port()
+        proc = self.start_ringside(
+            ["--service-name", SERVICE, "--ingress", f"{LOOPBACK}:{port}={LOOPBACK}:{app.port}",
+             "--ca-url", url, "--trust", self.ca, "--cert-lifetime", "60s",
+             "--cert-renew-after", renew, "--cert-renew-jitter", "0", *extra],
+            name="sidecar", wait_ready=wait_ready)
+        if not harness.wait_until(lambda: proc.poll() is not None or
+                                  proc.ready_status() is not None, timeout=15):
+            self.fail_with_diag("the admin endpoint did not answer")
+        return proc, port
+
+    def https_args(self):
+        return ["--ca-trust", self.trust_file, "--ca-auth-key", self.key_file]
+
+    def test_signs_and_renews_over_tls_with_authsign_and_refuses_a_wrong_key_or_server(self):
+        proc, port = self.start_sidecar(f"https://localhost:{self.cfssl_port}", self.https_args())
+        first = self.served_serial(port)
+        self.assertIsNotNone(first, self.diag())
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_cert_rotations_total") >= 1, timeout=DEADLINE_S),
+            "no renewal through authsign" + self.diag())
+        self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0, self.diag())
+
+        def refused(reason):
+            failed = proc.stat("ringside_cert_rotations_failed_total")
+            self.assertTrue(harness.wait_until(
+                lambda: proc.stat("ringside_cert_rotations_failed_total") > failed,
+                timeout=DEADLINE_S), f"{reason}: no refusal counted" + self.diag())
+            self.assertTrue(harness.wait_until(lambda: reason in proc.stderr_text(),
+                                               timeout=DEADLINE_S), reason + self.diag())
+            self.assertIn(reason, self.certs_json(proc)["last_error"]["reason"])
+            self.assertIsNotNone(self.served_serial(port), "the certificate was lost")
+
+        # A wrong auth key: cfssl says so; the certificate is kept.
+        self.secret("auth.key", "ffeeddccbbaa99887766554433221100")
+        refused("invalid token")
+        self.secret("auth.key", self.AUTH_KEY)
+        # A CA server whose certificate does not chain to --ca-trust.
+        write_atomically(self.trust_file, read(self.ca))
+        refused("server certificate rejected")
+        write_atomically(self.trust_file, read(self.server_trust))
+        rotations = proc.stat("ringside_cert_rotations_total")
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_cert_rotations_total") > rotations,
+            timeout=DEADLINE_S * 2), "renewal did not resume" + self.diag())
+
+    def test_a_host_name_the_server_certificate_lacks_is_refused(self):
+        proc, _ = self.start_sidecar(f"https://{LOOPBACK}:{self.cfssl_port}", self.https_args(),
+                                     wait_ready=False)
+        self.assertTrue(harness.wait_until(
+            lambda: "no certificate yet" in proc.stderr_text(), timeout=DEADLINE_S), self.diag())
+        self.assertIn("server certificate rejected", proc.stderr_text())
+        self.assertEqual(proc.ready_status(), 503)
+
+    def test_bad_flags_exit_2_naming_the_flag(self):
+        url = f"https://localhost:{self.cfssl_port}"
+        loose = os.path.join(self.workdir, "loose.key")
+        with open(loose, "w") as f:
+            f.write(self.AUTH_KEY)
+        os.chmod(loose, 0o644)
+        base = [harness.binary("ringside"), "--service-name", SERVICE, "--ingress",
+                f"{LOOPBACK}:{harness.free_port()}={LOOPBACK}:9", "--trust", self.ca]
+        for args, says in (
+                (["--ca-url", url], "needs --ca-trust"),
+                (["--ca-url", url, "--ca-trust", self.trust_file, "--ca-auth-key", loose],
+                 "--ca-auth-key"),
+                (["--ca-url", f"http://{LOOPBACK}:1", "--ca-trust", self.trust_file],
+                 "https://"),
+                (["--ca-cert", self.ca, "--ca-key", os.path.join(self.ca_dir, "ca.key"),
+                  "--ca-auth-key", self.key_file], "needs --ca-url"),
+                (["--ca-url", "https://[::1"], "--ca-url")):
+            done = subprocess.run(base + args, capture_output=True, timeout=20)
+            self.assertEqual(done.returncode, 2, (args, done.stderr))
+            self.assertIn(says.encode(), done.stderr, args)
+            self.assertEqual(done.stderr.count(b"\n"), 1, done.stderr)
+
+    def test_a_hostile_ca_is_refused_with_the_reason(self):
+        wrong_name = read(self.pki.issue(self.ca_dir, ["other.sample-namespace"],
+                                         label="wrong-name")[0]).decode()
+        right_name = read(self.pki.issue(self.ca_dir, [SERVICE], label="foreign-key")[0]).decode()
+        answers = {
+            "garbage": b"this is not HTTP at all\r\n\r\n",
+            "error": b'{"success":false,"result":null,"errors":[{"code":1000,"message":"no"}]}',
+            "wrong name": json.dumps({"success": True, "result": {"certificate": wrong_name}}),
+            "wrong key": json.dumps({"success": True, "result": {"certificate": right_name}}),
+            "smuggled": None,
+        }
+        mode = ["garbage"]
+
+        def serve(conn):
+            try:
+                conn.settimeout(5)
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                answer = answers[mode[0]]
+                if mode[0] == "garbage":
+                    conn.sendall(answer)
+                elif mode[0] == "smuggled":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+                                 b"Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n")
+                else:
+                    body = answer.encode() if isinstance(answer, str) else answer
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" +
+                                 body)
+            except OSError:
+                pass
+            finally:
+                conn.close()
+
+        listener = socket.socket()
+        listener.bind((LOOPBACK, 0))
+        listener.listen(8)
+        self.addCleanup(listener.close)
+
+        def accept():
+            while True:
+                try:
+                    conn, _ = listener.accept()
+                except OSError:
+                    return
+                threading.Thread(target=serve, args=(conn,), daemon=True).start()
+
+        threading.Thread(target=accept, daemon=True).start()
+        proc, _ = self.start_sidecar(f"http://{LOOPBACK}:{listener.getsockname()[1]}",
+                                     wait_ready=False)
+        for name, reason in (("garbage", "invalid HTTP response"),
+                             ("error", "cfssl refused: no"),
+                             ("wrong name", "SAN mismatch"),
+                             ("wrong key", "private key does not match"),
+                             ("smuggled", "invalid HTTP response")):
+            failed = proc.stat("ringside_cert_rotations_failed_total")
+            mode[0] = name
+            self.assertTrue(harness.wait_until(
+                lambda: proc.stat("ringside_cert_rotations_failed_total") > failed + 1 and
+                reason in self.certs_json(proc)["last_error"]["reason"], timeout=DEADLINE_S),
+                f"{name}: {self.certs_json(proc)['last_error']}" + self.diag())
+            self.assertEqual(proc.ready_status(), 503, name)
+            self.assertEqual(self.certs_json(proc)["generation"], 0, name)
+
+
 class SlowProxy:
     """A TCP relay to a local port that holds each new connection for `delay` seconds
     before relaying it: a CA that has turned slow."""
