@@ -103,6 +103,11 @@ struct HealthCheckConfig {
   std::string target;
   Kind kind = Kind::kTcp;
   std::string arg;
+  // http and grpc checks of a service its egress listeners reach over TLS go over TLS
+  // too, as those listeners do: this SNI, this DNS SAN required, the sidecar's trust and
+  // certificate (ALPN http/1.1 or h2).
+  bool tls = false;
+  std::string sni, verify_name;
 };
 
 struct HealthCheckTiming {

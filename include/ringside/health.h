@@ -10,15 +10,19 @@
 // (Cluster::set_health), and /clusters says why. The local app is not taken out of its
 // one-endpoint cluster (there is nowhere else to send); instead /ready answers 503 until
 // it passed a check, and while it is unhealthy, so that ECS and a load balancer see it.
-// Checks are plaintext: http and grpc checks reach the local app and tls=off services,
-// tcp checks any endpoint (docs/operations.md, "Health checks").
+// http and grpc checks of a service reached over TLS go over TLS as its egress listener
+// does (HealthCheckConfig::tls): the rotation agent's control client context, so the
+// sidecar's current trust and certificate; tcp checks only connect (docs/operations.md,
+// "Health checks").
 #pragma once
 
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -28,6 +32,7 @@
 #include "ringside/address.h"
 #include "ringside/cluster.h"
 #include "ringside/config.h"
+#include "ringside/tls.h"
 
 namespace ringside::health {
 
@@ -36,9 +41,10 @@ struct Outcome {
   std::string detail;  // why not: "connect: Connection refused", "HTTP 503", "NOT_SERVING"
 };
 
-// One check of address, bounded by timeout; blocking (the health thread's).
+// One check of address, bounded by timeout; blocking (the health thread's). A probe with
+// tls set needs tls_context (a client context; index 0 is used), else it fails.
 Outcome check(const SocketAddress& address, const HealthCheckConfig& probe,
-              std::chrono::milliseconds timeout);
+              std::chrono::milliseconds timeout, const tls::TlsContext* tls_context = nullptr);
 
 class Checker {
  public:
@@ -47,7 +53,9 @@ class Checker {
     SocketAddress app;                    // or a local app (cluster null)
     HealthCheckConfig probe;
   };
-  Checker(std::vector<Target> targets, HealthCheckTiming timing);
+  // Where TLS checks get their client context from, at each check (rotations apply).
+  using ClientContext = std::function<std::shared_ptr<const tls::TlsContext>()>;
+  Checker(std::vector<Target> targets, HealthCheckTiming timing, ClientContext tls = {});
   ~Checker();
   Checker(const Checker&) = delete;
   Checker& operator=(const Checker&) = delete;
@@ -75,6 +83,7 @@ class Checker {
 
   const std::vector<Target> targets_;
   const HealthCheckTiming timing_;
+  const ClientContext tls_;
   std::map<std::pair<size_t, uint32_t>, State> endpoints_;  // (target, endpoint id)
   std::vector<State> apps_;                                 // by target (local apps)
   std::atomic<bool> app_ready_{true};

@@ -103,6 +103,11 @@ class RotationAgent {
   // Whether a first generation is published (thread-safe): false only while a remote CA
   // has not answered since start-up.
   bool published() const;
+  // A client context (one WOLFSSL_CTX, index 0) with the current trust bundle and
+  // certificate, for TLS from the control threads (health checks of egress services);
+  // null before the first publication or without an egress listener. Thread-safe; the
+  // pointer keeps its context alive however many rotations follow.
+  std::shared_ptr<const tls::TlsContext> control_client_context() const;
 
   // Starts the "rot" thread (after initialize()), and stops and joins it.
   Result<void> start(std::string* detail);

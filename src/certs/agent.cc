@@ -111,6 +111,11 @@ class RotationAgent::Impl {
 
   bool published() const { return published_.load(std::memory_order_acquire); }
 
+  std::shared_ptr<const tls::TlsContext> control_client_context() const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    return control_client_;
+  }
+
   Result<void> start(std::string* detail) {
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) {
@@ -343,6 +348,26 @@ class RotationAgent::Impl {
       built.push_back(std::make_unique<TlsGeneration>(std::move(*context), id, workers_));
     }
 
+    // The control threads' client context (TLS health checks of egress services): one
+    // WOLFSSL_CTX, shared by pointer, so a check in progress keeps its own alive.
+    std::shared_ptr<const tls::TlsContext> control_client;
+    if (!trust.empty() &&
+        std::any_of(listeners_.begin(), listeners_.end(),
+                    [](const TlsListener& l) { return l.kind == ListenerKind::kEgress; })) {
+      tls::ContextOptions options;
+      options.role = tls::Role::kClient;
+      options.tls13_only = config_.tls13_only;
+      options.trust_pem = trust;
+      std::string detail;
+      auto context =
+          tls::TlsContext::create(options, have_identity ? &identity : nullptr, 1, &detail);
+      if (!context.ok()) {
+        *why = "control client context: " + detail;
+        return AttemptResult::kFailed;
+      }
+      control_client = std::move(*context);
+    }
+
     // Publish: one release store per slot; the replaced generations go to the reclaimer.
     ++next_generation_;
     for (size_t i = 0; i < listeners_.size(); ++i) listeners_[i].slot->publish(built[i].get());
@@ -368,6 +393,7 @@ class RotationAgent::Impl {
     }
     {
       std::lock_guard<std::mutex> lock(mutex_);
+      control_client_ = std::move(control_client);
       status_.generation = id;
       status_.has_certificate = have_identity;
       status_.cert = info;
@@ -562,7 +588,8 @@ class RotationAgent::Impl {
   int64_t next_renewal_unix_ = 0;
   int64_t retry_at_ms_ = 0;
   unsigned failures_in_series_ = 0;
-  std::atomic<bool> published_{false};  // a first generation is in the slots
+  std::atomic<bool> published_{false};                     // a first generation is in the slots
+  std::shared_ptr<const tls::TlsContext> control_client_;  // under mutex_
   int64_t backoff_cap_ms_ = 300000;
   // Renewal jitter and retry backoff draws; seeded per process so that a fleet differs.
   std::mt19937_64 random_{std::random_device{}()};
@@ -592,6 +619,9 @@ RotationAgent::~RotationAgent() = default;
 
 Result<void> RotationAgent::initialize(std::string* detail) { return impl_->initialize(detail); }
 bool RotationAgent::published() const { return impl_->published(); }
+std::shared_ptr<const tls::TlsContext> RotationAgent::control_client_context() const {
+  return impl_->control_client_context();
+}
 Result<void> RotationAgent::start(std::string* detail) { return impl_->start(detail); }
 void RotationAgent::stop() { impl_->stop(); }
 void RotationAgent::request_rotation() { impl_->request_rotation(); }

@@ -162,9 +162,17 @@ class GrpcCheck final : public http2::Events {
 }  // namespace
 
 Outcome check(const SocketAddress& address, const HealthCheckConfig& probe_config,
-              std::chrono::milliseconds timeout) {
+              std::chrono::milliseconds timeout, const tls::TlsContext* tls_context) {
   Probe probe(address, Clock::now() + timeout);
   if (!probe.ok()) return failed(probe);
+  if (probe_config.tls && probe_config.kind != HealthCheckConfig::Kind::kTcp) {
+    if (tls_context == nullptr) return Outcome{false, "no TLS client context yet"};
+    const std::string_view alpn =
+        probe_config.kind == HealthCheckConfig::Kind::kGrpc ? "h2" : "http/1.1";
+    if (!probe.start_tls(tls_context->ctx(0), probe_config.sni, probe_config.verify_name, alpn)) {
+      return failed(probe);
+    }
+  }
   switch (probe_config.kind) {
     case HealthCheckConfig::Kind::kTcp:
       return Outcome{true, {}};
@@ -180,8 +188,8 @@ Outcome check(const SocketAddress& address, const HealthCheckConfig& probe_confi
 
 // ---- Checker ------------------------------------------------------------------------------
 
-Checker::Checker(std::vector<Target> targets, HealthCheckTiming timing)
-    : targets_(std::move(targets)), timing_(timing), apps_(targets_.size()) {
+Checker::Checker(std::vector<Target> targets, HealthCheckTiming timing, ClientContext tls)
+    : targets_(std::move(targets)), timing_(timing), tls_(std::move(tls)), apps_(targets_.size()) {
   bool any_app = false;
   for (const Target& t : targets_) any_app = any_app || t.cluster == nullptr;
   // A local app is ready only once it passed a check.
@@ -232,6 +240,8 @@ void Checker::record(State& state, const Outcome& outcome) {
 
 void Checker::run_once() {
   const auto timeout = std::chrono::duration_cast<std::chrono::milliseconds>(timing_.timeout);
+  // Held for the round: the context stays alive whatever rotates meanwhile.
+  const std::shared_ptr<const tls::TlsContext> tls_context = tls_ ? tls_() : nullptr;
   bool ready = true;
   std::string status;
   for (size_t t = 0; t < targets_.size(); ++t) {
@@ -264,7 +274,7 @@ void Checker::run_once() {
     for (const auto& [id, address] : members) {
       State& state = endpoints_[{t, id}];
       const bool was = state.healthy;
-      record(state, check(address, target.probe, timeout));
+      record(state, check(address, target.probe, timeout, tls_context.get()));
       if (was != state.healthy) {
         RS_LOG(state.healthy ? log::Level::kInfo : log::Level::kWarn, "cluster %s: %s %s%s%s",
                target.cluster->name().c_str(), address.to_string().c_str(),

@@ -123,7 +123,8 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "active health checks of every endpoint of service TARGET, or of the local app of "
        "every ingress (TARGET app): tcp (connect), http[:PATH] (GET PATH, default /, 2xx is "
        "healthy) or grpc[:SERVICE] (grpc.health.v1.Health/Check, SERVING is healthy); "
-       "plaintext: http and grpc reach the local app and tls=off services; an unhealthy "
+       "http and grpc checks of a service reached over TLS use TLS as its egress listener "
+       "does (SNI, verified name, trust, certificate; ALPN http/1.1 or h2); an unhealthy "
        "endpoint gets no requests, an unhealthy local app turns /ready to 503; repeatable")  //
       ("health-check-interval",
        po::value(&raw.health_check_interval)->value_name("DURATION")->default_value("5s"),
@@ -853,14 +854,16 @@ void check_log_file(const std::string& flag, const std::string& path) {
 
 // Whether every listener that sends to service does so in plaintext (an egress with
 // tls=off naming it, or an HTTP egress with tls=off routing to it).
-bool reached_in_plaintext(const Config& config, const std::string& service) {
+// The egress listener that reaches service over TLS (directly, or through an HTTP route),
+// if any: its health checks go over TLS with its SNI and verified name.
+const ListenerConfig* reached_over_tls(const Config& config, const std::string& service) {
   bool routed = false;
   for (const http::Route& route : config.http.routes) routed = routed || route.service == service;
   for (const ListenerConfig& lc : config.listeners) {
     if (lc.kind != ListenerKind::kEgress || !lc.tls) continue;
-    if (lc.service == service || (routed && lc.protocol != Protocol::kTcp)) return false;
+    if (lc.service == service || (routed && lc.protocol != Protocol::kTcp)) return &lc;
   }
-  return true;
+  return nullptr;
 }
 
 void build_health_checks(const RawOptions& raw, Config& config) {
@@ -912,11 +915,13 @@ void build_health_checks(const RawOptions& raw, Config& config) {
         fail("health-check", spec, "'app' is the local app of an --ingress: none given");
     } else if (config.services.count(check.target) == 0) {
       fail("health-check", spec, "service '" + check.target + "' has no --upstream");
-    } else if (check.kind != HealthCheckConfig::Kind::kTcp &&
-               !reached_in_plaintext(config, check.target)) {
-      fail("health-check", spec,
-           "http and grpc checks are plaintext, and '" + check.target +
-               "' is reached over TLS: use tcp");
+    } else if (const ListenerConfig* lc = reached_over_tls(config, check.target);
+               lc != nullptr && check.kind != HealthCheckConfig::Kind::kTcp) {
+      // A routed service is addressed and verified by its own name.
+      const bool own = lc->service == check.target;
+      check.tls = true;
+      check.sni = own && !lc->sni.empty() ? lc->sni : check.target;
+      check.verify_name = own && !lc->san.empty() ? lc->san : check.target;
     }
     for (const HealthCheckConfig& existing : config.health_checks) {
       if (existing.target == check.target) {

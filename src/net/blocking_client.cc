@@ -90,11 +90,15 @@ bool BlockingConnection::flush_tls() {
 }
 
 bool BlockingConnection::start_tls(WOLFSSL_CTX* ctx, std::string_view sni,
-                                   std::string_view verify_name) {
+                                   std::string_view verify_name, std::string_view alpn) {
   if (!ok()) return false;
   tls_ = std::make_unique<tls::TlsSession>(ctx, tls::Role::kClient, sni, verify_name);
   if (tls_->broken()) {
     fail("TLS: out of memory");
+    return false;
+  }
+  if (!alpn.empty() && !tls_->offer_alpn(alpn)) {
+    fail("TLS: cannot offer ALPN " + std::string(alpn));
     return false;
   }
   tls_->set_output(&tls_out_);

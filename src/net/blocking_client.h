@@ -28,8 +28,10 @@ class BlockingConnection {
 
   // TLS from here on: a client session of ctx (which holds the trust and any client
   // certificate), sending sni and requiring verify_name as a DNS SAN of the server's
-  // certificate when not empty. False (and error()) when the handshake fails.
-  bool start_tls(WOLFSSL_CTX* ctx, std::string_view sni, std::string_view verify_name);
+  // certificate when not empty, offering alpn (comma-separated ids) when not empty. False
+  // (and error()) when the handshake fails.
+  bool start_tls(WOLFSSL_CTX* ctx, std::string_view sni, std::string_view verify_name,
+                 std::string_view alpn = {});
 
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }

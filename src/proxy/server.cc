@@ -163,7 +163,13 @@ void Server::make_clusters() {
     }
   }
   if (!targets.empty()) {
-    health_ = std::make_unique<health::Checker>(std::move(targets), config.health_timing);
+    // TLS checks use the agent's control client context (agent_ exists by the time the
+    // health thread starts).
+    health_ = std::make_unique<health::Checker>(std::move(targets), config.health_timing,
+                                                [this]() -> std::shared_ptr<const tls::TlsContext> {
+                                                  return agent_ ? agent_->control_client_context()
+                                                                : nullptr;
+                                                });
   }
 }
 

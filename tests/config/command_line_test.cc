@@ -214,6 +214,20 @@ TEST_F(CommandLineTest, BalancingAndGrpcRetryFlags) {
   EXPECT_EQ(checks.config.health_checks[0].kind, HealthCheckConfig::Kind::kGrpc);
   EXPECT_EQ(checks.config.health_checks[0].arg, "orders.Orders");
   EXPECT_EQ(checks.config.health_checks[1].kind, HealthCheckConfig::Kind::kTcp);
+  EXPECT_FALSE(checks.config.health_checks[0].tls);
+
+  // A service an egress listener reaches over TLS is checked over TLS, as that listener
+  // connects: its sni= and san= for its own service, the name for a routed one.
+  args = minimal();
+  args.insert(args.end(),
+              {"--egress", "127.0.0.1:15080=o.ns,sni=front.o.ns,san=o.ns.mesh", "--trust", ca_,
+               "--upstream", "o.ns=10.0.0.1:1", "--health-check", "o.ns=grpc"});
+  const ParseOutcome tls_checks = parse(args);
+  ASSERT_EQ(tls_checks.action, ParseOutcome::Action::kRun) << tls_checks.message;
+  ASSERT_EQ(tls_checks.config.health_checks.size(), 1u);
+  EXPECT_TRUE(tls_checks.config.health_checks[0].tls);
+  EXPECT_EQ(tls_checks.config.health_checks[0].sni, "front.o.ns");
+  EXPECT_EQ(tls_checks.config.health_checks[0].verify_name, "o.ns.mesh");
   EXPECT_EQ(checks.config.health_timing.interval, seconds(1));
   EXPECT_EQ(checks.config.health_timing.timeout, milliseconds(500));
   EXPECT_EQ(checks.config.health_timing.healthy_threshold, 3u);
@@ -1019,10 +1033,6 @@ TEST_F(CommandLineTest, Errors) {
       {{"--upstream", "o.ns=10.0.0.1:1", "--health-check", "o.ns=tcp", "--health-check",
         "o.ns=http"},
        "'o.ns' has a health check already"},
-      {{"--egress", "127.0.0.1:15080=o.ns", "--trust", ca_, "--upstream", "o.ns=10.0.0.1:1",
-        "--health-check", "o.ns=grpc"},
-       "--health-check 'o.ns=grpc': http and grpc checks are plaintext, and 'o.ns' is reached "
-       "over TLS: use tcp"},
       {{"--egress", "127.0.0.1:15080=o.ns,tls=off", "--upstream", "o.ns=10.0.0.1:1",
         "--health-check", "app=http"},
        "--health-check 'app=http': 'app' is the local app of an --ingress: none given",

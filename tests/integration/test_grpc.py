@@ -17,7 +17,7 @@ import unittest
 from concurrent import futures
 
 import harness
-from harness import LOOPBACK, SERVICE
+from harness import CLIENT_SERVICE, LOOPBACK, SERVICE
 
 try:
     import grpc
@@ -578,6 +578,11 @@ class HealthCheckTest(GrpcCase):
         (service,) = [c for c in clusters if c["name"] == SERVICE]
         return {e["address"]: (e["state"], e["health"]) for e in service["endpoints"]}
 
+    def wait_state(self, proc, address, state):
+        self.assertTrue(harness.wait_until(
+            lambda: self.endpoint_states(proc)[address] == state, timeout=5),
+            self.endpoint_states(proc))
+
     def test_grpc_checks_take_an_endpoint_out_and_bring_it_back(self):
         second = EchoApp()
         self.addCleanup(second.close)
@@ -594,10 +599,7 @@ class HealthCheckTest(GrpcCase):
             timeout=5), self.endpoint_states(egress))
 
         second.serving = False
-        self.assertTrue(harness.wait_until(
-            lambda: self.endpoint_states(egress)[addresses[1]] == ("unhealthy",
-                                                                   "failing: NOT_SERVING"),
-            timeout=5), self.endpoint_states(egress))
+        self.wait_state(egress, addresses[1], ("unhealthy", "failing: NOT_SERVING"))
         self.assertEqual(egress.stat("ringside_cluster_endpoints_unhealthy"), 1)
         for app in apps:
             app.calls.clear()
@@ -606,12 +608,50 @@ class HealthCheckTest(GrpcCase):
         self.assertEqual((len(self.app.calls), len(second.calls)), (40, 0))
 
         second.serving = True
-        self.assertTrue(harness.wait_until(
-            lambda: self.endpoint_states(egress)[addresses[1]] == ("active", "passing"),
-            timeout=5), self.endpoint_states(egress))
+        self.wait_state(egress, addresses[1], ("active", "passing"))
         for _ in range(40):
             unary(b"x", timeout=10)
         self.assertGreater(len(second.calls), 0)
+
+    def test_grpc_checks_over_tls_through_remote_sidecars(self):
+        # Each replica behind its own ingress sidecar (TLS, client certificate required):
+        # the egress checks them over TLS, h2 by ALPN, with its own certificate, and the
+        # ingress passes the check to its app.
+        second = EchoApp()
+        self.addCleanup(second.close)
+        ports = []
+        for i, app in enumerate((self.app, second)):
+            _, port = self.start_ingress(app.port, self.cert, self.key, trust=self.ca,
+                                         client_cert="require", options="protocol=grpc",
+                                         name=f"ingress-{i}")
+            ports.append(port)
+        egress, _ = self.start_egress(
+            ports, self.ca, cert=self.client_cert, key=self.client_key, options="protocol=grpc",
+            extra=["--health-check", f"{SERVICE}=grpc", "--service-name", CLIENT_SERVICE] +
+            self.FAST)
+        addresses = [f"{LOOPBACK}:{p}" for p in ports]
+        self.assertTrue(harness.wait_until(
+            lambda: all(h == "passing" for _, h in self.endpoint_states(egress).values()),
+            timeout=5), self.endpoint_states(egress))
+        second.serving = False
+        self.wait_state(egress, addresses[1], ("unhealthy", "failing: NOT_SERVING"))
+        self.assertEqual(self.endpoint_states(egress)[addresses[0]], ("active", "passing"))
+        second.serving = True
+        self.wait_state(egress, addresses[1], ("active", "passing"))
+
+    def test_a_tls_check_that_cannot_verify_the_server_fails(self):
+        # The egress listener requires a name the endpoint's certificate lacks: the check's
+        # handshake fails as the listener's would, and the check says so.
+        _, port = self.start_ingress(self.app.port, self.cert, self.key,
+                                     options="protocol=http", name="ingress-http")
+        egress, _ = self.start_egress([port], self.ca,
+                                      options="protocol=http,san=other.sample-namespace",
+                                      extra=["--health-check", f"{SERVICE}=http:/"] + self.FAST)
+        address = f"{LOOPBACK}:{port}"
+        self.assertTrue(harness.wait_until(
+            lambda: self.endpoint_states(egress)[address][0] == "unhealthy", timeout=5),
+            self.endpoint_states(egress))
+        self.assertIn("TLS handshake", self.endpoint_states(egress)[address][1])
 
     def test_an_unhealthy_local_app_turns_ready_to_503_and_back(self):
         ingress, port = self.start_ingress(self.app.port, self.cert, self.key,
