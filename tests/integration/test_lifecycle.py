@@ -1,6 +1,6 @@
 """Process life cycle: SIGTERM drains (listeners close, open transfers finish, exit 0),
-the drain timeout bounds the wait, POST /drain, and bad flags are refused with one line
-on stderr and exit status 2."""
+the drain timeout bounds the wait, POST /drain, `ringside probe` through a drain, and bad
+flags are refused with one line on stderr and exit status 2."""
 
 import hashlib
 import os
@@ -12,6 +12,18 @@ import time
 
 import harness
 from harness import LOOPBACK, SERVICE
+
+
+def probe(admin_port, *extra):
+    """`ringside probe` against the sidecar whose admin port this is: (exit status, its
+    one line)."""
+    done = subprocess.run([harness.binary("ringside"), "probe", "--admin",
+                           f"{LOOPBACK}:{admin_port}", *extra],
+                          capture_output=True, text=True, timeout=15)
+    lines = done.stdout.splitlines()
+    if len(lines) != 1:
+        raise AssertionError(f"probe printed {done.stdout!r} {done.stderr!r}, not one line")
+    return done.returncode, lines[0]
 
 
 def connection_refused(port):
@@ -101,11 +113,13 @@ class DrainTest(harness.PkiCase):
         ingress.signal(signal.SIGTERM)
         self.assertEqual(ingress.wait(timeout=10), 0, self.diag())
 
-    def test_post_drain_turns_ready_to_503(self):
+    def test_post_drain_turns_ready_and_the_probe_to_503(self):
         app = self.start_echo_app()
         ingress, port = self.start_ingress(app, self.cert, self.key,
                                            extra=["--drain-timeout", "60s"])
         self.assertEqual(ingress.ready_status(), 200)
+        admin = f"{LOOPBACK}:{ingress.admin_port}"
+        self.assertEqual(probe(ingress.admin_port), (0, f"ready: {admin} answered 200 ready"))
         # An open connection keeps the drain (and so the admin port) going: /ready is
         # asked while draining, not after the process has gone.
         ctx = harness.tls_client_context(self.ca)
@@ -120,9 +134,14 @@ class DrainTest(harness.PkiCase):
                 self.assertTrue(ready, f"still ready after POST /drain\n{self.diag()}")
                 self.assertEqual(answer[0], 503,
                                  f"GET /ready while draining: {answer}\n{self.diag()}")
+                self.assertEqual(probe(ingress.admin_port, "--timeout", "1s"),
+                                 (1, f"not ready: {admin} answered 503 draining"))
                 self.assertIsNone(ingress.poll(), "exited with a connection open")
         # The last connection gone, the drain ends and the process exits 0.
         self.assertEqual(ingress.wait(timeout=20), 0, self.diag())
+        code, line = probe(ingress.admin_port)
+        self.assertEqual(code, 1)
+        self.assertTrue(line.startswith(f"not ready: cannot connect to {admin}"), line)
 
 
 class BadFlagsTest(harness.PkiCase):
