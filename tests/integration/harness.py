@@ -12,6 +12,7 @@ Python standard library only.
 """
 
 import ast
+import contextlib
 import hashlib
 import http.client
 import os
@@ -564,6 +565,23 @@ def tls_echo(port, ca_file, payload=b"ping", server_name=SERVICE, cert=None, key
                     break
                 got += data
             return got
+
+
+@contextlib.contextmanager
+def draining(proc, port, ca_file, server_name=SERVICE):
+    """Opens a TLS connection through proc's ingress (one echoed ping), then asks proc
+    to drain (POST /drain): inside the block proc is draining, kept so by the open
+    connection, which is closed when the block ends."""
+    ctx = tls_client_context(ca_file)
+    with connect(port) as raw:
+        with ctx.wrap_socket(raw, server_hostname=server_name) as tls:
+            tls.sendall(b"ping")
+            if tls.recv(4) != b"ping":
+                raise AssertionError("no echo through the ingress before the drain")
+            status, body = proc.admin_request("POST", "/drain")
+            if status not in (200, 202):
+                raise AssertionError(f"POST /drain answered {status} {body}")
+            yield tls
 
 
 def client_hello_bytes(server_name=SERVICE):

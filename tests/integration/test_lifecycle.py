@@ -122,21 +122,15 @@ class DrainTest(harness.PkiCase):
         self.assertEqual(probe(ingress.admin_port), (0, f"ready: {admin} answered 200 ready"))
         # An open connection keeps the drain (and so the admin port) going: /ready is
         # asked while draining, not after the process has gone.
-        ctx = harness.tls_client_context(self.ca)
-        with harness.connect(port) as raw:
-            with ctx.wrap_socket(raw, server_hostname=SERVICE) as tls:
-                tls.sendall(b"ping")
-                self.assertEqual(tls.recv(4), b"ping")
-                status, body = ingress.admin_request("POST", "/drain")
-                self.assertIn(status, (200, 202), body)
-                ready = harness.wait_until(lambda: ingress.ready_status() != 200, timeout=10)
-                answer = ingress.admin_request("GET", "/ready")
-                self.assertTrue(ready, f"still ready after POST /drain\n{self.diag()}")
-                self.assertEqual(answer[0], 503,
-                                 f"GET /ready while draining: {answer}\n{self.diag()}")
-                self.assertEqual(probe(ingress.admin_port, "--timeout", "1s"),
-                                 (1, f"not ready: {admin} answered 503 draining"))
-                self.assertIsNone(ingress.poll(), "exited with a connection open")
+        with harness.draining(ingress, port, self.ca):
+            ready = harness.wait_until(lambda: ingress.ready_status() != 200, timeout=10)
+            answer = ingress.admin_request("GET", "/ready")
+            self.assertTrue(ready, f"still ready after POST /drain\n{self.diag()}")
+            self.assertEqual(answer[0], 503,
+                             f"GET /ready while draining: {answer}\n{self.diag()}")
+            self.assertEqual(probe(ingress.admin_port, "--timeout", "1s"),
+                             (1, f"not ready: {admin} answered 503 draining"))
+            self.assertIsNone(ingress.poll(), "exited with a connection open")
         # The last connection gone, the drain ends and the process exits 0.
         self.assertEqual(ingress.wait(timeout=20), 0, self.diag())
         code, line = probe(ingress.admin_port)
