@@ -1,18 +1,13 @@
 // `ringside probe`: GET /ready on the local admin server, as an exit status.
 #include "ringside/probe.h"
 
-#include <fcntl.h>
-#include <poll.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-#include <cerrno>
 #include <chrono>
 #include <cstdio>
-#include <cstring>
 #include <string>
 #include <string_view>
 #include <thread>
+
+#include "net/blocking_client.h"
 
 namespace ringside {
 namespace {
@@ -25,37 +20,6 @@ constexpr const char* kDefaultTimeout = "2s";
 // anything longer is not an admin server's /ready.
 constexpr size_t kMaxAnswer = 4096;
 constexpr std::chrono::milliseconds kRetryInterval{200};
-
-class Fd {
- public:
-  explicit Fd(int fd) : fd_(fd) {}
-  ~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
-};
-
-// Waits for events on fd until the deadline: true when they came, false on timeout
-// (errno 0) or failure (errno set).
-bool wait_for(int fd, short events, Clock::time_point deadline) {
-  while (true) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
-    if (left <= 0) {
-      errno = 0;
-      return false;
-    }
-    pollfd p{fd, events, 0};
-    const int rc = ::poll(&p, 1, static_cast<int>(left));
-    if (rc > 0) return true;
-    if (rc < 0 && errno != EINTR) return false;
-  }
-}
 
 ProbeResult not_ready(int status, std::string line) {
   return ProbeResult{false, status, std::move(line)};
@@ -87,59 +51,36 @@ std::string usage() {
 ProbeResult probe_ready(const SocketAddress& admin, Duration timeout) {
   const std::string where = admin.to_string();
   const std::string in_time = " within " + format_duration(timeout);
-  const Clock::time_point deadline = Clock::now() + timeout;
+  // "timeout" or "connect: Connection refused" from the connection, said for a reader.
+  auto why = [&in_time](const std::string& error) {
+    if (error == "timeout") return in_time.substr(1);
+    const size_t colon = error.find(": ");
+    return colon == std::string::npos ? error : error.substr(colon + 2);
+  };
 
-  Fd fd(::socket(admin.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
-  if (fd.get() < 0) return not_ready(0, "not ready: socket: " + std::string(std::strerror(errno)));
-  if (::connect(fd.get(), admin.get(), admin.length) != 0) {
-    if (errno != EINPROGRESS) {
-      return not_ready(0, "not ready: cannot connect to " + where + ": " + std::strerror(errno));
-    }
-    if (!wait_for(fd.get(), POLLOUT, deadline)) {
-      return not_ready(0, "not ready: cannot connect to " + where +
-                              (errno != 0 ? ": " + std::string(std::strerror(errno)) : in_time));
-    }
-    int error = 0;
-    socklen_t length = sizeof(error);
-    ::getsockopt(fd.get(), SOL_SOCKET, SO_ERROR, &error, &length);
-    if (error != 0) {
-      return not_ready(0, "not ready: cannot connect to " + where + ": " + std::strerror(error));
-    }
+  net::BlockingConnection connection(admin, Clock::now() + timeout);
+  if (!connection.ok()) {
+    return not_ready(0, "not ready: cannot connect to " + where + ": " + why(connection.error()));
   }
-
   const std::string request = "GET /ready HTTP/1.1\r\nHost: " + where +
-                              "\r\nUser-Agent: ringside-probe\r\n" + "Connection: close\r\n\r\n";
-  std::string_view pending = request;
-  while (!pending.empty()) {
-    const ssize_t n = ::send(fd.get(), pending.data(), pending.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      pending.remove_prefix(static_cast<size_t>(n));
-    } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-      if (!wait_for(fd.get(), POLLOUT, deadline)) {
-        return not_ready(0, "not ready: " + where + " took no request" + in_time);
-      }
-    } else {
-      return not_ready(0, "not ready: sending to " + where + ": " + std::strerror(errno));
-    }
+                              "\r\nUser-Agent: ringside-probe\r\nConnection: close\r\n\r\n";
+  if (!connection.send_all(request)) {
+    return not_ready(0, "not ready: sending to " + where + ": " + why(connection.error()));
   }
 
   // The admin server closes every connection after its answer.
   std::string answer;
   char buffer[1024];
   while (answer.size() < kMaxAnswer) {
-    const ssize_t n = ::recv(fd.get(), buffer, sizeof(buffer), 0);
+    const ssize_t n = connection.receive(buffer, sizeof(buffer));
     if (n > 0) {
       answer.append(buffer, static_cast<size_t>(n));
-    } else if (n == 0) {
-      break;
-    } else if (errno == EAGAIN || errno == EINTR) {
-      if (!wait_for(fd.get(), POLLIN, deadline)) {
-        if (errno != 0) break;
-        return not_ready(0, "not ready: no answer from " + where + in_time);
-      }
-    } else {
-      break;
+      continue;
     }
+    if (n < 0 && connection.error() == "timeout") {
+      return not_ready(0, "not ready: no answer from " + where + in_time);
+    }
+    break;
   }
 
   // "HTTP/1.1 200 OK"
