@@ -46,6 +46,8 @@ Result<tls::Identity> create_intermediate(const tls::Identity& parent, const CaO
 struct LeafOptions {
   // At least one; the first is also the subject CN (verifiers ignore the CN).
   std::vector<std::string> dns_sans;
+  // URI SANs after the DNS SANs: SPIFFE IDs (spiffe://TRUST-DOMAIN/PATH), checked as such.
+  std::vector<std::string> uri_sans;
   tls::KeyType key_type = tls::KeyType::kEcdsaP256;
   // When not empty, this key (PEM, unencrypted) is certified instead of a new one.
   std::string key_pem;

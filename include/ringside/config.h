@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "ringside/address.h"
+#include "ringside/authz.h"
 #include "ringside/http2_config.h"
 #include "ringside/http_config.h"
 #include "ringside/tls.h"
@@ -56,6 +57,12 @@ struct ListenerConfig {
   // listener offers to the remote sidecar. protocol=tcp: the alpn= key (default none);
   // the HTTP protocols: "h2", "http/1.1" (an egress with h2=off: "http/1.1").
   std::vector<std::string> alpn;
+  // ingress: who may connect (allow=, needs client-cert=require), the --authz-rule rules of
+  // an HTTP listener, and whether they are enforced or audited (authz=).
+  authz::ListenerPolicy authz;
+  // egress: the URI SAN (a SPIFFE ID) the upstream must present (spiffe-id=), besides the
+  // DNS SAN; san=none drops the DNS SAN requirement (then spiffe-id is required).
+  std::string spiffe_id;
 };
 
 struct UpstreamEndpoint {
@@ -161,6 +168,9 @@ struct Config {
 
   std::string log_level = "info";  // error|warn|info|debug
   bool tls13_only = false;
+  // Local issuer: the URI SAN put into the issued certificate next to the DNS SAN
+  // (--spiffe-id), e.g. spiffe://example.org/ns/sample-namespace/sa/app; empty: none.
+  std::string spiffe_id;
 
   // Listeners with protocol=http: routes, retries, timeouts, added headers, access log.
   http::HttpConfig http;

@@ -46,6 +46,7 @@ struct TlsListener {
   tls::ClientCertMode client_cert = tls::ClientCertMode::kNone;  // ingress only
   ContextSlot* slot = nullptr;                                   // where to publish
   std::vector<std::string> alpn;  // ALPN ids accepted (ingress) or offered (egress)
+  bool no_tickets = false;        // ingress: tls::ContextOptions::no_tickets
 };
 
 // Knobs that tests shorten; the defaults are the product's.

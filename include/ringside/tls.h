@@ -49,6 +49,7 @@ struct CertInfo {
   std::string issuer;
   std::string serial_hex;  // lower-case hex, no separators
   std::vector<std::string> dns_sans;
+  std::vector<std::string> uri_sans;  // SPIFFE IDs among them
   KeyType key_type = KeyType::kOther;
   int64_t not_before = 0;  // Unix seconds
   int64_t not_after = 0;   // Unix seconds
@@ -94,6 +95,10 @@ struct ContextOptions {
   // nothing negotiated (as nginx and Envoy do). Client: offered in the ClientHello; a
   // server choosing an id that was not offered fails the handshake (RFC 7301 3.2).
   std::vector<std::string> alpn;
+  // Server: issue no session tickets. A resumed session carries no client certificate, so
+  // a listener that needs the client's identity on every connection (an allow-list,
+  // authorization rules, x-forwarded-client-cert) gives every client a full handshake.
+  bool no_tickets = false;
 };
 
 // One generation of TLS material: immutable once built. Protocols: TLS 1.3 and 1.2
@@ -134,13 +139,19 @@ enum class TlsStatus : uint8_t {
   kError,     // fatal: see error() / error_detail(); close the connection
 };
 
+// Server: asked once the client's leaf certificate verified (chain, dates), with the leaf
+// decoded; false refuses the handshake there, as a failed verification would (the client
+// gets a bad_certificate alert). arg is what set_peer_check() was given.
+using PeerCheck = bool (*)(void* arg, const CertInfo& leaf);
+
 // One TLS connection over memory buffers.
 class TlsSession {
  public:
   // For a client: sni (may be empty) is sent, and when verify_name is not empty the
-  // peer's certificate must carry it as a DNS SAN (CN is never used).
+  // peer's certificate must carry it as a DNS SAN (CN is never used); when verify_uri is
+  // not empty, it must also carry that URI SAN (a SPIFFE ID), byte for byte.
   TlsSession(WOLFSSL_CTX* ctx, Role role, std::string_view sni = {},
-             std::string_view verify_name = {});
+             std::string_view verify_name = {}, std::string_view verify_uri = {});
   ~TlsSession();
   TlsSession(const TlsSession&) = delete;
   TlsSession& operator=(const TlsSession&) = delete;
@@ -198,11 +209,22 @@ class TlsSession {
 
   WOLFSSL* native() const { return ssl_; }
 
+  // Server: check the client's verified leaf with check(arg, leaf) during the handshake.
+  void set_peer_check(PeerCheck check, void* arg) {
+    peer_check_ = check;
+    peer_check_arg_ = arg;
+  }
+  // The handshake failed because the peer check refused the client.
+  bool peer_refused() const { return peer_refused_; }
+
   // wolfSSL I/O callbacks (internal).
   int on_recv(char* buf, int sz);
   int on_send(const char* buf, int sz);
   // Certificate verification callback state (internal).
   const std::string& verify_name() const { return verify_name_; }
+  const std::string& verify_uri() const { return verify_uri_; }
+  // The peer check's verdict on a verified leaf (true when there is no check).
+  bool admit_peer(const CertInfo& leaf);
   void record_verify_failure(std::string reason);
   void keep_peer_certificate(std::vector<uint8_t> der);
 
@@ -230,7 +252,11 @@ class TlsSession {
   uint8_t peer_head_[11] = {};
   ErrorKind error_kind_ = ErrorKind::kTls;
   std::string error_detail_;
-  std::string verify_name_;        // client: the DNS SAN the peer must carry
+  std::string verify_name_;  // client: the DNS SAN the peer must carry
+  std::string verify_uri_;   // client: the URI SAN the peer must carry
+  PeerCheck peer_check_ = nullptr;
+  void* peer_check_arg_ = nullptr;
+  bool peer_refused_ = false;
   std::string verify_failure_;     // first certificate verification failure
   std::vector<uint8_t> peer_der_;  // the verified peer leaf
 };

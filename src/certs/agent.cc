@@ -43,6 +43,7 @@ class RotationAgent::Impl {
         reclaimer_(std::move(quiescence)) {
     IssuingOptions issuing;
     issuing.service_name = config.service_name;
+    issuing.spiffe_id = config.spiffe_id;
     issuing.key_type = config.key_type;
     issuing.lifetime = config.cert_lifetime;
     issuing.renew_after = config.cert_renew_after;
@@ -170,6 +171,10 @@ class RotationAgent::Impl {
       out += ",\"serial\":\"" + s.cert.serial_hex + "\",\"sans\":[";
       for (size_t i = 0; i < s.cert.dns_sans.size(); ++i) {
         out += (i ? ",\"" : "\"") + json_escape(s.cert.dns_sans[i]) + "\"";
+      }
+      out += "],\"uri_sans\":[";
+      for (size_t i = 0; i < s.cert.uri_sans.size(); ++i) {
+        out += (i ? ",\"" : "\"") + json_escape(s.cert.uri_sans[i]) + "\"";
       }
       out += "],\"subject\":\"" + json_escape(s.cert.subject) + "\",\"issuer\":\"" +
              json_escape(s.cert.issuer) + "\",\"key_type\":\"" +
@@ -320,6 +325,7 @@ class RotationAgent::Impl {
       if (listener.kind == ListenerKind::kIngress) {
         options.role = tls::Role::kServer;
         options.client_cert = listener.client_cert;
+        options.no_tickets = listener.no_tickets;
         if (listener.client_cert != tls::ClientCertMode::kNone) {
           if (trust.empty()) {
             *why = listener.name + ": client-cert needs a trust bundle (--trust)";

@@ -18,6 +18,7 @@
 #include <memory>
 #include <optional>
 
+#include "ringside/authz.h"
 #include "tls/pem.h"
 
 namespace ringside::certs {
@@ -221,11 +222,16 @@ size_t mark_basic_constraints_critical(uint8_t* tbs, size_t tbs_len, size_t capa
   return out.size();
 }
 
-// GeneralNames with one dNSName per SAN: what wolfSSL's Cert.altNames holds.
-bool encode_dns_sans(const std::vector<std::string>& sans, Cert* cert, std::string* why) {
+// GeneralNames with one dNSName per DNS SAN, then one uniformResourceIdentifier per URI
+// SAN: what wolfSSL's Cert.altNames holds.
+bool encode_dns_sans(const std::vector<std::string>& sans, Cert* cert, std::string* why,
+                     const std::vector<std::string>& uri_sans = {}) {
   Der names;
   for (const auto& san : sans) {
     append_tlv(&names, 0x82, reinterpret_cast<const uint8_t*>(san.data()), san.size());
+  }
+  for (const auto& uri : uri_sans) {  // uniformResourceIdentifier [6] IA5String
+    append_tlv(&names, 0x86, reinterpret_cast<const uint8_t*>(uri.data()), uri.size());
   }
   Der seq;
   append_tlv(&seq, 0x30, names.data(), names.size());
@@ -477,6 +483,13 @@ Result<tls::Identity> issue_leaf(const tls::Identity& ca, const LeafOptions& opt
   for (const auto& san : options.dns_sans) {
     if (!valid_dns_name(san)) return failure(detail, "not a DNS name: '" + san + "'");
   }
+  for (const auto& uri : options.uri_sans) {
+    authz::IdentityPattern id;
+    std::string why;
+    if (!authz::parse_pattern(uri, &id, &why) || id.kind != authz::IdentityPattern::Kind::kUri) {
+      return failure(detail, "not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH): '" + uri + "'");
+    }
+  }
   Rng rng;
   if (!rng.ok) return failure(detail, "random number generator unavailable");
   std::string why;
@@ -512,7 +525,9 @@ Result<tls::Identity> issue_leaf(const tls::Identity& ca, const LeafOptions& opt
     return failure(detail, "the certificate lifetime must be positive");
   }
   if (!set_random_serial(cert.get())) return failure(detail, "no randomness for the serial");
-  if (!encode_dns_sans(options.dns_sans, cert.get(), &why)) return failure(detail, why);
+  if (!encode_dns_sans(options.dns_sans, cert.get(), &why, options.uri_sans)) {
+    return failure(detail, why);
+  }
   const auto& issuer = ca_der.front();
   const char* usage = leaf_key.is_rsa() ? "digitalSignature,keyEncipherment" : "digitalSignature";
   if (wc_SetIssuerRaw(cert.get(), issuer.data(), static_cast<int>(issuer.size())) != 0) {

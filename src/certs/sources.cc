@@ -105,6 +105,15 @@ class IssuingSource : public CertificateSource {
     int64_t now = unix_now();
     auto info =
         tls::validate_identity(stored, options_.reuse_trust_pem, options_.service_name, now, &why);
+    const std::vector<std::string> wanted_uris = options_.spiffe_id.empty()
+                                                     ? std::vector<std::string>{}
+                                                     : std::vector<std::string>{options_.spiffe_id};
+    if (info.ok() && info->uri_sans != wanted_uris) {
+      why = options_.spiffe_id.empty()
+                ? "it carries a URI SAN and --spiffe-id is not given"
+                : "it does not carry just the URI SAN " + options_.spiffe_id + " (--spiffe-id)";
+      info = make_error(ErrorKind::kConfig, Side::kInternal, "SPIFFE ID");
+    }
     if (!info.ok()) {
       RS_INFO("%s: not reusing the certificate in %s: %s", std::string(name()).c_str(),
               options_.cert_dir.c_str(), why.c_str());
@@ -158,6 +167,7 @@ class LocalIssuer final : public IssuingSource {
     if (!key.ok()) return fail(detail, "key generation: " + why);
     LeafOptions leaf;
     leaf.dns_sans = {options_.service_name};
+    if (!options_.spiffe_id.empty()) leaf.uri_sans = {options_.spiffe_id};
     leaf.key_type = options_.key_type;
     leaf.key_pem = std::move(*key);
     leaf.lifetime = whole_seconds(options_.lifetime);

@@ -82,6 +82,7 @@ std::unique_ptr<CertificateSource> make_file_source(std::string cert_path, std::
 
 struct IssuingOptions {
   std::string service_name;
+  std::string spiffe_id;  // local issuer: a URI SAN next to the DNS SAN; empty: none
   tls::KeyType key_type = tls::KeyType::kEcdsaP256;
   Duration lifetime = std::chrono::hours(24 * 7);
   Duration renew_after = std::chrono::hours(24 * 5);

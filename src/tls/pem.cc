@@ -102,11 +102,14 @@ bool decode_certificate(const Der& der, CertInfo* info, std::string* detail) {
   for (DNS_entry* name = dc->altNames; name != nullptr; name = name->next) {
     if (name->type == ASN_DNS_TYPE && name->name != nullptr) {
       ci.dns_sans.emplace_back(name->name, static_cast<size_t>(name->len));
+    } else if (name->type == ASN_URI_TYPE && name->name != nullptr) {
+      ci.uri_sans.emplace_back(name->name, static_cast<size_t>(name->len));
     }
   }
 #if !defined(OPENSSL_EXTRA) || defined(WOLFSSL_ALT_NAMES_NO_REV)
   // Without OPENSSL_EXTRA wolfSSL prepends each name: restore the certificate's order.
   std::reverse(ci.dns_sans.begin(), ci.dns_sans.end());
+  std::reverse(ci.uri_sans.begin(), ci.uri_sans.end());
 #endif
   if (dc->keyOID == ECDSAk) {
     ci.key_type = dc->pkCurveOID == ECC_SECP256R1_OID ? KeyType::kEcdsaP256 : KeyType::kOther;

@@ -429,8 +429,16 @@ std::string configure_ctx(WOLFSSL_CTX* ctx, const ContextOptions& options, const
       mode = WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     }
     wolfSSL_CTX_set_verify(ctx, mode, mode == WOLFSSL_VERIFY_NONE ? nullptr : verify_callback);
-    wolfSSL_CTX_set_TicketEncCb(ctx, ticket_callback);
-    wolfSSL_CTX_set_TicketEncCtx(ctx, ticket);
+    if (options.no_tickets) {
+      // (wolfSSL_CTX_no_ticket_TLSv13 answers 0 on success, unlike most of the API.)
+      if (wolfSSL_CTX_NoTicketTLSv12(ctx) != WOLFSSL_SUCCESS ||
+          (!options.tls12_only && wolfSSL_CTX_no_ticket_TLSv13(ctx) != 0)) {
+        return "cannot turn session tickets off";
+      }
+    } else {
+      wolfSSL_CTX_set_TicketEncCb(ctx, ticket_callback);
+      wolfSSL_CTX_set_TicketEncCtx(ctx, ticket);
+    }
   } else {
     wolfSSL_CTX_set_verify(ctx, options.insecure ? WOLFSSL_VERIFY_NONE : WOLFSSL_VERIFY_PEER,
                            options.insecure ? nullptr : verify_callback);
@@ -501,8 +509,8 @@ TlsContext::~TlsContext() {
 // TlsSession
 
 TlsSession::TlsSession(WOLFSSL_CTX* ctx, Role role, std::string_view sni,
-                       std::string_view verify_name)
-    : role_(role) {
+                       std::string_view verify_name, std::string_view verify_uri)
+    : role_(role), verify_uri_(verify_uri) {
   ssl_ = ctx ? wolfSSL_new(ctx) : nullptr;
   if (ssl_ == nullptr) return;
   // Per session as well as per CTX, so that a session also works on a CTX built elsewhere.
@@ -782,6 +790,12 @@ Result<CertInfo> TlsSession::peer_certificate() const {
 
 void TlsSession::keep_peer_certificate(std::vector<uint8_t> der) { peer_der_ = std::move(der); }
 
+bool TlsSession::admit_peer(const CertInfo& leaf) {
+  if (peer_check_ == nullptr || peer_check_(peer_check_arg_, leaf)) return true;
+  peer_refused_ = true;
+  return false;
+}
+
 int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
   auto* session = static_cast<TlsSession*>(store->userCtx);
   if (session == nullptr) return preverify_ok;
@@ -804,6 +818,25 @@ int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
   if (!session->verify_name().empty() && (!decoded || leaf.dns_sans.empty())) {
     session->record_verify_failure("name mismatch: no DNS SAN (the CN is not used), wanted " +
                                    session->verify_name());
+    return 0;
+  }
+  if (!session->verify_uri().empty()) {
+    bool found = false;
+    std::string have;
+    for (const std::string& uri : leaf.uri_sans) {
+      found = found || uri == session->verify_uri();
+      have += (have.empty() ? "" : ",") + uri;
+    }
+    if (!decoded || !found) {
+      session->record_verify_failure("URI SAN mismatch: wanted " + session->verify_uri() +
+                                     ", have [" + have + "]");
+      return 0;
+    }
+  }
+  // A server's check of the client's identity (authorization, docs/authz.md): refused
+  // here, the connection costs what a failed verification costs.
+  if (decoded && !session->admit_peer(leaf)) {
+    session->record_verify_failure("client identity not allowed");
     return 0;
   }
   return 1;

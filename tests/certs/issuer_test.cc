@@ -158,6 +158,26 @@ TEST(Issuer, ValidityBeyond2049UsesGeneralizedTime) {
   EXPECT_NEAR(info->not_after, now_seconds() + 40LL * 365 * 86400, 5);
 }
 
+TEST(Issuer, SpiffeIdGoesInAsAUriSanAfterTheDnsSan) {
+  std::string detail;
+  auto ca = create_ca({}, &detail);
+  ASSERT_TRUE(ca.ok()) << detail;
+  LeafOptions options;
+  options.dns_sans = {"app.ns"};
+  options.uri_sans = {"spiffe://example.org/ns/prod/sa/app"};
+  auto leaf = issue_leaf(ca.value(), options, &detail);
+  ASSERT_TRUE(leaf.ok()) << detail;
+  auto info = tls::inspect_certificate(leaf->cert_chain_pem, &detail);
+  ASSERT_TRUE(info.ok()) << detail;
+  EXPECT_EQ(info->dns_sans, std::vector<std::string>{"app.ns"});
+  EXPECT_EQ(info->uri_sans, std::vector<std::string>{"spiffe://example.org/ns/prod/sa/app"});
+  for (const char* bad : {"https://example.org/x", "spiffe://Example.org/x", "spiffe://td/*"}) {
+    options.uri_sans = {bad};
+    EXPECT_FALSE(issue_leaf(ca.value(), options, &detail).ok()) << bad;
+    EXPECT_NE(detail.find("not a SPIFFE ID"), std::string::npos) << detail;
+  }
+}
+
 TEST(Issuer, RejectsBadRequests) {
   std::string detail;
   EXPECT_FALSE(generate_key(KeyType::kOther, &detail).ok());

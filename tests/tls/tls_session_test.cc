@@ -286,6 +286,83 @@ TEST(TlsSession, OptionalClientCertificateMustVerifyWhenPresent) {
   EXPECT_TRUE(r.server->received.empty());
 }
 
+// ---- identities: URI SANs, the server's peer check, the client's required URI SAN ------
+
+Identity spiffe_leaf(const Identity& ca, std::string dns, std::string uri) {
+  certs::LeafOptions options;
+  options.dns_sans = {std::move(dns)};
+  options.uri_sans = {std::move(uri)};
+  std::string detail;
+  auto leaf = certs::issue_leaf(ca, options, &detail);
+  EXPECT_TRUE(leaf.ok()) << detail;
+  return leaf.ok() ? leaf.value() : Identity{};
+}
+
+TEST(TlsIdentity, PeerCheckSeesUriSansAndCanRefuse) {
+  const auto& m = material();
+  const Identity client = spiffe_leaf(m.ca_ecdsa, "orders.ns", "spiffe://td/ns/orders");
+  auto server_ctx =
+      server_context(m.server_ecdsa, ClientCertMode::kRequire, m.ca_ecdsa.cert_chain_pem);
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem, &client);
+  for (const bool admit : {true, false}) {
+    struct Seen {
+      bool admit;
+      std::vector<std::string> uris, dns;
+    } seen{admit, {}, {}};
+    Side server(server_ctx->ctx(0), Role::kServer);
+    Side peer(client_ctx->ctx(0), Role::kClient, kService, kService);
+    server.session.set_peer_check(
+        [](void* arg, const CertInfo& leaf) {
+          auto* s = static_cast<Seen*>(arg);
+          s->uris = leaf.uri_sans;
+          s->dns = leaf.dns_sans;
+          return s->admit;
+        },
+        &seen);
+    run_handshake(peer, server);
+    EXPECT_EQ(seen.uris, std::vector<std::string>{"spiffe://td/ns/orders"});
+    EXPECT_EQ(seen.dns, std::vector<std::string>{"orders.ns"});
+    EXPECT_EQ(server.session.handshake_done(), admit);
+    EXPECT_EQ(server.session.peer_refused(), !admit);
+    if (!admit) {
+      EXPECT_NE(server.session.error_detail().find("client identity not allowed"),
+                std::string::npos)
+          << server.session.error_detail();
+    }
+  }
+}
+
+TEST(TlsIdentity, ClientRequiresTheUriSan) {
+  const auto& m = material();
+  const Identity server_id = spiffe_leaf(m.ca_ecdsa, kService, "spiffe://td/ns/app");
+  auto server_ctx = server_context(server_id);
+  auto client_ctx = client_context(m.ca_ecdsa.cert_chain_pem);
+  // With the DNS SAN required too, and without it (egress san=none).
+  for (const std::string_view dns : {std::string_view(kService), std::string_view()}) {
+    Side server(server_ctx->ctx(0), Role::kServer);
+    Side client(client_ctx->ctx(0), Role::kClient, kService, dns, "spiffe://td/ns/app");
+    run_handshake(client, server);
+    EXPECT_TRUE(client.session.handshake_done()) << client.session.error_detail();
+
+    Side server2(server_ctx->ctx(0), Role::kServer);
+    Side wrong(client_ctx->ctx(0), Role::kClient, kService, dns, "spiffe://td/ns/other");
+    run_handshake(wrong, server2);
+    EXPECT_FALSE(wrong.session.handshake_done());
+    EXPECT_EQ(wrong.session.error_kind(), ErrorKind::kVerify);
+    EXPECT_NE(wrong.session.error_detail().find("URI SAN mismatch: wanted spiffe://td/ns/other, "
+                                                "have [spiffe://td/ns/app]"),
+              std::string::npos)
+        << wrong.session.error_detail();
+  }
+  // A certificate without any URI SAN never carries the wanted one.
+  auto plain_ctx = server_context(m.server_ecdsa);
+  Side server(plain_ctx->ctx(0), Role::kServer);
+  Side client(client_ctx->ctx(0), Role::kClient, kService, kService, "spiffe://td/ns/app");
+  run_handshake(client, server);
+  EXPECT_FALSE(client.session.handshake_done());
+  EXPECT_NE(client.session.error_detail().find("have []"), std::string::npos);
+}
+
 // ---- server certificate verification -------------------------------------------------
 
 struct ClientVerdict {

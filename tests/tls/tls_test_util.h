@@ -49,8 +49,9 @@ inline Identity make_leaf(const Identity& ca, std::vector<std::string> sans,
 // One side of an in-memory connection: a session, its output queue, and the
 // ciphertext received from the peer that it has not consumed yet.
 struct Side {
-  Side(WOLFSSL_CTX* ctx, Role role, std::string_view sni = {}, std::string_view verify = {})
-      : session(ctx, role, sni, verify) {
+  Side(WOLFSSL_CTX* ctx, Role role, std::string_view sni = {}, std::string_view verify = {},
+       std::string_view verify_uri = {})
+      : session(ctx, role, sni, verify, verify_uri) {
     session.set_output(&out);
   }
   TlsSession session;

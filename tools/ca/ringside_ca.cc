@@ -1,7 +1,8 @@
 // ringside-ca: a private CA on the command line.
 //   ringside-ca init  --out DIR [--key-type ecdsa-p256|rsa-2048] [--cn NAME] [--lifetime 3650d]
 //   ringside-ca intermediate --ca DIR --out DIR [--cn NAME] [--lifetime 1825d] [--key-type ...]
-//   ringside-ca issue --ca DIR --san NAME [--san NAME...] [--lifetime 7d] [--key-type ...]
+//   ringside-ca issue --ca DIR --san NAME [--san NAME...] [--uri SPIFFE-ID] [--lifetime 7d]
+//                     [--key-type ...]
 //                     --out DIR [--force]
 //   ringside-ca show FILE
 // Bad usage prints one line naming the problem and exits 2; other failures exit 1.
@@ -36,7 +37,8 @@ constexpr const char* kUsage =
     "[--lifetime 3650d] [--force]\n"
     "       ringside-ca intermediate --ca DIR --out DIR [--cn NAME] [--lifetime 1825d]\n"
     "                         [--key-type ecdsa-p256|rsa-2048] [--force]\n"
-    "       ringside-ca issue --ca DIR --san NAME [--san NAME...] [--lifetime 7d]\n"
+    "       ringside-ca issue --ca DIR --san NAME [--san NAME...] [--uri SPIFFE-ID...]\n"
+    "                         [--lifetime 7d]\n"
     "                         [--key-type ecdsa-p256|rsa-2048] --out DIR [--force]\n"
     "       ringside-ca show FILE\n"
     "durations: a number with ms, s, m, h or d (a bare number is seconds)\n";
@@ -206,11 +208,13 @@ int cmd_ca(const std::vector<std::string>& args, bool subordinate) {
 
 int cmd_issue(const std::vector<std::string>& args) {
   std::string ca_dir, out, key_type, lifetime;
-  std::vector<std::string> sans;
+  std::vector<std::string> sans, uris;
   po::options_description desc("ringside-ca issue");
   desc.add_options()("help", "show this help")("ca", po::value(&ca_dir)->required(),
                                                "directory holding ca.pem and ca.key")(
       "san", po::value(&sans)->required()->composing(), "DNS name (repeatable)")(
+      "uri", po::value(&uris)->composing(),
+      "URI SAN: a SPIFFE ID spiffe://TRUST-DOMAIN/PATH (repeatable)")(
       "lifetime", po::value(&lifetime)->default_value("7d"), "validity")(
       "key-type", po::value(&key_type)->default_value("ecdsa-p256"), "ecdsa-p256 or rsa-2048")(
       "out", po::value(&out)->required(), "directory for cert.pem and key.pem")(
@@ -219,6 +223,7 @@ int cmd_issue(const std::vector<std::string>& args) {
   if (!parse(desc, args, &vm)) return 0;
   ringside::certs::LeafOptions options;
   options.dns_sans = sans;
+  options.uri_sans = uris;
   options.key_type = parse_key_type(key_type);
   options.lifetime = parse_lifetime(lifetime);
 
@@ -273,10 +278,13 @@ int cmd_show(const std::vector<std::string>& args) {
     if (i > 0) std::cout << "\n";
     std::string sans;
     for (const auto& s : c.dns_sans) sans += (sans.empty() ? "" : ", ") + s;
+    std::string uris;
+    for (const auto& s : c.uri_sans) uris += (uris.empty() ? "" : ", ") + s;
     std::cout << "subject:    " << c.subject << "\n"
               << "issuer:     " << c.issuer << "\n"
               << "serial:     " << c.serial_hex << "\n"
               << "dns sans:   " << (sans.empty() ? "(none)" : sans) << "\n"
+              << "uri sans:   " << (uris.empty() ? "(none)" : uris) << "\n"
               << "key type:   " << ringside::tls::to_string(c.key_type) << "\n"
               << "not before: " << iso(c.not_before) << "\n"
               << "not after:  " << iso(c.not_after) << "\n"
