@@ -72,12 +72,17 @@ struct AccessLogEntry {
   int grpc_status = -1;                 // a gRPC call's grpc-status; negative: none
   // Ingress: 1 the client came over TLS, 0 in plaintext (tls=permissive); -1 egress.
   int downstream_tls = -1;
+  // Ingress with a verified client certificate: its identity (authz::describe); else empty.
+  std::string_view peer_identity;
+  // The --authz-rule decision: "allowed", "denied", "would_deny" (audit); empty: no rule
+  // matched (or none applies).
+  std::string_view authz;
 };
 
 // The Envoy-like default text line:
 //   [2024-05-01T12:00:00.123Z] "GET /path HTTP/1.1" 200 - 0 1234 5 3 "request-id"
 //   "authority" "user-agent" "10.0.0.7:15443" orders.ns 0 egress_127.0.0.1:15080
-//   10.0.0.9:51234 "details" grpc-status tls|plaintext
+//   10.0.0.9:51234 "details" grpc-status tls|plaintext "peer-identity" authz-decision
 // (one line, ending in '\n'): quoted fields escape '"', '\' and every byte outside
 // printable ASCII as \xNN, so a hostile value cannot forge a line; empty values are "-".
 void format_access_log_text(const AccessLogEntry& entry, bool log_query, std::string& out);

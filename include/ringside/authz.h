@@ -55,7 +55,14 @@ struct Rule {
   std::string path_prefix;           // a byte prefix of the normalized path (normalize_path)
   std::vector<std::string> methods;  // exact, case-sensitive (RFC 9110 9.1)
   std::vector<IdentityPattern> allow;
+  // methods, precompiled: a bit per standard method (method_bit), and the others by name.
+  uint32_t method_mask = 0;
+  std::vector<std::string> other_methods;
 };
+
+// The bit of a standard method (GET, HEAD, POST, PUT, DELETE, CONNECT, OPTIONS, TRACE,
+// PATCH), 0 for any other.
+uint32_t method_bit(std::string_view method);
 
 // Parses "host=H,path=/P,method=GET|POST,allow=ID|ID" (allow required, the others
 // optional, any order). False and detail when malformed.

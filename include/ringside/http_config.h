@@ -19,6 +19,9 @@ struct HeaderOptions {
   bool forwarded = true;              // ingress: x-forwarded-for/-proto (--no-forwarded-headers)
   bool server = true;                 // server: ringside (--no-server-header)
   bool upstream_service_time = true;  // x-upstream-service-time (--no-upstream-service-time)
+  // ingress: x-forwarded-client-cert with the verified client identity; a value the client
+  // sent is always removed (--no-forwarded-client-cert).
+  bool client_cert = true;
 };
 
 // One --route HOST[/PREFIX]=SERVICE[,retries=N].

@@ -62,6 +62,10 @@ struct RequestContext {
   // encoded as HTTP/1.1, which requires one (an HTTP/2 upstream reads it back as
   // :authority). Typically the upstream service name.
   std::string_view default_host;
+  // Ingress: the x-forwarded-client-cert value for the verified client (authz::append_xfcc),
+  // added when headers.client_cert is on; empty: none. Any x-forwarded-client-cert the
+  // client sent is removed on ingress whatever this is: it is never trusted.
+  std::string_view client_cert;
   // Forward an Upgrade (WebSocket) request: Connection: upgrade and Upgrade are re-added.
   // When false an upgrade request goes upstream as a plain request.
   bool forward_upgrade = true;
@@ -80,7 +84,8 @@ struct RequestContext {
 //   Connection field (keep-alive is HTTP/1.1's default);
 // - x-request-id when absent and enabled; x-forwarded-for (the received values, comma
 //   joined, then the client address) and x-forwarded-proto on ingress: https, or the
-//   fields a trusted downstream sent, kept in place.
+//   fields a trusted downstream sent, kept in place; on ingress, x-forwarded-client-cert
+//   from context.client_cert (a received one is always dropped).
 // Expect: 100-continue is an end-to-end field and is forwarded.
 void encode_request_head(const RequestHead& head, const RequestContext& context, std::string& out);
 

@@ -97,7 +97,19 @@ class Gauge {
   X(h2_upstream_resets_received, http2_upstream_resets_received_total, counter,                   \
     "RST_STREAM frames received from upstream (REFUSED_STREAM included)")                          \
   X(h2_upstream_goaways_received, http2_upstream_goaways_received_total, counter,                 \
-    "GOAWAY frames received from upstream HTTP/2 connections")
+    "GOAWAY frames received from upstream HTTP/2 connections")                                     \
+  X(authz_cx_allowed, authz_connections_allowed_total, counter,                                   \
+    "Connections whose client identity the listener's allow= admitted")                            \
+  X(authz_cx_denied, authz_connections_denied_total, counter,                                     \
+    "Connections refused in the handshake: client identity not in allow=")                         \
+  X(authz_cx_would_deny, authz_connections_would_deny_total, counter,                             \
+    "authz=audit: connections allow= would have refused, let through")                             \
+  X(authz_rq_allowed, authz_requests_allowed_total, counter,                                      \
+    "Requests an --authz-rule matched and allowed")                                                \
+  X(authz_rq_denied, authz_requests_denied_total, counter,                                        \
+    "Requests an --authz-rule denied (403, or PERMISSION_DENIED to a gRPC call)")                  \
+  X(authz_rq_would_deny, authz_requests_would_deny_total, counter,                                \
+    "authz=audit: requests an --authz-rule would have denied, let through")
 
 struct ListenerStats {
 #define RINGSIDE_DECLARE_STAT(field, metric, kind, help) kind##_t field;

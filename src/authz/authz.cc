@@ -1,6 +1,8 @@
 // Identity patterns, rules and their matching (ringside/authz.h, docs/authz.md).
 #include "ringside/authz.h"
 
+#include <iterator>
+
 #include "ringside/json.h"
 
 namespace ringside::authz {
@@ -119,14 +121,21 @@ bool unreserved(char c) {
          c == '.' || c == '_' || c == '~';
 }
 
-bool has_dot_segment(std::string_view path) {
-  for (size_t i = 0; i < path.size(); ++i) {
-    if (path[i] != '/' || i + 1 >= path.size() || path[i + 1] != '.') continue;
+// No '%', no "//", no "." or ".." segment: the path is its own normal form. One pass.
+bool normal_already(std::string_view path) {
+  const size_t n = path.size();
+  for (size_t i = 0; i < n; ++i) {
+    const char c = path[i];
+    if (c == '%') return false;
+    if (c != '/' || i + 1 == n) continue;
+    const char next = path[i + 1];
+    if (next == '/') return false;
+    if (next != '.') continue;
     size_t j = i + 2;
-    if (j < path.size() && path[j] == '.') ++j;
-    if (j == path.size() || path[j] == '/') return true;
+    if (j < n && path[j] == '.') ++j;
+    if (j == n || path[j] == '/') return false;
   }
-  return false;
+  return true;
 }
 
 void append_xfcc_value(std::string& out, std::string_view value) {
@@ -326,6 +335,9 @@ bool parse_rule(std::string_view keys, Rule* out, std::string* detail) {
                                   "' is not an upper-case method name (GET|POST|...)");
         }
         rule.methods.emplace_back(method);
+        const uint32_t bit = method_bit(method);
+        rule.method_mask |= bit;
+        if (bit == 0) rule.other_methods.emplace_back(method);
       }
     } else {
       return fail(detail,
@@ -348,16 +360,29 @@ Grant grant(const ListenerPolicy& policy, const PeerIdentity& identity) {
   return g;
 }
 
+uint32_t method_bit(std::string_view method) {
+  static constexpr std::string_view kMethods[] = {"GET",     "HEAD",    "POST",  "PUT",  "DELETE",
+                                                  "CONNECT", "OPTIONS", "TRACE", "PATCH"};
+  for (size_t i = 0; i < std::size(kMethods); ++i) {
+    if (method == kMethods[i]) return uint32_t{1} << i;
+  }
+  return 0;
+}
+
 int match_rule(const ListenerPolicy& policy, std::string_view authority, std::string_view path,
                std::string_view method, std::string& scratch) {
   if (policy.rules.empty()) return -1;
   const std::string_view normalized = normalize_path(path, scratch);
+  const uint32_t bit = method_bit(method);
   for (size_t i = 0; i < policy.rules.size(); ++i) {
     const Rule& rule = policy.rules[i];
-    if (!rule.methods.empty()) {
-      bool any = false;
-      for (const std::string& m : rule.methods) any = any || m == method;
-      if (!any) continue;
+    if ((rule.method_mask & bit) == 0 && !rule.methods.empty()) {
+      // Not one of its standard methods: it may still list this one by name.
+      bool other = false;
+      if (bit == 0) {
+        for (const std::string& m : rule.other_methods) other = other || m == method;
+      }
+      if (!other) continue;
     }
     if (!rule.path_prefix.empty() &&
         normalized.substr(0, rule.path_prefix.size()) != rule.path_prefix)
@@ -369,11 +394,7 @@ int match_rule(const ListenerPolicy& policy, std::string_view authority, std::st
 }
 
 std::string_view normalize_path(std::string_view path, std::string& scratch) {
-  if (path.empty() || path.front() != '/') return path;
-  if (path.find('%') == std::string_view::npos && path.find("//") == std::string_view::npos &&
-      !has_dot_segment(path)) {
-    return path;
-  }
+  if (path.empty() || path.front() != '/' || normal_already(path)) return path;
   // Decode the percent-encoded unreserved bytes (the others stay encoded).
   scratch.clear();
   for (size_t i = 0; i < path.size(); ++i) {

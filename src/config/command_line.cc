@@ -52,11 +52,12 @@ struct RawOptions {
   std::string log_level;
   std::string config_file;
   // HTTP (protocol=http listeners).
-  std::vector<std::string> route, trusted_downstream;
+  std::vector<std::string> route, trusted_downstream, authz_rule;
   std::string retries, request_timeout, http_idle_timeout, request_header_timeout;
   std::string grpc_retry_on, grpc_per_try_timeout;
   bool no_request_id = false, no_forwarded_headers = false, no_server_header = false,
-       no_upstream_service_time = false;
+       no_upstream_service_time = false, no_forwarded_client_cert = false;
+  std::string spiffe_id;
   std::string access_log, access_log_format;
   bool log_query = false;
   // HTTP/2 (protocol=http2|grpc listeners).
@@ -99,11 +100,23 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "the listener accepts, e.g. h2:http/1.1; the HTTP protocols accept h2 and http/1.1), "
        "tls=strict|permissive (strict; permissive: a client whose first byte is not a TLS "
        "handshake is served in plaintext on the same port, counted apart, for moving a "
-       "service onto TLS)")  //
+       "service onto TLS), allow=ID[|ID...] (needs client-cert=require: only these client "
+       "identities may connect; ID: a DNS SAN, *.DOMAIN, a SPIFFE ID spiffe://TD/PATH, a "
+       "prefix spiffe://TD/PATH/* or *; see docs/authz.md), authz=enforce|audit (enforce; "
+       "audit: what the allow-list and --authz-rule would deny is logged and counted, and "
+       "passes)")  //
+      ("authz-rule", po::value(&raw.authz_rule)->value_name("LISTEN,KEY=VAL..."),
+       "a per-route rule of the HTTP ingress listening on LISTEN (repeatable; the first "
+       "matching rule decides, a request matching none is allowed): keys host=NAME|*.DOMAIN, "
+       "path=/PREFIX, method=M[|M...] (each optional: any) and allow=ID[|ID...] (required); a "
+       "request from another identity gets 403 (gRPC: PERMISSION_DENIED); needs "
+       "client-cert=require on LISTEN")  //
       ("egress", po::value(&raw.egress)->value_name("LISTEN=SERVICE[,KEY=VAL]"),
        "plaintext listener whose traffic goes over TLS to SERVICE's upstreams; keys: "
        "protocol=tcp|http|http2|grpc (tcp), san=NAME (SERVICE), sni=NAME (SERVICE), "
-       "tls=on|off (on), alpn=ID[:ID...] (protocol=tcp: the ALPN ids offered to SERVICE; "
+       "tls=on|off (on), spiffe-id=ID (the URI SAN the upstream must also present; with "
+       "san=none instead of the DNS SAN), alpn=ID[:ID...] (protocol=tcp: the ALPN ids offered to "
+       "SERVICE; "
        "the HTTP protocols offer h2 and http/1.1 and multiplex over h2 when SERVICE picks it), "
        "h2=on|off (on; off: HTTP/1.1 to SERVICE, one request per connection at a time)");
 
@@ -179,6 +192,9 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "renew at a random point in the last PERCENT % of --cert-renew-after (0: exactly "
        "then), so that sidecars started together do not all ask the CA at once; failed "
        "attempts are retried with full-jitter exponential backoff")  //
+      ("spiffe-id", po::value(&raw.spiffe_id)->value_name("ID"),
+       "local issuer: also put this SPIFFE ID (spiffe://TRUST-DOMAIN/PATH) as a URI SAN into "
+       "the issued certificate, next to the DNS SAN")  //
       ("ca-url", po::value(&raw.ca_url)->value_name("URL"),
        "remote CA (cfssl HTTP API) that signs this task's certificates: http://HOST:PORT or "
        "https://HOST:PORT (with --ca-trust), [/PATH][?profile=NAME]")  //
@@ -268,6 +284,9 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "do not set server: ringside on responses")  //
       ("no-upstream-service-time", po::bool_switch(&raw.no_upstream_service_time),
        "do not add x-upstream-service-time (ms) to responses")  //
+      ("no-forwarded-client-cert", po::bool_switch(&raw.no_forwarded_client_cert),
+       "ingress: do not add x-forwarded-client-cert (the verified client identity, Envoy's "
+       "format) to requests; one the client sent is removed either way")  //
       ("access-log", po::value(&raw.access_log)->value_name("PATH|-"),
        "one line per HTTP request, appended to PATH or written to stdout (-)")  //
       ("access-log-format",
@@ -609,11 +628,27 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
           fail(flag, spec, "tls '" + std::string(kv.value) + "' is not strict or permissive");
         }
         listener.permissive = kv.value == "permissive";
+      } else if (kv.key == "allow") {
+        std::string detail;
+        if (!authz::parse_allow_list(kv.value, &listener.authz.allow, &detail)) {
+          fail(flag, spec, "allow: " + detail);
+        }
+        listener.authz.has_allow = true;
+      } else if (kv.key == "authz") {
+        if (kv.value != "enforce" && kv.value != "audit") {
+          fail(flag, spec, "authz '" + std::string(kv.value) + "' is not enforce or audit");
+        }
+        listener.authz.mode = kv.value == "audit" ? authz::Mode::kAudit : authz::Mode::kEnforce;
       } else {
         fail(flag, spec,
              "unknown key '" + std::string(kv.key) +
-                 "' (ingress keys: protocol, client-cert, alpn, tls)");
+                 "' (ingress keys: protocol, client-cert, alpn, tls, allow, authz)");
       }
+    }
+    if (listener.authz.has_allow && listener.client_cert != tls::ClientCertMode::kRequire) {
+      fail(flag, spec,
+           "allow needs client-cert=require (an identity comes from a verified client "
+           "certificate)");
     }
     if (listener.permissive && listener.client_cert == tls::ClientCertMode::kRequire) {
       fail(flag, spec,
@@ -637,6 +672,18 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
     } else if (kv.key == "alpn") {
       listener.alpn = alpn_or_fail(flag, spec, kv.value);
       alpn_given = true;
+    } else if (kv.key == "spiffe-id") {
+      authz::IdentityPattern id;
+      std::string detail;
+      if (!authz::parse_pattern(kv.value, &id, &detail) ||
+          id.kind != authz::IdentityPattern::Kind::kUri) {
+        fail(flag, spec,
+             "spiffe-id '" + std::string(kv.value) +
+                 "' is not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH, no wildcard)");
+      }
+      listener.spiffe_id = std::string(kv.value);
+    } else if (kv.key == "san" && kv.value == "none") {
+      listener.san.clear();
     } else if (kv.key == "san" || kv.key == "sni") {
       if (!is_service_name(kv.value)) {
         fail(flag, spec,
@@ -656,14 +703,69 @@ ListenerConfig parse_listener(ListenerKind kind, const std::string& spec) {
     } else {
       fail(flag, spec,
            "unknown key '" + std::string(kv.key) +
-               "' (egress keys: protocol, san, sni, tls, alpn, h2)");
+               "' (egress keys: protocol, san, sni, tls, alpn, h2, spiffe-id)");
     }
+  }
+  if (listener.san.empty() && listener.spiffe_id.empty()) {
+    fail(flag, spec, "san=none needs spiffe-id=ID (the upstream must prove some identity)");
+  }
+  if (!listener.spiffe_id.empty() && !listener.tls) {
+    fail(flag, spec, "spiffe-id needs tls=on (it is checked in the TLS handshake)");
   }
   if (!listener.h2 && listener.protocol == Protocol::kTcp) {
     fail(flag, spec, "h2=off applies to the HTTP protocols (protocol=http|http2|grpc)");
   }
   settle_alpn(flag, spec, listener, alpn_given);
   return listener;
+}
+
+// --authz-rule LISTEN,KEY=VAL...: LISTEN names an HTTP ingress by its listen address (as
+// given to --ingress, or its name ingress_ADDR).
+void add_authz_rule(Config& config, const std::string& spec) {
+  const size_t comma = spec.find(',');
+  const std::string which = spec.substr(0, comma);
+  if (which.empty()) fail("authz-rule", spec, "expected LISTEN,KEY=VAL...");
+  ListenerConfig* target = nullptr;
+  for (ListenerConfig& listener : config.listeners) {
+    if (listener.kind == ListenerKind::kIngress &&
+        (listener.name == which || listener.name == "ingress_" + which)) {
+      target = &listener;
+    }
+  }
+  if (target == nullptr) {
+    auto address = SocketAddress::parse_numeric(which);
+    for (ListenerConfig& listener : config.listeners) {
+      if (address.ok() && listener.kind == ListenerKind::kIngress &&
+          listener.listen.to_string() == address->to_string()) {
+        target = &listener;
+      }
+    }
+  }
+  if (target == nullptr) {
+    fail("authz-rule", spec, "no --ingress listens on '" + which + "'");
+  }
+  if (target->protocol == Protocol::kTcp) {
+    fail("authz-rule", spec,
+         target->name +
+             " is protocol=tcp: rules apply to HTTP listeners (protocol=http|http2|grpc)");
+  }
+  if (target->client_cert != tls::ClientCertMode::kRequire) {
+    fail("authz-rule", spec,
+         target->name +
+             " needs client-cert=require (an identity comes from a verified client "
+             "certificate)");
+  }
+  if (comma == std::string::npos) fail("authz-rule", spec, "allow=ID[|ID...] is required");
+  authz::Rule rule;
+  std::string detail;
+  if (!authz::parse_rule(std::string_view(spec).substr(comma + 1), &rule, &detail)) {
+    fail("authz-rule", spec, detail);
+  }
+  if (target->authz.rules.size() == authz::kMaxRules) {
+    fail("authz-rule", spec,
+         "more than " + std::to_string(authz::kMaxRules) + " rules for " + target->name);
+  }
+  target->authz.rules.push_back(std::move(rule));
 }
 
 // Two listeners collide on the same port and family when the addresses are equal or
@@ -967,6 +1069,7 @@ void build_http_config(const RawOptions& raw, const po::variables_map& vm, Confi
   http.headers.forwarded = !raw.no_forwarded_headers;
   http.headers.server = !raw.no_server_header;
   http.headers.upstream_service_time = !raw.no_upstream_service_time;
+  http.headers.client_cert = !raw.no_forwarded_client_cert;
   if (vm.count("access-log")) {
     if (raw.access_log.empty()) fail("access-log", raw.access_log, "give a file path or -");
     if (raw.access_log != "-") check_log_file("access-log", raw.access_log);
@@ -1173,6 +1276,22 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
         fail(flag, spec, "no --upstream for service '" + listener.service + "'");
       }
     }
+  }
+
+  // Authorization rules and the issued SPIFFE ID.
+  for (const std::string& spec : raw.authz_rule) add_authz_rule(config, spec);
+  if (!raw.spiffe_id.empty()) {
+    authz::IdentityPattern id;
+    std::string detail;
+    if (!authz::parse_pattern(raw.spiffe_id, &id, &detail) ||
+        id.kind != authz::IdentityPattern::Kind::kUri) {
+      fail("spiffe-id", raw.spiffe_id, "not a SPIFFE ID (spiffe://TRUST-DOMAIN/PATH, no wildcard)");
+    }
+    if (!issuer_source) {
+      fail("spiffe-id", raw.spiffe_id,
+           "applies to certificates the local issuer makes (--ca-cert/--ca-key)");
+    }
+    config.spiffe_id = raw.spiffe_id;
   }
 
   // Admin.

@@ -249,7 +249,15 @@ void format_access_log_text(const AccessLogEntry& e, bool log_query, std::string
   } else {
     out += '-';
   }
-  out += e.downstream_tls > 0 ? " tls\n" : e.downstream_tls == 0 ? " plaintext\n" : " -\n";
+  out += e.downstream_tls > 0 ? " tls " : e.downstream_tls == 0 ? " plaintext " : " - ";
+  append_quoted_text(e.peer_identity, out);
+  out += ' ';
+  if (e.authz.empty()) {
+    out += '-';
+  } else {
+    append_text_escaped(e.authz, out);
+  }
+  out += '\n';
 }
 
 void format_access_log_json(const AccessLogEntry& e, bool log_query, std::string& out) {
@@ -285,9 +293,12 @@ void format_access_log_json(const AccessLogEntry& e, bool log_query, std::string
   } else {
     out += ",\"grpc_status\":null";
   }
-  out += e.downstream_tls > 0    ? ",\"downstream_tls\":true}\n"
-         : e.downstream_tls == 0 ? ",\"downstream_tls\":false}\n"
-                                 : ",\"downstream_tls\":null}\n";
+  out += e.downstream_tls > 0    ? ",\"downstream_tls\":true"
+         : e.downstream_tls == 0 ? ",\"downstream_tls\":false"
+                                 : ",\"downstream_tls\":null";
+  json_string(out, "peer_identity", e.peer_identity);
+  json_string(out, "authz", e.authz);
+  out += "}\n";
 }
 
 // ---- ring -------------------------------------------------------------------------------

@@ -107,6 +107,7 @@ void encode_request_head(const RequestHead& head, const RequestContext& context,
         iequals(field.name, "content-length") || iequals(field.name, "transfer-encoding")) {
       continue;
     }
+    if (context.ingress && iequals(field.name, "x-forwarded-client-cert")) continue;
     if (forwarded) {
       if (iequals(field.name, "x-forwarded-proto")) {
         if (!context.trusted_downstream) continue;
@@ -163,6 +164,9 @@ void encode_request_head(const RequestHead& head, const RequestContext& context,
     if (!forwarded_proto_kept) {
       out += context.client_tls ? "x-forwarded-proto: https\r\n" : "x-forwarded-proto: http\r\n";
     }
+  }
+  if (context.ingress && context.headers.client_cert && !context.client_cert.empty()) {
+    append_field(out, "x-forwarded-client-cert", context.client_cert);
   }
   out += "\r\n";
 }

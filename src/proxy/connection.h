@@ -8,6 +8,7 @@
 #include <memory>
 
 #include "proxy/runtime.h"
+#include "ringside/authz.h"
 #include "ringside/buffer.h"
 #include "ringside/timer_wheel.h"
 #include "ringside/tls.h"
@@ -67,6 +68,19 @@ struct PeerAddress {
   uint8_t addr[16] = {};
 };
 
+// Ingress with client certificates, when the listener needs the client's identity (an
+// allow-list, rules, x-forwarded-client-cert): what its verified certificate allows,
+// decided once during the handshake (Worker::start_ingress, admit_client in relay.cc).
+struct PeerAuth {
+  const authz::ListenerPolicy* policy = nullptr;  // null: no policy, only the header
+  bool xfcc_wanted = false;                       // build `xfcc`
+  std::string_view by;    // our own URI SAN (XFCC By=), from the connection's generation
+  bool verified = false;  // the client's leaf verified in this handshake
+  authz::Grant grant;     // policy's verdict on that identity
+  std::string identity;   // authz::describe(): logs and the access log
+  std::string xfcc;       // the x-forwarded-client-cert value; empty: none
+};
+
 struct Connection {
   Connection();
   ~Connection();
@@ -92,6 +106,7 @@ struct Connection {
   std::unique_ptr<HttpDown> http;  // kHttpDown; null while idle (http.cc: idle memory)
   std::unique_ptr<HttpUp> hup;     // kHttpUp
   std::unique_ptr<H2Down> h2;      // kHttpDown speaking HTTP/2 (http is then never used)
+  std::unique_ptr<PeerAuth> auth;  // ingress needing the client's identity; else null
 
   Half& other(const Half& h) { return h.id == HalfId::kDown ? up : down; }
 };

@@ -106,6 +106,9 @@ void reset_exchange(Exchange& ex) {
   ex.user_agent.clear();
   ex.request_id.clear();
   ex.upstream_address.clear();
+  ex.authz = Exchange::Authz::kNone;
+  ex.authz_rule = -1;
+  ex.authz_reason.clear();
 }
 
 namespace {
@@ -468,9 +471,15 @@ void Worker::http_start_exchange(Exchange& ex, const http::RequestHead& head,
     ex.grpc_method->calls.add();
   }
 
+  if (c->auth && c->auth->policy != nullptr && !c->auth->policy->rules.empty() &&
+      !http_authorize(ex, head)) {
+    return;
+  }
+
   http::RequestContext context;
   context.headers = config.headers;
   context.ingress = ingress;
+  if (c->auth) context.client_cert = c->auth->xfcc;
   context.client_tls = !c->plaintext;
   context.trusted_downstream =
       any_contains(config.trusted_downstreams, c->peer.family, c->peer.addr);
@@ -486,6 +495,43 @@ void Worker::http_start_exchange(Exchange& ex, const http::RequestHead& head,
     return;
   }
   http_acquire_upstream(ex, false);
+}
+
+bool Worker::http_authorize(Exchange& ex, const http::RequestHead& head) {
+  Connection* c = ex.down;
+  const PeerAuth& auth = *c->auth;
+  const authz::ListenerPolicy& policy = *auth.policy;
+  const int rule = authz::match_rule(policy, head.authority, http::target_path(head), head.method,
+                                     authz_scratch_);
+  if (rule < 0) return true;  // no rule: the connection's admission decides
+  ex.authz_rule = static_cast<int16_t>(rule);
+  AuthzRuleCounters& counters =
+      runtime_.authz.rules[index_][c->listener][static_cast<size_t>(rule)];
+  ListenerStats& stats = lstats(c);
+  if (auth.verified && ((auth.grant.rules_allowed >> rule) & 1) != 0) {
+    ex.authz = Exchange::Authz::kAllowed;
+    counters.allowed.add();
+    stats.authz_rq_allowed.add();
+    return true;
+  }
+  const authz::Rule& matched = policy.rules[static_cast<size_t>(rule)];
+  ex.authz_reason = "forbidden by authorization rule " + std::to_string(rule) + " (" +
+                    matched.spec + "): client identity " + auth.identity + " is not allowed";
+  if (policy.mode == authz::Mode::kAudit) {
+    ex.authz = Exchange::Authz::kWouldDeny;
+    counters.would_deny.add();
+    stats.authz_rq_would_deny.add();
+    RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: authz=audit: would deny %s %s: %s",
+                        listener_config(c).config.name.c_str(), ex.method.c_str(), ex.path.c_str(),
+                        ex.authz_reason.c_str());
+    return true;
+  }
+  ex.authz = Exchange::Authz::kDenied;
+  counters.denied.add();
+  stats.authz_rq_denied.add();
+  http_arm_down_timer(c);  // as for any local reply: the rest of the request may follow
+  http_local_reply(ex, 403, ex.authz_reason, 0, false);
+  return false;
 }
 
 void Worker::http_request_body(Connection* c, std::string_view body) {
@@ -943,6 +989,20 @@ void Worker::http_log(const Exchange& ex) {
   entry.grpc_status = ex.grpc_status;
   if (listener_config(c).config.kind == ListenerKind::kIngress)
     entry.downstream_tls = !c->plaintext;
+  if (c->auth && c->auth->verified) entry.peer_identity = c->auth->identity;
+  switch (ex.authz) {
+    case Exchange::Authz::kNone:
+      break;
+    case Exchange::Authz::kAllowed:
+      entry.authz = "allowed";
+      break;
+    case Exchange::Authz::kDenied:
+      entry.authz = "denied";
+      break;
+    case Exchange::Authz::kWouldDeny:
+      entry.authz = "would_deny";
+      break;
+  }
   access_log_->log(entry);
 }
 
@@ -1390,7 +1450,8 @@ void Worker::http_on_connect(Connection* u, uint8_t attempt, const Completion& c
   const bool h1_only = listener.upstream_h2 == ListenerRuntime::UpstreamH2::kAlpn && !hu.h2_capable;
   if (!start_upstream_tls(u, own ? listener.sni : hu.cluster->name,
                           own ? listener.verify_name : hu.cluster->name,
-                          h1_only ? std::string_view("http/1.1") : std::string_view())) {
+                          h1_only ? std::string_view("http/1.1") : std::string_view(),
+                          own ? std::string_view(listener.verify_uri) : std::string_view())) {
     return;
   }
 }

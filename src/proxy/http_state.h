@@ -98,6 +98,12 @@ struct Exchange {
   bool replay_overflow = false;
   std::string method, path, authority, user_agent, request_id;
   std::string upstream_address;
+  // Authorization (--authz-rule): the decision of the rule the request matched, its index
+  // (-1: none matched) and, when denied, the reason (the 403 body and the log's details).
+  enum class Authz : uint8_t { kNone, kAllowed, kDenied, kWouldDeny };
+  Authz authz = Authz::kNone;
+  int16_t authz_rule = -1;
+  std::string authz_reason;
 };
 
 // "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000"); both empty for an unknown peer.

@@ -34,6 +34,22 @@ std::string peer_text(int fd) {
   return address.to_string();
 }
 
+// The handshake's check of a client's verified certificate (tls::PeerCheck): the identity
+// is extracted and matched against the listener's policy here, once per connection.
+bool admit_client(void* arg, const tls::CertInfo& leaf) {
+  auto* auth = static_cast<PeerAuth*>(arg);
+  const authz::PeerIdentity identity{leaf.dns_sans, leaf.uri_sans};
+  auth->verified = true;
+  auth->identity = authz::describe(identity);
+  if (auth->xfcc_wanted) {
+    auth->xfcc.clear();
+    authz::append_xfcc(auth->by, leaf.sha256_hex, identity, auth->xfcc);
+  }
+  if (auth->policy == nullptr) return true;
+  auth->grant = authz::grant(*auth->policy, identity);
+  return auth->grant.connection_allowed || auth->policy->mode == authz::Mode::kAudit;
+}
+
 }  // namespace
 
 uint64_t Worker::token(const Connection* c, const Half& half, OpCode op) const {
@@ -113,6 +129,15 @@ void Worker::start_ingress(Connection* c) {
     return;
   }
   c->down.tls->set_output(&c->down.out);
+  if (listener.needs_identity) {
+    c->auth = std::make_unique<PeerAuth>();
+    PeerAuth& auth = *c->auth;
+    if (listener.config.authz.active()) auth.policy = &listener.config.authz;
+    auth.xfcc_wanted = listener.xfcc;
+    const auto& own_uris = generation->context->cert().uri_sans;
+    if (!own_uris.empty()) auth.by = own_uris.front();
+    c->down.tls->set_peer_check(admit_client, &auth);
+  }
   c->sniffing = listener.config.permissive;
   c->state = ConnState::kDownHandshake;
   schedule_timer(c, now_ms_ + static_cast<uint64_t>(runtime_.config.handshake_timeout.count()));
@@ -224,17 +249,18 @@ void Worker::on_connect(Connection* c, uint8_t attempt, const Completion& comple
   }
   // Egress: TLS to the upstream. Not a byte of the client's is read before the
   // upstream's certificate has been verified.
-  start_upstream_tls(c, listener.sni, listener.verify_name);
+  start_upstream_tls(c, listener.sni, listener.verify_name, {}, listener.verify_uri);
 }
 
 bool Worker::start_upstream_tls(Connection* c, const std::string& sni,
-                                const std::string& verify_name, std::string_view alpn) {
+                                const std::string& verify_name, std::string_view alpn,
+                                std::string_view verify_uri) {
   ListenerRuntime& listener = listener_config(c);
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
   generation->hold(index_);  // released in release(), after the session is freed
   c->up.tls = std::make_unique<tls::TlsSession>(generation->context->ctx(index_),
-                                                tls::Role::kClient, sni, verify_name);
+                                                tls::Role::kClient, sni, verify_name, verify_uri);
   if (c->up.tls->broken()) {
     lstats(c).tls_handshake_failure.add();
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
@@ -436,6 +462,10 @@ void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t 
 
 void Worker::on_handshake_done(Connection* c, Half& half) {
   lstats(c).tls_handshake_success.add();
+  if (c->auth && c->auth->policy != nullptr && half.id == HalfId::kDown &&
+      !authorize_connection(c)) {
+    return;
+  }
   if (c->kind == ConnKind::kHttpDown) {
     // Ingress HTTP: the client chose HTTP/2 with ALPN (the server preface goes out now),
     // or HTTP/1.1 (wait for the first request; an h2 preface still switches).
@@ -471,6 +501,31 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
   flush(c, c->up);
 }
 
+bool Worker::authorize_connection(Connection* c) {
+  const PeerAuth& auth = *c->auth;
+  ListenerStats& stats = lstats(c);
+  const ListenerRuntime& listener = listener_config(c);
+  if (!auth.policy->has_allow) return true;
+  if (auth.verified && auth.grant.connection_allowed) {
+    stats.authz_cx_allowed.add();
+    return true;
+  }
+  if (auth.verified && auth.policy->mode == authz::Mode::kAudit) {
+    stats.authz_cx_would_deny.add();
+    RS_LOG_RATE_LIMITED(
+        log::Level::kInfo, 2, "%s: authz=audit: would refuse client %s: identity %s not allowed",
+        listener.config.name.c_str(), peer_text(c->down.fd).c_str(), auth.identity.c_str());
+    return true;
+  }
+  // No certificate was verified in this handshake (the context issues no tickets, so this
+  // is not expected): without an identity nothing is allowed.
+  stats.authz_cx_denied.add();
+  RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: refused client %s: no verified identity",
+                      listener.config.name.c_str(), peer_text(c->down.fd).c_str());
+  abort(c);
+  return false;
+}
+
 void Worker::release_idle_ticket_holds() {
   // A held ticket waits only for the reply to a request the client already sent (with
   // its Finished, or just after it in the same turn): a client that sent nothing gets
@@ -486,8 +541,18 @@ void Worker::release_idle_ticket_holds() {
 
 void Worker::on_handshake_failed(Connection* c, Half& half) {
   ListenerStats& stats = lstats(c);
-  stats.tls_handshake_failure.add();
   const tls::TlsSession& session = *half.tls;
+  if (session.peer_refused()) {
+    // Refused by the listener's allow-list: counted and logged as that, not as a failure.
+    stats.authz_cx_denied.add();
+    RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: refused client %s: identity %s not allowed",
+                        listener_config(c).config.name.c_str(), peer_text(half.fd).c_str(),
+                        c->auth ? c->auth->identity.c_str() : "-");
+    flush(c, half);
+    abort(c);
+    return;
+  }
+  stats.tls_handshake_failure.add();
   if (session.error_kind() == ErrorKind::kVerify) stats.tls_verify_failure.add();
   if (c->kind == ConnKind::kHttpUp) {
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 2, "%s: TLS handshake with upstream %s failed: %s",

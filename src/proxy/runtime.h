@@ -44,12 +44,25 @@ struct ListenerRuntime {
   const Cluster* cluster = nullptr;  // egress: where traffic goes
   ContextSlot* tls = nullptr;        // server (ingress) or client (egress) contexts; null: plain
   std::string verify_name;           // egress: DNS SAN required of the upstream
+  std::string verify_uri;            // egress: URI SAN (SPIFFE ID) required of the upstream
   std::string sni;                   // egress: SNI sent
   int32_t http_index = -1;           // protocol=http: index in HttpStatsRegistry listeners
   // HTTP listeners: how upstream connections may speak HTTP/2. kPrior: always (h2c to an
   // app of protocol=http2|grpc); kAlpn: when the TLS peer picks h2; kNever: HTTP/1.1.
   enum class UpstreamH2 : uint8_t { kNever, kAlpn, kPrior };
   UpstreamH2 upstream_h2 = UpstreamH2::kNever;
+  // ingress: the client's identity is needed (needs_peer_identity); XFCC is added.
+  bool needs_identity = false;
+  bool xfcc = false;
+};
+
+// Per-rule request counters of the --authz-rule policies, per worker: rules[w][l][r] is
+// worker w's count for rule r of listener l.
+struct AuthzRuleCounters {
+  Counter allowed, denied, would_deny;
+};
+struct AuthzStats {
+  std::vector<std::vector<std::vector<AuthzRuleCounters>>> rules;
 };
 
 // What HTTP listeners share: the route table (egress) and where each route goes.
@@ -84,6 +97,7 @@ struct Runtime {
   std::vector<std::unique_ptr<ContextSlot>> slots;
   std::unique_ptr<StatsRegistry> stats;
   HttpRuntime http;
+  AuthzStats authz;
   unsigned workers = 1;
 };
 

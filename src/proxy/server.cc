@@ -74,13 +74,15 @@ Result<void> Server::load_tls(std::string* detail) {
     const ListenerConfig& lc = listener.config;
     if (lc.kind == ListenerKind::kEgress) {
       if (!lc.tls) continue;
-      listener.verify_name = lc.san.empty() ? lc.service : lc.san;
+      // san=none (spiffe-id= given): no DNS SAN is required, only the URI SAN.
+      listener.verify_name = lc.san.empty() && lc.spiffe_id.empty() ? lc.service : lc.san;
+      listener.verify_uri = lc.spiffe_id;
       listener.sni = lc.sni.empty() ? lc.service : lc.sni;
     }
     runtime_.slots.push_back(std::make_unique<ContextSlot>());
     listener.tls = runtime_.slots.back().get();
-    tls_listeners.push_back(
-        certs::TlsListener{lc.name, lc.kind, lc.client_cert, listener.tls, lc.alpn});
+    tls_listeners.push_back(certs::TlsListener{lc.name, lc.kind, lc.client_cert, listener.tls,
+                                               lc.alpn, listener.needs_identity});
   }
   if (tls_listeners.empty()) return {};
   agent_ = std::make_unique<certs::RotationAgent>(runtime_.config, std::move(tls_listeners),
@@ -201,6 +203,10 @@ Result<void> Server::prepare(std::string* detail) {
     ListenerRuntime listener;
     listener.config = lc;
     const bool http = lc.protocol != Protocol::kTcp;  // http, http2, grpc
+    if (lc.kind == ListenerKind::kIngress && lc.client_cert != tls::ClientCertMode::kNone) {
+      listener.xfcc = http && config.http.headers.client_cert;
+      listener.needs_identity = lc.authz.active() || listener.xfcc;
+    }
     if (http) {
       listener.http_index = static_cast<int32_t>(http_listeners.size());
       http_listeners.push_back(lc.name);
@@ -269,6 +275,14 @@ Result<void> Server::prepare(std::string* detail) {
     }
   }
   runtime_.stats = std::make_unique<StatsRegistry>(runtime_.workers, std::move(names));
+  runtime_.authz.rules.resize(runtime_.workers);
+  for (auto& per_worker : runtime_.authz.rules) {
+    per_worker.resize(runtime_.listeners.size());
+    for (size_t l = 0; l < runtime_.listeners.size(); ++l) {
+      per_worker[l] =
+          std::vector<AuthzRuleCounters>(runtime_.listeners[l].config.authz.rules.size());
+    }
+  }
 
   RingOptions ring_options;
   ring_options.buffer_count = config.buffer_count;
@@ -342,6 +356,10 @@ void Server::add_admin_routes() {
                 [this](const std::string&, const std::string&, const std::string&) {
                   return AdminResponse{200, "application/json", render_certs()};
                 });
+  admin_->route("GET", "/authz",
+                [this](const std::string&, const std::string&, const std::string&) {
+                  return AdminResponse{200, "application/json", render_authz()};
+                });
   admin_->route("GET", "/clusters",
                 [this](const std::string&, const std::string&, const std::string&) {
                   return AdminResponse{200, "application/json", render_clusters()};
@@ -372,6 +390,37 @@ std::string Server::render_stats() const {
     const grpc::GrpcStatsRegistry* grpc = runtime_.http.grpc_stats.get();
     extra.emplace_back(
         [grpc](PrometheusWriter& writer) { grpc::render_grpc_stats(*grpc, writer); });
+  }
+  bool any_rule = false;
+  for (const ListenerRuntime& listener : runtime_.listeners) {
+    any_rule = any_rule || !listener.config.authz.rules.empty();
+  }
+  if (any_rule) {
+    extra.emplace_back([this](PrometheusWriter& writer) {
+      const char* name = "ringside_authz_rule_requests_total";
+      writer.family(name, "counter",
+                    "Requests an --authz-rule matched, by decision (allowed, denied, would_deny: "
+                    "denied in authz=audit and let through); rule is its index on the listener "
+                    "(GET /authz)");
+      for (size_t l = 0; l < runtime_.listeners.size(); ++l) {
+        const ListenerConfig& lc = runtime_.listeners[l].config;
+        for (size_t r = 0; r < lc.authz.rules.size(); ++r) {
+          uint64_t allowed = 0, denied = 0, would_deny = 0;
+          for (const auto& per_worker : runtime_.authz.rules) {
+            allowed += per_worker[l][r].allowed.get();
+            denied += per_worker[l][r].denied.get();
+            would_deny += per_worker[l][r].would_deny.get();
+          }
+          const std::string rule = std::to_string(r);
+          writer.sample(name, {{"listener", lc.name}, {"rule", rule}, {"decision", "allowed"}},
+                        allowed);
+          writer.sample(name, {{"listener", lc.name}, {"rule", rule}, {"decision", "denied"}},
+                        denied);
+          writer.sample(name, {{"listener", lc.name}, {"rule", rule}, {"decision", "would_deny"}},
+                        would_deny);
+        }
+      }
+    });
   }
   if (!runtime_.services.empty()) {
     extra.emplace_back([this](PrometheusWriter& writer) {
@@ -411,6 +460,53 @@ std::string Server::render_certs() const {
   // The agent's own snapshot: the admin thread never dereferences a published generation
   // (it is not a worker, so reclamation does not wait for it).
   return agent_ ? agent_->render_json() : "{\"generation\":0,\"listeners\":[]}\n";
+}
+
+std::string Server::render_authz() const {
+  // Read-only after start-up: the admin thread may read the listeners' policies.
+  std::string out = "{\"listeners\":[";
+  bool first = true;
+  for (const ListenerRuntime& listener : runtime_.listeners) {
+    const ListenerConfig& lc = listener.config;
+    if (lc.kind != ListenerKind::kIngress) continue;
+    out += first ? "" : ",";
+    first = false;
+    std::string policy = authz::render_json(lc.name, lc.authz);
+    // Also what the listener does with identities: the header and the client-cert mode.
+    policy.pop_back();
+    policy += ",\"client_cert\":\"";
+    policy += lc.client_cert == tls::ClientCertMode::kRequire    ? "require"
+              : lc.client_cert == tls::ClientCertMode::kOptional ? "optional"
+                                                                 : "none";
+    policy += "\",\"forwarded_client_cert\":";
+    policy += listener.xfcc ? "true}" : "false}";
+    out += policy;
+  }
+  out += "],\"egress\":[";
+  first = true;
+  for (const ListenerRuntime& listener : runtime_.listeners) {
+    const ListenerConfig& lc = listener.config;
+    if (lc.kind != ListenerKind::kEgress || !lc.tls) continue;
+    out += first ? "{\"listener\":\"" : ",{\"listener\":\"";
+    first = false;
+    append_json_escaped(out, lc.name);
+    auto string_or_null = [&out](const std::string& value) {
+      if (value.empty()) {
+        out += "null";
+        return;
+      }
+      out += '"';
+      append_json_escaped(out, value);
+      out += '"';
+    };
+    out += "\",\"dns_san\":";
+    string_or_null(listener.verify_name);
+    out += ",\"spiffe_id\":";
+    string_or_null(listener.verify_uri);
+    out += '}';
+  }
+  out += "]}\n";
+  return out;
 }
 
 std::string Server::render_clusters() const {

@@ -50,6 +50,8 @@ class Server {
   std::string render_stats() const;
   std::string render_certs() const;
   std::string render_clusters() const;
+  // GET /authz: every ingress listener's policy in force, and what each egress requires.
+  std::string render_authz() const;
 
   Runtime runtime_;
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -102,6 +102,9 @@ class Worker {
   // complete and application data may be read.
   bool advance_handshake(Connection* c, Half& in);
   void on_handshake_done(Connection* c, Half& half);
+  // Ingress with allow=: the connection's verified identity against the listener's
+  // allow-list (audit: counted, let through). False when the connection was aborted.
+  bool authorize_connection(Connection* c);
   void on_handshake_failed(Connection* c, Half& half);
   void release_idle_ticket_holds();
   void on_eof(Connection* c, Half& in);
@@ -111,9 +114,10 @@ class Worker {
   // Egress: starts the TLS handshake with the upstream; false when it failed at once
   // (the connection is then being closed).
   // alpn: the ids this session offers instead of the context's ("http/1.1" for a request
-  // that must not go over HTTP/2); empty: the context's.
+  // that must not go over HTTP/2); empty: the context's. verify_uri: a URI SAN (SPIFFE
+  // ID) the upstream must carry too; empty: none.
   bool start_upstream_tls(Connection* c, const std::string& sni, const std::string& verify_name,
-                          std::string_view alpn = {});
+                          std::string_view alpn = {}, std::string_view verify_uri = {});
   void flush(Connection* c, Half& half);
   void maybe_finish(Connection* c);
   void abort(Connection* c);
@@ -138,6 +142,9 @@ class Worker {
   // The codec-neutral start of an exchange whose request head arrived (ex.down, .stream,
   // .active and .start_ms set): routing, the head for the upstream, stats, an upstream.
   void http_start_exchange(Exchange& ex, const http::RequestHead& head, std::string_view client_ip);
+  // The --authz-rule of an ingress request: false when it was denied (answered 403, or
+  // PERMISSION_DENIED to a gRPC call); audit mode counts, logs and lets it pass.
+  bool http_authorize(Exchange& ex, const http::RequestHead& head);
   // Request body bytes for the upstream (re-framed as the head says); true when what
   // waits for the upstream is over --max-pending-bytes (stop reading the client).
   bool http_exchange_body(Exchange& ex, std::string_view body);
@@ -329,6 +336,7 @@ class Worker {
   std::vector<http::Field> h2up_regular_;
   HttpDownPool http_idle_pool_;     // state of HTTP connections, handed out per request
   std::string scratch_;             // encoded heads and local responses
+  std::string authz_scratch_;       // a request path normalized for --authz-rule matching
   std::vector<Connection*> dirty_;  // HTTP connections with bytes to commit at turn end
   http2::OwnedFields h2_fields_;    // a head being translated
   std::vector<http::Field> h2_regular_;

@@ -169,6 +169,19 @@ TEST(MatchRule, FirstMatchingRuleByMethodPathAndHost) {
   EXPECT_EQ(match_rule(ListenerPolicy{}, "x", "/admin", "GET", scratch), -1);
 }
 
+TEST(MatchRule, StandardAndOtherMethods) {
+  const ListenerPolicy p = policy({"method=PURGE|GET,allow=a.ns", "method=PATCH,allow=a.ns"});
+  std::string scratch;
+  EXPECT_EQ(match_rule(p, "h", "/", "GET", scratch), 0);
+  EXPECT_EQ(match_rule(p, "h", "/", "PURGE", scratch), 0);
+  EXPECT_EQ(match_rule(p, "h", "/", "PATCH", scratch), 1);
+  EXPECT_EQ(match_rule(p, "h", "/", "POST", scratch), -1);
+  EXPECT_EQ(match_rule(p, "h", "/", "PURGEX", scratch), -1);
+  EXPECT_EQ(match_rule(p, "h", "/", "get", scratch), -1);  // methods are case-sensitive
+  EXPECT_EQ(method_bit("GET"), 1u);
+  EXPECT_EQ(method_bit("PURGE"), 0u);
+}
+
 TEST(MatchRule, UnnormalizedPathsMeetTheRuleForTheirNormalForm) {
   const ListenerPolicy p = policy({"path=/admin,allow=ops.ns"});
   std::string scratch;

@@ -933,6 +933,126 @@ TEST_F(CommandLineTest, ConfigFileErrors) {
       << outcome.message;
 }
 
+TEST_F(CommandLineTest, AuthzAllowListRulesAndAuditMode) {
+  const ParseOutcome outcome = parse({
+      "--service-name",
+      "app.ns",
+      "--cert",
+      cert_,
+      "--key",
+      key_,
+      "--trust",
+      ca_,
+      "--ingress",
+      "0.0.0.0:15443=127.0.0.1:8080,protocol=http,client-cert=require,"
+      "allow=orders.ns|*.ops|spiffe://td/ns/prod/*,authz=audit",
+      "--ingress",
+      "0.0.0.0:15444=127.0.0.1:8081,client-cert=require,allow=spiffe://td/sa/x",
+      "--authz-rule",
+      "0.0.0.0:15443,path=/admin,method=POST|DELETE,allow=*.ops",
+      "--authz-rule",
+      "ingress_0.0.0.0:15443,host=api.ns,allow=*",
+      "--no-forwarded-client-cert",
+  });
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  const Config& c = outcome.config;
+  const authz::ListenerPolicy& http = c.listeners[0].authz;
+  EXPECT_TRUE(http.has_allow);
+  EXPECT_EQ(http.mode, authz::Mode::kAudit);
+  ASSERT_EQ(http.allow.size(), 3u);
+  EXPECT_EQ(http.allow[1].kind, authz::IdentityPattern::Kind::kDnsWildcard);
+  EXPECT_EQ(http.allow[2].kind, authz::IdentityPattern::Kind::kUriPrefix);
+  ASSERT_EQ(http.rules.size(), 2u);
+  EXPECT_EQ(http.rules[0].path_prefix, "/admin");
+  EXPECT_EQ(http.rules[0].methods, (std::vector<std::string>{"POST", "DELETE"}));
+  EXPECT_EQ(http.rules[1].host, "api.ns");
+  EXPECT_EQ(c.listeners[1].authz.mode, authz::Mode::kEnforce);
+  EXPECT_TRUE(c.listeners[1].authz.rules.empty());
+  EXPECT_FALSE(c.http.headers.client_cert);
+  EXPECT_TRUE(parse(minimal()).config.http.headers.client_cert);
+}
+
+TEST_F(CommandLineTest, EgressSpiffeIdAndIssuedSpiffeId) {
+  ParseOutcome outcome = parse({
+      "--service-name",
+      "app.ns",
+      "--ca-cert",
+      ca_,
+      "--ca-key",
+      key_,
+      "--trust",
+      ca_,
+      "--spiffe-id",
+      "spiffe://td/ns/app",
+      "--egress",
+      "127.0.0.1:15080=orders.ns,spiffe-id=spiffe://td/ns/orders",
+      "--egress",
+      "127.0.0.1:15081=pay.ns,san=none,spiffe-id=spiffe://td/ns/pay",
+      "--upstream",
+      "orders.ns=127.0.0.1:1",
+      "--upstream",
+      "pay.ns=127.0.0.1:2",
+  });
+  ASSERT_EQ(outcome.action, ParseOutcome::Action::kRun) << outcome.message;
+  EXPECT_EQ(outcome.config.spiffe_id, "spiffe://td/ns/app");
+  EXPECT_EQ(outcome.config.listeners[0].spiffe_id, "spiffe://td/ns/orders");
+  EXPECT_EQ(outcome.config.listeners[0].san, "orders.ns");
+  EXPECT_EQ(outcome.config.listeners[1].spiffe_id, "spiffe://td/ns/pay");
+  EXPECT_EQ(outcome.config.listeners[1].san, "");
+}
+
+TEST_F(CommandLineTest, AuthzErrorsNameTheFlag) {
+  struct Case {
+    std::vector<std::string> extra;
+    std::string message;
+  };
+  const std::string http_mtls = "127.0.0.1:15450=127.0.0.1:1,protocol=http,client-cert=require";
+  const std::vector<Case> cases = {
+      {{"--ingress", "127.0.0.1:15450=127.0.0.1:1,allow=orders.ns"},
+       "--ingress '127.0.0.1:15450=127.0.0.1:1,allow=orders.ns': allow needs client-cert=require"},
+      {{"--ingress", "127.0.0.1:15450=127.0.0.1:1,client-cert=optional,allow=a.ns"},
+       "allow needs client-cert=require"},
+      {{"--ingress", http_mtls + ",allow=orders..ns"},
+       "allow: identity pattern 'orders..ns': not a DNS name"},
+      {{"--ingress", http_mtls + ",allow=spiffe://TD/x"}, "identity pattern 'spiffe://TD/x'"},
+      {{"--ingress", http_mtls + ",allow=a.ns||b.ns"}, "empty identity in allow list"},
+      {{"--ingress", http_mtls + ",authz=strict"}, "authz 'strict' is not enforce or audit"},
+      {{"--ingress", http_mtls, "--authz-rule", "127.0.0.1:9999,allow=a.ns"},
+       "--authz-rule '127.0.0.1:9999,allow=a.ns': no --ingress listens on '127.0.0.1:9999'"},
+      {{"--ingress", http_mtls, "--authz-rule", "127.0.0.1:15450,path=/a"},
+       "--authz-rule '127.0.0.1:15450,path=/a': allow=ID[|ID...] is required"},
+      {{"--ingress", http_mtls, "--authz-rule", "127.0.0.1:15450,allow=a.ns,method=get"},
+       "method 'get' is not an upper-case method name"},
+      {{"--ingress", http_mtls, "--authz-rule", "127.0.0.1:15450,allow=*.*"},
+       "identity pattern '*.*'"},
+      {{"--ingress", "127.0.0.1:15450=127.0.0.1:1,protocol=http", "--authz-rule",
+        "127.0.0.1:15450,allow=a.ns"},
+       "ingress_127.0.0.1:15450 needs client-cert=require"},
+      {{"--ingress", "127.0.0.1:15450=127.0.0.1:1,client-cert=require", "--authz-rule",
+        "127.0.0.1:15450,allow=a.ns"},
+       "ingress_127.0.0.1:15450 is protocol=tcp: rules apply to HTTP listeners"},
+      {{"--egress", "127.0.0.1:15080=orders.ns,spiffe-id=spiffe://td/*", "--upstream",
+        "orders.ns=127.0.0.1:1"},
+       "spiffe-id 'spiffe://td/*' is not a SPIFFE ID"},
+      {{"--egress", "127.0.0.1:15080=orders.ns,san=none", "--upstream", "orders.ns=127.0.0.1:1"},
+       "san=none needs spiffe-id=ID"},
+      {{"--spiffe-id", "spiffe://td/ns/app"},
+       "--spiffe-id 'spiffe://td/ns/app': applies to certificates the local issuer makes"},
+      {{"--spiffe-id", "orders.ns"}, "--spiffe-id 'orders.ns': not a SPIFFE ID"},
+  };
+  for (const Case& c : cases) {
+    std::vector<std::string> args = minimal();
+    args.push_back("--trust");
+    args.push_back(ca_);
+    args.insert(args.end(), c.extra.begin(), c.extra.end());
+    const ParseOutcome outcome = parse(args);
+    EXPECT_EQ(outcome.exit_code, 2) << c.message;
+    EXPECT_EQ(outcome.message.find('\n'), std::string::npos) << outcome.message;
+    EXPECT_NE(outcome.message.find(c.message), std::string::npos)
+        << "expected: " << c.message << "\n  got:      " << outcome.message;
+  }
+}
+
 // A table of command lines that must be refused: extra arguments after minimal() and
 // a substring of the one-line message.
 TEST_F(CommandLineTest, Errors) {
@@ -962,7 +1082,7 @@ TEST_F(CommandLineTest, Errors) {
       {{"--ingress", "0.0.0.0:0=127.0.0.1:1"}, "listen port 0 is not allowed"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:0"}, "target port 0"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,color=blue"},
-       "unknown key 'color' (ingress keys: protocol, client-cert, alpn, tls)"},
+       "unknown key 'color' (ingress keys: protocol, client-cert, alpn, tls, allow, authz)"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,protocol=udp"},
        "protocol 'udp' is not tcp, http, http2 or grpc"},
       {{"--ingress", "0.0.0.0:15444=127.0.0.1:1,protocol=tcp,protocol=http"},
@@ -979,7 +1099,7 @@ TEST_F(CommandLineTest, Errors) {
        "--egress '127.0.0.1:15080=orders.ns': tls=on needs --trust"},
       {{"--egress", "127.0.0.1:15080=orders.ns,tls=maybe"}, "tls 'maybe' is not on or off"},
       {{"--egress", "127.0.0.1:15080=orders.ns,weight=2"},
-       "unknown key 'weight' (egress keys: protocol, san, sni, tls, alpn, h2)"},
+       "unknown key 'weight' (egress keys: protocol, san, sni, tls, alpn, h2, spiffe-id)"},
       {{"--egress", "127.0.0.1:15080=orders ns"}, "service 'orders ns' is not a service name"},
       {{"--egress", "127.0.0.1:15080=orders.ns,san=a b"}, "san 'a b' is not a DNS name"},
       {{"--upstream", "orders.ns"}, "--upstream 'orders.ns': expected SERVICE=HOST:PORT"},
@@ -1129,7 +1249,7 @@ TEST_F(CommandLineTest, Errors) {
         "orders.ns=1.2.3.4:5"},
        "--egress '127.0.0.1:3=orders.ns,protocol=http,alpn=h2': alpn applies to protocol=tcp"},
       {{"--ingress", "127.0.0.1:1=127.0.0.1:2,bogus=1"},
-       "unknown key 'bogus' (ingress keys: protocol, client-cert, alpn, tls)"},
+       "unknown key 'bogus' (ingress keys: protocol, client-cert, alpn, tls, allow, authz)"},
       // HTTP/2 settings.
       {{"--h2-max-concurrent-streams", "0"},
        "--h2-max-concurrent-streams '0': out of range (1 to 2147483647)"},

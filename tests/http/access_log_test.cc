@@ -42,10 +42,11 @@ AccessLogEntry sample_entry() {
 TEST(AccessLogFormat, TextLine) {
   std::string out;
   format_access_log_text(sample_entry(), false, out);
-  EXPECT_EQ(out,
-            "[2024-05-01T12:00:00.123Z] \"GET /orders/42 HTTP/1.1\" 200 - 0 1234 5 3 "
-            "\"11111111-2222-4333-8444-555555555555\" \"orders.ns\" \"curl/7.88.1\" "
-            "\"10.0.0.7:15443\" orders.ns 1 egress_127.0.0.1:15080 127.0.0.1:51234 \"-\" - -\n");
+  EXPECT_EQ(
+      out,
+      "[2024-05-01T12:00:00.123Z] \"GET /orders/42 HTTP/1.1\" 200 - 0 1234 5 3 "
+      "\"11111111-2222-4333-8444-555555555555\" \"orders.ns\" \"curl/7.88.1\" "
+      "\"10.0.0.7:15443\" orders.ns 1 egress_127.0.0.1:15080 127.0.0.1:51234 \"-\" - - \"-\" -\n");
   out.clear();
   format_access_log_text(sample_entry(), true, out);
   EXPECT_NE(out.find("\"GET /orders/42?token=secret HTTP/1.1\""), std::string::npos) << out;
@@ -64,7 +65,23 @@ TEST(AccessLogFormat, TextLocalResponse) {
   EXPECT_EQ(out,
             "[2024-05-01T12:00:00.123Z] \"GET /orders/42 HTTP/1.1\" 503 UF,URX 0 1234 5 - "
             "\"11111111-2222-4333-8444-555555555555\" \"orders.ns\" \"-\" \"-\" orders.ns 1 "
-            "egress_127.0.0.1:15080 127.0.0.1:51234 \"upstream connect timeout\" - -\n");
+            "egress_127.0.0.1:15080 127.0.0.1:51234 \"upstream connect timeout\" - - \"-\" -\n");
+}
+
+TEST(AccessLogFormat, PeerIdentityAndAuthzDecisionEndTheLine) {
+  AccessLogEntry e = sample_entry();
+  e.downstream_tls = 1;
+  e.peer_identity = "spiffe://td/ns/a,a.ns";
+  e.authz = "denied";
+  std::string out;
+  format_access_log_text(e, false, out);
+  EXPECT_TRUE(out.ends_with(" - tls \"spiffe://td/ns/a,a.ns\" denied\n")) << out;
+  out.clear();
+  format_access_log_json(e, false, out);
+  EXPECT_TRUE(
+      out.ends_with(",\"downstream_tls\":true,\"peer_identity\":\"spiffe://td/ns/"
+                    "a,a.ns\",\"authz\":\"denied\"}\n"))
+      << out;
 }
 
 TEST(AccessLogFormat, GrpcStatusEndsTheLine) {
@@ -72,10 +89,12 @@ TEST(AccessLogFormat, GrpcStatusEndsTheLine) {
   e.grpc_status = 14;
   std::string out;
   format_access_log_text(e, false, out);
-  EXPECT_TRUE(out.ends_with("127.0.0.1:51234 \"-\" 14 -\n")) << out;
+  EXPECT_TRUE(out.ends_with("127.0.0.1:51234 \"-\" 14 - \"-\" -\n")) << out;
   out.clear();
   format_access_log_json(e, false, out);
-  EXPECT_TRUE(out.ends_with(",\"grpc_status\":14,\"downstream_tls\":null}\n")) << out;
+  EXPECT_TRUE(out.ends_with(
+      ",\"grpc_status\":14,\"downstream_tls\":null,\"peer_identity\":null,\"authz\":null}\n"))
+      << out;
 }
 
 TEST(AccessLogFormat, TextEscapesHostileValues) {
@@ -102,7 +121,7 @@ TEST(AccessLogFormat, JsonLine) {
       "\"11111111-2222-4333-8444-555555555555\",\"authority\":\"orders.ns\",\"user_agent\":"
       "\"curl/7.88.1\",\"listener\":\"egress_127.0.0.1:15080\","
       "\"downstream_remote_address\":\"127.0.0.1:51234\",\"grpc_status\":null,"
-      "\"downstream_tls\":null}\n");
+      "\"downstream_tls\":null,\"peer_identity\":null,\"authz\":null}\n");
 }
 
 TEST(AccessLogFormat, JsonEscapesHostilePath) {

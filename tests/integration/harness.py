@@ -323,13 +323,16 @@ class Pki:
         self._run(argv)
         return out
 
-    def issue(self, ca_dir, sans, label="leaf", key_type="ecdsa-p256", lifetime=None):
-        """A leaf signed by the CA in ca_dir; returns (cert.pem, key.pem)."""
+    def issue(self, ca_dir, sans, label="leaf", key_type="ecdsa-p256", lifetime=None, uris=()):
+        """A leaf signed by the CA in ca_dir, with DNS SANs sans and URI SANs uris (SPIFFE
+        IDs); returns (cert.pem, key.pem)."""
         out = self._dir(label)
         argv = [binary("ringside-ca"), "issue", "--ca", ca_dir, "--out", out,
                 "--key-type", key_type]
         for san in sans:
             argv += ["--san", san]
+        for uri in uris:
+            argv += ["--uri", uri]
         if lifetime:
             argv += ["--lifetime", lifetime]
         self._run(argv)
@@ -340,15 +343,16 @@ class Pki:
         return cert, key
 
     def issue_with_openssl(self, ca_dir, sans, label="openssl-leaf", start=None, end=None,
-                           days=7):
+                           days=7, uris=(), cn=None):
         """A leaf made by `openssl ca`, with explicit validity dates when given
-        (YYYYMMDDHHMMSSZ); returns (cert.pem, key.pem)."""
+        (YYYYMMDDHHMMSSZ), DNS SANs sans and URI SANs uris (none at all: a CN-only
+        certificate, CN cn); returns (cert.pem, key.pem)."""
         require_tool("openssl")
         out = self._dir(label)
         cert, key, csr = (os.path.join(out, n) for n in ("cert.pem", "key.pem", "req.csr"))
         self._run(["openssl", "req", "-new", "-newkey", "ec", "-pkeyopt",
                    "ec_paramgen_curve:P-256", "-nodes", "-keyout", key, "-out", csr,
-                   "-subj", f"/CN={sans[0]}"])
+                   "-subj", f"/CN={cn or (list(sans) + list(uris))[0]}"])
         for name in ("index.txt",):
             open(os.path.join(out, name), "w").close()
         with open(os.path.join(out, "serial"), "w") as f:
@@ -356,8 +360,11 @@ class Pki:
         os.makedirs(os.path.join(out, "newcerts"))
         config = os.path.join(out, "ca.cnf")
         with open(config, "w") as f:
-            f.write(_OPENSSL_CA_CONFIG.format(
-                dir=out, san=",".join(f"DNS:{s}" for s in sans)))
+            names = [f"DNS:{s}" for s in sans] + [f"URI:{u}" for u in uris]
+            text = _OPENSSL_CA_CONFIG.format(dir=out, san=",".join(names))
+            if not names:
+                text = text.replace("subjectAltName = \n", "")
+            f.write(text)
         argv = ["openssl", "ca", "-batch", "-config", config, "-notext",
                 "-cert", os.path.join(ca_dir, "ca.pem"), "-keyfile", os.path.join(ca_dir, "ca.key"),
                 "-in", csr, "-out", cert, "-extensions", "leaf"]

@@ -1191,7 +1191,8 @@ _TEXT_LINE = re.compile(
     r'(?P<status>\d+) (?P<flags>\S+) (?P<rx>\d+) (?P<tx>\d+) (?P<duration>\d+) (?P<svc>\S+) '
     r'"(?P<id>[^"]*)" "(?P<authority>[^"]*)" "(?P<ua>[^"]*)" "(?P<upstream>[^"]*)" '
     r'(?P<service>\S+) (?P<retries>\d+) (?P<listener>\S+) (?P<client>\S+) "(?P<details>[^"]*)" '
-    r'(?P<grpc_status>-|\d+) (?P<downstream_tls>tls|plaintext|-)$')
+    r'(?P<grpc_status>-|\d+) (?P<downstream_tls>tls|plaintext|-) "(?P<peer_identity>[^"]*)" '
+    r'(?P<authz>-|allowed|denied|would_deny)$')
 
 
 class AccessLogTest(HttpCase):
