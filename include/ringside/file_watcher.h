@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+struct inotify_event;  // <sys/inotify.h>
+
 namespace ringside {
 
 class FileWatcher {
@@ -32,7 +34,8 @@ class FileWatcher {
 
   // The inotify descriptor to poll for POLLIN; -1 when inotify is unavailable.
   int fd() const { return inotify_fd_; }
-  // After POLLIN on fd(): reads every pending event; true when there was one.
+  // After POLLIN on fd(): reads every pending event; true when one was about a watched
+  // file (other files in the same directories are ignored).
   bool drain_events();
   // Adds watches on directories that appeared since, and compares every file's stat()
   // signature with the last one seen; true when one changed (and remembers the new ones).
@@ -58,6 +61,7 @@ class FileWatcher {
   };
   static Signature signature_of(const std::string& path);
   void add_directory_watches();
+  bool concerns_a_watched_file(const ::inotify_event& event) const;
 
   std::string what_;
   std::chrono::milliseconds poll_;

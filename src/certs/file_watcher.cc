@@ -79,6 +79,24 @@ void FileWatcher::add_directory_watches() {
   }
 }
 
+// Whether an event in a watched directory is about one of the watched files: its name,
+// a Kubernetes ..data / ..2024_... swap (names starting with ".."), or the directory
+// itself. Anything else in the directory (a log file written next to the certificates,
+// an editor's swap file) is no reason to reload: reacting to it could even feed itself.
+bool FileWatcher::concerns_a_watched_file(const inotify_event& event) const {
+  if (event.len == 0) return true;
+  const std::string_view name(event.name);
+  if (name.rfind("..", 0) == 0) return true;
+  for (const auto& path : paths_) {
+    const size_t slash = path.rfind('/');
+    const std::string_view base = slash == std::string::npos
+                                      ? std::string_view(path)
+                                      : std::string_view(path).substr(slash + 1);
+    if (name == base) return true;
+  }
+  return false;
+}
+
 // A directory that went away loses its watch; it is added again on the next stat check.
 bool FileWatcher::drain_events() {
   if (inotify_fd_ < 0) return false;
@@ -87,9 +105,9 @@ bool FileWatcher::drain_events() {
   while (true) {
     ssize_t n = ::read(inotify_fd_, buf, sizeof(buf));
     if (n <= 0) break;
-    any = true;
     for (char* p = buf; p < buf + n;) {
       auto* event = reinterpret_cast<inotify_event*>(p);
+      any = any || concerns_a_watched_file(*event);
       if (event->mask & IN_IGNORED) {
         for (auto it = watched_dirs_.begin(); it != watched_dirs_.end(); ++it) {
           if (it->second == event->wd) {

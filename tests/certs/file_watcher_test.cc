@@ -46,6 +46,26 @@ class FileWatcherTest : public ::testing::Test {
   std::string dir_, path_;
 };
 
+// A log written next to the watched file (ringside's own stderr redirected there, say)
+// is no change: reacting to it re-issued certificates in a loop, each publication's log
+// line being the next event.
+TEST_F(FileWatcherTest, OtherFilesInTheDirectoryAreNoChange) {
+  FileWatcher w("test", milliseconds(1000), milliseconds(150));
+  w.watch({path_});
+  const std::string log = dir_ + "/ringside.log";
+  {
+    std::ofstream out(log);
+    out << "generation 1 published\n";
+  }
+  ASSERT_TRUE(readable(w));
+  EXPECT_FALSE(w.drain_events());
+  EXPECT_FALSE(w.changed_by_stat());
+  write("b\n");
+  ASSERT_TRUE(readable(w));
+  EXPECT_TRUE(w.drain_events());
+  ::unlink(log.c_str());
+}
+
 TEST_F(FileWatcherTest, NothingWatchedMeansNothingToWakeFor) {
   // The endpoint discovery thread with only dns: sources used to spin on a stat deadline
   // that an empty watcher never moved.

@@ -630,10 +630,19 @@ class RunTest(image_root.ImageCase):
                    "--bounding-set=-all,+net_bind_service", "--no-new-privs"]
         argv = ["unshare", "--net", "--", "sh", "-c", 'ip link set lo up && exec "$@"', "sh",
                 *as_unit, *expand(start)]
-        self.run_until_healthy(
-            "systemd-ringside", argv,
-            lambda pid: ["nsenter", f"--net=/proc/{pid}/ns/net", "--", *as_unit,
-                         *expand(post)])
+        def post_in_its_namespace(pid):
+            # Until unshare has moved the process into its own network namespace,
+            # /proc/PID/ns/net is this one's, and the probe (which waits up to 30 s) would
+            # ask the wrong 127.0.0.1: report "not yet" instead.
+            try:
+                moved = os.readlink(f"/proc/{pid}/ns/net") != os.readlink("/proc/self/ns/net")
+            except OSError:
+                moved = False
+            if not moved:
+                return ["false"]
+            return ["nsenter", f"--net=/proc/{pid}/ns/net", "--", *as_unit, *expand(post)]
+
+        self.run_until_healthy("systemd-ringside", argv, post_in_its_namespace)
         self.assertIn(443, ingress_ports(start))
         self.assertTrue(os.listdir(state), "nothing in the state directory (--cert-dir)")
 
