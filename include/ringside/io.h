@@ -79,8 +79,14 @@ class IoRing {
   // records leaves in one operation and wakes the reader once, not once per record. The
   // iovec array is copied into ring-owned storage (it need not outlive the call); the
   // bytes it points at must stay valid until the completion arrives.
+  //
+  // hint: kMayWait when the socket's previous send went out short (its buffer is full),
+  // so this one will likely wait for room; the ring then does not count on it completing
+  // while it is submitted (see the io_uring backend's submit_and_wait).
   static constexpr size_t kMaxSendParts = 8;
-  virtual bool send_parts(int fd, std::span<const iovec> parts, uint64_t token) = 0;
+  enum class SendHint { kLikelyInline, kMayWait };
+  virtual bool send_parts(int fd, std::span<const iovec> parts, uint64_t token,
+                          SendHint hint = SendHint::kLikelyInline) = 0;
   // addr is copied into ring-owned storage; it need not outlive the call. At most
   // sizeof(sockaddr_storage) bytes.
   virtual bool connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) = 0;

@@ -29,6 +29,7 @@ struct Half {
   bool shut_wanted = false;              // shut down its write side once `out` drains
   bool shut_done = false;                // shutdown(SHUT_WR) was submitted
   bool hold = false;                     // keep `out` (a session ticket) for the next reply
+  bool send_was_short = false;           // the last send went out short: the socket is full
   uint32_t send_len = 0;                 // bytes of the send in flight; 0 when none
   ChunkQueue out;                        // bytes to send on this socket (ciphertext when TLS)
   std::unique_ptr<tls::TlsSession> tls;  // null: plaintext socket

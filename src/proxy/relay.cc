@@ -623,8 +623,9 @@ void Worker::flush(Connection* c, Half& half) {
     uint32_t len = 0;
     for (size_t i = 0; i < n; ++i) len += static_cast<uint32_t>(parts[i].iov_len);
     half.send_len = len;
-    ring_->send_parts(half.fd, std::span<const iovec>(parts.data(), n),
-                      token(c, half, OpCode::kSend));
+    ring_->send_parts(
+        half.fd, std::span<const iovec>(parts.data(), n), token(c, half, OpCode::kSend),
+        half.send_was_short ? IoRing::SendHint::kMayWait : IoRing::SendHint::kLikelyInline);
     ++c->pending_ops;
     return;
   }
@@ -639,6 +640,8 @@ void Worker::flush(Connection* c, Half& half) {
 
 void Worker::on_send(Connection* c, Half& half, const Completion& completion) {
   --c->pending_ops;
+  half.send_was_short =
+      completion.res >= 0 && static_cast<uint32_t>(completion.res) < half.send_len;
   half.send_len = 0;
   if (completion.res < 0) {
     if (c->state != ConnState::kClosing) {

@@ -20,7 +20,6 @@ constexpr uint32_t kListenerSlotBase = 0xffff0000u;
 constexpr uint32_t kWakeSlot = 0xfffffffeu;
 // How long accepting pauses after the process ran out of descriptors.
 constexpr uint64_t kAcceptRetryMs = 100;
-constexpr size_t kReapBatch = 256;
 
 bool is_descriptor_shortage(int err) {
   return err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM;
@@ -155,11 +154,10 @@ bool Worker::turn(int64_t max_wait_ms) {
     return false;
   }
   now_ms_ = monotonic_ms();
-  std::array<Completion, kReapBatch> batch;
   unsigned n;
-  while ((n = ring_->reap(batch)) > 0) {
-    for (unsigned i = 0; i < n; ++i) handle(batch[i]);
-    if (n < batch.size()) break;
+  while ((n = ring_->reap(reap_batch_)) > 0) {
+    for (unsigned i = 0; i < n; ++i) handle(reap_batch_[i]);
+    if (n < reap_batch_.size()) break;
   }
   timers_.advance(now_ms_, [this](TimerNode* node) { on_timer(node); });
   if (!ticket_holds_.empty()) release_idle_ticket_holds();

@@ -1,6 +1,8 @@
 // The io_uring backend of IoRing: the only file that includes <liburing.h>.
 #include <liburing.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <cstdio>
@@ -16,6 +18,15 @@ namespace {
 constexpr uint16_t kBufferGroup = 0;
 // The kernel caps a provided-buffer ring at 2^15 entries.
 constexpr unsigned kMaxBuffers = 1u << 15;
+// IORING_FEAT_MIN_TIMEOUT (6.12): io_uring_getevents_arg's fourth field (`pad` in the
+// liburing 2.3 headers) is min_wait_usec. Not in those headers, so named here.
+constexpr unsigned kFeatMinTimeout = 1u << 15;
+// A send no bigger than this, to a socket whose last send went out whole, is expected
+// to complete while it is submitted (the socket buffer takes it at once).
+constexpr uint32_t kInlineSendBytes = 64 * 1024;
+// The longest a wait that counts on inline send completions may hold back events when
+// one of those sends did wait after all (its socket buffer was full): see submit_and_wait.
+constexpr uint32_t kBatchWaitUs = 1000;
 
 // Memory from mmap: page aligned, and unmapping it after the ring is gone turns any
 // late kernel write into -EFAULT rather than a write into reused heap memory.
@@ -69,21 +80,19 @@ class UringRing final : public IoRing {
   }
 
   bool send(int fd, const void* data, uint32_t len, uint64_t token) override {
-    io_uring_sqe* sqe = get_sqe();
-    if (sqe == nullptr) return false;
-    // MSG_NOSIGNAL: a peer that went away must give -EPIPE, not kill the process.
-    io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(sqe, token);
-    return true;
+    return send_one(fd, data, len, token, SendHint::kLikelyInline);
   }
 
-  bool send_parts(int fd, std::span<const iovec> parts, uint64_t token) override {
+  bool send_parts(int fd, std::span<const iovec> parts, uint64_t token, SendHint hint) override {
     if (parts.empty() || parts.size() > kMaxSendParts) return false;
     if (parts.size() == 1) {
-      return send(fd, parts[0].iov_base, static_cast<uint32_t>(parts[0].iov_len), token);
+      return send_one(fd, parts[0].iov_base, static_cast<uint32_t>(parts[0].iov_len), token, hint);
     }
     io_uring_sqe* sqe = get_sqe();
     if (sqe == nullptr) return false;
+    size_t total = 0;
+    for (const iovec& part : parts) total += part.iov_len;
+    count_send(total, hint);
     // The kernel imports the msghdr and the iovecs when it consumes the SQE
     // (IORING_FEAT_SUBMIT_STABLE), so, as for connect addresses, a ring of sq_entries
     // slots is never overwritten while an SQE still points at one.
@@ -155,11 +164,15 @@ class UringRing final : public IoRing {
   }
 
   int submit_and_wait(int64_t timeout_ns) override {
+    const unsigned inline_sends = inline_sends_;
+    inline_sends_ = 0;
     int ret;
     if (timeout_ns == 0) {
       // With DEFER_TASKRUN, completions are only posted when this thread enters the
       // kernel asking for events, so "do not wait" still enters once.
       ret = io_uring_submit_and_get_events(&ring_);
+    } else if (inline_sends > 0 && min_timeout_ && timeout_ns > int64_t{kBatchWaitUs} * 1000) {
+      ret = submit_and_wait_past_sends(inline_sends, timeout_ns);
     } else if (timeout_ns < 0) {
       ret = io_uring_submit_and_wait(&ring_, 1);
     } else {
@@ -230,6 +243,7 @@ class UringRing final : public IoRing {
     add(IORING_SETUP_COOP_TASKRUN, "COOP_TASKRUN");
     add(IORING_SETUP_SUBMIT_ALL, "SUBMIT_ALL");
     if (flags.empty()) flags = "none";
+    if (min_timeout_) flags += " min-wait";
     return "io_uring sq=" + std::to_string(ring_.sq.ring_entries) +
            " cq=" + std::to_string(ring_.cq.ring_entries) + " flags=" + flags +
            " bufs=" + std::to_string(buffer_count_) + "x" + std::to_string(buffer_size_);
@@ -238,12 +252,59 @@ class UringRing final : public IoRing {
   uint64_t cq_overflow_events() const override { return overflow_events_; }
 
  private:
+  bool send_one(int fd, const void* data, uint32_t len, uint64_t token, SendHint hint) {
+    io_uring_sqe* sqe = get_sqe();
+    if (sqe == nullptr) return false;
+    // MSG_NOSIGNAL: a peer that went away must give -EPIPE, not kill the process.
+    io_uring_prep_send(sqe, fd, data, len, MSG_NOSIGNAL);
+    io_uring_sqe_set_data64(sqe, token);
+    count_send(len, hint);
+    return true;
+  }
+
+  void count_send(size_t len, SendHint hint) {
+    if (hint == SendHint::kLikelyInline && len <= kInlineSendBytes) ++inline_sends_;
+  }
+
   // A full SQ is flushed to the kernel and the request retried once.
   io_uring_sqe* get_sqe() {
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (sqe != nullptr) return sqe;
     io_uring_submit(&ring_);
     return io_uring_get_sqe(&ring_);
+  }
+
+  // One io_uring_enter that submits and sleeps until an event beyond the sends' own
+  // completions. A small send to a socket with room completes while it is submitted and
+  // posts its CQE at once; waiting for one CQE would then return straight away and the
+  // loop would enter again to sleep: two entries per wake-up instead of one. So the wait
+  // asks for inline_sends + 1 completions. If one of those sends found its socket full
+  // and waits for room, that count may not be reached by the events that do arrive: the
+  // kernel's min-wait (6.12+) ends the sleep kBatchWaitUs after it began whenever any
+  // completion is ready, so such a turn holds events back for at most that long.
+  int submit_and_wait_past_sends(unsigned inline_sends, int64_t timeout_ns) {
+    io_uring_sq* sq = &ring_.sq;
+    const unsigned tail = sq->sqe_tail;
+    if (sq->sqe_head != tail) {
+      sq->sqe_head = tail;
+      io_uring_smp_store_release(sq->ktail, tail);
+    }
+    const unsigned to_submit = tail - *sq->khead;
+    __kernel_timespec ts{};
+    ts.tv_sec = timeout_ns / 1'000'000'000;
+    ts.tv_nsec = timeout_ns % 1'000'000'000;
+    io_uring_getevents_arg arg{};
+    arg.pad = kBatchWaitUs;  // min_wait_usec
+    arg.ts = reinterpret_cast<uint64_t>(&ts);
+    unsigned flags = IORING_ENTER_GETEVENTS | IORING_ENTER_EXT_ARG;
+    int fd = ring_.ring_fd;
+    if (ring_fd_registered_) {
+      flags |= IORING_ENTER_REGISTERED_RING;
+      fd = ring_.enter_ring_fd;
+    }
+    long ret =
+        ::syscall(__NR_io_uring_enter, fd, to_submit, inline_sends + 1, flags, &arg, sizeof(arg));
+    return ret < 0 ? -errno : static_cast<int>(ret);
   }
 
   void note_overflow() {
@@ -260,6 +321,9 @@ class UringRing final : public IoRing {
   bool buf_ring_registered_ = false;
   unsigned setup_flags_ = 0;
   unsigned sq_entries_ = 0;
+  bool min_timeout_ = false;         // IORING_FEAT_MIN_TIMEOUT
+  bool ring_fd_registered_ = false;  // io_uring_register_ring_fd succeeded
+  unsigned inline_sends_ = 0;        // sends queued since the last submit expected inline
   Mapping buf_ring_memory_;
   Mapping buffer_memory_;
   io_uring_buf_ring* buf_ring_ = nullptr;
@@ -346,7 +410,8 @@ Result<void> UringRing::init(const RingOptions& options) {
   connect_addrs_.reset(new sockaddr_storage[sq_entries_]);
   send_slots_.reset(new SendSlot[sq_entries_]);
   // A registered ring fd saves an fd lookup on every io_uring_enter; optional.
-  (void)io_uring_register_ring_fd(&ring_);
+  ring_fd_registered_ = io_uring_register_ring_fd(&ring_) == 1;
+  min_timeout_ = (ring_.features & kFeatMinTimeout) != 0;
 
   buffer_count_ = count;
   buffer_size_ = options.buffer_size;

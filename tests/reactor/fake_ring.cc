@@ -56,7 +56,7 @@ bool FakeRing::send(int fd, const void* data, uint32_t len, uint64_t token) {
                    .len = len});
 }
 
-bool FakeRing::send_parts(int fd, std::span<const iovec> parts, uint64_t token) {
+bool FakeRing::send_parts(int fd, std::span<const iovec> parts, uint64_t token, SendHint /*hint*/) {
   if (parts.empty() || parts.size() > kMaxSendParts) return false;
   std::string bytes;
   for (const iovec& part : parts)

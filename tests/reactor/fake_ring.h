@@ -75,7 +75,7 @@ class FakeRing final : public IoRing {
   bool send(int fd, const void* data, uint32_t len, uint64_t token) override;
   // Recorded as one kSend whose data is the parts' bytes in order; data_ptr is the first
   // part's pointer and parts how many there were.
-  bool send_parts(int fd, std::span<const iovec> parts, uint64_t token) override;
+  bool send_parts(int fd, std::span<const iovec> parts, uint64_t token, SendHint hint) override;
   bool connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) override;
   bool shutdown(int fd, int how, uint64_t token) override;
   bool close(int fd, uint64_t token) override;

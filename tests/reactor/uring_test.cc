@@ -14,6 +14,7 @@
 #include <cstring>
 #include <deque>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ringside/io.h"
@@ -448,6 +449,48 @@ TEST_F(UringTest, ReadAndCancelByUserData) {
       EXPECT_EQ(done.res, 1);
     }
   }
+}
+
+// A turn that submits small sends waits past their own completions (one io_uring_enter
+// per wake-up, not two). Here the send's socket is full, so it waits for room instead
+// of completing while submitted: the data that then arrives on another socket must still
+// be delivered promptly, not held until the send or the turn's timeout (30 s) completes.
+TEST_F(UringTest, ASendThatWaitsForRoomDoesNotHoldBackOtherEvents) {
+  SKIP_WITHOUT_URING();
+  int full[2];
+  socket_pair(full);
+  int small = 4096;
+  ASSERT_EQ(::setsockopt(full[0], SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+  std::string filler(4096, 'f');
+  while (::send(full[0], filler.data(), filler.size(), MSG_DONTWAIT) > 0) {
+  }
+  ASSERT_EQ(errno, EAGAIN);
+  int other[2];
+  socket_pair(other);
+  ASSERT_TRUE(ring_->recv_multishot(other[0], token(1, OpCode::kRecv)));
+  ASSERT_EQ(ring_->submit_and_wait(0), 0);
+
+  std::string small_send(100, 's');
+  ASSERT_TRUE(ring_->send(full[0], small_send.data(), small_send.size(), token(2, OpCode::kSend)));
+  std::thread writer([fd = other[1]] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(::send(fd, "ping", 4, 0), 4);
+  });
+  const auto start = std::chrono::steady_clock::now();
+  bool received = false;
+  Completion batch[8];
+  while (!received && std::chrono::steady_clock::now() - start < std::chrono::seconds(60)) {
+    ASSERT_GE(ring_->submit_and_wait(30'000'000'000), 0);
+    unsigned n = ring_->reap(batch);
+    for (unsigned i = 0; i < n; ++i) {
+      if (batch[i].user_data == token(1, OpCode::kRecv) && batch[i].res == 4) received = true;
+      if (batch[i].buffer_id >= 0) ring_->recycle(static_cast<uint16_t>(batch[i].buffer_id));
+    }
+  }
+  writer.join();
+  EXPECT_TRUE(received);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10))
+      << "the recv waited for the stalled send or the turn's timeout";
 }
 
 }  // namespace
