@@ -1,6 +1,7 @@
 // ringside-bench: the load generator and test upstream. See docs/bench-tool.md.
 //   ringside-bench URL -c CONNS -d DURATION [options]   load a target
 //   ringside-bench serve ADDR [options]                  run the hello/echo/gRPC upstream
+//   ringside-bench relay LISTEN UPSTREAM                 a minimal plaintext relay (a floor)
 #include <signal.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include "client.h"
 #include "common.h"
 #include "grpc.h"
+#include "relay.h"
 #include "report.h"
 #include "server.h"
 #include "tls_link.h"
@@ -124,6 +126,23 @@ int serve_main(int argc, char** argv) {
   return ringside::bench::run_server(options, &g_stop);
 }
 
+int relay_main(int argc, char** argv) {
+  ringside::bench::RelayOptions options;
+  if (argc == 2 && (std::string(argv[1]) == "--help" || std::string(argv[1]) == "-h")) {
+    std::cout << "ringside-bench relay LISTEN UPSTREAM\n\n"
+                 "A minimal plaintext TCP relay (one epoll loop, no TLS, no HTTP): accepts on\n"
+                 "LISTEN (HOST:PORT), connects each connection to UPSTREAM and relays both\n"
+                 "ways. bench/compare uses it as the floor under the proxies.\n";
+    return 0;
+  }
+  if (argc != 3)
+    return usage_error("relay needs LISTEN and UPSTREAM, e.g. 127.0.0.1:9000 127.0.0.1:8080");
+  options.listen = argv[1];
+  options.upstream = argv[2];
+  install_stop_handlers();
+  return ringside::bench::run_relay(options, &g_stop);
+}
+
 int client_main(int argc, char** argv) {
   using namespace ringside::bench;
   ClientOptions options;
@@ -137,7 +156,8 @@ int client_main(int argc, char** argv) {
   TlsClientOptions tls;
   po::options_description flags(
       "ringside-bench URL -c CONNS -d DURATION [options]\n"
-      "ringside-bench serve ADDR [options]   (see: ringside-bench serve --help)\n\n"
+      "ringside-bench serve ADDR [options]   (see: ringside-bench serve --help)\n"
+      "ringside-bench relay LISTEN UPSTREAM  (a minimal plaintext relay: bench/compare's floor)\n\n"
       "URL is http://HOST[:PORT]/PATH or https://...; tcp://HOST:PORT or tls://HOST:PORT for "
       "--mode tcp.\nOptions");
   // clang-format off
@@ -342,5 +362,6 @@ int client_main(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   if (argc >= 2 && std::string(argv[1]) == "serve") return serve_main(argc - 1, argv + 1);
+  if (argc >= 2 && std::string(argv[1]) == "relay") return relay_main(argc - 1, argv + 1);
   return client_main(argc, argv);
 }

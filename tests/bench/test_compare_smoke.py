@@ -1,6 +1,7 @@
-"""bench/compare, kept alive: scenario a (HTTPS keep-alive through the ingress) and scenario
-i (gRPC through the gRPC ingress, --protocol http), each one round of one second, for
-ringside, HAProxy and nginx, writing to a temporary directory.
+"""bench/compare, kept alive: scenario a (HTTPS keep-alive through the ingress), scenario
+i (gRPC through the gRPC ingress, --protocol http), j (full handshakes by openssl s_time)
+and m (a fixed 5,000 req/s, with the floor relay beside the proxies), each one short
+round, for ringside, HAProxy and nginx, writing to a temporary directory.
 It fails when the script fails, when a proxy's run reports an error, or when a proxy
 served nothing; the figures themselves are not judged (a smoke run, not a benchmark).
 Needs root and two CPUs (as bench/compare does), nginx with its stream module and
@@ -85,6 +86,27 @@ class CompareSmokeTest(unittest.TestCase):
                 self.assertGreater(run["calls/s"], 0, output)
                 self.assertAlmostEqual(run["proxy user us/call"] + run["proxy kernel us/call"],
                                        run["proxy CPU us/call"], places=6)
+
+
+    def test_openssl_s_time_handshakes(self):
+        harness.require_tool("openssl")
+        runs, output = self.run_compare("j")
+        for proxy in PROXIES:
+            with self.subTest(proxy=proxy):
+                self.assertGreater(runs[proxy][0]["connections/s"], 0, output)
+
+    def test_fixed_rate_with_the_floor(self):
+        """Scenario m over a 3 s run (its measuring window is the middle second): every
+        proxy and the floor relay carry the offered load, CPU is split user/kernel."""
+        runs, output = self.run_compare("m", "--duration", "3")
+        for kind in PROXIES + ("floor",):
+            with self.subTest(kind=kind):
+                run = runs[kind][0]
+                self.assertNotIn("error", run, output)
+                self.assertGreater(run["p99 us"], 0, output)
+                self.assertAlmostEqual(
+                    run["proxy user us/request"] + run["proxy kernel us/request"],
+                    run["proxy CPU us/request"], places=6)
 
 
 if __name__ == "__main__":
