@@ -46,6 +46,10 @@ struct AdminServerOptions {
   size_t max_body_bytes = 1024 * 1024;
   // Connections served at once; more wait in the kernel's accept queue.
   size_t max_connections = 64;
+  // Until routes_complete() is called, every request is answered 503 "starting": a
+  // probe that arrives while the routes are still being registered must not read a 404
+  // (or a /stats without its series) as an answer.
+  bool starting = false;
 };
 
 class AdminServer {
@@ -65,6 +69,10 @@ class AdminServer {
   // Unknown path: 404; known path, other method: 405 with an Allow header. A handler
   // that throws is answered 500.
   void route(std::string method, std::string path, AdminHandler handler);
+
+  // Ends the "starting" state of AdminServerOptions::starting: from now on requests are
+  // routed. Idempotent.
+  void routes_complete();
 
   // The address actually bound (the real port when start() was given port 0).
   SocketAddress bound_address() const;

@@ -168,7 +168,11 @@ ParsedRequest parse_request(const std::string& in, const AdminServerOptions& opt
 class AdminServer::Impl {
  public:
   Impl(int listen_fd, int wake_fd, SocketAddress bound, AdminServerOptions options)
-      : listen_fd_(listen_fd), wake_fd_(wake_fd), bound_(bound), options_(options) {}
+      : listen_fd_(listen_fd),
+        wake_fd_(wake_fd),
+        bound_(bound),
+        options_(options),
+        starting_(options.starting) {}
 
   ~Impl() {
     stop();
@@ -202,6 +206,11 @@ class AdminServer::Impl {
   void route(std::string method, std::string path, AdminHandler handler) {
     std::lock_guard<std::mutex> lock(routes_mutex_);
     routes_[std::move(path)][std::move(method)] = std::move(handler);
+  }
+
+  void routes_complete() {
+    std::lock_guard<std::mutex> lock(routes_mutex_);
+    starting_ = false;
   }
 
   SocketAddress bound() const { return bound_; }
@@ -319,6 +328,7 @@ class AdminServer::Impl {
     std::string allow;
     {
       std::lock_guard<std::mutex> lock(routes_mutex_);
+      if (starting_) return respond(c, plain(503, "starting\n"), !head, "");
       auto by_path = routes_.find(path);
       if (by_path == routes_.end()) return respond(c, plain(404, "not found\n"), !head, "");
       auto by_method = by_path->second.find(head ? "GET" : request.method);
@@ -386,6 +396,7 @@ class AdminServer::Impl {
   std::thread thread_;
   std::mutex stop_mutex_;
   std::mutex routes_mutex_;
+  bool starting_;                                                      // guarded by routes_mutex_
   std::map<std::string, std::map<std::string, AdminHandler>> routes_;  // [path][method]
 };
 
@@ -435,6 +446,8 @@ Result<std::unique_ptr<AdminServer>> AdminServer::start(const SocketAddress& add
 void AdminServer::route(std::string method, std::string path, AdminHandler handler) {
   impl_->route(std::move(method), std::move(path), std::move(handler));
 }
+
+void AdminServer::routes_complete() { impl_->routes_complete(); }
 
 SocketAddress AdminServer::bound_address() const { return impl_->bound(); }
 

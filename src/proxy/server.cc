@@ -319,7 +319,9 @@ Result<void> Server::prepare(std::string* detail) {
 Result<void> Server::open_admin(std::string* detail) {
   if (!runtime_.config.admin) return {};
   const std::string address = runtime_.config.admin->to_string();
-  auto admin = AdminServer::start(*runtime_.config.admin, detail);
+  AdminServerOptions options;
+  options.starting = true;  // 503 "starting" until add_admin_routes has run
+  auto admin = AdminServer::start(*runtime_.config.admin, options, detail);
   if (!admin.ok()) {
     const int err = admin.error().sys_errno;
     *detail = "--admin " + address + ": " +
@@ -332,7 +334,7 @@ Result<void> Server::open_admin(std::string* detail) {
   return {};
 }
 
-// Once agent_ and the rest exist: until then the admin thread answers 404.
+// Once agent_ and the rest exist: until then the admin thread answers 503 "starting".
 void Server::add_admin_routes() {
   if (!admin_) return;
   admin_->route("GET", "/ready",
@@ -379,6 +381,7 @@ void Server::add_admin_routes() {
                   drain_requested_.store(true, std::memory_order_release);
                   return AdminResponse{202, "text/plain", "draining\n"};
                 });
+  admin_->routes_complete();
 }
 
 std::string Server::render_stats() const {

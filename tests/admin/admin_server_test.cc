@@ -203,6 +203,22 @@ TEST_F(AdminServerTest, RoutesCanBeAddedAndReplacedWhileRunning) {
   EXPECT_EQ(replaced.body, "two");
 }
 
+TEST_F(AdminServerTest, WhileStartingEveryRequestIs503UntilTheRoutesAreComplete) {
+  AdminServerOptions options;
+  options.starting = true;
+  start(options);
+  for (const char* path : {"/ready", "/stats", "/nope"}) {
+    const Parsed response = parse(get(path));
+    EXPECT_EQ(response.status, 503) << path;
+    EXPECT_EQ(response.body, "starting\n") << path;
+  }
+  server_->routes_complete();
+  EXPECT_EQ(parse(get("/ready")).status, 200);
+  EXPECT_EQ(parse(get("/nope")).status, 404);
+  server_->routes_complete();  // idempotent
+  EXPECT_EQ(parse(get("/ready")).body, "ready\n");
+}
+
 TEST_F(AdminServerTest, HandlerThatThrowsIs500) {
   start();
   server_->route("GET", "/boom",

@@ -689,6 +689,14 @@ class IntegrationCase(unittest.TestCase):
                 self.fail_with_diag(f"{name} exited during start-up")
             if not ok:
                 self.fail_with_diag(f"{name}: GET /ready did not answer 200 within 15 s")
+        else:
+            # The admin endpoint answers 503 "starting" until its routes exist: wait until
+            # /stats is served, so that the caller's first stat() reads real series.
+            ok = wait_until(lambda: proc.poll() is not None or
+                            proc.admin_request("GET", "/stats")[0] == 200,
+                            timeout=15, interval=0.05)
+            if not ok and proc.poll() is None:
+                self.fail_with_diag(f"{name}: GET /stats did not answer 200 within 15 s")
         return proc
 
     def start_ingress(self, app_port, cert, key, trust=None, client_cert=None, extra=(),
