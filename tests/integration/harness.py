@@ -93,12 +93,22 @@ def setup_tools(packages_file=os.path.join(_REPO_ROOT, "tools", "packages.txt"))
     return tools
 
 
+_handed_out = set()
+
+
 def free_port():
-    """A port that was free a moment ago. The kernel does not hand the same ephemeral
-    port out again at once, so the race with other processes is narrow."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+    """A port that was free a moment ago, and not handed out before by this process: the
+    kernel may give the same ephemeral port to two binds in a row (an admin port once
+    equalled the listener port picked just before it), so the race left is with other
+    processes only."""
+    for _ in range(1000):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind((LOOPBACK, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise RuntimeError("no free port that was not handed out already")
 
 
 def wait_until(predicate, timeout, interval=0.05, what="condition"):
