@@ -85,12 +85,20 @@ class IoRing {
   // while it is submitted (see the io_uring backend's submit_and_wait).
   static constexpr size_t kMaxSendParts = 8;
   enum class SendHint { kLikelyInline, kMayWait };
+  // Sends up to this size with kLikelyInline are the ones a backend counts on.
+  static constexpr size_t kInlineSendBytes = 64 * 1024;
   virtual bool send_parts(int fd, std::span<const iovec> parts, uint64_t token,
                           SendHint hint = SendHint::kLikelyInline) = 0;
+  // Work now waits behind a kLikelyInline send queued since the last submit_and_wait
+  // (more bytes for its socket, a shutdown): the next wait must not sleep past that
+  // send's own completion. Once per such send.
+  virtual void send_awaited() {}
   // addr is copied into ring-owned storage; it need not outlive the call. At most
   // sizeof(sockaddr_storage) bytes.
   virtual bool connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) = 0;
   virtual bool shutdown(int fd, int how, uint64_t token) = 0;
+  // Its completion alone may not end a wait (a socket's close completes while submitted;
+  // see the io_uring backend's submit_and_wait): nothing should wait on it.
   virtual bool close(int fd, uint64_t token) = 0;
   // Cancels every pending request on fd (IORING_ASYNC_CANCEL_FD|ALL).
   virtual bool cancel_fd(int fd, uint64_t token) = 0;

@@ -21,16 +21,19 @@ enum class HalfId : uint8_t { kDown = 0, kUp = 1 };
 struct Half {
   int fd = -1;
   HalfId id = HalfId::kDown;
-  bool connected = false;                // the socket can send (accepted, or connect succeeded)
-  bool recv_armed = false;               // a multishot recv is outstanding
-  bool recv_paused = false;              // back-pressure: its recv was cancelled on purpose
-  bool cancel_sent = false;              // a cancel of its recv is in flight
-  bool eof = false;                      // its read direction has ended (FIN or close_notify)
-  bool shut_wanted = false;              // shut down its write side once `out` drains
-  bool shut_done = false;                // shutdown(SHUT_WR) was submitted
-  bool hold = false;                     // keep `out` (a session ticket) for the next reply
-  bool send_was_short = false;           // the last send went out short: the socket is full
-  uint32_t send_len = 0;                 // bytes of the send in flight; 0 when none
+  bool connected = false;       // the socket can send (accepted, or connect succeeded)
+  bool recv_armed = false;      // a multishot recv is outstanding
+  bool recv_paused = false;     // back-pressure: its recv was cancelled on purpose
+  bool cancel_sent = false;     // a cancel of its recv is in flight
+  bool eof = false;             // its read direction has ended (FIN or close_notify)
+  bool shut_wanted = false;     // shut down its write side once `out` drains
+  bool shut_done = false;       // shutdown(SHUT_WR) was submitted
+  bool hold = false;            // keep `out` (a session ticket) for the next reply
+  bool send_was_short = false;  // the last send went out short: the socket is full
+  bool send_counted = false;    // the ring counts on the send in flight completing
+                                // inline (kLikelyInline, queued in turn send_turn)
+  uint32_t send_len = 0;        // bytes of the send in flight; 0 when none
+  uint32_t send_turn = 0;
   ChunkQueue out;                        // bytes to send on this socket (ciphertext when TLS)
   std::unique_ptr<tls::TlsSession> tls;  // null: plaintext socket
 };

@@ -105,6 +105,7 @@ void Worker::h2_start(Connection* c) {
   }
   H2Down& h = *c->h2;
   h.idle_since_ms = now_ms_;
+  c->down.hold = false;  // a ticket held for an HTTP/1.1 reply leaves with the preface
   format_peer(c->peer, h.client_ip, h.client_address);
   if (c->http) {
     http_idle_pool_.give(std::move(c->http));

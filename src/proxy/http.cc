@@ -739,22 +739,29 @@ void Worker::http_commit(Connection* c) {
   }
   Half& half = c->kind == ConnKind::kHttpDown ? c->down : c->up;
   if (!half.tls || (c->kind == ConnKind::kHttpDown && !c->http)) {
+    half.hold = false;
     if (c->state != ConnState::kClosing) flush(c, half);
     return;
   }
+  if (http_seal_staged(c)) flush(c, half);
+}
+
+bool Worker::http_seal_staged(Connection* c) {
+  Half& half = c->kind == ConnKind::kHttpDown ? c->down : c->up;
   std::string& staged = c->kind == ConnKind::kHttpDown ? c->http->staged : c->hup->staged;
   if (staged.empty() || c->state == ConnState::kClosing) {
     staged.clear();
-    return;
+    return false;
   }
+  half.hold = false;  // a reply: the session ticket held since the handshake leaves with it
   if (half.tls->write(reinterpret_cast<const uint8_t*>(staged.data()), staged.size()) !=
       tls::TlsStatus::kOk) {
     staged.clear();
     abort(c);
-    return;
+    return false;
   }
   staged.clear();
-  flush(c, half);
+  return true;
 }
 
 void Worker::http_commit_dirty() {
@@ -1052,8 +1059,12 @@ void Worker::http_close_after_flush(Connection* c, bool clean) {
   HttpDown& h = *c->http;
   h.phase = DownPhase::kLingering;
   h.backlog.clear();
-  http_commit(c);
   if (c->state == ConnState::kClosing) return;
+  // The response's last bytes and the close_notify leave in one send: the client is woken
+  // once, and the FIN follows as soon as that send completes.
+  if (c->down.tls) http_seal_staged(c);
+  if (c->state == ConnState::kClosing) return;
+  c->down.hold = false;
   c->down.shut_wanted = true;
   if (c->down.tls && clean) c->down.tls->shutdown();
   flush(c, c->down);

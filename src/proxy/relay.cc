@@ -474,6 +474,9 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
       h2_start(c);
       return;
     }
+    // As on a TCP ingress (below): the NewSessionTicket waits for the reply to a request
+    // that came with the client's Finished, and leaves with it.
+    hold_ticket(c, half);
     http_arm_down_timer(c);
     return;
   }
@@ -489,8 +492,7 @@ void Worker::on_handshake_done(Connection* c, Half& half) {
     // bytes and leaves in the same send: one send (and one wake-up of the client) less
     // per connection. Nothing waits on a ticket; a client that ends first gets it with
     // the close_notify. (In TLS 1.2 the server Finished is queued here: never held.)
-    half.hold = half.tls->tls13() && !half.out.empty();
-    if (half.hold) ticket_holds_.push_back(c);
+    hold_ticket(c, half);
     start_connect(c);
     return;
   }
@@ -526,13 +528,21 @@ bool Worker::authorize_connection(Connection* c) {
   return false;
 }
 
+void Worker::hold_ticket(Connection* c, Half& half) {
+  half.hold = half.tls && half.tls->tls13() && !half.out.empty();
+  if (half.hold) ticket_holds_.push_back(c);
+}
+
 void Worker::release_idle_ticket_holds() {
   // A held ticket waits only for the reply to a request the client already sent (with
   // its Finished, or just after it in the same turn): a client that sent nothing gets
   // it now rather than keep a chunk allocated for as long as it stays idle.
   for (Connection* c : ticket_holds_) {
     if (c->state == ConnState::kClosing || !c->down.hold) continue;
-    if (!c->up.out.empty() || c->up.send_len != 0) continue;
+    if (c->kind == ConnKind::kHttpDown ? c->http && c->http->exchange_active()
+                                       : !c->up.out.empty() || c->up.send_len != 0) {
+      continue;
+    }
     c->down.hold = false;
     flush(c, c->down);
   }
@@ -614,7 +624,18 @@ void Worker::on_eof(Connection* c, Half& in) {
 }
 
 void Worker::flush(Connection* c, Half& half) {
-  if (half.fd < 0 || !half.connected || half.send_len != 0 || half.hold) return;
+  if (half.fd < 0 || !half.connected || half.hold) return;
+  if (half.send_len != 0) {
+    // One send in flight per socket. If the ring counts on it completing while it is
+    // submitted, it would not wake for its completion, and what waits behind it here
+    // (more bytes, the FIN) would wait for some other event.
+    if (half.send_counted && half.send_turn == turn_id_ &&
+        (half.out.size() > half.send_len || (half.shut_wanted && !half.shut_done))) {
+      half.send_counted = false;
+      ring_->send_awaited();
+    }
+    return;
+  }
   if (!half.out.empty()) {
     // Everything queued (up to kMaxSendParts chunks) in one send: a peer reading a
     // stream of records is woken once per batch, not once per 16 KiB record.
@@ -623,9 +644,13 @@ void Worker::flush(Connection* c, Half& half) {
     uint32_t len = 0;
     for (size_t i = 0; i < n; ++i) len += static_cast<uint32_t>(parts[i].iov_len);
     half.send_len = len;
+    // A send followed by a shutdown, or to a socket that was full, is waited for.
+    const bool inline_expected = !half.send_was_short && !half.shut_wanted;
+    half.send_counted = inline_expected && len <= IoRing::kInlineSendBytes;
+    half.send_turn = turn_id_;
     ring_->send_parts(
         half.fd, std::span<const iovec>(parts.data(), n), token(c, half, OpCode::kSend),
-        half.send_was_short ? IoRing::SendHint::kMayWait : IoRing::SendHint::kLikelyInline);
+        inline_expected ? IoRing::SendHint::kLikelyInline : IoRing::SendHint::kMayWait);
     ++c->pending_ops;
     return;
   }

@@ -153,6 +153,7 @@ bool Worker::turn(int64_t max_wait_ms) {
     RS_ERROR("worker %u: io_uring failed: %s", index_, std::strerror(-ready));
     return false;
   }
+  ++turn_id_;  // sends queued from here on are counted by the next submit_and_wait
   now_ms_ = monotonic_ms();
   unsigned n;
   while ((n = ring_->reap(reap_batch_)) > 0) {

@@ -107,6 +107,9 @@ class Worker {
   // allow-list (audit: counted, let through). False when the connection was aborted.
   bool authorize_connection(Connection* c);
   void on_handshake_failed(Connection* c, Half& half);
+  // TLS 1.3 ingress: keep what the handshake left queued (the NewSessionTicket) for the
+  // first reply, or the end of this turn when no request is waiting for one.
+  void hold_ticket(Connection* c, Half& half);
   void release_idle_ticket_holds();
   void on_eof(Connection* c, Half& in);
   void arm_recv(Connection* c, Half& half);
@@ -159,6 +162,9 @@ class Worker {
   void http_stage(Connection* c, Half& half, std::string& staged, bool& dirty, const void* data,
                   size_t len);
   void http_commit(Connection* c);
+  // An HTTP/1.1 connection's staged plaintext into its TLS session, not yet sent; false
+  // when there was none, or the connection was aborted.
+  bool http_seal_staged(Connection* c);
   void http_commit_dirty();
   void http_close_after_flush(Connection* c, bool clean = true);
   void http_arm_down_timer(Connection* c);
@@ -347,6 +353,7 @@ class Worker {
   std::vector<uint32_t> free_slots_;
   std::vector<uint16_t> slot_gen_;         // per slot: generation of its last connection
   std::vector<Connection*> retired_;       // closed, no operation outstanding: free at turn end
+  uint32_t turn_id_ = 0;                   // loop turns; a Half's send_turn compares with it
   std::vector<Connection*> ticket_holds_;  // handshakes done this turn with a held ticket
   int64_t live_ = 0;
   std::vector<uint64_t> starved_;  // recv tokens that hit -ENOBUFS, to re-arm

@@ -23,7 +23,6 @@ constexpr unsigned kMaxBuffers = 1u << 15;
 constexpr unsigned kFeatMinTimeout = 1u << 15;
 // A send no bigger than this, to a socket whose last send went out whole, is expected
 // to complete while it is submitted (the socket buffer takes it at once).
-constexpr uint32_t kInlineSendBytes = 64 * 1024;
 // The longest a wait that counts on inline send completions may hold back events when
 // one of those sends did wait after all (its socket buffer was full): see submit_and_wait.
 constexpr uint32_t kBatchWaitUs = 1000;
@@ -135,6 +134,11 @@ class UringRing final : public IoRing {
     if (sqe == nullptr) return false;
     io_uring_prep_close(sqe, fd);
     io_uring_sqe_set_data64(sqe, token);
+    // A socket's close completes while it is submitted (sockets have no ->flush to punt
+    // to a worker thread), and nothing waits on it: the wait looks past it like past an
+    // inline send's completion. A close that did not complete inline is seen, at the
+    // latest, kBatchWaitUs later with whatever else completes.
+    ++inline_ops_;
     return true;
   }
 
@@ -164,15 +168,15 @@ class UringRing final : public IoRing {
   }
 
   int submit_and_wait(int64_t timeout_ns) override {
-    const unsigned inline_sends = inline_sends_;
-    inline_sends_ = 0;
+    const unsigned inline_ops = inline_ops_;
+    inline_ops_ = 0;
     int ret;
     if (timeout_ns == 0) {
       // With DEFER_TASKRUN, completions are only posted when this thread enters the
       // kernel asking for events, so "do not wait" still enters once.
       ret = io_uring_submit_and_get_events(&ring_);
-    } else if (inline_sends > 0 && min_timeout_ && timeout_ns > int64_t{kBatchWaitUs} * 1000) {
-      ret = submit_and_wait_past_sends(inline_sends, timeout_ns);
+    } else if (inline_ops > 0 && min_timeout_ && timeout_ns > int64_t{kBatchWaitUs} * 1000) {
+      ret = submit_and_wait_past_sends(inline_ops, timeout_ns);
     } else if (timeout_ns < 0) {
       ret = io_uring_submit_and_wait(&ring_, 1);
     } else {
@@ -262,8 +266,12 @@ class UringRing final : public IoRing {
     return true;
   }
 
+  void send_awaited() override {
+    if (inline_ops_ > 0) --inline_ops_;
+  }
+
   void count_send(size_t len, SendHint hint) {
-    if (hint == SendHint::kLikelyInline && len <= kInlineSendBytes) ++inline_sends_;
+    if (hint == SendHint::kLikelyInline && len <= kInlineSendBytes) ++inline_ops_;
   }
 
   // A full SQ is flushed to the kernel and the request retried once.
@@ -274,15 +282,15 @@ class UringRing final : public IoRing {
     return io_uring_get_sqe(&ring_);
   }
 
-  // One io_uring_enter that submits and sleeps until an event beyond the sends' own
-  // completions. A small send to a socket with room completes while it is submitted and
-  // posts its CQE at once; waiting for one CQE would then return straight away and the
-  // loop would enter again to sleep: two entries per wake-up instead of one. So the wait
-  // asks for inline_sends + 1 completions. If one of those sends found its socket full
-  // and waits for room, that count may not be reached by the events that do arrive: the
-  // kernel's min-wait (6.12+) ends the sleep kBatchWaitUs after it began whenever any
-  // completion is ready, so such a turn holds events back for at most that long.
-  int submit_and_wait_past_sends(unsigned inline_sends, int64_t timeout_ns) {
+  // One io_uring_enter that submits and sleeps until an event beyond the own completions
+  // of the sends (and closes) just submitted. A small send to a socket with room completes while it
+  // is submitted and posts its CQE at once; waiting for one CQE would then return straight away and
+  // the loop would enter again to sleep: two entries per wake-up instead of one. So the wait asks
+  // for inline_ops + 1 completions. If one of those sends found its socket full and waits for room,
+  // that count may not be reached by the events that do arrive: the kernel's min-wait (6.12+) ends
+  // the sleep kBatchWaitUs after it began whenever any completion is ready, so such a turn holds
+  // events back for at most that long.
+  int submit_and_wait_past_sends(unsigned inline_ops, int64_t timeout_ns) {
     io_uring_sq* sq = &ring_.sq;
     const unsigned tail = sq->sqe_tail;
     if (sq->sqe_head != tail) {
@@ -303,7 +311,7 @@ class UringRing final : public IoRing {
       fd = ring_.enter_ring_fd;
     }
     long ret =
-        ::syscall(__NR_io_uring_enter, fd, to_submit, inline_sends + 1, flags, &arg, sizeof(arg));
+        ::syscall(__NR_io_uring_enter, fd, to_submit, inline_ops + 1, flags, &arg, sizeof(arg));
     return ret < 0 ? -errno : static_cast<int>(ret);
   }
 
@@ -323,7 +331,7 @@ class UringRing final : public IoRing {
   unsigned sq_entries_ = 0;
   bool min_timeout_ = false;         // IORING_FEAT_MIN_TIMEOUT
   bool ring_fd_registered_ = false;  // io_uring_register_ring_fd succeeded
-  unsigned inline_sends_ = 0;        // sends queued since the last submit expected inline
+  unsigned inline_ops_ = 0;  // sends and closes queued since the last submit expected inline
   Mapping buf_ring_memory_;
   Mapping buffer_memory_;
   io_uring_buf_ring* buf_ring_ = nullptr;

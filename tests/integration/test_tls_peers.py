@@ -101,6 +101,69 @@ class IngressProtocolTest(OpenSslCase):
         self.assertEqual(harness.tls_echo(self.port, self.ca, b"still here"), b"still here")
 
 
+class SessionResumptionTest(OpenSslCase):
+    """TLS 1.3 session tickets: on a TCP ingress and on an HTTP ingress the ticket waits
+    for the first reply and leaves with it; a client that asked for nothing gets it at
+    the end of the turn. Either way OpenSSL's client resumes with it."""
+
+    def s_client_held(self, port, request, *options):
+        """s_client sending request, its stdin kept open for a second (time for the reply
+        and the ticket) and then closed; returns (exit status, output)."""
+        argv = [self.openssl, "s_client", "-connect", f"{LOOPBACK}:{port}", "-servername",
+                SERVICE, "-CAfile", self.ca, "-verify_hostname", SERVICE,
+                "-verify_return_error", *options]
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+        try:
+            proc.stdin.write(request)
+            proc.stdin.flush()
+            time.sleep(1.0)
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass  # the server closed first (HTTP/1.0): s_client has left
+        try:
+            proc.wait(timeout=20)  # its output is a few lines: the pipe does not fill
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        output = proc.stdout.read().decode("utf-8", "replace")
+        proc.stdout.close()
+        if proc.returncode is None or proc.returncode < 0:
+            self.fail_with_diag(f"s_client did not finish within 20 s: {output}")
+        return proc.returncode, output
+
+    def resume(self, port, request):
+        session = os.path.join(self.workdir, f"session-{port}.pem")
+        status, first = self.s_client_held(port, request, "-sess_out", session)
+        self.assertEqual(status, 0, first)
+        self.assertIn("New, TLSv1.3", first)
+        self.assertTrue(os.path.exists(session) and os.path.getsize(session) > 0, first)
+        status, second = self.s_client_held(port, request, "-sess_in", session)
+        self.assertEqual(status, 0, second)
+        self.assertIn("Reused, TLSv1.3", second)
+        return first, second
+
+    def test_http_ingress_resumes_with_the_ticket_sent_with_the_reply(self):
+        app = self.start_http_app()
+        _, port = self.start_ingress(app, self.cert, self.key, options="protocol=http")
+        first, second = self.resume(port, b"GET / HTTP/1.0\r\n\r\n")
+        for output in (first, second):
+            self.assertIn("HTTP/1.1 200 OK", output)
+            self.assertIn("Hello, world", output)
+
+    def test_http_ingress_resumes_when_the_client_asked_for_nothing(self):
+        app = self.start_http_app()
+        _, port = self.start_ingress(app, self.cert, self.key, options="protocol=http")
+        self.resume(port, b"")
+
+    def test_tcp_ingress_resumes_with_the_ticket_sent_with_the_reply(self):
+        app = self.start_echo_app()
+        _, port = self.start_ingress(app, self.cert, self.key)
+        first, second = self.resume(port, b"ping-through-the-relay\n")
+        for output in (first, second):
+            self.assertIn("ping-through-the-relay", output)
+
+
 class RsaCertificateTest(OpenSslCase):
     def start_rsa_ingress(self):
         """An ingress on an RSA-2048 CA and leaf; returns (CA file, ingress port)."""

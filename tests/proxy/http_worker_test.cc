@@ -158,6 +158,37 @@ TEST_F(HttpWorkerTest, HeadAndBodyReadTogetherLeaveInOneSendEachWay) {
   EXPECT_EQ(count_sends(kClientFd), 1u);
 }
 
+TEST_F(HttpWorkerTest, TheLastResponseBeforeAClosingFinIsWaitedFor) {
+  // Connection: close: the response leaves in one send and the FIN follows its
+  // completion, so that send is not counted on completing inline (the loop must wake
+  // for it, or the client would wait for the FIN until some other event).
+  ring_->deliver(client_recv_, "GET /a HTTP/1.1\r\nHost: svc\r\nConnection: close\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  EXPECT_EQ(drain_sends(up).rfind("GET /a HTTP/1.1\r\n", 0), 0u);
+  ring_->deliver(recv_token(up), kOk);
+  turn();
+  auto response = ring_->last(Call::kSend);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->fd, kClientFd);
+  EXPECT_EQ(response->data.substr(response->data.size() - 2), "ok");
+  EXPECT_EQ(response->hint, IoRing::SendHint::kMayWait);
+  EXPECT_EQ(ring_->count(Call::kSend), 2u);
+}
+
+TEST_F(HttpWorkerTest, AKeepAliveResponseIsCountedOnCompletingInline) {
+  ring_->deliver(client_recv_, "GET /a HTTP/1.1\r\nHost: svc\r\n\r\n");
+  turn();
+  int up = connect_ok();
+  drain_sends(up);
+  ring_->deliver(recv_token(up), kOk);
+  turn();
+  auto response = ring_->last(Call::kSend);
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->fd, kClientFd);
+  EXPECT_EQ(response->hint, IoRing::SendHint::kLikelyInline);
+}
+
 TEST_F(HttpWorkerTest, EachRequestPicksAnEndpointAndReusesAConnectionToIt) {
   std::vector<cluster::DiscoveredEndpoint> two;
   for (const char* e : {"127.0.0.1:9001", "127.0.0.1:9002"}) {

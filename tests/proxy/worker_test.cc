@@ -83,6 +83,25 @@ PeerSees peer_sees(int fd, int wait_ms) {
 
 class WorkerTest : public FakeWorkerTest {
  protected:
+  // A relayed connection whose two sockets are real loopback connections (the sends stay
+  // fake): what the worker does with a direct syscall, shutdown(2), only a peer can see.
+  // `client` and `upstream` are the far ends the test reads from.
+  struct LoopbackConnection {
+    explicit LoopbackConnection(WorkerTest& test)
+        : client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)),
+          client_fd(listener.connect_and_accept(client.fd)),
+          connect(test.accept_client(client_fd)),
+          upstream(listener.connect_and_accept(connect.fd)) {
+      test.ring_->complete(connect.user_data, 0);
+      test.turn();
+    }
+    LoopbackListener listener;
+    OwnedFd client;
+    int client_fd;
+    FakeRing::Op connect;
+    OwnedFd upstream;
+  };
+
   void SetUp() override { make_worker({"127.0.0.1:9001", "127.0.0.1:9002"}); }
 
   void make_worker(const std::vector<std::string>& endpoints, uint64_t max_pending = 64 * 1024,
@@ -215,6 +234,9 @@ TEST_F(WorkerTest, BytesQueuedBehindASendLeaveInOneGatheredSend) {
   ring_->deliver(down_recv, rest);
   turn();
   EXPECT_EQ(ring_->count(Call::kSend), 1u);
+  // That send was submitted in an earlier turn: its completion is an event the loop
+  // waits for anyway.
+  EXPECT_EQ(ring_->send_awaited_calls(), 0u);
   ring_->complete(first->user_data, static_cast<int32_t>(first->len));
   turn();
   // One send carries all of it, not one send per chunk.
@@ -436,47 +458,92 @@ TEST_F(WorkerTest, SlowReaderPausesTheOtherSideAndResumesWhenDrained) {
 TEST_F(WorkerTest, HalfCloseIsRelayedAfterQueuedBytes) {
   // Real loopback connections on both sides (the sends stay fake): the half-close is a
   // shutdown(2) on the socket, which the test sees as its peer reading the end of stream.
-  LoopbackListener listener;
-  OwnedFd client(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-  const int client_fd = listener.connect_and_accept(client.fd);
-  FakeRing::Op connect = accept_client(client_fd);
-  OwnedFd upstream(listener.connect_and_accept(connect.fd));
-  ring_->complete(connect.user_data, 0);
-  turn();
-  uint64_t down_recv = recv_token(client_fd);
-  uint64_t up_recv = recv_token(connect.fd);
+  LoopbackConnection both(*this);
+  uint64_t down_recv = recv_token(both.client_fd);
+  uint64_t up_recv = recv_token(both.connect.fd);
   ring_->deliver(down_recv, "last words");
   ring_->complete(down_recv, 0, /*more=*/false);  // client's FIN
   turn();
   auto send = ring_->last(Call::kSend);
   ASSERT_TRUE(send.has_value());
-  EXPECT_EQ(send->fd, connect.fd);
+  EXPECT_EQ(send->fd, both.connect.fd);
   EXPECT_EQ(send->data, "last words");
-  // The FIN waits behind the bytes still being sent.
-  EXPECT_EQ(peer_sees(upstream.fd, 20), PeerSees::kNothing);
+  // The FIN waits behind the bytes still being sent, which went out in this turn
+  // counted on completing inline: the ring is told that their completion is awaited,
+  // or the FIN would wait for some other event.
+  EXPECT_EQ(send->hint, IoRing::SendHint::kLikelyInline);
+  EXPECT_EQ(ring_->send_awaited_calls(), 1u);
+  EXPECT_EQ(peer_sees(both.upstream.fd, 20), PeerSees::kNothing);
   ring_->complete(send->user_data, static_cast<int32_t>(send->len));
   turn();
   // Sent: now the upstream reads the end of the request, and the connection stays open
   // for the answer.
-  EXPECT_EQ(peer_sees(upstream.fd, 5000), PeerSees::kEof);
+  EXPECT_EQ(peer_sees(both.upstream.fd, 5000), PeerSees::kEof);
   EXPECT_EQ(worker_->live_connections(), 1);
-  EXPECT_EQ(peer_sees(client.fd, 20), PeerSees::kNothing);
+  EXPECT_EQ(peer_sees(both.client.fd, 20), PeerSees::kNothing);
   // The upstream still answers, then closes: the client gets the answer, then FIN.
   ring_->deliver(up_recv, "reply");
   ring_->complete(up_recv, 0, /*more=*/false);
   turn();
   EXPECT_EQ(worker_->live_connections(), 1);  // the reply is still in flight
   send = ring_->last(Call::kSend);
-  EXPECT_EQ(send->fd, client_fd);
+  EXPECT_EQ(send->fd, both.client_fd);
   EXPECT_EQ(send->data, "reply");
-  EXPECT_EQ(peer_sees(client.fd, 20), PeerSees::kNothing);
+  EXPECT_EQ(ring_->send_awaited_calls(), 2u);
+  EXPECT_EQ(peer_sees(both.client.fd, 20), PeerSees::kNothing);
   ring_->complete(send->user_data, 5);
   turn();
   turn();
-  EXPECT_EQ(peer_sees(client.fd, 5000), PeerSees::kEof);
+  EXPECT_EQ(peer_sees(both.client.fd, 5000), PeerSees::kEof);
   // Both directions ended and everything was delivered: the connection is closed.
   EXPECT_EQ(worker_->live_connections(), 0);
   EXPECT_EQ(stats().cx_active.get(), 0);
+}
+
+TEST_F(WorkerTest, ASendFollowedByAFinIsNotCountedOnCompletingInline) {
+  LoopbackConnection both(*this);
+  uint64_t down_recv = recv_token(both.client_fd);
+  ring_->deliver(down_recv, "one");
+  turn();
+  auto first = ring_->last(Call::kSend);
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->hint, IoRing::SendHint::kLikelyInline);
+  // A later turn: more bytes and the client's FIN queue behind a send of an earlier
+  // turn, whose completion the loop waits for anyway.
+  ring_->deliver(down_recv, "two");
+  ring_->complete(down_recv, 0, /*more=*/false);
+  turn();
+  EXPECT_EQ(ring_->count(Call::kSend), 1u);
+  EXPECT_EQ(ring_->send_awaited_calls(), 0u);
+  ring_->complete(first->user_data, static_cast<int32_t>(first->len));
+  turn();
+  // The last bytes leave with the FIN due after them: that send is waited for.
+  auto second = ring_->last(Call::kSend);
+  EXPECT_EQ(second->data, "two");
+  EXPECT_EQ(second->hint, IoRing::SendHint::kMayWait);
+  EXPECT_EQ(peer_sees(both.upstream.fd, 20), PeerSees::kNothing);  // (sends are fake)
+  ring_->complete(second->user_data, static_cast<int32_t>(second->len));
+  turn();
+  EXPECT_EQ(peer_sees(both.upstream.fd, 5000), PeerSees::kEof);
+}
+
+TEST_F(WorkerTest, TwoReadsInOneTurnWaitForTheFirstSendsCompletion) {
+  FakeRing::Op connect = accept_client();
+  ring_->complete(connect.user_data, 0);
+  turn();
+  uint64_t down_recv = recv_token(kClientFd);
+  ring_->deliver(down_recv, "one");
+  ring_->deliver(down_recv, "two");
+  turn();
+  // "one" went out counted as inline; "two" waits behind it, so the ring must wake for
+  // that send's completion instead of sleeping past it.
+  EXPECT_EQ(ring_->count(Call::kSend), 1u);
+  EXPECT_EQ(ring_->send_awaited_calls(), 1u);
+  auto first = ring_->last(Call::kSend);
+  ring_->complete(first->user_data, static_cast<int32_t>(first->len));
+  turn();
+  EXPECT_EQ(ring_->last(Call::kSend)->data, "two");
+  EXPECT_EQ(ring_->send_awaited_calls(), 1u);
 }
 
 TEST_F(WorkerTest, DescriptorShortagePausesAcceptThenTheRetryTimerResumesIt) {

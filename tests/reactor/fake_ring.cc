@@ -56,7 +56,7 @@ bool FakeRing::send(int fd, const void* data, uint32_t len, uint64_t token) {
                    .len = len});
 }
 
-bool FakeRing::send_parts(int fd, std::span<const iovec> parts, uint64_t token, SendHint /*hint*/) {
+bool FakeRing::send_parts(int fd, std::span<const iovec> parts, uint64_t token, SendHint hint) {
   if (parts.empty() || parts.size() > kMaxSendParts) return false;
   std::string bytes;
   for (const iovec& part : parts)
@@ -68,7 +68,8 @@ bool FakeRing::send_parts(int fd, std::span<const iovec> parts, uint64_t token, 
                    .data = std::move(bytes),
                    .data_ptr = parts[0].iov_base,
                    .len = len,
-                   .parts = parts.size()});
+                   .parts = parts.size(),
+                   .hint = hint});
 }
 
 bool FakeRing::connect(int fd, const sockaddr* addr, socklen_t addr_len, uint64_t token) {

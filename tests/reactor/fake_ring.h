@@ -45,10 +45,11 @@ class FakeRing final : public IoRing {
     const void* data_ptr = nullptr;  // kSend: the caller's pointer; kRead: the target buffer
     uint32_t len = 0;                // kSend, kRead: the requested length
     size_t parts = 1;                // kSend: how many spans it gathered
-    sockaddr_storage addr{};         // kConnect: a copy of the address
-    socklen_t addr_len = 0;          // kConnect
-    int how = 0;                     // kShutdown
-    uint64_t target = 0;             // kCancel: the user_data to cancel
+    SendHint hint = SendHint::kLikelyInline;  // kSend: what the caller expects of it
+    sockaddr_storage addr{};                  // kConnect: a copy of the address
+    socklen_t addr_len = 0;                   // kConnect
+    int how = 0;                              // kShutdown
+    uint64_t target = 0;                      // kCancel: the user_data to cancel
   };
 
   struct Options {
@@ -82,6 +83,7 @@ class FakeRing final : public IoRing {
   bool cancel_fd(int fd, uint64_t token) override;
   bool cancel(uint64_t target, uint64_t token) override;
   bool read(int fd, void* buf, uint32_t len, uint64_t token) override;
+  void send_awaited() override { ++send_awaited_calls_; }
   int submit_and_wait(int64_t timeout_ns) override;
   unsigned reap(std::span<Completion> out) override;
   uint8_t* buffer(uint16_t bid) override;
@@ -129,6 +131,8 @@ class FakeRing final : public IoRing {
   // While set, every prep call returns false (a broken ring).
   void set_broken(bool broken) { broken_ = broken; }
   size_t submit_calls() const { return submit_calls_; }
+  // How often the code under test said it waits behind a send counted as inline.
+  size_t send_awaited_calls() const { return send_awaited_calls_; }
   // The last timeout passed to submit_and_wait().
   int64_t last_timeout_ns() const { return last_timeout_ns_; }
   // recycle() of a buffer that was not handed out (a double recycle or a bogus id):
@@ -155,6 +159,7 @@ class FakeRing final : public IoRing {
   bool broken_ = false;
   int submit_error_ = 0;
   size_t submit_calls_ = 0;
+  size_t send_awaited_calls_ = 0;
   int64_t last_timeout_ns_ = 0;
   size_t bad_recycles_ = 0;
 };
