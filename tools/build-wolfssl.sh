@@ -47,8 +47,12 @@ tools_dir="$(cd "$(dirname "$0")" && pwd)"
 # already looks there) instead of wolfSSL_UseALPN()'s copy in every session: a session
 # allocates only the negotiated name. (The OpenSSL-compatible select callback needs
 # opensslextra, which this build leaves out for per-connection memory, see above.)
+# wolfssl-peer-leaf-callback.patch: wolfSSL_CTX_set_peer_leaf_cb(), the client's leaf as
+# sent, before any signature of its chain is checked, so that an identity the listener's
+# allow-list refuses costs no signature verification (docs/authz.md).
 patches=("$tools_dir/wolfssl-x25519-fixed-base.patch" "$tools_dir/wolfssl-keep-input-buffer.patch"
-  "$tools_dir/wolfssl-sha256-shani.patch" "$tools_dir/wolfssl-ctx-alpn.patch")
+  "$tools_dir/wolfssl-sha256-shani.patch" "$tools_dir/wolfssl-ctx-alpn.patch"
+  "$tools_dir/wolfssl-peer-leaf-callback.patch")
 
 key=$( (printf '%s\n' "$version" "${opts[@]}" "$cflags"; cat "$rng_source" "${patches[@]}") | sha256sum | cut -c1-12)
 prefix="$root/wolfssl-$version-$key"

@@ -54,7 +54,7 @@ struct CertInfo {
   int64_t not_before = 0;  // Unix seconds
   int64_t not_after = 0;   // Unix seconds
   bool is_ca = false;
-  int path_len = -1;  // a CA's pathLenConstraint; -1 when it has none
+  int path_len = -1;       // a CA's pathLenConstraint; -1 when it has none
   std::string sha256_hex;  // fingerprint of the DER
 };
 
@@ -140,9 +140,12 @@ enum class TlsStatus : uint8_t {
 };
 
 // Server: asked once the client's leaf certificate verified (chain, dates), with the leaf
-// decoded; false refuses the handshake there, as a failed verification would (the client
-// gets a bad_certificate alert). arg is what set_peer_check() was given.
-using PeerCheck = bool (*)(void* arg, const CertInfo& leaf);
+// decoded and verified = true; false refuses the handshake there, as a failed
+// verification would (the client gets a bad_certificate alert). With an early check (see
+// set_peer_check) it is also asked before that, with the leaf as the client sent it and
+// verified = false: nothing about it is proven yet, so there it may only refuse, and a
+// refusal then saves the signature checks. arg is what set_peer_check() was given.
+using PeerCheck = bool (*)(void* arg, const CertInfo& leaf, bool verified);
 
 // One TLS connection over memory buffers.
 class TlsSession {
@@ -209,10 +212,13 @@ class TlsSession {
 
   WOLFSSL* native() const { return ssl_; }
 
-  // Server: check the client's verified leaf with check(arg, leaf) during the handshake.
-  void set_peer_check(PeerCheck check, void* arg) {
+  // Server: check the client's verified leaf with check(arg, leaf, true) during the
+  // handshake; with early, also the leaf as sent (check(arg, leaf, false)) before wolfSSL
+  // checks any signature of its chain.
+  void set_peer_check(PeerCheck check, void* arg, bool early = false) {
     peer_check_ = check;
     peer_check_arg_ = arg;
+    peer_check_early_ = early;
   }
   // The handshake failed because the peer check refused the client.
   bool peer_refused() const { return peer_refused_; }
@@ -223,8 +229,21 @@ class TlsSession {
   // Certificate verification callback state (internal).
   const std::string& verify_name() const { return verify_name_; }
   const std::string& verify_uri() const { return verify_uri_; }
-  // The peer check's verdict on a verified leaf (true when there is no check).
-  bool admit_peer(const CertInfo& leaf);
+  // The peer check's verdict on a leaf (true when there is no check).
+  bool admit_peer(const CertInfo& leaf, bool verified);
+  bool wants_early_peer_check() const { return peer_check_ != nullptr && peer_check_early_; }
+  // The leaf the early check decoded (and its DER), handed to the verified check once:
+  // taking it keeps the DER as the verified peer certificate.
+  void keep_early_leaf(CertInfo leaf, std::vector<uint8_t> der) {
+    early_leaf_ = std::make_unique<EarlyLeaf>(EarlyLeaf{std::move(leaf), std::move(der)});
+  }
+  bool take_early_leaf(CertInfo* leaf) {
+    if (!early_leaf_) return false;
+    *leaf = std::move(early_leaf_->info);
+    keep_peer_certificate(std::move(early_leaf_->der));
+    early_leaf_.reset();
+    return true;
+  }
   void record_verify_failure(std::string reason);
   void keep_peer_certificate(std::vector<uint8_t> der);
 
@@ -256,6 +275,12 @@ class TlsSession {
   std::string verify_uri_;   // client: the URI SAN the peer must carry
   PeerCheck peer_check_ = nullptr;
   void* peer_check_arg_ = nullptr;
+  bool peer_check_early_ = false;
+  struct EarlyLeaf {
+    CertInfo info;
+    std::vector<uint8_t> der;
+  };
+  std::unique_ptr<EarlyLeaf> early_leaf_;  // between the early and the verified check
   bool peer_refused_ = false;
   std::string verify_failure_;     // first certificate verification failure
   std::vector<uint8_t> peer_der_;  // the verified peer leaf

@@ -36,9 +36,16 @@ std::string peer_text(int fd) {
 
 // The handshake's check of a client's verified certificate (tls::PeerCheck): the identity
 // is extracted and matched against the listener's policy here, once per connection.
-bool admit_client(void* arg, const tls::CertInfo& leaf) {
+bool admit_client(void* arg, const tls::CertInfo& leaf, bool verified) {
   auto* auth = static_cast<PeerAuth*>(arg);
   const authz::PeerIdentity identity{leaf.dns_sans, leaf.uri_sans};
+  if (!verified) {
+    // Before any signature is checked (set_peer_check's early check): only a refusal
+    // counts here, and the identity is kept for the log line of the refusal.
+    if (authz::grant(*auth->policy, identity).connection_allowed) return true;
+    auth->identity = authz::describe(identity);
+    return false;
+  }
   auth->verified = true;
   auth->identity = authz::describe(identity);
   if (auth->xfcc_wanted) {
@@ -136,7 +143,12 @@ void Worker::start_ingress(Connection* c) {
     auth.xfcc_wanted = listener.xfcc;
     const auto& own_uris = generation->context->cert().uri_sans;
     if (!own_uris.empty()) auth.by = own_uris.front();
-    c->down.tls->set_peer_check(admit_client, &auth);
+    // An enforced allow-list refuses an identity before its certificate's signatures are
+    // checked (the connection then costs what an unknown CA costs); audit mode and
+    // header-only listeners decide on the verified leaf alone.
+    const bool early = auth.policy != nullptr && auth.policy->has_allow &&
+                       auth.policy->mode != authz::Mode::kAudit;
+    c->down.tls->set_peer_check(admit_client, &auth, early);
   }
   c->sniffing = listener.config.permissive;
   c->state = ConnState::kDownHandshake;

@@ -280,6 +280,7 @@ bool is_verify_error(int error) {
 
 // wolfSSL calls this for every certificate of the peer's chain, the leaf last.
 int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store);
+int peer_leaf_callback(void* arg, const unsigned char* der, unsigned int length);
 
 void global_init() {
   static std::once_flag once;
@@ -429,6 +430,7 @@ std::string configure_ctx(WOLFSSL_CTX* ctx, const ContextOptions& options, const
       mode = WOLFSSL_VERIFY_PEER | WOLFSSL_VERIFY_FAIL_IF_NO_PEER_CERT;
     }
     wolfSSL_CTX_set_verify(ctx, mode, mode == WOLFSSL_VERIFY_NONE ? nullptr : verify_callback);
+    if (mode != WOLFSSL_VERIFY_NONE) wolfSSL_CTX_set_peer_leaf_cb(ctx, peer_leaf_callback);
     if (options.no_tickets) {
       // (wolfSSL_CTX_no_ticket_TLSv13 answers 0 on success, unlike most of the API.)
       if (wolfSSL_CTX_NoTicketTLSv12(ctx) != WOLFSSL_SUCCESS ||
@@ -790,8 +792,8 @@ Result<CertInfo> TlsSession::peer_certificate() const {
 
 void TlsSession::keep_peer_certificate(std::vector<uint8_t> der) { peer_der_ = std::move(der); }
 
-bool TlsSession::admit_peer(const CertInfo& leaf) {
-  if (peer_check_ == nullptr || peer_check_(peer_check_arg_, leaf)) return true;
+bool TlsSession::admit_peer(const CertInfo& leaf, bool verified) {
+  if (peer_check_ == nullptr || peer_check_(peer_check_arg_, leaf, verified)) return true;
   peer_refused_ = true;
   return false;
 }
@@ -806,8 +808,9 @@ int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
   if (store->error_depth != 0) return 1;
   // The leaf: store->certs[0] is its DER as the peer sent it.
   CertInfo leaf;
-  bool decoded = false;
-  if (store->certs != nullptr && store->totalCerts > 0 && store->certs[0].buffer != nullptr) {
+  bool decoded = session->take_early_leaf(&leaf);  // decoded by peer_leaf_callback
+  if (!decoded && store->certs != nullptr && store->totalCerts > 0 &&
+      store->certs[0].buffer != nullptr) {
     const uint8_t* der = store->certs[0].buffer;
     detail::Der copy(der, der + store->certs[0].length);
     decoded = detail::decode_certificate(copy, &leaf, nullptr);
@@ -835,10 +838,30 @@ int verify_callback(int preverify_ok, WOLFSSL_X509_STORE_CTX* store) {
   }
   // A server's check of the client's identity (authorization, docs/authz.md): refused
   // here, the connection costs what a failed verification costs.
-  if (decoded && !session->admit_peer(leaf)) {
+  if (decoded && !session->admit_peer(leaf, /*verified=*/true)) {
     session->record_verify_failure("client identity not allowed");
     return 0;
   }
+  return 1;
+}
+
+// wolfssl-peer-leaf-callback.patch: the client's leaf as it sent it, before wolfSSL checks
+// any signature (the chain's, then CertificateVerify's: over a million instructions for
+// ECDSA P-256). An identity the listener would refuse anyway is refused here, so a denied
+// connection costs what a handshake with an unknown CA costs. Nothing is proven about the
+// leaf yet: this only refuses; an allowed one is checked again once verified.
+int peer_leaf_callback(void* arg, const unsigned char* der, unsigned int length) {
+  auto* session = static_cast<TlsSession*>(arg);
+  if (session == nullptr || !session->wants_early_peer_check()) return 1;
+  CertInfo leaf;
+  detail::Der copy(der, der + length);
+  if (!detail::decode_certificate(copy, &leaf, nullptr)) return 1;
+  if (!session->admit_peer(leaf, /*verified=*/false)) {
+    session->record_verify_failure("client identity not allowed");
+    return 0;
+  }
+  // The same leaf reaches verify_callback once verified: decoded once, not twice.
+  session->keep_early_leaf(std::move(leaf), std::move(copy));
   return 1;
 }
 

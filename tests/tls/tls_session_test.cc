@@ -312,7 +312,7 @@ TEST(TlsIdentity, PeerCheckSeesUriSansAndCanRefuse) {
     Side server(server_ctx->ctx(0), Role::kServer);
     Side peer(client_ctx->ctx(0), Role::kClient, kService, kService);
     server.session.set_peer_check(
-        [](void* arg, const CertInfo& leaf) {
+        [](void* arg, const CertInfo& leaf, bool /*verified*/) {
           auto* s = static_cast<Seen*>(arg);
           s->uris = leaf.uri_sans;
           s->dns = leaf.dns_sans;
@@ -330,6 +330,63 @@ TEST(TlsIdentity, PeerCheckSeesUriSansAndCanRefuse) {
           << server.session.error_detail();
     }
   }
+}
+
+TEST(TlsIdentity, EarlyPeerCheckRefusesBeforeAnySignatureIsChecked) {
+  // An early check sees the leaf as sent (verified = false) before wolfSSL checks its
+  // chain: a leaf from an untrusted CA that the check refuses is refused as an identity
+  // (no signature was checked to find the CA unknown); one the early check lets through
+  // then fails verification as before, and the check is not asked about it again.
+  const auto& m = material();
+  auto server_ctx =
+      server_context(m.server_ecdsa, ClientCertMode::kRequire, m.ca_ecdsa.cert_chain_pem);
+  auto untrusted_ctx = client_context(m.ca_ecdsa.cert_chain_pem, &m.untrusted_client);
+  auto trusted_ctx = client_context(m.ca_ecdsa.cert_chain_pem, &m.client_ecdsa);
+  struct Seen {
+    bool admit;
+    std::vector<bool> calls;  // the `verified` of each call
+  };
+  const PeerCheck check = [](void* arg, const CertInfo& leaf, bool verified) {
+    auto* s = static_cast<Seen*>(arg);
+    s->calls.push_back(verified);
+    EXPECT_EQ(leaf.dns_sans, std::vector<std::string>{"client.sample-namespace"});
+    return s->admit;
+  };
+  for (const bool admit : {false, true}) {
+    Seen seen{admit, {}};
+    Side server(server_ctx->ctx(0), Role::kServer);
+    Side peer(untrusted_ctx->ctx(0), Role::kClient, kService, kService);
+    server.session.set_peer_check(check, &seen, /*early=*/true);
+    run_handshake(peer, server);
+    EXPECT_FALSE(server.session.handshake_done());
+    EXPECT_EQ(seen.calls, std::vector<bool>{false});
+    EXPECT_EQ(server.session.peer_refused(), !admit);
+    if (!admit) {
+      EXPECT_NE(server.session.error_detail().find("client identity not allowed"),
+                std::string::npos)
+          << server.session.error_detail();
+    } else {
+      EXPECT_EQ(server.session.error_detail().find("client identity not allowed"),
+                std::string::npos)
+          << server.session.error_detail();
+    }
+  }
+  // A trusted leaf the early check admits is asked about again once verified.
+  Seen seen{true, {}};
+  Side server(server_ctx->ctx(0), Role::kServer);
+  Side peer(trusted_ctx->ctx(0), Role::kClient, kService, kService);
+  server.session.set_peer_check(check, &seen, /*early=*/true);
+  run_handshake(peer, server);
+  EXPECT_TRUE(server.session.handshake_done()) << server.session.error_detail();
+  EXPECT_EQ(seen.calls, (std::vector<bool>{false, true}));
+  // Without early, only the verified leaf is asked about.
+  Seen late{true, {}};
+  Side server2(server_ctx->ctx(0), Role::kServer);
+  Side peer2(trusted_ctx->ctx(0), Role::kClient, kService, kService);
+  server2.session.set_peer_check(check, &late);
+  run_handshake(peer2, server2);
+  EXPECT_TRUE(server2.session.handshake_done());
+  EXPECT_EQ(late.calls, std::vector<bool>{true});
 }
 
 TEST(TlsIdentity, ClientRequiresTheUriSan) {
