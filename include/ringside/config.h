@@ -150,6 +150,10 @@ struct Config {
   // (authsign) are optional.
   std::string ca_url;
   std::string ca_trust_path, ca_client_cert_path, ca_client_key_path, ca_auth_key_path;
+  // ACME (RFC 8555): the directory URL (https, verified with ca_trust_path); http-01 is
+  // answered on acme_http_address ("ADDRESS:PORT") when set, else tls-alpn-01 on the
+  // ingress listeners.
+  std::string acme_directory, acme_http_address;
 
   std::optional<SocketAddress> admin;  // nullopt: --admin off
   unsigned threads = 0;                // 0: one per CPU the process may run on

@@ -15,6 +15,7 @@
 #include <random>
 #include <thread>
 
+#include "certs/acme.h"
 #include "certs/sources.h"
 #include "ringside/file_watcher.h"
 #include "ringside/json.h"
@@ -64,6 +65,16 @@ class RotationAgent::Impl {
       remote.client_key_path = config.ca_client_key_path;
       remote.auth_key_path = config.ca_auth_key_path;
       source_ = make_remote_ca(std::move(remote), issuing);
+    } else if (!config.acme_directory.empty()) {
+      std::string why;
+      if (!config.trust_path.empty())
+        read_whole_file(config.trust_path, &issuing.reuse_trust_pem, &why);
+      AcmeOptions acme;
+      acme.directory_url = config.acme_directory;
+      acme.trust_path = config.ca_trust_path;
+      acme.http_address = config.acme_http_address;
+      acme.timeout = tuning.ca_timeout;
+      source_ = make_acme_source(std::move(acme), issuing);
     }
     status_.source = source_ ? std::string(source_->name()) : "none";
     for (const TlsListener& listener : listeners_) status_.listeners.emplace_back(listener.name, 0);
@@ -90,7 +101,7 @@ class RotationAgent::Impl {
     }
     AttemptResult result = attempt(/*renew=*/false, /*initial=*/true, &why);
     if (result != AttemptResult::kFailed) return {};
-    if (config_.ca_url.empty() || !source_) {
+    if (!remote_source() || !source_) {
       *detail = why;
       return make_error(ErrorKind::kConfig, Side::kInternal, "certificate");
     }
@@ -432,7 +443,7 @@ class RotationAgent::Impl {
   // It runs on a thread of its own while this one keeps freeing retired generations, so
   // that a slow CA never holds old certificates (and their connections' memory) alive.
   Result<tls::Identity> obtain_reclaiming(bool initial, bool renew, std::string* detail) {
-    if (config_.ca_url.empty()) return source_->obtain(initial, renew, detail);
+    if (!remote_source()) return source_->obtain(initial, renew, detail);
     std::promise<Result<tls::Identity>> promise;
     auto answer = promise.get_future();
     std::string why;
@@ -447,6 +458,9 @@ class RotationAgent::Impl {
     *detail = std::move(why);
     return answer.get();
   }
+
+  // A CA on the network (cfssl or ACME): it may be down at start and slow to answer.
+  bool remote_source() const { return !config_.ca_url.empty() || !config_.acme_directory.empty(); }
 
   void record_failure(const std::string& why) {
     rotations_failed_.fetch_add(1, std::memory_order_relaxed);

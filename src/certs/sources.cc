@@ -23,6 +23,7 @@
 #include "net/blocking_client.h"
 #include "ringside/certs.h"
 #include "ringside/http.h"
+#include "ringside/json.h"
 #include "ringside/log.h"
 
 namespace ringside::certs {
@@ -68,75 +69,6 @@ class FileSource final : public CertificateSource {
 
  private:
   std::string cert_, key_;
-};
-
-// ---- the issuing sources' shared part ---------------------------------------------------
-
-class IssuingSource : public CertificateSource {
- public:
-  explicit IssuingSource(IssuingOptions options) : options_(std::move(options)) {}
-  bool scheduled() const override { return true; }
-
-  void installed(const tls::Identity& identity) override {
-    if (options_.cert_dir.empty()) return;
-    std::string why;
-    // The key first: a reader that finds the new certificate also finds its key.
-    if (!write_file_atomically(options_.cert_dir + "/key.pem", identity.key_pem, 0600, &why) ||
-        !write_file_atomically(options_.cert_dir + "/cert.pem", identity.cert_chain_pem, 0644,
-                               &why)) {
-      RS_ERROR(
-          "%s: cannot store the certificate in --cert-dir (it is served anyway, but a "
-          "restart will issue a new one): %s",
-          std::string(name()).c_str(), why.c_str());
-    }
-  }
-
- protected:
-  // A certificate stored in --cert-dir by an earlier run, if it is valid for this service
-  // and not yet due for renewal.
-  bool reuse_stored(tls::Identity* out) {
-    if (options_.cert_dir.empty()) return false;
-    tls::Identity stored;
-    std::string why;
-    if (!read_whole_file(options_.cert_dir + "/cert.pem", &stored.cert_chain_pem, &why) ||
-        !read_whole_file(options_.cert_dir + "/key.pem", &stored.key_pem, &why)) {
-      return false;
-    }
-    int64_t now = unix_now();
-    auto info =
-        tls::validate_identity(stored, options_.reuse_trust_pem, options_.service_name, now, &why);
-    const std::vector<std::string> wanted_uris = options_.spiffe_id.empty()
-                                                     ? std::vector<std::string>{}
-                                                     : std::vector<std::string>{options_.spiffe_id};
-    if (info.ok() && info->uri_sans != wanted_uris) {
-      why = options_.spiffe_id.empty()
-                ? "it carries a URI SAN and --spiffe-id is not given"
-                : "it does not carry just the URI SAN " + options_.spiffe_id + " (--spiffe-id)";
-      info = make_error(ErrorKind::kConfig, Side::kInternal, "SPIFFE ID");
-    }
-    if (!info.ok()) {
-      RS_INFO("%s: not reusing the certificate in %s: %s", std::string(name()).c_str(),
-              options_.cert_dir.c_str(), why.c_str());
-      return false;
-    }
-    // Reused only while it would not be due yet had this run issued it: more validity
-    // left than (lifetime - renew_after).
-    auto due_margin =
-        std::chrono::duration_cast<std::chrono::seconds>(options_.lifetime - options_.renew_after);
-    if (info->not_after - now <= due_margin.count()) {
-      RS_INFO("%s: the certificate in %s is due for renewal (expires %s); issuing a new one",
-              std::string(name()).c_str(), options_.cert_dir.c_str(),
-              iso_time(info->not_after).c_str());
-      return false;
-    }
-    RS_INFO("%s: reusing the certificate in %s (serial %s, expires %s)",
-            std::string(name()).c_str(), options_.cert_dir.c_str(), info->serial_hex.c_str(),
-            iso_time(info->not_after).c_str());
-    *out = std::move(stored);
-    return true;
-  }
-
-  IssuingOptions options_;
 };
 
 // ---- local issuer -----------------------------------------------------------------------
@@ -203,6 +135,7 @@ class RemoteCa final : public IssuingSource {
       if (pair.rfind("profile=", 0) == 0) profile = std::string(pair.substr(8));
       at = end + 1;
     }
+    url.query.clear();  // read here, not sent
     // cfssl's sign endpoint, or authsign (an HMAC of the request) with --ca-auth-key.
     const bool auth = !remote_.auth_key_path.empty();
     const std::string_view endpoint = auth ? "/authsign" : "/sign";
@@ -217,7 +150,10 @@ class RemoteCa final : public IssuingSource {
       return fail(detail, "--ca-auth-key " + why);
     }
     CaTls tls;
-    if (url.https && !make_ca_tls(&tls, &why)) return fail(detail, why);
+    if (url.https && !make_ca_tls(remote_.trust_path, remote_.client_cert_path,
+                                  remote_.client_key_path, &tls, &why)) {
+      return fail(detail, why);
+    }
 
     auto key = generate_key(options_.key_type, &why);
     if (!key.ok()) return fail(detail, "key generation: " + why);
@@ -253,32 +189,6 @@ class RemoteCa final : public IssuingSource {
  private:
   static constexpr int64_t kMaxRetryAfterS = 3600;
 
-  // A client context for the CA server: --ca-trust, and --ca-client-cert/-key if given.
-  bool make_ca_tls(CaTls* tls, std::string* why) {
-    tls::ContextOptions options;
-    options.role = tls::Role::kClient;
-    std::string detail;
-    if (!read_whole_file(remote_.trust_path, &options.trust_pem, &detail)) {
-      *why = "--ca-trust " + detail;
-      return false;
-    }
-    tls::Identity client;
-    const bool with_client = !remote_.client_cert_path.empty();
-    if (with_client &&
-        (!read_whole_file(remote_.client_cert_path, &client.cert_chain_pem, &detail) ||
-         !read_whole_file(remote_.client_key_path, &client.key_pem, &detail))) {
-      *why = "--ca-client-cert/--ca-client-key " + detail;
-      return false;
-    }
-    auto context = tls::TlsContext::create(options, with_client ? &client : nullptr, 1, &detail);
-    if (!context.ok()) {
-      *why = "CA TLS: " + detail;
-      return false;
-    }
-    tls->context = std::move(*context);
-    return true;
-  }
-
   RemoteCaOptions remote_;
   int64_t retry_after_ms_ = 0;
 };
@@ -292,75 +202,64 @@ int hex_value(char c) {
   return -1;
 }
 
-// Parses the JSON string starting at text[at] == '"'; *end is just past the closing quote.
-bool parse_json_string(std::string_view text, size_t at, std::string* out, size_t* end) {
-  if (at >= text.size() || text[at] != '"') return false;
-  out->clear();
-  for (size_t i = at + 1; i < text.size(); ++i) {
-    char c = text[i];
-    if (c == '"') {
-      *end = i + 1;
-      return true;
-    }
-    if (c != '\\') {
-      *out += c;
-      continue;
-    }
-    if (++i >= text.size()) return false;
-    switch (text[i]) {
-      case 'n':
-        *out += '\n';
-        break;
-      case 'r':
-        *out += '\r';
-        break;
-      case 't':
-        *out += '\t';
-        break;
-      case 'b':
-        *out += '\b';
-        break;
-      case 'f':
-        *out += '\f';
-        break;
-      case 'u': {
-        if (i + 4 >= text.size()) return false;
-        int code = 0;
-        for (int k = 1; k <= 4; ++k) {
-          int v = hex_value(text[i + static_cast<size_t>(k)]);
-          if (v < 0) return false;
-          code = code * 16 + v;
-        }
-        i += 4;
-        // PEM and cfssl's messages are ASCII; anything else becomes '?'.
-        *out += code < 0x80 ? static_cast<char>(code) : '?';
-        break;
-      }
-      default:
-        *out += text[i];
-        break;  // \" \\ \/
-    }
-  }
-  return false;
-}
-
-// The value of the first string member `"key": "..."` at or after `from`.
-bool find_json_string(std::string_view text, std::string_view key, size_t from, std::string* out) {
-  std::string quoted = "\"" + std::string(key) + "\"";
-  size_t at = text.find(quoted, from);
-  while (at != std::string_view::npos) {
-    size_t colon = text.find_first_not_of(" \t\r\n", at + quoted.size());
-    if (colon != std::string_view::npos && text[colon] == ':') {
-      size_t value = text.find_first_not_of(" \t\r\n", colon + 1);
-      size_t end = 0;
-      if (value != std::string_view::npos && parse_json_string(text, value, out, &end)) return true;
-    }
-    at = text.find(quoted, at + 1);
-  }
-  return false;
-}
-
 }  // namespace
+
+// ---- the issuing sources' shared part ---------------------------------------------------
+
+void IssuingSource::installed(const tls::Identity& identity) {
+  if (options_.cert_dir.empty()) return;
+  std::string why;
+  // The key first: a reader that finds the new certificate also finds its key.
+  if (!write_file_atomically(options_.cert_dir + "/key.pem", identity.key_pem, 0600, &why) ||
+      !write_file_atomically(options_.cert_dir + "/cert.pem", identity.cert_chain_pem, 0644,
+                             &why)) {
+    RS_ERROR(
+        "%s: cannot store the certificate in --cert-dir (it is served anyway, but a "
+        "restart will issue a new one): %s",
+        std::string(name()).c_str(), why.c_str());
+  }
+}
+
+bool IssuingSource::reuse_stored(tls::Identity* out) {
+  if (options_.cert_dir.empty()) return false;
+  tls::Identity stored;
+  std::string why;
+  if (!read_whole_file(options_.cert_dir + "/cert.pem", &stored.cert_chain_pem, &why) ||
+      !read_whole_file(options_.cert_dir + "/key.pem", &stored.key_pem, &why)) {
+    return false;
+  }
+  int64_t now = unix_now();
+  auto info =
+      tls::validate_identity(stored, options_.reuse_trust_pem, options_.service_name, now, &why);
+  const std::vector<std::string> wanted_uris = options_.spiffe_id.empty()
+                                                   ? std::vector<std::string>{}
+                                                   : std::vector<std::string>{options_.spiffe_id};
+  if (info.ok() && info->uri_sans != wanted_uris) {
+    why = options_.spiffe_id.empty()
+              ? "it carries a URI SAN and --spiffe-id is not given"
+              : "it does not carry just the URI SAN " + options_.spiffe_id + " (--spiffe-id)";
+    info = make_error(ErrorKind::kConfig, Side::kInternal, "SPIFFE ID");
+  }
+  if (!info.ok()) {
+    RS_INFO("%s: not reusing the certificate in %s: %s", std::string(name()).c_str(),
+            options_.cert_dir.c_str(), why.c_str());
+    return false;
+  }
+  // Reused only while it would not be due yet had this run issued it: more validity
+  // left than (lifetime - renew_after).
+  auto due_margin =
+      std::chrono::duration_cast<std::chrono::seconds>(options_.lifetime - options_.renew_after);
+  if (info->not_after - now <= due_margin.count()) {
+    RS_INFO("%s: the certificate in %s is due for renewal (expires %s); issuing a new one",
+            std::string(name()).c_str(), options_.cert_dir.c_str(),
+            iso_time(info->not_after).c_str());
+    return false;
+  }
+  RS_INFO("%s: reusing the certificate in %s (serial %s, expires %s)", std::string(name()).c_str(),
+          options_.cert_dir.c_str(), info->serial_hex.c_str(), iso_time(info->not_after).c_str());
+  *out = std::move(stored);
+  return true;
+}
 
 // ---- shared helpers ---------------------------------------------------------------------
 
@@ -565,26 +464,33 @@ bool read_auth_key(const std::string& path, std::string* key, std::string* detai
   return true;
 }
 
-namespace {
-
-std::string base64(std::string_view in) {
+std::string base64_encode(std::string_view in, bool url) {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  static constexpr char kUrlAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  const char* alphabet = url ? kUrlAlphabet : kAlphabet;
   std::string out;
   out.reserve((in.size() + 2) / 3 * 4);
   for (size_t i = 0; i < in.size(); i += 3) {
     uint32_t n = static_cast<uint8_t>(in[i]) << 16;
     if (i + 1 < in.size()) n |= static_cast<uint8_t>(in[i + 1]) << 8;
     if (i + 2 < in.size()) n |= static_cast<uint8_t>(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += i + 2 < in.size() ? kAlphabet[n & 63] : '=';
+    out += alphabet[(n >> 18) & 63];
+    out += alphabet[(n >> 12) & 63];
+    if (i + 1 < in.size()) {
+      out += alphabet[(n >> 6) & 63];
+    } else if (!url) {
+      out += '=';
+    }
+    if (i + 2 < in.size()) {
+      out += alphabet[n & 63];
+    } else if (!url) {
+      out += '=';
+    }
   }
   return out;
 }
-
-}  // namespace
 
 std::string cfssl_authsign_request(std::string_view request, std::string_view key) {
   uint8_t token[WC_SHA256_DIGEST_SIZE] = {};
@@ -599,8 +505,8 @@ std::string cfssl_authsign_request(std::string_view request, std::string_view ke
     wc_HmacFree(&hmac);
   }
   return "{\"token\":\"" +
-         base64(std::string_view(reinterpret_cast<const char*>(token), sizeof(token))) +
-         "\",\"request\":\"" + base64(request) + "\"}";
+         base64_encode(std::string_view(reinterpret_cast<const char*>(token), sizeof(token))) +
+         "\",\"request\":\"" + base64_encode(request) + "\"}";
 }
 
 bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail) {
@@ -647,9 +553,42 @@ bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail) {
   return true;
 }
 
-Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type,
-                               std::string_view body, const CaTls* tls,
-                               std::chrono::milliseconds timeout, std::string* detail) {
+bool make_ca_tls(const std::string& trust_path, const std::string& client_cert_path,
+                 const std::string& client_key_path, CaTls* tls, std::string* why) {
+  tls::ContextOptions options;
+  options.role = tls::Role::kClient;
+  std::string detail;
+  if (!read_whole_file(trust_path, &options.trust_pem, &detail)) {
+    *why = "--ca-trust " + detail;
+    return false;
+  }
+  tls::Identity client;
+  const bool with_client = !client_cert_path.empty();
+  if (with_client && (!read_whole_file(client_cert_path, &client.cert_chain_pem, &detail) ||
+                      !read_whole_file(client_key_path, &client.key_pem, &detail))) {
+    *why = "--ca-client-cert/--ca-client-key " + detail;
+    return false;
+  }
+  auto context = tls::TlsContext::create(options, with_client ? &client : nullptr, 1, &detail);
+  if (!context.ok()) {
+    *why = "CA TLS: " + detail;
+    return false;
+  }
+  tls->context = std::move(*context);
+  return true;
+}
+
+std::string_view HttpResponse::field(std::string_view name) const {
+  for (const auto& [key, value] : fields) {
+    if (http::iequals(key, name)) return value;
+  }
+  return {};
+}
+
+Result<HttpResponse> http_request(std::string_view method, const HttpUrl& url,
+                                  std::string_view content_type, std::string_view body,
+                                  const CaTls* tls, std::chrono::milliseconds timeout,
+                                  std::string* detail) {
   auto io_fail = [&](std::string why) -> Result<HttpResponse> {
     *detail = std::move(why);
     return make_error(ErrorKind::kIo, Side::kUpstream, "http");
@@ -686,11 +625,16 @@ Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type
 
   std::string host_header =
       url.host.find(':') != std::string::npos ? "[" + url.host + "]" : url.host;
-  std::string request = "POST " + url.path + " HTTP/1.1\r\nHost: " + host_header + ":" + port +
-                        "\r\nContent-Type: " + std::string(content_type) +
-                        "\r\nContent-Length: " + std::to_string(body.size()) +
-                        "\r\nConnection: close\r\nUser-Agent: ringside\r\n\r\n";
-  request.append(body);
+  const bool get = method == "GET";
+  std::string request = std::string(method) + " " + url.path +
+                        (url.query.empty() ? "" : "?" + url.query) +
+                        " HTTP/1.1\r\nHost: " + host_header + ":" + port;
+  if (!get) {
+    request += "\r\nContent-Type: " + std::string(content_type) +
+               "\r\nContent-Length: " + std::to_string(body.size());
+  }
+  request += "\r\nConnection: close\r\nUser-Agent: ringside\r\n\r\n";
+  if (!get) request.append(body);
   if (!conn->send_all(request)) return io_fail(conn->error());
 
   // The answer meets the same parser, and strictness, as any upstream's.
@@ -723,6 +667,7 @@ Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type
           if (parser.head().interim()) break;
           response.status = parser.head().status;
           for (const http::Field& field : parser.head().fields) {
+            response.fields.emplace_back(std::string(field.name), std::string(field.value));
             if (http::iequals(field.name, "retry-after")) {
               response.retry_after_s = parse_retry_after(field.value, unix_now());
             }
@@ -771,23 +716,24 @@ Result<std::string> parse_cfssl_sign_response(std::string_view body, std::string
     *detail = std::move(why);
     return make_error(ErrorKind::kProtocol, Side::kUpstream, "cfssl");
   };
-  size_t success = body.find("\"success\"");
-  if (success == std::string_view::npos) return bad("not a cfssl response");
-  size_t value = body.find_first_not_of(" \t\r\n:", success + 9);
-  bool ok = value != std::string_view::npos && body.substr(value, 4) == "true";
-  if (!ok) {
-    std::string message;
-    size_t errors = body.find("\"errors\"");
-    if (errors != std::string_view::npos && find_json_string(body, "message", errors, &message)) {
-      return bad("cfssl refused: " + message);
+  std::string why;
+  auto answer = parse_json(body, &why);
+  if (!answer.ok()) return bad("not a cfssl response: " + why);
+  const JsonValue* success = answer->find("success");
+  if (success == nullptr || success->type() != JsonValue::Type::kBool) {
+    return bad("not a cfssl response");
+  }
+  if (!success->boolean()) {
+    const JsonValue* errors = answer->find("errors");
+    if (errors != nullptr && errors->is_array() && !errors->items().empty() &&
+        !errors->items()[0].string_at("message").empty()) {
+      return bad("cfssl refused: " + std::string(errors->items()[0].string_at("message")));
     }
     return bad("cfssl refused the request");
   }
-  size_t result = body.find("\"result\"");
-  std::string cert;
-  if (result == std::string_view::npos || !find_json_string(body, "certificate", result, &cert)) {
-    return bad("cfssl response has no result.certificate");
-  }
+  const JsonValue* result = answer->find("result");
+  std::string cert(result != nullptr ? result->string_at("certificate") : "");
+  if (cert.empty()) return bad("cfssl response has no result.certificate");
   if (cert.find("-----BEGIN CERTIFICATE-----") == std::string::npos) {
     return bad("cfssl result.certificate is not PEM");
   }

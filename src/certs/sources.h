@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "ringside/config.h"
@@ -91,6 +92,23 @@ struct IssuingOptions {
   std::string reuse_trust_pem;
 };
 
+// The issuing sources' shared part: storing what was published in --cert-dir, and reusing
+// it on restart.
+class IssuingSource : public CertificateSource {
+ public:
+  explicit IssuingSource(IssuingOptions options) : options_(std::move(options)) {}
+  bool scheduled() const override { return true; }
+  // Stores key.pem (0600) then cert.pem (0644) in --cert-dir, when there is one.
+  void installed(const tls::Identity& identity) override;
+
+ protected:
+  // A certificate stored in --cert-dir by an earlier run, if it is valid for this service
+  // and not yet due for renewal.
+  bool reuse_stored(tls::Identity* out);
+
+  IssuingOptions options_;
+};
+
 // --ca-cert/--ca-key: issues leaves itself (the CA files are read on every issue, so they
 // may be replaced too).
 std::unique_ptr<CertificateSource> make_local_issuer(std::string ca_cert_path,
@@ -109,13 +127,16 @@ struct RemoteCaOptions {
 };
 std::unique_ptr<CertificateSource> make_remote_ca(RemoteCaOptions remote, IssuingOptions options);
 
-// A blocking HTTP/1.1 POST (Connection: close) over TCP or, for an https URL, TLS with
+// A blocking HTTP/1.1 request (Connection: close) over TCP or, for an https URL, TLS with
 // tls's context; the response goes through the project's own HTTP/1.1 parser, with the
-// strictness any upstream meets. For the remote CA, off the workers.
+// strictness any upstream meets. For the remote CA and ACME, off the workers.
 struct HttpResponse {
   int status = 0;
   std::string body;
   int64_t retry_after_s = -1;  // Retry-After (delta-seconds or HTTP-date); -1 when absent
+  std::vector<std::pair<std::string, std::string>> fields;  // the response's header fields
+  // The first field of that name (case-insensitive); empty when absent.
+  std::string_view field(std::string_view name) const;
 };
 struct HttpUrl {
   bool https = false;
@@ -128,17 +149,31 @@ bool parse_http_url(std::string_view url, HttpUrl* out, std::string* detail);
 struct CaTls {
   std::shared_ptr<const tls::TlsContext> context;  // one WOLFSSL_CTX (index 0)
 };
-Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type,
-                               std::string_view body, const CaTls* tls,
-                               std::chrono::milliseconds timeout, std::string* detail);
+// method "GET" sends no body (content_type and body are ignored).
+Result<HttpResponse> http_request(std::string_view method, const HttpUrl& url,
+                                  std::string_view content_type, std::string_view body,
+                                  const CaTls* tls, std::chrono::milliseconds timeout,
+                                  std::string* detail);
+inline Result<HttpResponse> http_post(const HttpUrl& url, std::string_view content_type,
+                                      std::string_view body, const CaTls* tls,
+                                      std::chrono::milliseconds timeout, std::string* detail) {
+  return http_request("POST", url, content_type, body, tls, timeout, detail);
+}
+// A client context for a CA server (one WOLFSSL_CTX): trust_path's CAs, and a client
+// certificate when client_cert_path is not empty. why: "--ca-trust PATH: reason", ...
+bool make_ca_tls(const std::string& trust_path, const std::string& client_cert_path,
+                 const std::string& client_key_path, CaTls* tls, std::string* why);
 
 // cfssl's sign API: the request body, and the certificate from a response (or why not).
 std::string cfssl_sign_request(std::string_view csr_pem, std::string_view profile);
 // cfssl's authsign body for a sign request: {"token": base64(HMAC-SHA256(key, request)),
 // "request": base64(request)}, key being the raw bytes of cfssl's hex auth key.
 std::string cfssl_authsign_request(std::string_view request, std::string_view key);
+// base64 (RFC 4648 4, padded) or, with url, base64url without padding (RFC 7515 2).
+std::string base64_encode(std::string_view bytes, bool url = false);
 // Reads cfssl's hex auth key from a file (surrounding whitespace ignored) as raw bytes.
 bool read_auth_key(const std::string& path, std::string* key, std::string* detail);
+// The response goes through the strict JSON reader (ringside/json.h).
 Result<std::string> parse_cfssl_sign_response(std::string_view body, std::string* detail);
 
 }  // namespace ringside::certs

@@ -42,6 +42,7 @@ struct RawOptions {
   std::string cert, key, trust;
   std::string ca_cert, ca_key, cert_dir, key_type, cert_lifetime, cert_renew_after, ca_url;
   std::string cert_renew_jitter, ca_trust, ca_client_cert, ca_client_key, ca_auth_key;
+  std::string acme_directory, acme_http_port;
   std::string admin;
   bool admin_allow_remote = false;
   std::string threads, cpus;
@@ -208,7 +209,15 @@ void describe_options(RawOptions& raw, po::options_description& all) {
        "private key of --ca-client-cert")  //
       ("ca-auth-key", po::value(&raw.ca_auth_key)->value_name("FILE"),
        "cfssl auth key (hex, as in cfssl's auth_keys; the file must not be readable by "
-       "others): requests go to /api/v1/cfssl/authsign with an HMAC of each request");
+       "others): requests go to /api/v1/cfssl/authsign with an HMAC of each request")  //
+      ("acme-directory", po::value(&raw.acme_directory)->value_name("URL"),
+       "ACME (RFC 8555) CA: its directory, https://HOST:PORT/PATH, verified with --ca-trust; "
+       "needs --cert-dir (the account key is kept there, 0600) and --service-name (the "
+       "name ordered). Challenge: http-01 with --acme-http-port, else tls-alpn-01 on the "
+       "ingress listeners")  //
+      ("acme-http-port", po::value(&raw.acme_http_port)->value_name("[ADDRESS:]PORT"),
+       "answer ACME http-01 challenges (/.well-known/acme-challenge/TOKEN) on this "
+       "plaintext port (bare PORT: all addresses)");
 
   po::options_description timeouts("Timeouts (DURATION: 250ms, 5s, 2m, 1h, 7d; bare = seconds)",
                                    kHelpWidth, kHelpWidth / 2);
@@ -1186,11 +1195,44 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
   const bool files_source = !raw.cert.empty();
   const bool issuer_source = !raw.ca_cert.empty();
   const bool remote_source = !raw.ca_url.empty();
+  const bool acme_source = !raw.acme_directory.empty();
+  if (acme_source && (issuer_source || remote_source || files_source)) {
+    fail("acme-directory", raw.acme_directory,
+         "is a certificate source of its own: not with --ca-url, --ca-cert or --cert");
+  }
   if (files_source + issuer_source + remote_source > 1) {
     fail("give one certificate source: --cert/--key, --ca-cert/--ca-key or --ca-url");
   }
-  if (!raw.cert_dir.empty() && !issuer_source && !remote_source) {
-    fail("--cert-dir holds issued certificates: it needs --ca-cert/--ca-key or --ca-url");
+  if (!raw.cert_dir.empty() && !issuer_source && !remote_source && !acme_source) {
+    fail(
+        "--cert-dir holds issued certificates: it needs --ca-cert/--ca-key, --ca-url or "
+        "--acme-directory");
+  }
+  if (acme_source) {
+    if (raw.acme_directory.rfind("https://", 0) != 0) {
+      fail("acme-directory", raw.acme_directory, "not an https:// URL");
+    }
+    if (raw.ca_trust.empty()) {
+      fail("acme-directory", raw.acme_directory,
+           "needs --ca-trust (the CAs the ACME server's certificate chains to)");
+    }
+    if (raw.cert_dir.empty()) {
+      fail("acme-directory", raw.acme_directory,
+           "needs --cert-dir (where the ACME account key is kept)");
+    }
+    check_readable_file("ca-trust", raw.ca_trust);
+    config.acme_directory = raw.acme_directory;
+  }
+  if (!raw.acme_http_port.empty()) {
+    if (!acme_source) fail("--acme-http-port is for ACME: it needs --acme-directory");
+    std::string address = raw.acme_http_port.find(':') == std::string::npos
+                              ? "0.0.0.0:" + raw.acme_http_port
+                              : raw.acme_http_port;
+    auto parsed = SocketAddress::parse_numeric(address);
+    if (!parsed.ok() || parsed->port() == 0) {
+      fail("acme-http-port", raw.acme_http_port, "not [ADDRESS:]PORT with a port from 1");
+    }
+    config.acme_http_address = parsed->to_string();
   }
   check_readable_file("cert", raw.cert);
   check_readable_file("key", raw.key);
@@ -1208,6 +1250,7 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
         {"ca-client-key", raw.ca_client_key},
         {"ca-auth-key", raw.ca_auth_key}}) {
     if (value.empty()) continue;
+    if (acme_source && std::string_view(flag) == "ca-trust") continue;
     if (!remote_source) fail(std::string("--") + flag + " is for a remote CA: it needs --ca-url");
     check_readable_file(flag, value);
   }
@@ -1216,7 +1259,7 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
     fail("ca-url", raw.ca_url,
          "an https:// CA needs --ca-trust (the CAs its server certificate chains to)");
   }
-  if (!https_ca && (!raw.ca_trust.empty() || !raw.ca_client_cert.empty())) {
+  if (!https_ca && ((!raw.ca_trust.empty() && !acme_source) || !raw.ca_client_cert.empty())) {
     fail("--ca-trust and --ca-client-cert are for an https:// --ca-url");
   }
   if (raw.ca_client_cert.empty() != raw.ca_client_key.empty()) {
@@ -1248,7 +1291,7 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
   }
   config.cert_renew_jitter_percent =
       static_cast<unsigned>(number_or_fail("cert-renew-jitter", raw.cert_renew_jitter, 0, 90));
-  if ((issuer_source || remote_source) && config.service_name.empty()) {
+  if ((issuer_source || remote_source || acme_source) && config.service_name.empty()) {
     fail("issuing certificates needs --service-name (the SAN they carry)");
   }
 
@@ -1258,9 +1301,10 @@ void build_config(const RawOptions& raw, const po::variables_map& vm, Config& co
     const std::string& spec = specs[i];
     const std::string flag = listener.kind == ListenerKind::kIngress ? "ingress" : "egress";
     if (listener.kind == ListenerKind::kIngress) {
-      if (!files_source && !issuer_source && !remote_source) {
+      if (!files_source && !issuer_source && !remote_source && !acme_source) {
         fail(flag, spec,
-             "needs a certificate: give --cert and --key, --ca-cert and --ca-key, or --ca-url");
+             "needs a certificate: give --cert and --key, --ca-cert and --ca-key, --ca-url or "
+             "--acme-directory");
       }
       if (config.service_name.empty()) {
         fail(flag, spec, "needs --service-name (the name clients verify)");

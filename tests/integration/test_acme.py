@@ -1,0 +1,237 @@
+"""ACME (RFC 8555) against a real pebble, the Let's Encrypt project's test server, with
+its challenge validation on (PEBBLE_VA_ALWAYS_VALID unset; PEBBLE_VA_NOSLEEP=1 only skips
+its artificial delays). Pebble resolves the service name through a dnsmasq started here
+on a loopback address, and validates by connecting to 127.0.0.1 on the ports ringside
+answers on: --acme-http-port for http-01, the ingress listener for tls-alpn-01.
+
+The sidecar gets a certificate, serves it (openssl s_client -CAfile pebble's root,
+fetched from pebble's management interface), renews it with no failed request, and
+keeps it when an order fails its challenge; bad flags exit 2 naming the flag.
+
+Every wait is for a condition with a deadline; every process is stopped by the harness."""
+
+import json
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import threading
+import time
+import urllib.request
+
+import harness
+from harness import LOOPBACK, SERVICE
+from test_rotation import EchoTraffic, RotationCase
+
+DEADLINE_S = 30
+
+
+def free_udp_port():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((LOOPBACK, 0))
+        return s.getsockname()[1]
+
+
+def port_free(port):
+    """Whether a listener could bind port now (SO_REUSEADDR, as ringside binds)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((LOOPBACK, port))
+            return True
+        except OSError:
+            return False
+
+
+def port_open(port):
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class TlsTraffic(EchoTraffic):
+    """EchoTraffic over TLS to an ingress: a new connection (full handshake) each time, so
+    each meets the certificate served at that moment."""
+
+    def __init__(self, port, ca_file, threads=2):
+        self.ca_file = ca_file
+        super().__init__(port, threads)
+
+    def _run(self):
+        while not self._stop.is_set():
+            try:
+                got = harness.tls_echo(self.port, self.ca_file, b"y" * 500, timeout=10)
+                if got != b"y" * 500:
+                    self.failures.append(f"short answer: {len(got)} bytes")
+            except (OSError, ssl.SSLError) as e:
+                self.failures.append(str(e))
+            self.requests += 1
+            time.sleep(0.02)
+
+
+class AcmeCase(RotationCase):
+    """RotationCase gives served_serial (openssl s_client) and certs_json."""
+
+    def setUp(self):
+        super().setUp()
+        self.pebble = harness.require_tool("pebble")
+        self.dnsmasq = harness.require_tool("dnsmasq")
+        # Pebble's own HTTPS certificate, from a CA of its own (--ca-trust).
+        server_ca = self.pki.ca(label="pebble-server-ca")
+        self.pebble_cert, self.pebble_key = self.pki.issue(server_ca, ["localhost"],
+                                                           label="pebble-server")
+        self.ca_trust = os.path.join(server_ca, "ca.pem")
+        # The name pebble validates resolves to 127.0.0.1.
+        dns_port = free_udp_port()
+        dns = self.start("dnsmasq", [
+            self.dnsmasq, "--no-daemon", "--keep-in-foreground", f"--port={dns_port}",
+            f"--listen-address={LOOPBACK}", "--bind-interfaces", "--no-resolv", "--no-hosts",
+            "--conf-file=/dev/null", f"--address=/{SERVICE}/{LOOPBACK}",
+            f"--user={os.getenv('USER') or 'root'}", "--pid-file="])
+        if not harness.wait_until(lambda: dns.poll() is not None or "started" in dns.stderr_text(),
+                                  timeout=10) or dns.poll() is not None:
+            self.fail_with_diag("dnsmasq did not start")
+        self.dns = f"{LOOPBACK}:{dns_port}"
+        self.http_port = harness.free_port()
+        self.ingress_port = harness.free_port()
+
+    def start_pebble(self, http_port=None, tls_port=None, env=None):
+        self.acme_port, self.mgmt_port = harness.free_port(), harness.free_port()
+        config = os.path.join(self.workdir, "pebble.json")
+        with open(config, "w") as f:
+            json.dump({"pebble": {
+                "listenAddress": f"{LOOPBACK}:{self.acme_port}",
+                "managementListenAddress": f"{LOOPBACK}:{self.mgmt_port}",
+                "certificate": self.pebble_cert, "privateKey": self.pebble_key,
+                "httpPort": http_port or self.http_port,
+                "tlsPort": tls_port or self.ingress_port,
+                "ocspResponderURL": "", "externalAccountBindingRequired": False}}, f)
+        environment = dict(os.environ, PEBBLE_VA_NOSLEEP="1", **(env or {}))
+        environment.pop("PEBBLE_VA_ALWAYS_VALID", None)
+        proc = self.start("pebble", [self.pebble, "-config", config, "-dnsserver", self.dns],
+                          env=environment)
+        if not harness.wait_until(lambda: proc.poll() is not None or
+                                  (port_open(self.acme_port) and port_open(self.mgmt_port)),
+                                  timeout=15) or proc.poll() is not None:
+            self.fail_with_diag("pebble did not start")
+        # The root pebble issues from (it makes a new one each start).
+        context = ssl.create_default_context(cafile=self.ca_trust)
+        with urllib.request.urlopen(f"https://localhost:{self.mgmt_port}/roots/0",
+                                    context=context, timeout=10) as answer:
+            root = answer.read()
+        self.root = os.path.join(self.workdir, "pebble-root.pem")
+        with open(self.root, "wb") as f:
+            f.write(root)
+        self.directory = f"https://localhost:{self.acme_port}/dir"
+        return proc
+
+    def start_sidecar(self, http01=True, renew="1h", wait_ready=True, extra=(), name="sidecar"):
+        app = self.start_recording_app(echo=True)
+        self.cert_dir = os.path.join(self.workdir, "certs")
+        os.makedirs(self.cert_dir, exist_ok=True)
+        args = ["--service-name", SERVICE,
+                "--ingress", f"{LOOPBACK}:{self.ingress_port}={LOOPBACK}:{app.port}",
+                "--acme-directory", self.directory, "--ca-trust", self.ca_trust,
+                "--cert-dir", self.cert_dir, "--trust", self.root,
+                "--cert-lifetime", "2h", "--cert-renew-after", renew,
+                "--cert-renew-jitter", "0", *extra]
+        if http01:
+            args += ["--acme-http-port", f"{LOOPBACK}:{self.http_port}"]
+        proc = self.start_ringside(args, name=name, wait_ready=False)
+        if wait_ready and not harness.wait_until(
+                lambda: proc.poll() is not None or proc.ready_status() == 200,
+                timeout=DEADLINE_S):
+            self.fail_with_diag("the sidecar did not become ready with an ACME certificate")
+        if proc.poll() is not None:
+            self.fail_with_diag("the sidecar exited")
+        return proc
+
+    def served_serial(self):
+        return super().served_serial(self.ingress_port, ca=self.root)
+
+    def issues_serves_and_renews(self, http01):
+        self.start_pebble()
+        proc = self.start_sidecar(http01=http01, renew="6s")
+        first = self.served_serial()
+        self.assertIsNotNone(first, "openssl s_client -CAfile pebble-root failed" + self.diag())
+        key = os.path.join(self.cert_dir, "acme-account-key.pem")
+        self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
+        self.assertEqual(self.certs_json(proc)["source"], "acme")
+        traffic = TlsTraffic(self.ingress_port, self.root)
+        try:
+            renewed = harness.wait_until(
+                lambda: proc.stat("ringside_cert_rotations_total") >= 1, timeout=DEADLINE_S)
+            self.assertTrue(renewed, "no renewal through ACME" + self.diag())
+            second = harness.wait_until(
+                lambda: (lambda s: s if s and s != first else None)(self.served_serial()),
+                timeout=DEADLINE_S)
+            self.assertIsNotNone(second, "the renewed certificate is not served" + self.diag())
+        finally:
+            traffic.stop()
+        self.assertGreater(traffic.requests, 0)
+        self.assertEqual(traffic.failures, [], self.diag())
+        self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0, self.diag())
+        return proc
+
+
+class Http01Test(AcmeCase):
+    def test_issues_serves_and_renews_through_http01(self):
+        proc = self.issues_serves_and_renews(http01=True)
+        self.assertIn("answering http-01 challenges", proc.stderr_text())
+
+    def test_a_failed_challenge_is_refused_counted_and_the_certificate_kept(self):
+        # No reuse of a valid authorization: every order meets a challenge.
+        self.start_pebble(env={"PEBBLE_AUTHZREUSE": "0"})
+        proc = self.start_sidecar(http01=True)
+        first = self.served_serial()
+        self.assertIsNotNone(first, self.diag())
+        proc.signal(signal.SIGTERM)
+        self.assertIsNotNone(proc.wait(timeout=DEADLINE_S), "the sidecar did not stop")
+        # A killed io_uring process's sockets close a moment after it is reaped.
+        self.assertTrue(harness.wait_until(lambda: port_free(self.ingress_port),
+                                           timeout=DEADLINE_S), "the ingress port stays bound")
+        # Restarted with the stored certificate, answering http-01 on a port pebble does
+        # not ask: the next order's challenge fails.
+        self.http_port = harness.free_port()
+        proc = self.start_sidecar(http01=True, renew="3s", name="sidecar-again")
+        self.assertIn("reusing the certificate", proc.stderr_text())
+        self.assertTrue(harness.wait_until(
+            lambda: proc.stat("ringside_cert_rotations_failed_total") >= 1, timeout=DEADLINE_S),
+            "no failure counted" + self.diag())
+        self.assertTrue(harness.wait_until(
+            lambda: "challenge failed" in proc.stderr_text(), timeout=DEADLINE_S), self.diag())
+        self.assertIn("challenge failed", self.certs_json(proc)["last_error"]["reason"])
+        self.assertIn("keeping the current certificate", proc.stderr_text())
+        self.assertEqual(self.served_serial(), first, "the certificate was not kept")
+        self.assertEqual(proc.stat("ringside_cert_rotations_total"), 0)
+
+
+class FlagsTest(AcmeCase):
+    def test_bad_flags_exit_2_naming_the_flag(self):
+        base = [harness.binary("ringside"), "--service-name", SERVICE, "--ingress",
+                f"{LOOPBACK}:{harness.free_port()}={LOOPBACK}:9", "--cert-dir", self.workdir]
+        directory = "https://localhost:14000/dir"
+        for args, says in (
+                (["--acme-directory", "http://localhost:14000/dir", "--ca-trust", self.ca_trust],
+                 "--acme-directory"),
+                (["--acme-directory", directory], "needs --ca-trust"),
+                (["--acme-directory", directory, "--ca-trust", self.ca_trust,
+                  "--ca-url", "https://localhost:1"], "--acme-directory"),
+                (["--acme-directory", directory, "--ca-trust", self.ca_trust,
+                  "--ca-cert", self.ca, "--ca-key", os.path.join(self.ca_dir, "ca.key")],
+                 "--acme-directory"),
+                (["--ca-cert", self.ca, "--ca-key", os.path.join(self.ca_dir, "ca.key"),
+                  "--acme-http-port", "5002"], "--acme-http-port"),
+                (["--acme-directory", directory, "--ca-trust", self.ca_trust,
+                  "--acme-http-port", "99999"], "--acme-http-port")):
+            done = subprocess.run(base + args, capture_output=True, timeout=20)
+            self.assertEqual(done.returncode, 2, (args, done.stderr))
+            self.assertIn(says.encode(), done.stderr, args)
+            self.assertEqual(done.stderr.count(b"\n"), 1, done.stderr)
+
+
+if __name__ == "__main__":
+    harness.main()
