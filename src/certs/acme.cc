@@ -525,9 +525,9 @@ class AcmeSource final : public IssuingSource {
     // second would be refused as not yet valid. Up to a minute early is waited out.
     if (auto leaf = tls::inspect_certificate(out->cert_chain_pem, why); leaf.ok()) {
       int64_t early = leaf->not_before - unix_now();
-      if (early > 0 && early <= 60) {
+      if (early >= 0 && early <= 60) {
         std::this_thread::sleep_until(
-            std::chrono::system_clock::time_point(std::chrono::seconds(leaf->not_before)));
+            std::chrono::system_clock::time_point(std::chrono::seconds(leaf->not_before + 1)));
       }
     }
     out->key_pem = std::move(*key);

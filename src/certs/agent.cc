@@ -262,7 +262,7 @@ class RotationAgent::Impl {
   // ---- one attempt ----------------------------------------------------------------------
 
   AttemptResult attempt(bool renew, bool initial, std::string* why) {
-    const int64_t now = unix_now();
+    int64_t now = unix_now();
 
     // The trust bundle: a new one is adopted only if it is sound.
     std::string trust = current_trust_;
@@ -303,6 +303,8 @@ class RotationAgent::Impl {
       }
       identity = std::move(*obtained);
       have_identity = true;
+      // A remote CA may take seconds: validate, and count the schedule, from its answer.
+      now = unix_now();
     }
     tls::CertInfo info;
     if (have_identity) {

@@ -27,10 +27,16 @@ from test_rotation import EchoTraffic, RotationCase
 DEADLINE_S = 30
 
 
-def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((LOOPBACK, 0))
-        return s.getsockname()[1]
+def free_dns_port():
+    """A port free for both UDP and TCP on LOOPBACK a moment ago."""
+    while True:
+        port = harness.free_port()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                s.bind((LOOPBACK, port))
+                return port
+            except OSError:
+                continue
 
 
 def port_free(port):
@@ -84,15 +90,20 @@ class AcmeCase(RotationCase):
         self.pebble_cert, self.pebble_key = self.pki.issue(server_ca, ["localhost"],
                                                            label="pebble-server")
         self.ca_trust = os.path.join(server_ca, "ca.pem")
-        # The name pebble validates resolves to 127.0.0.1.
-        dns_port = free_udp_port()
-        dns = self.start("dnsmasq", [
-            self.dnsmasq, "--no-daemon", "--keep-in-foreground", f"--port={dns_port}",
-            f"--listen-address={LOOPBACK}", "--bind-interfaces", "--no-resolv", "--no-hosts",
-            "--conf-file=/dev/null", f"--address=/{SERVICE}/{LOOPBACK}",
-            f"--user={os.getenv('USER') or 'root'}", "--pid-file="])
-        if not harness.wait_until(lambda: dns.poll() is not None or "started" in dns.stderr_text(),
-                                  timeout=10) or dns.poll() is not None:
+        # The name pebble validates resolves to 127.0.0.1. dnsmasq binds UDP and TCP: a
+        # port free for both a moment ago can still be taken, so a few ports are tried.
+        for attempt in range(5):
+            dns_port = free_dns_port()
+            dns = self.start(f"dnsmasq-{attempt}", [
+                self.dnsmasq, "--no-daemon", "--keep-in-foreground", f"--port={dns_port}",
+                f"--listen-address={LOOPBACK}", "--bind-interfaces", "--no-resolv",
+                "--no-hosts", "--conf-file=/dev/null", f"--address=/{SERVICE}/{LOOPBACK}",
+                f"--user={os.getenv('USER') or 'root'}", "--pid-file="])
+            harness.wait_until(lambda: dns.poll() is not None or
+                               "started" in dns.stderr_text(), timeout=10)
+            if dns.poll() is None and "started" in dns.stderr_text():
+                break
+        else:
             self.fail_with_diag("dnsmasq did not start")
         self.dns = f"{LOOPBACK}:{dns_port}"
         self.http_port = harness.free_port()
