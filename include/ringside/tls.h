@@ -131,6 +131,25 @@ class TlsContext {
   std::shared_ptr<void> ticket_key_;
 };
 
+// ACME tls-alpn-01 (RFC 8737): while a challenge is set, a server session whose ClientHello
+// offers ALPN "acme-tls/1" with SNI `name` answers with this self-signed certificate
+// (carrying the acmeIdentifier extension) instead of the context's, negotiates
+// "acme-tls/1", and reports acme_challenge() once the handshake is done: the connection
+// then ends there. Set and cleared by the ACME certificate source (control thread); a
+// session reads it when it is created. nullptr clears it.
+class TlsContext;
+struct AcmeTlsAlpnChallenge {
+  std::string name;
+  std::string cert_pem, key_pem;
+  // A server context serving that certificate, for a listener that has no certificate of
+  // its own yet (the first one comes through this very challenge).
+  std::shared_ptr<const TlsContext> context;
+};
+void set_acme_tls_alpn_challenge(std::shared_ptr<const AcmeTlsAlpnChallenge> challenge);
+// Whether a challenge is set now (a relaxed read: for a listener without a certificate).
+bool acme_tls_alpn_challenge_active();
+inline constexpr std::string_view kAcmeTlsAlpnProtocol = "acme-tls/1";
+
 // What a session call did.
 enum class TlsStatus : uint8_t {
   kOk,        // done (handshake complete, or bytes moved)
@@ -212,6 +231,15 @@ class TlsSession {
 
   WOLFSSL* native() const { return ssl_; }
 
+  // Server, for a listener without a certificate yet: a session that answers only the
+  // current ACME tls-alpn-01 challenge (any other handshake fails); nullptr when there is
+  // none. It keeps the challenge's context alive.
+  static std::unique_ptr<TlsSession> for_acme_challenge(unsigned worker);
+
+  // Server: the handshake answered an ACME tls-alpn-01 challenge (see
+  // set_acme_tls_alpn_challenge): close the connection, relay nothing.
+  bool acme_challenge() const { return acme_challenge_; }
+
   // Server: check the client's verified leaf with check(arg, leaf, true) during the
   // handshake; with early, also the leaf as sent (check(arg, leaf, false)) before wolfSSL
   // checks any signature of its chain.
@@ -269,6 +297,14 @@ class TlsSession {
   // protocol version it offered, or to tell plaintext from TLS when a handshake fails.
   uint8_t peer_head_len_ = 0;
   uint8_t peer_head_[11] = {};
+  bool acme_challenge_ = false;
+  bool acme_only_ = false;  // for_acme_challenge(): nothing else may complete
+  // Server, only while an ACME tls-alpn-01 challenge is set: the challenge and the
+  // ClientHello record collected as wolfSSL reads it (see on_recv).
+  struct AcmeProbe;
+  std::unique_ptr<AcmeProbe> acme_probe_;
+  std::shared_ptr<const AcmeTlsAlpnChallenge> acme_only_challenge_;
+  void probe_acme_hello(const uint8_t* data, size_t len);
   ErrorKind error_kind_ = ErrorKind::kTls;
   std::string error_detail_;
   std::string verify_name_;  // client: the DNS SAN the peer must carry

@@ -1,7 +1,9 @@
 #include "certs/acme.h"
 
 #include <algorithm>
+#include <ctime>
 #include <thread>
+#include <utility>
 
 // clang-format off
 #include <wolfssl/options.h>
@@ -114,23 +116,13 @@ Result<std::string> AcmeAccountKey::sign(std::string_view url, std::string_view 
   std::string header = "{\"alg\":\"ES256\",";
   header += kid.empty() ? "\"jwk\":" + jwk_ : "\"kid\":\"" + json_escape(kid) + "\"";
   header += ",\"nonce\":\"" + json_escape(nonce) + "\",\"url\":\"" + json_escape(url) + "\"}";
-  std::string signing_input = base64url(header) + "." + base64url(payload);
-  std::string digest = sha256_bytes(signing_input);
-  WC_RNG rng;
-  if (wc_InitRng(&rng) != 0) {
-    *detail = "JWS: no random generator";
-    return acme_error();
-  }
-  byte der[80];
-  word32 der_len = sizeof(der);
-  int ret = wc_ecc_sign_hash(reinterpret_cast<const byte*>(digest.data()),
-                             static_cast<word32>(digest.size()), der, &der_len, &rng,
-                             static_cast<ecc_key*>(key_.get()));
-  wc_FreeRng(&rng);
+  auto der = sign_der(base64url(header) + "." + base64url(payload), detail);
+  if (!der.ok()) return der;
   byte r[32], s[32];
   word32 r_len = sizeof(r), s_len = sizeof(s);
-  if (ret != 0 || wc_ecc_sig_to_rs(der, der_len, r, &r_len, s, &s_len) != 0) {
-    *detail = "JWS: ES256 signing failed";
+  if (wc_ecc_sig_to_rs(reinterpret_cast<const byte*>(der->data()), static_cast<word32>(der->size()),
+                       r, &r_len, s, &s_len) != 0) {
+    *detail = "JWS: the ES256 signature does not decode";
     return acme_error();
   }
   // r and s as fixed 32-byte big-endian integers.
@@ -139,6 +131,104 @@ Result<std::string> AcmeAccountKey::sign(std::string_view url, std::string_view 
   std::copy(s, s + s_len, reinterpret_cast<byte*>(signature.data()) + 64 - s_len);
   return "{\"protected\":\"" + base64url(header) + "\",\"payload\":\"" + base64url(payload) +
          "\",\"signature\":\"" + base64url(signature) + "\"}";
+}
+
+Result<std::string> AcmeAccountKey::sign_der(std::string_view data, std::string* detail) const {
+  std::string digest = sha256_bytes(data);
+  WC_RNG rng;
+  if (wc_InitRng(&rng) != 0) {
+    *detail = "no random generator";
+    return acme_error();
+  }
+  byte der[80];
+  word32 der_len = sizeof(der);
+  int ret = wc_ecc_sign_hash(reinterpret_cast<const byte*>(digest.data()),
+                             static_cast<word32>(digest.size()), der, &der_len, &rng,
+                             static_cast<ecc_key*>(key_.get()));
+  wc_FreeRng(&rng);
+  if (ret != 0) {
+    *detail = "ECDSA signing failed";
+    return acme_error();
+  }
+  return std::string(reinterpret_cast<const char*>(der), der_len);
+}
+
+std::string AcmeAccountKey::public_key_der() const {
+  byte der[128];
+  int n = wc_EccPublicKeyToDer(static_cast<ecc_key*>(key_.get()), der, sizeof(der), 1);
+  return n > 0 ? std::string(reinterpret_cast<const char*>(der), static_cast<size_t>(n))
+               : std::string();
+}
+
+namespace {
+
+// DER: tag, definite length, content.
+std::string der(uint8_t tag, std::string_view content) {
+  std::string out(1, static_cast<char>(tag));
+  size_t n = content.size();
+  if (n < 0x80) {
+    out += static_cast<char>(n);
+  } else {
+    std::string length;
+    for (; n != 0; n >>= 8) length.insert(length.begin(), static_cast<char>(n & 0xff));
+    out += static_cast<char>(0x80 | length.size());
+    out += length;
+  }
+  out.append(content);
+  return out;
+}
+
+// UTCTime (YYMMDDHHMMSSZ) from iso_time's "YYYY-MM-DDTHH:MM:SSZ".
+std::string utc_time(int64_t unix_seconds) {
+  std::string iso = iso_time(unix_seconds), out;
+  for (char c : iso.substr(2)) {
+    if (c != '-' && c != ':' && c != 'T') out += c;
+  }
+  return der(0x17, out);
+}
+
+}  // namespace
+
+Result<std::string> acme_tls_alpn_certificate(const AcmeAccountKey& key, std::string_view name,
+                                              std::string_view key_authorization,
+                                              std::string* detail) {
+  static constexpr char kEcdsaSha256[] = "\x06\x08\x2a\x86\x48\xce\x3d\x04\x03\x02";
+  static constexpr char kCommonName[] = "\x06\x03\x55\x04\x03";
+  static constexpr char kSubjectAltName[] = "\x06\x03\x55\x1d\x11";
+  static constexpr char kAcmeIdentifier[] = "\x06\x08\x2b\x06\x01\x05\x05\x07\x01\x1f";
+  const std::string algorithm = der(0x30, std::string_view(kEcdsaSha256, 10));
+  const std::string subject =
+      der(0x30, der(0x31, der(0x30, std::string(kCommonName, 5) + der(0x0c, name))));
+  std::string serial(16, '\0');
+  WC_RNG rng;
+  if (wc_InitRng(&rng) != 0 ||
+      wc_RNG_GenerateBlock(&rng, reinterpret_cast<byte*>(serial.data()), 16) != 0) {
+    *detail = "no random generator";
+    return acme_error();
+  }
+  wc_FreeRng(&rng);
+  serial[0] = static_cast<char>((serial[0] & 0x7f) | 0x40);  // positive, 16 bytes
+  const int64_t now = unix_now();
+  const std::string spki = key.public_key_der();
+  if (spki.empty()) {
+    *detail = "the public key does not encode";
+    return acme_error();
+  }
+  const std::string extensions = der(
+      0xa3,
+      der(0x30, der(0x30, std::string(kSubjectAltName, 5) + der(0x04, der(0x30, der(0x82, name)))) +
+                    der(0x30, std::string(kAcmeIdentifier, 10) + der(0x01, "\xff") +
+                                  der(0x04, der(0x04, sha256_bytes(key_authorization))))));
+  const std::string tbs =
+      der(0x30, der(0xa0, der(0x02, "\x02")) + der(0x02, serial) + algorithm + subject +
+                    der(0x30, utc_time(now - 3600) + utc_time(now + 7 * 86400)) + subject + spki +
+                    extensions);
+  auto signature = key.sign_der(tbs, detail);
+  if (!signature.ok()) return signature;
+  const std::string certificate =
+      der(0x30, tbs + algorithm + der(0x03, std::string(1, '\0') + *signature));
+  return tls::detail::der_to_pem(reinterpret_cast<const uint8_t*>(certificate.data()),
+                                 certificate.size(), CERT_TYPE);
 }
 
 std::string acme_key_authorization(std::string_view token, std::string_view thumbprint) {
@@ -365,9 +455,17 @@ class AcmeSource final : public IssuingSource {
     tls::Identity reused;
     if (initial && !renew && reuse_stored(&reused)) return reused;
     retry_after_ms_ = 0;
+    if (std::exchange(first_call_, false) && challenge_type() == "tls-alpn-01") {
+      // Called at start-up before the listeners serve: they are what answers.
+      *detail =
+          "acme: the first certificate is ordered through tls-alpn-01 once the ingress "
+          "listeners run";
+      return acme_error();
+    }
     std::string why;
     bool ok = issue(&reused, &why);
     challenges_.clear();
+    tls::set_acme_tls_alpn_challenge(nullptr);
     if (!ok) {
       *detail = "acme: " + why;
       return acme_error();
@@ -443,7 +541,31 @@ class AcmeSource final : public IssuingSource {
       return exchange.bad("the challenge has no valid token or url");
     }
     const std::string key_authorization = acme_key_authorization(token, account_key_->thumbprint());
-    if (challenge_type() == "http-01") {
+    if (challenge_type() == "tls-alpn-01") {
+      // Answered by the ingress listeners' TLS sessions, with a key of its own.
+      auto pem = generate_key(tls::KeyType::kEcdsaP256, why);
+      if (!pem.ok()) return false;
+      auto key = AcmeAccountKey::from_pem(*pem, why);
+      if (!key.ok()) return false;
+      auto cert = acme_tls_alpn_certificate(*key, options_.service_name, key_authorization, why);
+      if (!cert.ok()) return false;
+      auto challenge = std::make_shared<tls::AcmeTlsAlpnChallenge>(
+          tls::AcmeTlsAlpnChallenge{options_.service_name, std::move(*cert), std::move(*pem), {}});
+      // The context's own identity is a placeholder: every session of it swaps the
+      // challenge certificate in once the ClientHello asked for it (tls.cc), and one that
+      // did not ask fails. (Its critical acmeIdentifier extension, unknown to wolfSSL's
+      // certificate parser, would not pass TlsContext::create's checks.)
+      CaOptions placeholder_options;
+      placeholder_options.common_name = options_.service_name;
+      placeholder_options.lifetime = std::chrono::hours(24);
+      auto placeholder = create_ca(placeholder_options, why);
+      if (!placeholder.ok()) return exchange.bad("tls-alpn-01 context: " + *why);
+      auto context =
+          tls::TlsContext::create(tls::ContextOptions{}, &*placeholder, acme_.workers, why);
+      if (!context.ok()) return exchange.bad("tls-alpn-01 context: " + *why);
+      challenge->context = std::move(*context);
+      tls::set_acme_tls_alpn_challenge(std::move(challenge));
+    } else {
       challenges_.set_http01(token, key_authorization);
       const std::string path = std::string(kChallengePath) + token;
       http_server_->route(
@@ -470,7 +592,6 @@ class AcmeSource final : public IssuingSource {
         }
       }
     }
-    (void)why;
     return exchange.bad("authorization " + std::string(authz.string_at("status")) + ", " + reason);
   }
 
@@ -535,6 +656,7 @@ class AcmeSource final : public IssuingSource {
   }
 
   AcmeOptions acme_;
+  bool first_call_ = true;
   std::unique_ptr<AcmeAccountKey> account_key_;
   std::string account_url_;
   int64_t retry_after_ms_ = 0;

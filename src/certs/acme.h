@@ -27,7 +27,8 @@ std::string sha256_bytes(std::string_view bytes);
 // The DER inside the first PEM block of text ("-----BEGIN ...-----").
 bool pem_body_der(std::string_view pem, std::string* der);
 
-// An ACME account key: ECDSA P-256, signing with ES256.
+// An ACME account key: ECDSA P-256, signing with ES256. (Also the tls-alpn-01
+// certificate's key.)
 class AcmeAccountKey {
  public:
   // From an "EC PRIVATE KEY" PEM; P-256 only.
@@ -42,11 +43,22 @@ class AcmeAccountKey {
   // POST-as-GET. The signature is r || s, 32 bytes each (RFC 7518 3.4).
   Result<std::string> sign(std::string_view url, std::string_view nonce, std::string_view kid,
                            std::string_view payload, std::string* detail) const;
+  // An ECDSA signature (DER) of SHA-256(data), and the public key as a DER
+  // SubjectPublicKeyInfo: for the tls-alpn-01 certificate.
+  Result<std::string> sign_der(std::string_view data, std::string* detail) const;
+  std::string public_key_der() const;
 
  private:
   std::shared_ptr<void> key_;  // ecc_key
   std::string jwk_;
 };
+
+// The tls-alpn-01 certificate (RFC 8737 3), PEM: self-signed by key, valid from an hour
+// ago for a week, dNSName SAN = name and the critical id-pe-acmeIdentifier extension
+// (1.3.6.1.5.5.7.1.31) holding OCTET STRING(SHA-256(key_authorization)).
+Result<std::string> acme_tls_alpn_certificate(const AcmeAccountKey& key, std::string_view name,
+                                              std::string_view key_authorization,
+                                              std::string* detail);
 
 // token "." thumbprint (RFC 8555 8.1).
 std::string acme_key_authorization(std::string_view token, std::string_view thumbprint);
@@ -73,6 +85,7 @@ struct AcmeOptions {
   std::chrono::milliseconds timeout{10000};  // one request
   // An order's whole exchange (authorizations, challenges, finalization) gets this long.
   std::chrono::milliseconds order_timeout{60000};
+  unsigned workers = 1;  // tls-alpn-01: the challenge context has one WOLFSSL_CTX per worker
 };
 
 // --acme-directory: an account key in --cert-dir (acme-account-key.pem, 0600; created

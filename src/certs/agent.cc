@@ -74,6 +74,7 @@ class RotationAgent::Impl {
       acme.trust_path = config.ca_trust_path;
       acme.http_address = config.acme_http_address;
       acme.timeout = tuning.ca_timeout;
+      acme.workers = workers_;
       source_ = make_acme_source(std::move(acme), issuing);
     }
     status_.source = source_ ? std::string(source_->name()) : "none";

@@ -125,9 +125,19 @@ void Worker::start_ingress(Connection* c) {
   ListenerRuntime& listener = listener_config(c);
   const TlsGeneration* generation = listener.tls->load();
   c->tls_generation = generation;
-  generation->hold(index_);  // released in release(), after the session is freed
-  c->down.tls =
-      std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kServer);
+  if (generation != nullptr) {
+    generation->hold(index_);  // released in release(), after the session is freed
+    c->down.tls =
+        std::make_unique<tls::TlsSession>(generation->context->ctx(index_), tls::Role::kServer);
+  } else {
+    // No certificate yet, but an ACME tls-alpn-01 validation may be under way (on_accept).
+    c->down.tls = tls::TlsSession::for_acme_challenge(index_);
+    if (!c->down.tls) {
+      lstats(c).cx_no_certificate.add();
+      abort(c);
+      return;
+    }
+  }
   if (c->down.tls->broken()) {
     lstats(c).tls_handshake_failure.add();
     RS_LOG_RATE_LIMITED(log::Level::kWarn, 1, "%s: cannot create a TLS session (out of memory)",
@@ -141,8 +151,9 @@ void Worker::start_ingress(Connection* c) {
     PeerAuth& auth = *c->auth;
     if (listener.config.authz.active()) auth.policy = &listener.config.authz;
     auth.xfcc_wanted = listener.xfcc;
-    const auto& own_uris = generation->context->cert().uri_sans;
-    if (!own_uris.empty()) auth.by = own_uris.front();
+    if (generation != nullptr && !generation->context->cert().uri_sans.empty()) {
+      auth.by = generation->context->cert().uri_sans.front();
+    }
     // An enforced allow-list refuses an identity before its certificate's signatures are
     // checked (the connection then costs what an unknown CA costs); audit mode and
     // header-only listeners decide on the verified leaf alone.
@@ -474,6 +485,16 @@ void Worker::process_input(Connection* c, Half& in, const uint8_t* data, size_t 
 
 void Worker::on_handshake_done(Connection* c, Half& half) {
   lstats(c).tls_handshake_success.add();
+  if (half.id == HalfId::kDown && half.tls && half.tls->acme_challenge()) {
+    // RFC 8737 3: the handshake is the whole answer to a tls-alpn-01 validation; the
+    // validator closes. What wolfSSL queued (TLS 1.2's Finished) leaves first.
+    RS_INFO("%s: answered an ACME tls-alpn-01 validation from %s",
+            listener_config(c).config.name.c_str(), peer_text(c->down.fd).c_str());
+    half.tls->shutdown();
+    half.shut_wanted = true;
+    flush(c, half);
+    return;
+  }
   if (c->auth && c->auth->policy != nullptr && half.id == HalfId::kDown &&
       !authorize_connection(c)) {
     return;
@@ -602,6 +623,10 @@ void Worker::on_handshake_failed(Connection* c, Half& half) {
 
 void Worker::on_eof(Connection* c, Half& in) {
   in.eof = true;
+  if (c->down.tls && c->down.tls->acme_challenge()) {
+    abort(c);  // the ACME validator closed after its handshake
+    return;
+  }
   Half& out = c->other(in);
   out.hold = false;
   if (c->state == ConnState::kConnecting && in.id == HalfId::kDown) {

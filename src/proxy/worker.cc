@@ -271,8 +271,14 @@ void Worker::on_accept(uint32_t listener, const Completion& completion) {
     // A TLS listener serves nothing before its first certificate or trust bundle is
     // published (a remote CA that has not answered since start-up): closed at once, so a
     // client fails fast instead of waiting in a handshake that cannot happen.
+    // (Except, on a TCP ingress, for an ACME tls-alpn-01 validation while the first
+    // certificate is being ordered: see start_ingress.)
+    const ListenerConfig& config = runtime_.listeners[listener].config;
+    const bool acme_validation = config.kind == ListenerKind::kIngress &&
+                                 config.protocol == Protocol::kTcp &&
+                                 tls::acme_tls_alpn_challenge_active();
     if (const ContextSlot* slot = runtime_.listeners[listener].tls;
-        slot != nullptr && slot->load() == nullptr) {
+        slot != nullptr && slot->load() == nullptr && !acme_validation) {
       (*listener_stats_)[listener].cx_no_certificate.add();
       ::close(fd);
       return;

@@ -13,6 +13,8 @@
 #include <wolfssl/wolfio.h>
 
 #include <array>
+#include <atomic>
+#include <cctype>
 #include <cstring>
 #include <mutex>
 #include <string>
@@ -510,6 +512,110 @@ TlsContext::~TlsContext() {
 // ---------------------------------------------------------------------------------------
 // TlsSession
 
+namespace {
+
+// The current ACME tls-alpn-01 challenge; acme_challenge_set spares sessions the
+// shared_ptr's lock while there is none (nearly always).
+std::atomic<bool> acme_challenge_set{false};
+std::shared_ptr<const AcmeTlsAlpnChallenge> acme_challenge_current;
+
+// Whether a complete ClientHello record offers ALPN "acme-tls/1" with SNI name.
+bool hello_asks_acme(std::string_view record, std::string_view name) {
+  size_t at = 5;  // record header
+  auto u8 = [&](size_t i) { return static_cast<uint8_t>(record[i]); };
+  auto u16 = [&](size_t i) { return static_cast<size_t>(u8(i) << 8 | u8(i + 1)); };
+  if (record.size() < at + 4 + 2 + 32 + 1 || u8(0) != 0x16 || u8(at) != 0x01) return false;
+  at += 4 + 2 + 32;  // handshake header, version, random
+  at += 1 + u8(at);  // session id
+  if (at + 2 > record.size()) return false;
+  at += 2 + u16(at);  // cipher suites
+  if (at + 1 > record.size()) return false;
+  at += 1 + u8(at);  // compression methods
+  if (at + 2 > record.size()) return false;
+  size_t end = std::min(record.size(), at + 2 + u16(at));
+  at += 2;
+  bool alpn = false, sni = false;
+  while (at + 4 <= end) {
+    size_t type = u16(at), len = u16(at + 2);
+    size_t body = at + 4;
+    if (body + len > end) return false;
+    if (type == 16 && len >= 2) {  // application_layer_protocol_negotiation
+      for (size_t p = body + 2; p < body + len && p + 1 + u8(p) <= body + len; p += 1 + u8(p)) {
+        if (record.substr(p + 1, u8(p)) == kAcmeTlsAlpnProtocol) alpn = true;
+      }
+    } else if (type == 0 && len >= 5 && u8(body + 2) == 0) {  // server_name: host_name
+      size_t host = u16(body + 3);
+      if (body + 5 + host <= body + len) {
+        std::string_view offered = record.substr(body + 5, host);
+        sni = offered.size() == name.size() &&
+              std::equal(offered.begin(), offered.end(), name.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) ==
+                       std::tolower(static_cast<unsigned char>(b));
+              });
+      }
+    }
+    at = body + len;
+  }
+  return alpn && sni;
+}
+
+}  // namespace
+
+void set_acme_tls_alpn_challenge(std::shared_ptr<const AcmeTlsAlpnChallenge> challenge) {
+  const bool set = challenge != nullptr;
+  std::atomic_store(&acme_challenge_current, std::move(challenge));
+  acme_challenge_set.store(set, std::memory_order_release);
+}
+
+bool acme_tls_alpn_challenge_active() { return acme_challenge_set.load(std::memory_order_relaxed); }
+
+std::unique_ptr<TlsSession> TlsSession::for_acme_challenge(unsigned worker) {
+  if (!acme_tls_alpn_challenge_active()) return nullptr;
+  auto challenge = std::atomic_load(&acme_challenge_current);
+  if (!challenge || !challenge->context || worker >= challenge->context->workers()) {
+    return nullptr;
+  }
+  auto session = std::make_unique<TlsSession>(challenge->context->ctx(worker), Role::kServer);
+  session->acme_only_ = true;
+  session->acme_only_challenge_ = std::move(challenge);
+  return session;
+}
+
+struct TlsSession::AcmeProbe {
+  std::shared_ptr<const AcmeTlsAlpnChallenge> challenge;
+  std::string record;
+};
+
+void TlsSession::probe_acme_hello(const uint8_t* data, size_t len) {
+  AcmeProbe& probe = *acme_probe_;
+  probe.record.append(reinterpret_cast<const char*>(data), len);
+  if (probe.record.size() < 5) return;
+  if (probe.record[0] != 0x16) {  // not a handshake record: not for us
+    acme_probe_.reset();
+    return;
+  }
+  const size_t want =
+      5 + (static_cast<uint8_t>(probe.record[3]) << 8 | static_cast<uint8_t>(probe.record[4]));
+  if (probe.record.size() < want) return;
+  // The whole first record has passed to wolfSSL, which parses it after this callback
+  // returns: the certificate and ALPN list set now are the ones it answers with.
+  const AcmeTlsAlpnChallenge& challenge = *probe.challenge;
+  if (hello_asks_acme(std::string_view(probe.record).substr(0, want), challenge.name) &&
+      wolfSSL_use_certificate_buffer(
+          ssl_, reinterpret_cast<const unsigned char*>(challenge.cert_pem.data()),
+          static_cast<long>(challenge.cert_pem.size()), WOLFSSL_FILETYPE_PEM) == WOLFSSL_SUCCESS &&
+      wolfSSL_use_PrivateKey_buffer(
+          ssl_, reinterpret_cast<const unsigned char*>(challenge.key_pem.data()),
+          static_cast<long>(challenge.key_pem.size()), WOLFSSL_FILETYPE_PEM) == WOLFSSL_SUCCESS) {
+    std::string protocol(kAcmeTlsAlpnProtocol);
+    if (wolfSSL_UseALPN(ssl_, protocol.data(), static_cast<unsigned>(protocol.size()),
+                        WOLFSSL_ALPN_FAILED_ON_MISMATCH) == WOLFSSL_SUCCESS) {
+      acme_challenge_ = true;
+    }
+  }
+  acme_probe_.reset();
+}
+
 TlsSession::TlsSession(WOLFSSL_CTX* ctx, Role role, std::string_view sni,
                        std::string_view verify_name, std::string_view verify_uri)
     : role_(role), verify_uri_(verify_uri) {
@@ -522,6 +628,10 @@ TlsSession::TlsSession(WOLFSSL_CTX* ctx, Role role, std::string_view sni,
   wolfSSL_SetIOWriteCtx(ssl_, this);
   // The verify callback finds this session (and the name it must check) here.
   wolfSSL_SetCertCbCtx(ssl_, this);
+  if (role == Role::kServer && acme_challenge_set.load(std::memory_order_acquire)) {
+    auto challenge = std::atomic_load(&acme_challenge_current);
+    if (challenge) acme_probe_ = std::make_unique<AcmeProbe>(AcmeProbe{std::move(challenge), {}});
+  }
   if (role == Role::kClient) {
     if (!sni.empty()) {
       wolfSSL_UseSNI(ssl_, WOLFSSL_SNI_HOST_NAME, sni.data(), static_cast<word16>(sni.size()));
@@ -558,6 +668,7 @@ int TlsSession::on_recv(char* buf, int sz) {
     std::memcpy(peer_head_ + peer_head_len_, in_ + in_off_, keep);
     peer_head_len_ = static_cast<uint8_t>(peer_head_len_ + keep);
   }
+  if (acme_probe_) probe_acme_hello(in_ + in_off_, n);
   in_off_ += n;
   return static_cast<int>(n);
 }
@@ -697,6 +808,12 @@ TlsStatus TlsSession::handshake() {
   }
   handshake_done_ = true;
   release_input_buffer();
+  if (acme_only_ && !acme_challenge_) {
+    failed_ = true;
+    error_kind_ = ErrorKind::kTls;
+    error_detail_ = "no certificate yet: only an ACME tls-alpn-01 validation is answered";
+    return TlsStatus::kError;
+  }
   return TlsStatus::kOk;
 }
 

@@ -135,6 +135,30 @@ TEST(AcmeTest, RefusesAnAccountKeyThatIsNotP256) {
   EXPECT_FALSE(AcmeAccountKey::from_pem("garbage", &detail).ok());
 }
 
+TEST(AcmeTest, TlsAlpnCertificateCarriesTheCriticalAcmeIdentifier) {
+  std::string detail, der;
+  auto pem = generate_key(tls::KeyType::kEcdsaP256, &detail);
+  ASSERT_TRUE(pem.ok()) << detail;
+  auto key = AcmeAccountKey::from_pem(*pem, &detail);
+  ASSERT_TRUE(key.ok()) << detail;
+  const std::string key_authorization = "token.thumbprint";
+  auto cert = acme_tls_alpn_certificate(*key, "app.example", key_authorization, &detail);
+  ASSERT_TRUE(cert.ok()) << detail;
+  ASSERT_TRUE(pem_body_der(*cert, &der));
+  // RFC 8737 3: id-pe-acmeIdentifier, critical, OCTET STRING (SHA-256 of the key
+  // authorization) inside the extension's OCTET STRING.
+  const std::string extension = std::string("\x06\x08\x2b\x06\x01\x05\x05\x07\x01\x1f", 10) +
+                                std::string("\x01\x01\xff\x04\x22\x04\x20", 7) +
+                                sha256_bytes(key_authorization);
+  EXPECT_NE(der.find(extension), std::string::npos);
+  // The dNSName SAN, and the key's own public key.
+  EXPECT_NE(der.find(std::string("\x82\x0b") + "app.example"), std::string::npos);
+  EXPECT_NE(der.find(key->public_key_der()), std::string::npos);
+  // wolfSSL's parser refuses the unknown critical extension: the TLS layer swaps the
+  // certificate into a session rather than building a context from it.
+  EXPECT_FALSE(tls::inspect_certificate(*cert, &detail).ok());
+}
+
 TEST(AcmeTest, PemBodyDer) {
   std::string detail, der;
   auto key = generate_key(tls::KeyType::kEcdsaP256, &detail);

@@ -171,6 +171,8 @@ class AcmeCase(RotationCase):
         key = os.path.join(self.cert_dir, "acme-account-key.pem")
         self.assertEqual(os.stat(key).st_mode & 0o777, 0o600)
         self.assertEqual(self.certs_json(proc)["source"], "acme")
+        # tls-alpn-01: the start-up attempt, before the listeners run, is counted.
+        failed = proc.stat("ringside_cert_rotations_failed_total")
         traffic = TlsTraffic(self.ingress_port, self.root)
         try:
             renewed = harness.wait_until(
@@ -184,7 +186,8 @@ class AcmeCase(RotationCase):
             traffic.stop()
         self.assertGreater(traffic.requests, 0)
         self.assertEqual(traffic.failures, [], self.diag())
-        self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), 0, self.diag())
+        self.assertEqual(proc.stat("ringside_cert_rotations_failed_total"), failed, self.diag())
+        self.assertEqual(failed, 0 if http01 else 1)
         return proc
 
 
@@ -218,6 +221,25 @@ class Http01Test(AcmeCase):
         self.assertIn("keeping the current certificate", proc.stderr_text())
         self.assertEqual(self.served_serial(), first, "the certificate was not kept")
         self.assertEqual(proc.stat("ringside_cert_rotations_total"), 0)
+
+
+class TlsAlpn01Test(AcmeCase):
+    def test_issues_serves_and_renews_through_tls_alpn01(self):
+        proc = self.issues_serves_and_renews(http01=False)
+        self.assertIn("answered an ACME tls-alpn-01 validation", proc.stderr_text())
+        self.assertNotIn("answering http-01", proc.stderr_text())
+
+
+    def test_a_failed_challenge_is_refused_and_counted(self):
+        # Pebble validates tls-alpn-01 on a port nobody serves.
+        self.start_pebble(tls_port=harness.free_port())
+        proc = self.start_sidecar(http01=False, wait_ready=False)
+        self.assertTrue(harness.wait_until(
+            lambda: "challenge failed" in proc.stderr_text(), timeout=DEADLINE_S), self.diag())
+        self.assertGreaterEqual(proc.stat("ringside_cert_rotations_failed_total"), 2)
+        self.assertIn("tls-alpn-01 challenge failed",
+                      self.certs_json(proc)["last_error"]["reason"])
+        self.assertEqual(proc.ready_status(), 503)
 
 
 class FlagsTest(AcmeCase):
