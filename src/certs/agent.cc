@@ -575,7 +575,8 @@ class RotationAgent::Impl {
     ++failures_in_series_;
     const int64_t delay_ms = retry_delay_ms(failures_in_series_, 1000, backoff_cap_ms_, uniform(),
                                             source_->retry_after_ms());
-    retry_at_ms_ = now_ms + delay_ms;
+    // From when the attempt ended: a CA's Retry-After counts from its answer.
+    retry_at_ms_ = std::max(now_ms, steady_now_ms()) + delay_ms;
     const std::string retry_in =
         delay_ms < 1000 ? std::to_string(delay_ms) + "ms" : human_seconds(delay_ms / 1000);
     int64_t left = status().cert.not_after - unix_now();

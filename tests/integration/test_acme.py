@@ -10,8 +10,10 @@ keeps it when an order fails its challenge; bad flags exit 2 naming the flag.
 
 Every wait is for a condition with a deadline; every process is stopped by the harness."""
 
+import http.server
 import json
 import os
+import shutil
 import signal
 import socket
 import ssl
@@ -22,7 +24,7 @@ import urllib.request
 
 import harness
 from harness import LOOPBACK, SERVICE
-from test_rotation import EchoTraffic, RotationCase
+from test_rotation import EchoTraffic, RotationCase, cert_serial
 
 DEADLINE_S = 30
 
@@ -240,6 +242,145 @@ class TlsAlpn01Test(AcmeCase):
         self.assertIn("tls-alpn-01 challenge failed",
                       self.certs_json(proc)["last_error"]["reason"])
         self.assertEqual(proc.ready_status(), 503)
+
+
+class FakeAcme:
+    """An HTTPS ACME server that speaks just enough of RFC 8555 to misbehave on purpose
+    (pebble cannot rate-limit or send garbage): `mode` picks the misbehaviour. Requests
+    are recorded as (time, method, path). JWS signatures are not checked."""
+
+    def __init__(self, cert, key):
+        self.mode, self.requests = "ratelimited", []
+        fake = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def answer(self, status, body=b"", content_type="application/json", headers=()):
+                self.send_response(status)
+                self.send_header("Replay-Nonce", f"nonce-{time.monotonic_ns()}")
+                self.send_header("Content-Type", content_type)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                fake.requests.append((time.monotonic(), "GET", self.path))
+                base = f"https://localhost:{fake.port}"
+                if self.path == "/dir":
+                    self.answer(200, json.dumps({"newNonce": base + "/nonce",
+                                                 "newAccount": base + "/account",
+                                                 "newOrder": base + "/order"}).encode())
+                else:
+                    self.answer(204)
+
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                fake.requests.append((time.monotonic(), "POST", self.path))
+                base = f"https://localhost:{fake.port}"
+                problem = "application/problem+json"
+                if self.path == "/account":
+                    self.answer(201, b'{"status":"valid"}', headers=[("Location", base + "/acct/1")])
+                elif self.path == "/order" and fake.mode == "ratelimited":
+                    self.answer(429, json.dumps({
+                        "type": "urn:ietf:params:acme:error:rateLimited",
+                        "detail": "too many new orders recently"}).encode(), problem,
+                        [("Retry-After", "2")])
+                elif self.path == "/order" and fake.mode == "garbage":
+                    self.answer(201, b'{"status": "pending", "authorizations": [',
+                                headers=[("Location", base + "/order/1")])
+                elif self.path == "/order":
+                    self.answer(201, json.dumps({
+                        "status": "pending", "authorizations": [base + "/authz/1"],
+                        "finalize": base + "/finalize/1"}).encode(),
+                        headers=[("Location", base + "/order/1")])
+                elif self.path == "/authz/1":
+                    polls = sum(1 for r in fake.requests if r[2] == "/authz/1")
+                    challenge = {"type": "http-01", "url": base + "/chall/1", "token": "tok-1",
+                                 "status": "pending"}
+                    if polls < 4:
+                        self.answer(200, json.dumps({"status": "pending",
+                                                     "challenges": [challenge]}).encode(),
+                                    headers=[("Retry-After", "1")])
+                    else:
+                        challenge["status"] = "invalid"
+                        challenge["error"] = {"type": "urn:ietf:params:acme:error:connection",
+                                              "detail": "nobody answered"}
+                        self.answer(200, json.dumps({"status": "invalid",
+                                                     "challenges": [challenge]}).encode())
+                elif self.path == "/chall/1":
+                    self.answer(200, b'{"status":"processing"}')
+                else:
+                    self.answer(404, b'{"type":"urn:ietf:params:acme:error:malformed"}', problem)
+
+            def finish(self):
+                super().finish()
+                try:
+                    self.connection.unwrap()  # close_notify: ringside's client insists
+                except (OSError, ssl.SSLError):
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer((LOOPBACK, 0), Handler)
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def times(self, path):
+        return [t for t, _, p in self.requests if p == path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class BadServerTest(AcmeCase):
+    def test_rate_limits_garbage_and_pending_authorizations(self):
+        fake = FakeAcme(self.pebble_cert, self.pebble_key)
+        self.addCleanup(fake.close)
+        self.directory = f"https://localhost:{fake.port}/dir"
+        # A certificate from an earlier run (issued by self.ca, trusted with --trust), due
+        # for renewal 3 s after start: every renewal meets the misbehaving server.
+        self.root = self.ca
+        self.cert_dir = os.path.join(self.workdir, "certs")
+        os.makedirs(self.cert_dir)
+        cert, key = self.pki.issue(self.ca_dir, [SERVICE], label="stored")
+        shutil.copy(cert, os.path.join(self.cert_dir, "cert.pem"))
+        shutil.copy(key, os.path.join(self.cert_dir, "key.pem"))
+        first = cert_serial(cert)
+        proc = self.start_sidecar(http01=True, renew="3s")
+        self.assertIn("reusing the certificate", proc.stderr_text())
+
+        def refused(reason, count=2):
+            failed = proc.stat("ringside_cert_rotations_failed_total")
+            self.assertTrue(harness.wait_until(
+                lambda: proc.stat("ringside_cert_rotations_failed_total") >= failed + count and
+                reason in self.certs_json(proc)["last_error"]["reason"], timeout=DEADLINE_S),
+                f"{reason}: {self.certs_json(proc)['last_error']}" + self.diag())
+            self.assertIn(reason, proc.stderr_text())
+            self.assertEqual(self.served_serial(), first, "the certificate was not kept")
+
+        # Rate-limited: refused, and not asked again before its Retry-After.
+        refused("urn:ietf:params:acme:error:rateLimited: too many new orders recently")
+        self.assertIn("Retry-After: 2 s", proc.stderr_text())
+        asked = fake.times("/order")
+        gaps = [b - a for a, b in zip(asked, asked[1:])]
+        self.assertTrue(gaps and all(g >= 1.9 for g in gaps), gaps)
+        # Garbage JSON.
+        fake.mode = "garbage"
+        refused("invalid JSON")
+        # A pending authorization is polled at its Retry-After, then fails its challenge.
+        fake.mode = "pending"
+        refused("the http-01 challenge failed: urn:ietf:params:acme:error:connection: "
+                "nobody answered", count=1)
+        polls = fake.times("/authz/1")[:5]
+        gaps = [b - a for a, b in zip(polls[1:], polls[2:])]
+        self.assertTrue(gaps and all(0.9 <= g < 3 for g in gaps), gaps)
+        self.assertEqual(proc.stat("ringside_cert_rotations_total"), 0)
 
 
 class FlagsTest(AcmeCase):
