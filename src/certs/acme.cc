@@ -1,6 +1,7 @@
 #include "certs/acme.h"
 
 #include <algorithm>
+#include <atomic>
 #include <ctime>
 #include <thread>
 #include <utility>
@@ -262,8 +263,9 @@ constexpr std::string_view kChallengePath = "/.well-known/acme-challenge/";
 class AcmeExchange {
  public:
   AcmeExchange(const AcmeOptions& options, const AcmeAccountKey& key, std::string* account_url,
-               std::string* why, int64_t* retry_after_ms)
-      : options_(options),
+               std::string* why, int64_t* retry_after_ms, const std::atomic<bool>& cancelled)
+      : cancelled_(cancelled),
+        options_(options),
         key_(key),
         account_url_(account_url),
         why_(why),
@@ -349,7 +351,11 @@ class AcmeExchange {
                         ? " (Retry-After: " + std::to_string(response.retry_after_s) + " s)"
                         : ""));
       }
-      std::this_thread::sleep_for(pause);
+      for (auto until = Clock::now() + pause; Clock::now() < until;) {
+        if (cancelled_.load(std::memory_order_acquire)) return bad("stopping");
+        std::this_thread::sleep_for(
+            std::min<Clock::duration>(until - Clock::now(), std::chrono::milliseconds(50)));
+      }
     }
   }
 
@@ -433,6 +439,7 @@ class AcmeExchange {
     return true;
   }
 
+  const std::atomic<bool>& cancelled_;
   const AcmeOptions& options_;
   const AcmeAccountKey& key_;
   std::string* account_url_;
@@ -450,6 +457,7 @@ class AcmeSource final : public IssuingSource {
       : IssuingSource(std::move(options)), acme_(std::move(acme)) {}
   std::string_view name() const override { return "acme"; }
   int64_t retry_after_ms() const override { return retry_after_ms_; }
+  void cancel() override { cancelled_.store(true, std::memory_order_release); }
 
   Result<tls::Identity> obtain(bool initial, bool renew, std::string* detail) override {
     tls::Identity reused;
@@ -597,7 +605,7 @@ class AcmeSource final : public IssuingSource {
 
   bool issue(tls::Identity* out, std::string* why) {
     if (!ensure_account_key(why) || !start_http_responder(why)) return false;
-    AcmeExchange exchange(acme_, *account_key_, &account_url_, why, &retry_after_ms_);
+    AcmeExchange exchange(acme_, *account_key_, &account_url_, why, &retry_after_ms_, cancelled_);
     if (!exchange.start()) {
       // An account URL that the server no longer knows is looked up again next time.
       if (why->find("accountDoesNotExist") != std::string::npos) account_url_.clear();
@@ -657,6 +665,7 @@ class AcmeSource final : public IssuingSource {
 
   AcmeOptions acme_;
   bool first_call_ = true;
+  std::atomic<bool> cancelled_{false};
   std::unique_ptr<AcmeAccountKey> account_key_;
   std::string account_url_;
   int64_t retry_after_ms_ = 0;

@@ -143,6 +143,7 @@ class RotationAgent::Impl {
   void stop() {
     if (!thread_.joinable()) return;
     stop_.store(true, std::memory_order_release);
+    if (source_) source_->cancel();  // an ACME order waiting on a pending authorization
     wake();
     thread_.join();
   }

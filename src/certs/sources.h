@@ -76,6 +76,10 @@ class CertificateSource {
   // After a failed obtain(): how long the CA asked to be left alone (its Retry-After on a
   // 429 or 503), in ms; 0 when it said nothing.
   virtual int64_t retry_after_ms() const { return 0; }
+  // From another thread, when the process stops: an obtain() that is waiting between
+  // requests (an ACME order being polled) returns soon, failed. Requests in flight still
+  // end by their timeout.
+  virtual void cancel() {}
 };
 
 // --cert/--key: read as a pair on every call.

@@ -298,7 +298,7 @@ class FakeAcme:
                     polls = sum(1 for r in fake.requests if r[2] == "/authz/1")
                     challenge = {"type": "http-01", "url": base + "/chall/1", "token": "tok-1",
                                  "status": "pending"}
-                    if polls < 4:
+                    if polls < 4 or fake.mode == "stuck":
                         self.answer(200, json.dumps({"status": "pending",
                                                      "challenges": [challenge]}).encode(),
                                     headers=[("Retry-After", "1")])
@@ -381,6 +381,15 @@ class BadServerTest(AcmeCase):
         gaps = [b - a for a, b in zip(polls[1:], polls[2:])]
         self.assertTrue(gaps and all(0.9 <= g < 3 for g in gaps), gaps)
         self.assertEqual(proc.stat("ringside_cert_rotations_total"), 0)
+        # An authorization pending for good: a stop does not wait out the order's 60 s.
+        fake.mode = "stuck"
+        polled = len(fake.times("/authz/1"))
+        self.assertTrue(harness.wait_until(lambda: len(fake.times("/authz/1")) >= polled + 2,
+                                           timeout=DEADLINE_S), self.diag())
+        stopping = time.monotonic()
+        proc.signal(signal.SIGTERM)
+        self.assertIsNotNone(proc.wait(timeout=DEADLINE_S), "the sidecar did not stop")
+        self.assertLess(time.monotonic() - stopping, 5, self.diag())
 
 
 class FlagsTest(AcmeCase):
