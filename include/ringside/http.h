@@ -310,6 +310,18 @@ bool is_hop_by_hop(std::string_view name, std::span<const Field> fields);
 void hop_by_hop_names(std::span<const Field> fields, std::vector<std::string_view>& out);
 
 // Case-insensitive ASCII equality, as field names and tokens compare.
-bool iequals(std::string_view a, std::string_view b);
+// Inline: header names are compared against fixed names several times per field on
+// every request, and most comparisons end at the size check.
+inline bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    char x = a[i];
+    char y = b[i];
+    if (x >= 'A' && x <= 'Z') x = static_cast<char>(x | 0x20);
+    if (y >= 'A' && y <= 'Z') y = static_cast<char>(y | 0x20);
+    if (x != y) return false;
+  }
+  return true;
+}
 
 }  // namespace ringside::http

@@ -52,17 +52,21 @@ int64_t TimerWheel::ms_until_next(uint64_t now_ms) const {
     if (best < 0 || wait < best) best = wait;
     if (best == 0) return 0;
   }
-  for (uint64_t d = 1; d < slot_count; ++d) {
+  for (uint64_t d = 1; d < slot_count;) {
     const uint64_t tick = current_tick_ + d;
     const size_t slot = tick & mask_;
-    uint64_t word = occupied_[slot / 64] >> (slot % 64);
+    const uint64_t word = occupied_[slot / 64] >> (slot % 64);
     if (word == 0) {
-      d += 63 - slot % 64;  // skip the rest of this word
+      d += 64 - slot % 64;  // skip the rest of this word
       continue;
     }
-    if ((word & 1) == 0) continue;
+    if (const int skip = std::countr_zero(word); skip != 0) {
+      d += static_cast<uint64_t>(skip);  // to the next slot that may hold nodes
+      continue;
+    }
     if (list_empty(&slots_[slot])) {
       occupied_[slot / 64] &= ~(uint64_t{1} << (slot % 64));
+      ++d;
       continue;
     }
     const uint64_t start_ms = tick * tick_ms_;

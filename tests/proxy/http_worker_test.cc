@@ -4,6 +4,8 @@
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
+#include <algorithm>
+#include <initializer_list>
 #include <memory>
 #include <string>
 
@@ -462,6 +464,26 @@ TEST_F(HttpWorkerTest, ClientLeavingMidResponseFreesBothConnections) {
   EXPECT_EQ(hstats().request_active.get(), 0);
   EXPECT_EQ(hstats().upstream_cx_active.get(), 0);
   EXPECT_EQ(lstats().cx_active.get(), 0);
+}
+
+// The client address as X-Forwarded-For and the access log show it.
+TEST(FormatPeerTest, Ipv4Ipv6AndUnknown) {
+  auto format = [](uint16_t family, std::initializer_list<uint8_t> addr, uint16_t port) {
+    PeerAddress peer;
+    peer.family = family;
+    peer.port = port;
+    std::copy(addr.begin(), addr.end(), peer.addr);
+    std::string ip, full;
+    format_peer(peer, ip, full);
+    return ip + " " + full;
+  };
+  EXPECT_EQ(format(AF_INET, {10, 0, 0, 1}, 5000), "10.0.0.1 10.0.0.1:5000");
+  EXPECT_EQ(format(AF_INET, {0, 0, 0, 0}, 0), "0.0.0.0 0.0.0.0:0");
+  EXPECT_EQ(format(AF_INET, {255, 255, 255, 255}, 65535), "255.255.255.255 255.255.255.255:65535");
+  EXPECT_EQ(format(AF_INET, {127, 10, 100, 9}, 80), "127.10.100.9 127.10.100.9:80");
+  EXPECT_EQ(format(AF_INET6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 443),
+            "::1 [::1]:443");
+  EXPECT_EQ(format(0, {}, 0), " ");
 }
 
 }  // namespace

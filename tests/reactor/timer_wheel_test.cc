@@ -166,6 +166,26 @@ TEST(TimerWheelTest, MsUntilNextIsNeverLaterThanEarliestDeadline) {
   EXPECT_EQ(wheel.ms_until_next(1000), -1);
 }
 
+// The scan for the next occupied slot jumps over whole words and over runs of empty
+// slots inside a word; it must land on exactly the right slot wherever the wheel's
+// position and the node fall relative to word boundaries and the wrap.
+TEST(TimerWheelTest, MsUntilNextFindsTheNextOccupiedSlotAtAnyDistance) {
+  for (const uint64_t start : {uint64_t{0}, uint64_t{630}, uint64_t{10'230}, uint64_t{7'770}}) {
+    TimerWheel wheel(start, 10, 1024);
+    Timer stale{{}, 0}, t{{}, 1};
+    for (uint64_t d = 1; d < 1024; ++d) {
+      // A cancelled node leaves its slot's bit set until a scan finds the slot empty.
+      wheel.schedule(&stale.node, start + (d / 2) * 10 + 1);
+      wheel.cancel(&stale.node);
+      wheel.schedule(&t.node, start + d * 10 + 3);
+      ASSERT_EQ(wheel.ms_until_next(start), static_cast<int64_t>(d * 10))
+          << "start " << start << " distance " << d;
+      wheel.cancel(&t.node);
+    }
+    EXPECT_EQ(wheel.ms_until_next(start), -1);
+  }
+}
+
 TEST(TimerWheelTest, NodesMayDieBeforeTheWheel) {
   // The usual destruction order in a worker: connections (and their nodes) first. The
   // wheel's destructor must not walk them (ASan reports it if it does).
