@@ -157,6 +157,14 @@ namespace {
 // 1 - exp(-elapsed / tau), and without samples the estimate decays with the same time
 // constant, so an endpoint that was slow is tried again once it has been left alone.
 constexpr double kEwmaTauUs = 10e6;
+// The least weight a faster sample has, however soon it follows the last one. Finagle's
+// weight alone (elapsed / tau for close samples) lets one slow answer hold a busy
+// endpoint's estimate up for most of tau: at 800 answers a second each weighs 1/8,000,
+// and a 25 ms hiccup of a 5 ms replica made it look slower than a replica 10x slower
+// for seconds (docs/benchmarks/grpc-balance-2026-12-02.md). With a floor of 1/16 per
+// sample, some 30 answers wash a peak out, while a replica that really slows down still
+// has every slower sample taken at once, and one answering rarely still moves with time.
+constexpr double kMinSampleWeight = 1.0 / 16;
 
 uint64_t next_random(uint64_t& state) {
   state ^= state << 13;
@@ -238,7 +246,7 @@ void Cluster::end_request(unsigned worker, Endpoint& endpoint, int64_t latency_u
                           std::memory_order_release);
   if (latency_us < 0) return;
   // Peak EWMA: a slower sample is taken at once; a faster one pulls the estimate down
-  // by the weight of the time since the last sample.
+  // by the weight of the time since the last sample, and at least kMinSampleWeight.
   const auto sample = static_cast<double>(std::max<int64_t>(latency_us, 1));
   const double current =
       decayed(state.ewma_us.load(std::memory_order_relaxed), state.ewma_stamp_us, now_us);
@@ -246,7 +254,7 @@ void Cluster::end_request(unsigned worker, Endpoint& endpoint, int64_t latency_u
   if (current != 0 && sample < current) {
     const double elapsed =
         static_cast<double>(now_us > state.ewma_stamp_us ? now_us - state.ewma_stamp_us : 0);
-    const double w = std::exp(-elapsed / kEwmaTauUs);
+    const double w = std::min(std::exp(-elapsed / kEwmaTauUs), 1 - kMinSampleWeight);
     next = current * w + sample * (1 - w);
   }
   state.ewma_us.store(std::max<uint64_t>(static_cast<uint64_t>(next), 1),

@@ -366,11 +366,30 @@ TEST_F(BalancingTest, PeakEwmaTakesASlowSampleAtOnceAndAFastOneGradually) {
   sample(a, 1'000, 1'000'000);
   sample(a, 50'000, 1'000'100);  // a peak: taken as is
   EXPECT_EQ(a->latency_ewma_us(0), 50'000u);
-  sample(a, 1'000, 1'000'200);  // 100 us later: barely moves
-  EXPECT_GT(a->latency_ewma_us(0), 49'000u);
+  sample(a, 1'000, 1'000'200);  // 100 us later: one sample's least weight, 1/16
+  EXPECT_GT(a->latency_ewma_us(0), 46'000u);
+  EXPECT_LT(a->latency_ewma_us(0), 47'500u);
   sample(a, 1'000, 11'000'200);  // 10 s (one time constant) later: most of the way
   EXPECT_LT(a->latency_ewma_us(0), 20'000u);
   EXPECT_GT(a->latency_ewma_us(0), 1'000u);
+}
+
+// A busy endpoint's one slow answer must not outweigh the many fast ones after it for
+// most of the time constant: then a replica ten times slower would look cheaper.
+TEST_F(BalancingTest, APeakOfABusyEndpointIsWashedOutByItsNextAnswers) {
+  make_balanced(LbPolicy::kP2cEwma);
+  sample(b, 50'000, 1'000'000);  // the slow replica
+  uint64_t now = 1'000'000;
+  sample(a, 5'000, now);
+  sample(a, 25'000, now += 1'000);                              // a hiccup of the fast one
+  for (int i = 0; i < 60; ++i) sample(a, 5'000, now += 1'250);  // 800 answers a second
+  EXPECT_LT(a->latency_ewma_us(0), 6'000u);                     // 75 ms after the peak
+  // Even with four of its requests waiting, the fast one is still the cheaper choice.
+  outstanding(a, 4);
+  EXPECT_EQ(spread(20, now / 1000)[1], 20);
+  // A replica that really slows down: every slower answer is believed at once.
+  sample(a, 60'000, now += 1'000);
+  EXPECT_EQ(a->latency_ewma_us(0), 60'000u);
 }
 
 TEST_F(BalancingTest, ASlowEndpointLeftAloneIsTriedAgain) {
