@@ -1,5 +1,6 @@
 // Hop-by-hop fields (RFC 9110 7.6.1): what a proxy removes before forwarding a message.
 #include <array>
+#include <cstdint>
 
 #include "ringside/http.h"
 
@@ -49,15 +50,25 @@ bool is_hop_by_hop(std::string_view name, std::span<const Field> fields) {
 
 void hop_by_hop_names(std::span<const Field> fields, std::vector<std::string_view>& out) {
   out.clear();
-  for (std::string_view fixed : kFixedHopByHop) {
-    for (const Field& f : fields) {
-      if (iequals(f.name, fixed)) {
-        out.push_back(fixed);
+  // One pass over the fields, comparing each only with the fixed names of its length
+  // (this runs for every head the proxy encodes), then the present ones in fixed order.
+  uint32_t present = 0;
+  bool has_connection = false;
+  for (const Field& f : fields) {
+    for (size_t i = 0; i < kFixedHopByHop.size(); ++i) {
+      if (iequals(f.name, kFixedHopByHop[i])) {
+        present |= 1u << i;
+        has_connection = has_connection || i == 0;
         break;
       }
     }
   }
-  for_each_connection_option(fields, [&](std::string_view option) { out.push_back(option); });
+  for (size_t i = 0; i < kFixedHopByHop.size(); ++i) {
+    if ((present & (1u << i)) != 0) out.push_back(kFixedHopByHop[i]);
+  }
+  if (has_connection) {
+    for_each_connection_option(fields, [&](std::string_view option) { out.push_back(option); });
+  }
 }
 
 }  // namespace ringside::http
