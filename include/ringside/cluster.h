@@ -36,8 +36,9 @@ const char* source_name(EndpointSourceKind kind);  // "static", "dns", "file"
 // How a worker chooses an endpoint (docs/service-connect.md, Balancing).
 //   round-robin:   the worker's turn over the endpoints it has not ejected;
 //   least-request: power of two choices, the one with fewer outstanding requests;
-//   p2c-ewma:      power of two choices, the lower peak-EWMA latency x (outstanding + 1)
-//                  (Linkerd's and Finagle's default).
+//   p2c-ewma:      power of two choices, the lower peak-EWMA latency x
+//                  (1 + outstanding / the load the latency was measured at): Linkerd's
+//                  and Finagle's default, for servers that answer requests concurrently.
 using ringside::LbPolicy;
 const char* lb_policy_name(LbPolicy policy);  // "round-robin", "least-request", "p2c-ewma"
 // What "outstanding" counts for the choice: requests in flight (HTTP services), or
@@ -121,7 +122,8 @@ class Endpoint {
     // Balancing: written by the worker with plain load+store, read by the admin thread.
     std::atomic<int64_t> outstanding{0};
     std::atomic<uint64_t> ewma_us{0};
-    uint64_t ewma_stamp_us = 0;                 // worker-private: the last sample's time
+    uint64_t ewma_stamp_us = 0;  // worker-private: the last sample's time
+    double load_ewma = 0;        // worker-private: the load its latency samples were taken at
     uint32_t consecutive_connect_failures = 0;  // worker-private
     uint32_t consecutive_5xx = 0;               // worker-private
     Counter connect_ok, connect_failed, responses, responses_5xx, ejections;
@@ -189,11 +191,14 @@ class Cluster {
     lb_load_ = load;
   }
   LbPolicy lb_policy() const { return lb_; }
-  // A request to `endpoint` starts / ends on worker `worker`; latency_us >= 0 is the time
-  // from its start to the response head, a sample for the endpoint's peak-EWMA (now_us:
-  // the worker's monotonic clock in microseconds).
-  void begin_request(unsigned worker, Endpoint& endpoint);
-  void end_request(unsigned worker, Endpoint& endpoint, int64_t latency_us, uint64_t now_us);
+  // A request to `endpoint` starts / ends on worker `worker`. begin_request returns the
+  // requests in flight to it on this worker counting this one (the load it was picked
+  // at), to be handed back as load_at_pick; latency_us >= 0 is the time from its start to
+  // the response head, a sample for the endpoint's peak-EWMA (now_us: the worker's
+  // monotonic clock in microseconds).
+  int64_t begin_request(unsigned worker, Endpoint& endpoint);
+  void end_request(unsigned worker, Endpoint& endpoint, int64_t latency_us, uint64_t now_us,
+                   int64_t load_at_pick = 1);
   // The outcome of a connect to `endpoint` (TCP connect, and the TLS handshake when
   // the upstream speaks TLS: ok means ready to carry traffic).
   void report_connect(unsigned worker, Endpoint& endpoint, bool ok, uint64_t now_ms);
@@ -241,7 +246,8 @@ class Cluster {
     uint64_t rng = 0;   // power of two choices: xorshift state, worker-private
     Counter no_endpoint;
   };
-  double cost(unsigned worker, const Endpoint& endpoint, uint64_t now_us, double neutral_us) const;
+  double cost(unsigned worker, const Endpoint& endpoint, uint64_t now_us, double neutral_us,
+              double concurrency) const;
   Endpoint* pick_two(unsigned worker, const Endpoint* previous, uint64_t now_ms);
   struct RetiredSet {
     std::unique_ptr<EndpointSet> set;

@@ -181,19 +181,28 @@ double decayed(uint64_t ewma_us, uint64_t stamp_us, uint64_t now_us) {
 
 }  // namespace
 
-double Cluster::cost(unsigned worker, const Endpoint& endpoint, uint64_t now_us,
-                     double neutral_us) const {
+double Cluster::cost(unsigned worker, const Endpoint& endpoint, uint64_t now_us, double neutral_us,
+                     double concurrency) const {
   const Endpoint::PerWorker& state = endpoint.at(worker);
   const int64_t load = lb_load_ == LbLoad::kConnections
                            ? state.live.load(std::memory_order_relaxed)
                            : state.outstanding.load(std::memory_order_relaxed);
-  const double pending = static_cast<double>(std::max<int64_t>(load, 0)) + 1;
-  if (lb_ == LbPolicy::kLeastRequest) return pending;
+  const double waiting = static_cast<double>(std::max<int64_t>(load, 0));
+  if (lb_ == LbPolicy::kLeastRequest) return waiting + 1;
   const double latency =
       state.ewma_us.load(std::memory_order_relaxed) == 0
           ? neutral_us
           : decayed(state.ewma_us.load(std::memory_order_relaxed), state.ewma_stamp_us, now_us);
-  return (latency + 1) * pending;
+  // Finagle's cost is latency x (waiting + 1): as if an endpoint served one request after
+  // another. A gRPC or HTTP/2 server serves its streams at once, and its latency samples,
+  // taken with several requests in flight, already hold its queueing: with 8 calls in
+  // flight, 7 waiting on a 9 ms replica made it cost 72 ms against an idle 50 ms one. So
+  // each waiting request counts 1 / concurrency, concurrency being the load the two
+  // candidates' samples were taken at (the larger of the two; 1 when requests come one at
+  // a time, which is Finagle's cost). It is the same for both candidates: an endpoint
+  // measured at a higher load must not look cheaper per request for it, or it would draw
+  // ever more of the traffic.
+  return (latency + 1) * (1 + waiting / concurrency);
 }
 
 Endpoint* Cluster::pick_two(unsigned worker, const Endpoint* previous, uint64_t now_ms) {
@@ -230,16 +239,22 @@ Endpoint* Cluster::pick_two(unsigned worker, const Endpoint* previous, uint64_t 
   const uint64_t eb = b->at(worker).ewma_us.load(std::memory_order_relaxed);
   const double neutral_a = decayed(eb, b->at(worker).ewma_stamp_us, now_us);
   const double neutral_b = decayed(ea, a->at(worker).ewma_stamp_us, now_us);
-  return cost(worker, *a, now_us, neutral_a) <= cost(worker, *b, now_us, neutral_b) ? a : b;
+  const double concurrency = std::max({1.0, a->at(worker).load_ewma, b->at(worker).load_ewma});
+  return cost(worker, *a, now_us, neutral_a, concurrency) <=
+                 cost(worker, *b, now_us, neutral_b, concurrency)
+             ? a
+             : b;
 }
 
-void Cluster::begin_request(unsigned worker, Endpoint& endpoint) {
+int64_t Cluster::begin_request(unsigned worker, Endpoint& endpoint) {
   auto& outstanding = endpoint.at(worker).outstanding;
-  outstanding.store(outstanding.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  const int64_t load = outstanding.load(std::memory_order_relaxed) + 1;
+  outstanding.store(load, std::memory_order_relaxed);
+  return load;
 }
 
-void Cluster::end_request(unsigned worker, Endpoint& endpoint, int64_t latency_us,
-                          uint64_t now_us) {
+void Cluster::end_request(unsigned worker, Endpoint& endpoint, int64_t latency_us, uint64_t now_us,
+                          int64_t load_at_pick) {
   Endpoint::PerWorker& state = endpoint.at(worker);
   // A release store, as Endpoint::release: the reclaimer reading zero sees every use.
   state.outstanding.store(state.outstanding.load(std::memory_order_relaxed) - 1,
@@ -250,13 +265,14 @@ void Cluster::end_request(unsigned worker, Endpoint& endpoint, int64_t latency_u
   const auto sample = static_cast<double>(std::max<int64_t>(latency_us, 1));
   const double current =
       decayed(state.ewma_us.load(std::memory_order_relaxed), state.ewma_stamp_us, now_us);
+  const double elapsed =
+      static_cast<double>(now_us > state.ewma_stamp_us ? now_us - state.ewma_stamp_us : 0);
+  const double w = std::min(std::exp(-elapsed / kEwmaTauUs), 1 - kMinSampleWeight);
   double next = sample;
-  if (current != 0 && sample < current) {
-    const double elapsed =
-        static_cast<double>(now_us > state.ewma_stamp_us ? now_us - state.ewma_stamp_us : 0);
-    const double w = std::min(std::exp(-elapsed / kEwmaTauUs), 1 - kMinSampleWeight);
-    next = current * w + sample * (1 - w);
-  }
+  if (current != 0 && sample < current) next = current * w + sample * (1 - w);
+  // The load the samples were taken at: a plain EWMA with the same weights (no peak).
+  const auto load = static_cast<double>(std::max<int64_t>(load_at_pick, 1));
+  state.load_ewma = state.load_ewma == 0 ? load : state.load_ewma * w + load * (1 - w);
   state.ewma_us.store(std::max<uint64_t>(static_cast<uint64_t>(next), 1),
                       std::memory_order_relaxed);
   state.ewma_stamp_us = now_us;

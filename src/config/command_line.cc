@@ -130,7 +130,8 @@ void describe_options(RawOptions& raw, po::options_description& all) {
       ("lb-policy", po::value(&raw.lb_policy)->value_name("[SERVICE=]POLICY"),
        "how requests choose an endpoint of SERVICE (without SERVICE=: of every service not "
        "named): round-robin, least-request (two at random, the fewer outstanding requests) or "
-       "p2c-ewma (two at random, the lower latency EWMA x outstanding); repeatable; default: "
+       "p2c-ewma (two at random, the lower latency EWMA x outstanding, scaled by the load the "
+       "latency was measured at); repeatable; default: "
        "p2c-ewma for services an http2 or grpc listener sends to, round-robin otherwise; TCP "
        "listeners count connections instead of requests")  //
       ("health-check", po::value(&raw.health_check)->value_name("TARGET=KIND[:ARG]"),

@@ -1240,7 +1240,7 @@ uint64_t monotonic_us() {
 }  // namespace
 
 void Worker::http_lb_begin(Exchange& ex, cluster::Endpoint& endpoint) {
-  ex.cluster->endpoints->begin_request(index_, endpoint);
+  ex.lb_load = ex.cluster->endpoints->begin_request(index_, endpoint);
   ex.lb_endpoint = &endpoint;
   // least-request counts only; p2c-ewma also times the attempt to its response head.
   ex.lb_start_us =
@@ -1252,9 +1252,10 @@ void Worker::http_lb_end(Exchange& ex, bool sample) {
   const uint64_t now_us = ex.lb_start_us != 0 ? monotonic_us() : 0;
   const int64_t latency_us =
       sample && ex.lb_start_us != 0 ? static_cast<int64_t>(now_us - ex.lb_start_us) : -1;
-  ex.cluster->endpoints->end_request(index_, *ex.lb_endpoint, latency_us, now_us);
+  ex.cluster->endpoints->end_request(index_, *ex.lb_endpoint, latency_us, now_us, ex.lb_load);
   ex.lb_endpoint = nullptr;
   ex.lb_start_us = 0;
+  ex.lb_load = 0;
 }
 
 uint64_t Worker::http_request_deadline(const Exchange& ex, bool per_try) const {

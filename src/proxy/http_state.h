@@ -66,6 +66,7 @@ struct Exchange {
   // response head (Worker::http_lb_begin/http_lb_end), and when it was picked.
   cluster::Endpoint* lb_endpoint = nullptr;
   uint64_t lb_start_us = 0;
+  int64_t lb_load = 0;  // requests in flight to lb_endpoint on this worker at the pick
   // gRPC retries: the current attempt's start (the per-try timeout), and a response head
   // held back until its first DATA or its end, so that a failing call can still be retried
   // (Worker::http_grpc_*).

@@ -392,6 +392,47 @@ TEST_F(BalancingTest, APeakOfABusyEndpointIsWashedOutByItsNextAnswers) {
   EXPECT_EQ(a->latency_ewma_us(0), 60'000u);
 }
 
+// A gRPC server answers its streams at once: its latency samples, taken with several
+// requests in flight, already hold its queueing. Measured at 8 in flight, 7 requests
+// waiting on a 9 ms replica do not make it cost more than an idle 50 ms one (Finagle's
+// latency x (waiting + 1) would say 72 ms against 50).
+TEST_F(BalancingTest, WaitingRequestsCountAgainstTheLoadLatencyWasMeasuredAt) {
+  make_balanced(LbPolicy::kP2cEwma);
+  sample(b, 50'000, 1'000'000);  // the slow replica, alone in flight
+  outstanding(a, 7);
+  uint64_t now = 1'000'000;
+  for (int i = 0; i < 60; ++i) {
+    const int64_t load = cluster_->begin_request(0, *a);
+    EXPECT_EQ(load, 8);
+    cluster_->end_request(0, *a, 9'000, now += 1'000, load);
+  }
+  for (int i = 0; i < 7; ++i) cluster_->end_request(0, *a, -1, now);  // no samples
+  outstanding(a, 7);
+  EXPECT_EQ(spread(20, now / 1000)[1], 20);  // 9 ms x (1 + 7/8) < 50 ms
+  // Far past the load it was measured at, it does cost more: 9 ms x (1 + 59/8) > 50 ms.
+  outstanding(a, 52);
+  EXPECT_EQ(spread(20, now / 1000)[2], 20);
+}
+
+// The load both candidates were measured at scales them alike: with equal latencies the
+// one with fewer requests waiting wins, however busy each was when it was measured (a
+// per-endpoint scale would make the busier one look cheaper and draw ever more).
+TEST_F(BalancingTest, EqualLatenciesAreBalancedByWaitingRequests) {
+  make_balanced(LbPolicy::kP2cEwma);
+  outstanding(a, 7);
+  uint64_t now = 1'000'000;
+  for (int i = 0; i < 60; ++i) {
+    const int64_t load = cluster_->begin_request(0, *a);
+    cluster_->end_request(0, *a, 5'000, now += 1'000, load);
+  }
+  for (int i = 0; i < 7; ++i) cluster_->end_request(0, *a, -1, now);
+  sample(b, 5'000, now);  // measured alone
+  outstanding(a, 3);
+  EXPECT_EQ(spread(20, now / 1000)[2], 20);
+  outstanding(b, 4);
+  EXPECT_EQ(spread(20, now / 1000)[1], 20);
+}
+
 TEST_F(BalancingTest, ASlowEndpointLeftAloneIsTriedAgain) {
   make_balanced(LbPolicy::kP2cEwma);
   sample(a, 100'000, 0);  // slow once
