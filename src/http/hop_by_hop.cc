@@ -50,8 +50,9 @@ bool is_hop_by_hop(std::string_view name, std::span<const Field> fields) {
 
 void hop_by_hop_names(std::span<const Field> fields, std::vector<std::string_view>& out) {
   out.clear();
-  // One pass over the fields, comparing each only with the fixed names of its length
-  // (this runs for every head the proxy encodes), then the present ones in fixed order.
+  // One pass over the fields (this runs for every head the proxy encodes; iequals ends
+  // at the size check for most pairs), then the present ones in fixed order, and the
+  // Connection options only when there is a Connection field.
   uint32_t present = 0;
   bool has_connection = false;
   for (const Field& f : fields) {
