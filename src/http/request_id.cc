@@ -2,6 +2,7 @@
 // per thread from getrandom(2), so an id costs a few nanoseconds and no system call.
 #include <sys/random.h>
 
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -79,14 +80,21 @@ RequestId generate_request_id() {
   bytes[6] = static_cast<uint8_t>((bytes[6] & 0x0f) | 0x40);  // version 4
   bytes[8] = static_cast<uint8_t>((bytes[8] & 0x3f) | 0x80);  // variant 10 (RFC 4122)
 
-  static constexpr char kHex[] = "0123456789abcdef";
+  // Byte i's two digits go to kAt[i] (8-4-4-4-12 groups); a pair table and fixed dash
+  // positions keep it to a copy per byte, without a branch per digit.
+  static constexpr auto kPairs = [] {
+    std::array<char, 512> pairs{};
+    constexpr char kHex[] = "0123456789abcdef";
+    for (int b = 0; b < 256; ++b) {
+      pairs[static_cast<size_t>(2 * b)] = kHex[b >> 4];
+      pairs[static_cast<size_t>(2 * b + 1)] = kHex[b & 0x0f];
+    }
+    return pairs;
+  }();
+  static constexpr uint8_t kAt[16] = {0, 2, 4, 6, 9, 11, 14, 16, 19, 21, 24, 26, 28, 30, 32, 34};
   RequestId id;
-  char* p = id.text;
-  for (int i = 0; i < 16; ++i) {
-    if (i == 4 || i == 6 || i == 8 || i == 10) *p++ = '-';
-    *p++ = kHex[bytes[i] >> 4];
-    *p++ = kHex[bytes[i] & 0x0f];
-  }
+  id.text[8] = id.text[13] = id.text[18] = id.text[23] = '-';
+  for (int i = 0; i < 16; ++i) std::memcpy(id.text + kAt[i], &kPairs[2u * bytes[i]], 2);
   return id;
 }
 

@@ -106,7 +106,7 @@ void Worker::h2_start(Connection* c) {
   H2Down& h = *c->h2;
   h.idle_since_ms = now_ms_;
   c->down.hold = false;  // a ticket held for an HTTP/1.1 reply leaves with the preface
-  format_peer(c->peer, h.client_ip, h.client_address);
+  format_peer_ip(c->peer, h.client_ip);
   if (c->http) {
     http_idle_pool_.give(std::move(c->http));
     c->http.reset();
@@ -223,8 +223,7 @@ void Worker::h2_on_connection_error(H2Down& h, const http2::ConnectionError& err
   Connection* c = h.connection;
   h.failed = true;
   RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: HTTP/2 connection error from %s: %.*s",
-                      listener_config(c).config.name.c_str(),
-                      h.client_address.empty() ? "the local app" : h.client_address.c_str(),
+                      listener_config(c).config.name.c_str(), peer_label(c->peer).c_str(),
                       static_cast<int>(error.reason.size()), error.reason.data());
   h2_mark_dirty(c);  // the GOAWAY goes out; then the connection closes
 }
@@ -364,11 +363,10 @@ H2Stream* Worker::h2_stream(const Exchange& ex) {
 }
 
 void Worker::h2_refuse(Exchange& ex, uint16_t status, std::string_view reason) {
-  RS_LOG_RATE_LIMITED(
-      log::Level::kInfo, 2, "%s: bad HTTP/2 request from %s: %d %.*s",
-      listener_config(ex.down).config.name.c_str(),
-      ex.down->h2->client_address.empty() ? "the local app" : ex.down->h2->client_address.c_str(),
-      static_cast<int>(status), static_cast<int>(reason.size()), reason.data());
+  RS_LOG_RATE_LIMITED(log::Level::kInfo, 2, "%s: bad HTTP/2 request from %s: %d %.*s",
+                      listener_config(ex.down).config.name.c_str(),
+                      peer_label(ex.down->peer).c_str(), static_cast<int>(status),
+                      static_cast<int>(reason.size()), reason.data());
   if (http::HttpStats* s = http_listener_stats(ex.down)) {
     s->request_count.add();
     s->request_active.inc();

@@ -68,8 +68,7 @@ struct H2Down final : http2::Events {
   bool idle_goaway = false;  // GOAWAY sent for idleness: closed at the next timer if still open
   bool reap = false;         // streams to free at the end of the turn
   uint64_t idle_since_ms = 0;  // no stream open since
-  std::string client_ip;
-  std::string client_address;  // ip:port
+  std::string client_ip;  // X-Forwarded-For's form of the peer (format_peer_ip)
   http2::Counters reported;    // the session counters already added to the listener stats
 };
 

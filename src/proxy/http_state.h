@@ -107,8 +107,12 @@ struct Exchange {
   std::string authz_reason;
 };
 
-// "10.0.0.1" and "10.0.0.1:5000" (or "[::1]:5000"); both empty for an unknown peer.
-void format_peer(const PeerAddress& peer, std::string& ip, std::string& full);
+// "10.0.0.1" (or "::1"), the X-Forwarded-For form; empty for an unknown peer.
+void format_peer_ip(const PeerAddress& peer, std::string& ip);
+// "10.0.0.1:5000" (or "[::1]:5000"), the access log's form; empty for an unknown peer.
+std::string peer_address(const PeerAddress& peer);
+// peer_address, or "the local app" for an unknown peer (logs).
+std::string peer_label(const PeerAddress& peer);
 
 // Back to a fresh exchange's state (keeps buffers' capacity).
 void reset_exchange(Exchange& ex);
@@ -150,8 +154,9 @@ struct HttpDown {
   uint64_t idle_since_ms = 0;
   std::string backlog;  // plaintext received while an exchange was in progress
   std::string staged;   // plaintext for the client, encrypted at the end of the turn
-  std::string client_ip;
-  std::string client_address;  // ip:port
+  // Staging buffer a pooled state keeps, and the first reservation of an empty one.
+  static constexpr size_t kKeptStaging = 2048;
+  std::string client_ip;  // X-Forwarded-For's form of the peer (format_peer_ip)
 
  private:
   const http::Limits* limits_;

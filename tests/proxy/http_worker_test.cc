@@ -473,9 +473,9 @@ TEST(FormatPeerTest, Ipv4Ipv6AndUnknown) {
     peer.family = family;
     peer.port = port;
     std::copy(addr.begin(), addr.end(), peer.addr);
-    std::string ip, full;
-    format_peer(peer, ip, full);
-    return ip + " " + full;
+    std::string ip = "left over";
+    format_peer_ip(peer, ip);
+    return ip + " " + peer_address(peer);
   };
   EXPECT_EQ(format(AF_INET, {10, 0, 0, 1}, 5000), "10.0.0.1 10.0.0.1:5000");
   EXPECT_EQ(format(AF_INET, {0, 0, 0, 0}, 0), "0.0.0.0 0.0.0.0:0");
@@ -484,6 +484,12 @@ TEST(FormatPeerTest, Ipv4Ipv6AndUnknown) {
   EXPECT_EQ(format(AF_INET6, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1}, 443),
             "::1 [::1]:443");
   EXPECT_EQ(format(0, {}, 0), " ");
+  PeerAddress unknown;
+  EXPECT_EQ(peer_label(unknown), "the local app");
+  unknown.family = AF_INET;
+  unknown.addr[0] = 192;
+  unknown.port = 1;
+  EXPECT_EQ(peer_label(unknown), "192.0.0.0:1");
 }
 
 }  // namespace
