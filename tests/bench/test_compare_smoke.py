@@ -107,6 +107,43 @@ class CompareSmokeTest(unittest.TestCase):
                 self.assertAlmostEqual(
                     run["proxy user us/request"] + run["proxy kernel us/request"],
                     run["proxy CPU us/request"], places=6)
+                if "sampled user share %" not in run:
+                    continue  # no perf on this machine
+                self.assertGreater(run["traced returns to user/request"], 0, output)
+                self.assertGreater(run["traced return cost us"], 0, output)
+                self.assertGreater(run["traced return cost after a sleep us"], 0, output)
+                self.assertGreater(run["sampled user share %"], 0, output)
+                self.assertLessEqual(run["sampled user share %"], 100, output)
+                self.assertLessEqual(run["sampled user us/request without the returns"],
+                                     run["sampled user us/request"], output)
+
+
+class GapsInScriptTest(unittest.TestCase):
+    """bench/compare's reading of traced system calls, on hand-made perf script lines."""
+
+    def test_gaps_after_a_sleep_are_counted_apart(self):
+        import importlib.machinery
+        compare = importlib.machinery.SourceFileLoader("compare", COMPARE).load_module()
+        script = "\n".join([
+            "100 1.000000000: raw_syscalls:sys_enter:",
+            "100 1.000001000: raw_syscalls:sys_exit:",    # no sleep
+            "100 1.000003000: raw_syscalls:sys_enter:",   # gap 2 us
+            "100 1.000004000: sched:sched_switch:",       # sleeps in the call
+            "100 1.000100000: raw_syscalls:sys_exit:",
+            "100 1.000105000: raw_syscalls:sys_enter:",   # gap 5 us, after a sleep
+            "100 1.000106000: raw_syscalls:sys_exit:",
+            "100 1.000107000: sched:sched_switch:",       # preempted in user: gap 1 us
+            "100 1.000200000: raw_syscalls:sys_enter:",   # not a gap: no exit since
+            "100 1.000201000: raw_syscalls:sys_exit:",    # did not sleep
+            "100 1.000204000: raw_syscalls:sys_enter:",   # gap 3 us
+            "200 1.000000000: raw_syscalls:sys_exit:",
+            "200 1.000004000: raw_syscalls:sys_enter:",   # another thread: gap 4 us
+        ])
+        seconds, gaps, woken_seconds, woken_gaps = compare.gaps_in_script(script)
+        self.assertEqual(gaps, 5)
+        self.assertAlmostEqual(seconds, 15e-6, places=12)
+        self.assertEqual(woken_gaps, 1)
+        self.assertAlmostEqual(woken_seconds, 5e-6, places=12)
 
 
 if __name__ == "__main__":
