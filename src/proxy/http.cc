@@ -1034,7 +1034,9 @@ void Worker::http_log(const Exchange& ex) {
   entry.authority = ex.authority;
   entry.user_agent = ex.user_agent;
   entry.listener = listener_config(c).config.name;
-  entry.downstream_address = peer_address(c->peer);
+  // The entry holds views: the formatted address must outlive the write below.
+  const std::string downstream_address = peer_address(c->peer);
+  entry.downstream_address = downstream_address;
   entry.grpc_status = ex.grpc_status;
   if (listener_config(c).config.kind == ListenerKind::kIngress)
     entry.downstream_tls = !c->plaintext;
