@@ -1275,6 +1275,8 @@ class AccessLogTest(HttpCase):
                     "retry_count", "request_id", "authority", "user_agent", "listener",
                     "downstream_remote_address"):
             self.assertIn(key, entries["/ok?q=1"])
+        for entry in entries.values():  # the client's address and port, as the proxy saw it
+            self.assertRegex(entry["downstream_remote_address"], r"^127\.0\.0\.1:[1-9][0-9]*$")
 
         def flags(entry):
             return set((entry["response_flags"] or "-").split(","))
