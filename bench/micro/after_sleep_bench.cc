@@ -10,8 +10,8 @@
 //                              pages. Only the touches are timed, not the wake-up.
 //   BM_TouchPagesWarm/N        the same N touches repeated at once, without a sleep.
 //
-// Read "per page" (a counter) of the two side by side; docs/benchmarks/compare.md
-// ("Issue 18") has this machine's figures and the command.
+// Read "per page" (a counter) of the two side by side; docs/benchmarks/compare.md ("Is
+// memory cold after a sleep?") has this machine's figures and the command.
 #include <benchmark/benchmark.h>
 #include <pthread.h>
 #include <sched.h>
