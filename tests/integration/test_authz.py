@@ -291,7 +291,8 @@ class ForwardedClientCertTest(AuthzCase):
                          200)
         (req,) = up.requests()
         values = [v for n, v in req.headers if n.lower() == "x-forwarded-client-cert"]
-        cert_pem = open(self.callers["orders"][0]).read()
+        with open(self.callers["orders"][0]) as f:
+            cert_pem = f.read()
         digest = hashlib.sha256(ssl.PEM_cert_to_DER_cert(cert_pem)).hexdigest()
         self.assertEqual(values, [f"Hash={digest};URI={ORDERS_ID};DNS=orders.sample-ns"])
 

@@ -155,7 +155,8 @@ class GrpcCase(harness.PkiCase):
         return ingress, egress, channel
 
     def tls_channel(self, port):
-        creds = grpc.ssl_channel_credentials(root_certificates=open(self.ca, "rb").read())
+        with open(self.ca, "rb") as f:
+            creds = grpc.ssl_channel_credentials(root_certificates=f.read())
         channel = grpc.secure_channel(f"{LOOPBACK}:{port}", creds, options=CHANNEL_OPTIONS + [
             ("grpc.ssl_target_name_override", SERVICE)])
         self.addCleanup(channel.close)
