@@ -407,14 +407,19 @@ void Worker::on_recv(Connection* c, Half& half, const Completion& completion) {
   if (c->state == ConnState::kDownHandshake && half.tls && half.tls->peer_sent_nothing()) {
     lstats(c).tls_closed_before_hello_total.add();  // a health check that resets
   }
+  if (half.id == HalfId::kUp) report_reset_in_upstream_handshake(c);  // not the client's
+  abort(c);
+}
+
+void Worker::report_reset_in_upstream_handshake(Connection* c) {
   if (c->kind == ConnKind::kTcp && c->state == ConnState::kUpHandshake) {
     // Reset during the TLS handshake: a failed attempt on that endpoint, for outlier
-    // detection as much as a refused connect. (HTTP reports through
+    // detection as much as a refused connect. Seen by the receive or, when the reset
+    // comes before the ClientHello leaves, by its send. (HTTP reports through
     // http_upstream_failed.)
     lstats(c).tls_handshake_failure.add();
     report_upstream_connect(c, false);
   }
-  abort(c);
 }
 
 bool Worker::advance_handshake(Connection* c, Half& in) {
@@ -710,6 +715,7 @@ void Worker::on_send(Connection* c, Half& half, const Completion& completion) {
       lstats(c).cx_reset.add();
       RS_DEBUG("%s: %s send: %s", listener_config(c).config.name.c_str(), half_name(half),
                std::strerror(-completion.res));
+      if (half.id == HalfId::kUp) report_reset_in_upstream_handshake(c);
       abort(c);
     }
     return;

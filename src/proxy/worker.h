@@ -95,6 +95,8 @@ class Worker {
   void start_connect(Connection* c);
   // Outlier detection: the outcome of c's connect (+ TLS handshake) to its endpoint.
   void report_upstream_connect(Connection* c, bool ok);
+  // A TCP relay whose upstream reset during its TLS handshake: a failed connect.
+  void report_reset_in_upstream_handshake(Connection* c);
   void on_connect(Connection* c, uint8_t attempt, const Completion& completion);
   void on_recv(Connection* c, Half& half, const Completion& completion);
   void on_send(Connection* c, Half& half, const Completion& completion);
