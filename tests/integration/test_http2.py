@@ -160,7 +160,8 @@ class H2cApp:
     connection: it answers every stream with respond(request) -> (status, headers, body,
     trailers), and records what it saw. refuse_first: answer that many streams (over all
     connections) with RST_STREAM(REFUSED_STREAM); max_streams: its
-    SETTINGS_MAX_CONCURRENT_STREAMS; delay: seconds before each answer."""
+    SETTINGS_MAX_CONCURRENT_STREAMS; delay: seconds before each answer, or a function of
+    the request's index (0-based, over all connections) giving them."""
 
     def __init__(self, respond=None, refuse_first=0, max_streams=100, delay=0.0,
                  goaway_after=None):
@@ -172,6 +173,7 @@ class H2cApp:
         self.goaway_after = goaway_after
         self.lock = threading.Lock()
         self.requests = []      # every request answered: {"headers", "path", "body", "trailers"}
+        self.received = []      # the headers of every request, as it arrived
         self.resets = []        # (stream id, error code) received
         self.over_limit = 0     # streams refused over max_streams
         self.connections = 0
@@ -229,8 +231,11 @@ class H2cApp:
                 for e in events:
                     if isinstance(e, h2.events.RequestReceived):
                         headers = dict(e.headers)
+                        with self.lock:
+                            index = len(self.received)
+                            self.received.append(e.headers)
                         streams[e.stream_id] = {"headers": e.headers, "path": headers.get(":path"),
-                                                "body": b"", "trailers": []}
+                                                "body": b"", "trailers": [], "index": index}
                         with self.lock:
                             over = len(streams) > self.max_streams
                             if over:
@@ -252,7 +257,9 @@ class H2cApp:
                             streams[e.stream_id]["trailers"] = e.headers
                     elif isinstance(e, h2.events.StreamEnded):
                         if e.stream_id in streams:
-                            pending.append((time.monotonic() + self.delay, e.stream_id))
+                            index = streams[e.stream_id]["index"]
+                            delay = self.delay(index) if callable(self.delay) else self.delay
+                            pending.append((time.monotonic() + delay, e.stream_id))
                     elif isinstance(e, h2.events.StreamReset):
                         with self.lock:
                             self.resets.append((e.stream_id, e.error_code))
