@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Sets up the machine (tools/setup.sh) and runs the whole test suite: unit tests,
 # micro-benchmark smoke passes and integration tests against real peers, first on the
-# release build, then the unit and integration tests again under ASan+UBSan.
+# release build, then the libFuzzer targets over their corpora (clang, build-fuzz), then
+# the unit and integration tests again under ASan+UBSan.
 #
 #   tools/test.sh                 everything
 #   RINGSIDE_SKIP_SANITIZERS=1 tools/test.sh    release build only
@@ -50,6 +51,21 @@ run_suite() {  # BUILD_DIR [meson test args...]
 }
 
 run_suite build
+
+# The libFuzzer targets (fuzz/: the HTTP/1.1 parser both ways, the HTTP/2 server session),
+# built with clang so that they cannot stop building unnoticed, each run once over its
+# corpus (suite fuzz). Only the fuzz targets are built; long fuzzing runs are by hand
+# (docs/http2.md, docs/http-parser.md).
+fuzz_targets=(fuzz/http_request_fuzz fuzz/http_response_fuzz fuzz/h2_server_fuzz)
+if { [ -f build-fuzz/build.ninja ] ||
+       CC=clang CXX=clang++ meson setup build-fuzz -Dfuzz=true --buildtype=debugoptimized \
+         -Dwolfssl_prefix="$("$here/tools/build-wolfssl.sh")" >/dev/null; } &&
+     ninja -C build-fuzz "${fuzz_targets[@]}" >/dev/null; then
+  run_suite build-fuzz --no-rebuild --suite fuzz
+else
+  echo "test: the libFuzzer targets did not build (build-fuzz)" >&2
+  failed=$((failed + 1))
+fi
 
 if [ -z "${RINGSIDE_SKIP_SANITIZERS:-}" ]; then
   # Sanitizers: the same tests on an ASan+UBSan build (benchmarks' smoke passes too).
