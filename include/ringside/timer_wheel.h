@@ -48,8 +48,14 @@ class TimerWheel {
 
   // How long the event loop may sleep before a timer could be due: 0 if one is due
   // now, -1 if no timer is scheduled. Never later than the earliest deadline; may be
-  // earlier by up to a tick (or a revolution for far deadlines).
+  // earlier by up to a tick (or a revolution for far deadlines), or, after the earliest
+  // node was cancelled or moved later, as early as that node's deadline (once: the
+  // call at or after it scans again). Most calls cost a comparison: the loop asks once
+  // per turn, and a keep-alive connection moves its timers on every request.
   int64_t ms_until_next(uint64_t now_ms) const;
+  // The scan behind ms_until_next(): the start of the next occupied slot's tick, or the
+  // exact wait for nodes of the current tick. Public for tests.
+  int64_t scan_until_next(uint64_t now_ms) const;
 
   // Number of scheduled nodes.
   size_t size() const { return size_; }
@@ -76,6 +82,8 @@ class TimerWheel {
   uint32_t mask_;          // slots - 1
   uint64_t current_tick_;  // the tick of the last advance(): its slot is re-scanned
   size_t size_ = 0;
+  // No scheduled node's deadline is earlier (see ms_until_next()).
+  mutable uint64_t bound_ms_ = 0;
   std::unique_ptr<TimerNode[]> slots_;
   // Bit per slot that may be non-empty (set on insert, cleared lazily when found
   // empty) so ms_until_next() scans 16 words, not 1024 lists.

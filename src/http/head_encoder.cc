@@ -1,6 +1,7 @@
 // Request and response heads as the proxy forwards them: normalized framing, hop-by-hop
 // fields removed, the proxy's own fields added. See http_proxy.h for the rules.
 #include <charconv>
+#include <cstring>
 #include <vector>
 
 #include "ringside/http_proxy.h"
@@ -8,17 +9,78 @@
 namespace ringside::http {
 namespace {
 
-void append_number(std::string& out, uint64_t value) {
-  char digits[24];
-  const auto result = std::to_chars(digits, digits + sizeof(digits), value);
-  out.append(digits, static_cast<size_t>(result.ptr - digits));
-}
-
 void append_field(std::string& out, std::string_view name, std::string_view value) {
   out += name;
   out += ": ";
   out += value;
   out += "\r\n";
+}
+
+// Writes a head at the end of a string through a pointer, into room made once: a head
+// is a few dozen small pieces, and each std::string append checks the capacity and
+// writes a terminator. The room is an estimate; a piece that does not fit grows it.
+class HeadWriter {
+ public:
+  HeadWriter(std::string& out, size_t room) : out_(out), start_(out.size()) {
+    out_.resize(start_ + room);
+    at_ = out_.data() + start_;
+    end_ = out_.data() + out_.size();
+  }
+  HeadWriter(const HeadWriter&) = delete;
+  HeadWriter& operator=(const HeadWriter&) = delete;
+  ~HeadWriter() { out_.resize(static_cast<size_t>(at_ - out_.data())); }
+
+  // (memcpy is not called for an empty piece: a default string_view's data() is null.)
+  void put(std::string_view text) {
+    if (text.empty()) return;
+    if (static_cast<size_t>(end_ - at_) < text.size()) [[unlikely]]
+      grow(text.size());
+    std::memcpy(at_, text.data(), text.size());
+    at_ += text.size();
+  }
+  void put(char c) {
+    if (at_ == end_) [[unlikely]]
+      grow(1);
+    *at_++ = c;
+  }
+  void number(uint64_t value) {
+    if (end_ - at_ < 20) [[unlikely]]
+      grow(20);
+    at_ = std::to_chars(at_, end_, value).ptr;
+  }
+  void field(std::string_view name, std::string_view value) {
+    const size_t size = name.size() + value.size() + 4;
+    if (static_cast<size_t>(end_ - at_) < size) [[unlikely]]
+      grow(size);
+    std::memcpy(at_, name.data(), name.size());
+    at_ += name.size();
+    *at_++ = ':';
+    *at_++ = ' ';
+    if (!value.empty()) std::memcpy(at_, value.data(), value.size());
+    at_ += value.size();
+    *at_++ = '\r';
+    *at_++ = '\n';
+  }
+
+ private:
+  void grow(size_t need) {
+    const size_t used = static_cast<size_t>(at_ - out_.data());
+    out_.resize(used + need + (used - start_) + 256);
+    at_ = out_.data() + used;
+    end_ = out_.data() + out_.size();
+  }
+
+  std::string& out_;
+  size_t start_;
+  char* at_;
+  char* end_;
+};
+
+// Room for a head: its fields as received, and what the encoder adds.
+size_t head_room(std::span<const Field> fields, size_t line) {
+  size_t room = line + 256;
+  for (const Field& f : fields) room += f.name.size() + f.value.size() + 4;
+  return room;
 }
 
 // The hop-by-hop names of one message, collected once per head into a per-thread vector
@@ -67,15 +129,15 @@ std::string_view find_request_id(std::span<const Field> fields) {
   return field == nullptr ? std::string_view() : field->value;
 }
 
-void append_upstream_target(const RequestHead& head, std::string& out) {
+void append_upstream_target(const RequestHead& head, HeadWriter& out) {
   if (head.target_form != TargetForm::kAbsolute) {
-    out += head.target;
+    out.put(head.target);
     return;
   }
   const std::string_view rest = after_authority(head.target);
   // "http://a" and "http://a?q" have an empty path; origin-form needs "/" (RFC 9112 3.2.1).
-  if (rest.empty() || rest.front() == '?') out += '/';
-  out += rest;
+  if (rest.empty() || rest.front() == '?') out.put('/');
+  out.put(rest);
 }
 
 std::string_view target_path(const RequestHead& head) {
@@ -89,13 +151,18 @@ std::string_view target_path(const RequestHead& head) {
   return target.substr(0, target.find('?'));
 }
 
-void encode_request_head(const RequestHead& head, const RequestContext& context, std::string& out) {
-  out += head.method;
-  out += ' ';
+void encode_request_head(const RequestHead& head, const RequestContext& context,
+                         std::string& buffer) {
+  HeadWriter out(buffer, head_room(head.fields,
+                                   head.method.size() + head.target.size() + head.authority.size() +
+                                       context.request_id.size() + context.client_address.size() +
+                                       context.client_cert.size()));
+  out.put(head.method);
+  out.put(' ');
   append_upstream_target(head, out);
-  out += " HTTP/1.1\r\n";
+  out.put(" HTTP/1.1\r\n");
 
-  append_field(out, "Host", head.authority.empty() ? context.default_host : head.authority);
+  out.field("Host", head.authority.empty() ? context.default_host : head.authority);
 
   const bool forwarded = context.ingress && context.headers.forwarded;
   const HopByHop hop(head.fields);
@@ -120,55 +187,55 @@ void encode_request_head(const RequestHead& head, const RequestContext& context,
       }
     }
     if (iequals(field.name, "x-request-id")) request_id_forwarded = true;
-    append_field(out, field.name, field.value);
+    out.field(field.name, field.value);
   }
 
   switch (head.framing) {
     case Framing::kContentLength:
-      out += "Content-Length: ";
-      append_number(out, head.content_length);
-      out += "\r\n";
+      out.put("Content-Length: ");
+      out.number(head.content_length);
+      out.put("\r\n");
       break;
     case Framing::kChunked:
-      out += "Transfer-Encoding: chunked\r\n";
+      out.put("Transfer-Encoding: chunked\r\n");
       break;
     case Framing::kNone:
     case Framing::kUntilClose:
       break;
   }
   if (head.upgrade && context.forward_upgrade) {
-    out += "Connection: upgrade\r\n";
-    append_field(out, "Upgrade", head.upgrade_protocols);
+    out.put("Connection: upgrade\r\n");
+    out.field("Upgrade", head.upgrade_protocols);
   }
   if (context.headers.request_id && !request_id_forwarded && !context.request_id.empty()) {
-    append_field(out, "x-request-id", context.request_id);
+    out.field("x-request-id", context.request_id);
   }
   if (forwarded) {
     if (forwarded_for_seen || !context.client_address.empty()) {
-      out += "x-forwarded-for: ";
+      out.put("x-forwarded-for: ");
       bool first = true;
       if (forwarded_for_seen) {
         for (const Field& field : head.fields) {
           if (!iequals(field.name, "x-forwarded-for") || field.value.empty()) continue;
-          if (!first) out += ", ";
-          out += field.value;
+          if (!first) out.put(", ");
+          out.put(field.value);
           first = false;
         }
       }
       if (!context.client_address.empty()) {
-        if (!first) out += ", ";
-        out += context.client_address;
+        if (!first) out.put(", ");
+        out.put(context.client_address);
       }
-      out += "\r\n";
+      out.put("\r\n");
     }
     if (!forwarded_proto_kept) {
-      out += context.client_tls ? "x-forwarded-proto: https\r\n" : "x-forwarded-proto: http\r\n";
+      out.put(context.client_tls ? "x-forwarded-proto: https\r\n" : "x-forwarded-proto: http\r\n");
     }
   }
   if (context.ingress && context.headers.client_cert && !context.client_cert.empty()) {
-    append_field(out, "x-forwarded-client-cert", context.client_cert);
+    out.field("x-forwarded-client-cert", context.client_cert);
   }
-  out += "\r\n";
+  out.put("\r\n");
 }
 
 std::string_view standard_reason(uint16_t status) {
@@ -269,12 +336,13 @@ std::string_view standard_reason(uint16_t status) {
 }
 
 ResponsePlan encode_response_head(const ResponseHead& head, const ResponseContext& context,
-                                  std::string& out) {
-  out += "HTTP/1.1 ";
-  append_number(out, head.status);
-  out += ' ';
-  out += head.reason.empty() ? standard_reason(head.status) : head.reason;
-  out += "\r\n";
+                                  std::string& buffer) {
+  HeadWriter out(buffer, head_room(head.fields, head.reason.size()));
+  out.put("HTTP/1.1 ");
+  out.number(head.status);
+  out.put(' ');
+  out.put(head.reason.empty() ? standard_reason(head.status) : head.reason);
+  out.put("\r\n");
 
   const HopByHop hop(head.fields);
   const bool interim = head.interim();
@@ -290,10 +358,10 @@ ResponsePlan encode_response_head(const ResponseHead& head, const ResponseContex
     if (iequals(field.name, "content-length") && !keep_content_length) continue;
     if (replace_server && iequals(field.name, "server")) continue;
     if (replace_service_time && iequals(field.name, "x-upstream-service-time")) continue;
-    append_field(out, field.name, field.value);
+    out.field(field.name, field.value);
   }
   if (interim) {
-    out += "\r\n";
+    out.put("\r\n");
     return {BodyFraming::kNone, false};
   }
 
@@ -303,9 +371,9 @@ ResponsePlan encode_response_head(const ResponseHead& head, const ResponseContex
   if (head.switches_protocol) {
     plan.framing = BodyFraming::kTunnel;
     if (head.status == 101) {
-      out += "Connection: upgrade\r\n";
+      out.put("Connection: upgrade\r\n");
       const Field* upgrade = find_field(head.fields, "upgrade");
-      if (upgrade != nullptr) append_field(out, "Upgrade", upgrade->value);
+      if (upgrade != nullptr) out.field("Upgrade", upgrade->value);
     }
   } else {
     switch (head.framing) {
@@ -314,9 +382,9 @@ ResponsePlan encode_response_head(const ResponseHead& head, const ResponseContex
         break;
       case Framing::kContentLength:
         plan.framing = BodyFraming::kContentLength;
-        out += "Content-Length: ";
-        append_number(out, head.content_length);
-        out += "\r\n";
+        out.put("Content-Length: ");
+        out.number(head.content_length);
+        out.put("\r\n");
         break;
       case Framing::kChunked:
       case Framing::kUntilClose:
@@ -324,7 +392,7 @@ ResponsePlan encode_response_head(const ResponseHead& head, const ResponseContex
           // Until-close bodies are chunked too: the client connection can stay open
           // although the upstream one closes.
           plan.framing = BodyFraming::kChunked;
-          out += "Transfer-Encoding: chunked\r\n";
+          out.put("Transfer-Encoding: chunked\r\n");
         } else {
           plan.framing = BodyFraming::kUntilClose;
           plan.close = true;
@@ -332,18 +400,18 @@ ResponsePlan encode_response_head(const ResponseHead& head, const ResponseContex
         break;
     }
     if (plan.close) {
-      out += "Connection: close\r\n";
+      out.put("Connection: close\r\n");
     } else if (!client_http11) {
-      out += "Connection: keep-alive\r\n";
+      out.put("Connection: keep-alive\r\n");
     }
   }
-  if (context.headers.server) out += "server: ringside\r\n";
+  if (context.headers.server) out.put("server: ringside\r\n");
   if (replace_service_time) {
-    out += "x-upstream-service-time: ";
-    append_number(out, static_cast<uint64_t>(context.upstream_service_time_ms));
-    out += "\r\n";
+    out.put("x-upstream-service-time: ");
+    out.number(static_cast<uint64_t>(context.upstream_service_time_ms));
+    out.put("\r\n");
   }
-  out += "\r\n";
+  out.put("\r\n");
   return plan;
 }
 

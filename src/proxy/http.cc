@@ -148,14 +148,21 @@ void append_decimal(std::string& out, unsigned value) {
 
 // "10.0.0.1" (or "::1"); empty for an unknown peer. Runs once per request on a keep-alive
 // connection (the per-connection HTTP state goes back to a pool while idle), so IPv4 is
-// formatted by hand: inet_ntop goes through sprintf, about 2,000 instructions.
+// formatted by hand into a buffer: inet_ntop goes through sprintf, about 2,000
+// instructions, and appending octet by octet to the string about 200.
 void format_peer_ip(const PeerAddress& peer, std::string& ip) {
   ip.clear();
   if (peer.family == AF_INET) {
+    char text[16];
+    size_t n = 0;
     for (int i = 0; i < 4; ++i) {
-      if (i != 0) ip += '.';
-      append_decimal(ip, peer.addr[i]);
+      if (i != 0) text[n++] = '.';
+      const unsigned octet = peer.addr[i];
+      if (octet >= 100) text[n++] = static_cast<char>('0' + octet / 100);
+      if (octet >= 10) text[n++] = static_cast<char>('0' + octet / 10 % 10);
+      text[n++] = static_cast<char>('0' + octet % 10);
     }
+    ip.assign(text, n);
   } else if (peer.family == AF_INET6) {
     char text[INET6_ADDRSTRLEN] = {};
     ::inet_ntop(peer.family, peer.addr, text, sizeof(text));

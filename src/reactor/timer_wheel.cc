@@ -2,6 +2,7 @@
 
 #include <time.h>
 
+#include <algorithm>
 #include <bit>
 
 namespace ringside {
@@ -36,10 +37,22 @@ void TimerWheel::insert(TimerNode* node) {
   const size_t slot = tick & mask_;
   link_after(&slots_[slot], node);
   mark_occupied(slot);
+  bound_ms_ = size_ == 0 ? node->deadline_ms : std::min(bound_ms_, node->deadline_ms);
   ++size_;
 }
 
 int64_t TimerWheel::ms_until_next(uint64_t now_ms) const {
+  if (size_ == 0) return -1;
+  // No node was due before bound_ms_ when it was set, and none scheduled since is (insert
+  // lowers it). A node cancelled or moved later leaves it early: the loop may then wake
+  // once for nothing, and the scan below sets the bound from what is left.
+  if (bound_ms_ > now_ms) return static_cast<int64_t>(bound_ms_ - now_ms);
+  const int64_t wait = scan_until_next(now_ms);
+  bound_ms_ = now_ms + static_cast<uint64_t>(wait);
+  return wait;
+}
+
+int64_t TimerWheel::scan_until_next(uint64_t now_ms) const {
   if (size_ == 0) return -1;
   const uint64_t slot_count = uint64_t{mask_} + 1;
   // The current slot can hold due nodes, nodes later in this tick, and far ones: look

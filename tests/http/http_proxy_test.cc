@@ -139,6 +139,30 @@ TEST(EncodeRequestHead, Http10WithoutHostGetsDefaultHostAndGoesUpAs11) {
             "GET /x HTTP/1.1\r\nHost: orders.ns\r\n\r\n");
 }
 
+// The encoders write into room estimated from the head; what the estimate leaves out (a
+// default Host of any length) grows the buffer, and what the buffer held stays in front.
+TEST(EncodeRequestHead, AppendsAfterWhatTheBufferHoldsAndGrowsPastTheEstimate) {
+  RequestContext context = egress();
+  context.headers.request_id = false;
+  const std::string host(5000, 'h');
+  context.default_host = host;
+  RequestParser parser;
+  ASSERT_EQ(parser.parse("GET /x HTTP/1.0\r\nAccept: */*\r\nX-A: 1\r\n\r\n").event, Event::kHead);
+  std::string out = "queued before";
+  encode_request_head(parser.head(), context, out);
+  EXPECT_EQ(out,
+            "queued beforeGET /x HTTP/1.1\r\nHost: " + host + "\r\nAccept: */*\r\nX-A: 1\r\n\r\n");
+  ResponseParser response;
+  ASSERT_EQ(response.parse("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n").event, Event::kHead);
+  ResponseContext plain;
+  plain.headers.server = false;
+  plain.headers.upstream_service_time = false;
+  encode_response_head(response.head(), plain, out);
+  EXPECT_EQ(out, "queued beforeGET /x HTTP/1.1\r\nHost: " + host +
+                     "\r\nAccept: */*\r\nX-A: 1\r\n\r\n"
+                     "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+}
+
 TEST(EncodeRequestHead, UpgradeForwardedOrNot) {
   RequestContext context = egress();
   context.headers.request_id = false;

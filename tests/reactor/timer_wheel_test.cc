@@ -178,12 +178,38 @@ TEST(TimerWheelTest, MsUntilNextFindsTheNextOccupiedSlotAtAnyDistance) {
       wheel.schedule(&stale.node, start + (d / 2) * 10 + 1);
       wheel.cancel(&stale.node);
       wheel.schedule(&t.node, start + d * 10 + 3);
-      ASSERT_EQ(wheel.ms_until_next(start), static_cast<int64_t>(d * 10))
+      ASSERT_EQ(wheel.scan_until_next(start), static_cast<int64_t>(d * 10))
           << "start " << start << " distance " << d;
       wheel.cancel(&t.node);
     }
+    EXPECT_EQ(wheel.scan_until_next(start), -1);
     EXPECT_EQ(wheel.ms_until_next(start), -1);
   }
+}
+
+// ms_until_next() keeps the last scan's answer as a bound, lowered by each insert. A
+// keep-alive connection moves its idle timer on every request: when that timer was the
+// earliest, the bound is early (the loop may wake once for nothing), never late, and the
+// call after it scans.
+TEST(TimerWheelTest, MsUntilNextAfterTheEarliestNodeMovesLater) {
+  TimerWheel wheel(1000);
+  Timer idle{{}, 1}, other{{}, 2};
+  wheel.schedule(&other.node, 6000);
+  wheel.schedule(&idle.node, 1100);
+  EXPECT_EQ(wheel.ms_until_next(1000), 100);
+  wheel.schedule(&idle.node, 9050);
+  EXPECT_EQ(wheel.ms_until_next(1050), 50);
+  EXPECT_TRUE(advance_ids(wheel, 1100).empty());
+  EXPECT_EQ(wheel.ms_until_next(1100), 4900);  // other's tick, from a scan
+  EXPECT_EQ(wheel.ms_until_next(1200), 4800);  // from the bound
+  // An earlier node lowers the bound at once.
+  Timer soon{{}, 3};
+  wheel.schedule(&soon.node, 1203);
+  EXPECT_EQ(wheel.ms_until_next(1200), 3);
+  wheel.cancel(&soon.node);
+  wheel.cancel(&other.node);
+  wheel.cancel(&idle.node);
+  EXPECT_EQ(wheel.ms_until_next(1200), -1);
 }
 
 TEST(TimerWheelTest, NodesMayDieBeforeTheWheel) {
