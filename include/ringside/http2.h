@@ -220,6 +220,8 @@ class Session {
   void report_connection_error(uint32_t code, std::string_view reason);
   Result<void> submit_head(int32_t stream_id, std::span<const Field> fields, bool end_stream,
                            bool interim);
+  // fields, or a lower-cased copy of them in scratch_ when a name has an upper-case letter.
+  std::span<const Field> lowercased(std::span<const Field> fields);
   Stream* find(int32_t stream_id) const;
   void link(Stream* stream);
   void close_stream(Stream* stream, uint32_t code);
@@ -234,7 +236,7 @@ class Session {
   Counters counters_;
 
   OwnedFields incoming_;  // the head or trailer section being received (one at a time)
-  OwnedFields scratch_;   // fields being submitted
+  OwnedFields scratch_;   // fields being submitted, lower-cased (lowercased())
   uint32_t incoming_bytes_ = 0;
   bool incoming_over_ = false;  // the section being received is over a limit
   Stream* streams_ = nullptr;   // every Stream, in a list (freed with the session)

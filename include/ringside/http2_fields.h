@@ -59,6 +59,10 @@ inline bool is_pseudo(std::string_view name) { return !name.empty() && name.fron
 // out untouched.
 bool parse_decimal(std::string_view text, uint64_t& out);
 
+// Whether text holds a byte 'A'..'Z' (eight bytes per step: a head's names are checked
+// before each submit).
+bool has_uppercase(std::string_view text);
+
 // True for the fields RFC 9113 section 8.2.2 forbids in HTTP/2: Connection, Keep-Alive,
 // Proxy-Connection, Transfer-Encoding, Upgrade (any case). TE is handled apart: it is
 // allowed with the value "trailers" only.
@@ -75,8 +79,9 @@ void to_http2_fields(std::span<const Field> in, OwnedFields& out);
 // fields in their input order, "host" from ":authority" when the head has no Host field
 // (RFC 9113 8.3.1), then the regular fields in their order, with every "cookie" crumb
 // joined into one "cookie" field at the place of the first, separated by "; "
-// (RFC 9113 8.2.3).
-void to_http1_fields(std::span<const Field> in, OwnedFields& out);
+// (RFC 9113 8.2.3). out views in's bytes (in must outlive it), and joined's for a cookie
+// of several crumbs: nothing else is copied.
+void to_http1_fields(std::span<const Field> in, std::vector<Field>& out, std::string& joined);
 
 // A response head from an HTTP/1.1 upstream, bound for an HTTP/2 client (RFC 9113
 // 8.3.2). Clears out, then: ":status"; the fields encode_response_head would forward to

@@ -1,6 +1,7 @@
 // Owned field lists and the HTTP/1.1 <-> HTTP/2 head translations (RFC 9113 8.2, 8.3).
 #include <array>
 #include <charconv>
+#include <cstring>
 
 #include "ringside/grpc.h"
 #include "ringside/http2_fields.h"
@@ -81,6 +82,27 @@ bool parse_decimal(std::string_view text, uint64_t& out) {
   return true;
 }
 
+bool has_uppercase(std::string_view text) {
+  constexpr uint64_t kOnes = 0x0101010101010101;
+  constexpr uint64_t kHigh = kOnes * 0x80;
+  size_t i = 0;
+  for (; i + 8 <= text.size(); i += 8) {
+    uint64_t word;
+    std::memcpy(&word, text.data() + i, 8);
+    // With each byte's top bit cleared, adding to it carries into no other byte. A byte
+    // is 'A'..'Z' when adding 0x80 - 'A' sets its top bit and adding 0x80 - 'Z' - 1 does
+    // not, and its own top bit was clear.
+    const uint64_t low = word & ~kHigh;
+    const uint64_t at_least_a = low + kOnes * (0x80 - 'A');
+    const uint64_t above_z = low + kOnes * (0x80 - 'Z' - 1);
+    if ((at_least_a & ~above_z & ~word & kHigh) != 0) return true;
+  }
+  for (; i < text.size(); ++i) {
+    if (text[i] >= 'A' && text[i] <= 'Z') return true;
+  }
+  return false;
+}
+
 bool is_connection_specific(std::string_view name) {
   static constexpr std::array<std::string_view, 5> kNames = {
       "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade"};
@@ -134,36 +156,44 @@ void to_http2_fields(std::span<const Field> in, OwnedFields& out) {
   }
 }
 
-void to_http1_fields(std::span<const Field> in, OwnedFields& out) {
+void to_http1_fields(std::span<const Field> in, std::vector<Field>& out, std::string& joined) {
   out.clear();
+  joined.clear();
   std::string_view authority;
   bool has_host = false;
+  size_t cookies = 0;
   for (const Field& f : in) {
     if (is_pseudo(f.name)) {
-      out.add(f.name, f.value);
+      out.push_back(f);
       if (f.name == ":authority") authority = f.value;
     } else if (http::iequals(f.name, "host")) {
       has_host = true;
+    } else if (f.name == "cookie") {
+      ++cookies;
     }
   }
-  if (!has_host && !authority.empty()) out.add("host", authority);
-  // Every cookie crumb is joined into the first cookie field, where it stands.
+  if (!has_host && !authority.empty()) out.push_back(Field{"host", authority});
+  // Every cookie crumb is joined into the first cookie field, where it stands. The joined
+  // value is complete before a view of it is taken.
+  if (cookies > 1) {
+    bool first = true;
+    for (const Field& f : in) {
+      if (f.name != "cookie") continue;
+      if (!first) joined += "; ";
+      joined += f.value;
+      first = false;
+    }
+  }
   bool cookie_done = false;
-  for (size_t i = 0; i < in.size(); ++i) {
-    const Field& f = in[i];
+  for (const Field& f : in) {
     if (is_pseudo(f.name)) continue;
     if (f.name != "cookie") {
-      out.add(f.name, f.value);
+      out.push_back(f);
       continue;
     }
     if (cookie_done) continue;
     cookie_done = true;
-    out.add(f.name, f.value);
-    for (size_t j = i + 1; j < in.size(); ++j) {
-      if (in[j].name != "cookie") continue;
-      out.append_to_last("; ");
-      out.append_to_last(in[j].value);
-    }
+    out.push_back(cookies > 1 ? Field{f.name, joined} : f);
   }
 }
 

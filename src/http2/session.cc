@@ -581,6 +581,20 @@ bool Session::finished() const {
          (nghttp2_session_want_read(session_) == 0 && nghttp2_session_want_write(session_) == 0);
 }
 
+std::span<const Field> Session::lowercased(std::span<const Field> fields) {
+  // nghttp2 copies what is submitted; the proxy's own translations give lower-case names
+  // already (to_http2_response, h2_up.cc), so only a head with an upper-case name is
+  // copied to lower-case it.
+  for (const Field& f : fields) {
+    if (has_uppercase(f.name)) {
+      scratch_.clear();
+      for (const Field& g : fields) scratch_.add_lowercase(g.name, g.value);
+      return scratch_.fields();
+    }
+  }
+  return fields;
+}
+
 Result<void> Session::submit_head(int32_t stream_id, std::span<const Field> fields, bool end_stream,
                                   bool interim) {
   if (role_ != Role::kServer) return make_error(ErrorKind::kInternal, side(), "not a server");
@@ -588,10 +602,8 @@ Result<void> Session::submit_head(int32_t stream_id, std::span<const Field> fiel
   if (st == nullptr || !st->known || st->owner_reset || st->has_provider || st->end_queued) {
     return make_error(ErrorKind::kInternal, side(), "no such stream awaiting a head");
   }
-  scratch_.clear();
-  for (const Field& f : fields) scratch_.add_lowercase(f.name, f.value);
   std::vector<nghttp2_nv>& nv = nv_scratch();
-  to_nv(scratch_.fields(), nv);
+  to_nv(lowercased(fields), nv);
   int rv = 0;
   if (interim) {
     rv = nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, stream_id, nullptr, nv.data(),
@@ -637,10 +649,8 @@ Result<int32_t> Session::submit_request(std::span<const Field> fields, bool end_
   }
   auto* st = new (std::nothrow) Stream;
   if (st == nullptr) return make_error(ErrorKind::kResource, side(), "out of memory");
-  scratch_.clear();
-  for (const Field& f : fields) scratch_.add_lowercase(f.name, f.value);
   std::vector<nghttp2_nv>& nv = nv_scratch();
-  to_nv(scratch_.fields(), nv);
+  to_nv(lowercased(fields), nv);
   nghttp2_data_provider provider{};
   provider.source.ptr = st;
   provider.read_callback = Callbacks::read_data;

@@ -403,7 +403,7 @@ void Worker::h2_on_head(H2Down& h, int32_t id, const http2::Head& head) {
 
   // The neutral head: the pseudo-header fields give the request line, :authority gives
   // Host when there is none, cookie crumbs are one field (RFC 9113 8.3.1, 8.2.3).
-  http2::to_http1_fields(head.fields, h2_fields_);
+  http2::to_http1_fields(head.fields, h2_request_fields_, h2_cookie_);
   http::RequestHead rh;
   std::string_view scheme;
   std::string_view authority;
@@ -413,7 +413,7 @@ void Worker::h2_on_head(H2Down& h, int32_t id, const http2::Head& head) {
   bool has_length = false;
   uint64_t length = 0;
   h2_regular_.clear();
-  for (const http::Field& f : h2_fields_.fields()) {
+  for (const http::Field& f : h2_request_fields_) {
     if (http2::is_pseudo(f.name)) {
       if (f.name == ":method") rh.method = f.value;
       if (f.name == ":path") rh.target = f.value;

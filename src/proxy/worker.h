@@ -348,6 +348,10 @@ class Worker {
   std::string authz_scratch_;       // a request path normalized for --authz-rule matching
   std::vector<Connection*> dirty_;  // HTTP connections with bytes to commit at turn end
   http2::OwnedFields h2_fields_;    // a head being translated
+  // A request head from HTTP/2 as HTTP/1.1 fields: views of the session's decoded head
+  // (valid during h2_on_head), and the cookie crumbs joined.
+  std::vector<http::Field> h2_request_fields_;
+  std::string h2_cookie_;
   std::vector<http::Field> h2_regular_;
   std::unique_ptr<http::AccessLogger> access_log_;
 

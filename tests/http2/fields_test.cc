@@ -42,14 +42,67 @@ TEST(Http2Fields, ToHttp1JoinsCookiesAndAddsHost) {
   const FieldList in = {{":method", "GET"}, {":authority", "a.test"}, {":path", "/"},
                         {"cookie", "a=1"},  {"accept", "x"},          {"cookie", "b=2"},
                         {"cookie", "c=3"}};
-  OwnedFields out;
-  to_http1_fields(views(in), out);
-  EXPECT_EQ(copy(out.fields()), (FieldList{{":method", "GET"},
-                                           {":authority", "a.test"},
-                                           {":path", "/"},
-                                           {"host", "a.test"},
-                                           {"cookie", "a=1; b=2; c=3"},
-                                           {"accept", "x"}}));
+  const std::vector<Field> in_views = views(in);
+  std::vector<Field> out;
+  std::string joined = "left from the last head";
+  to_http1_fields(in_views, out, joined);
+  EXPECT_EQ(copy(out), (FieldList{{":method", "GET"},
+                                  {":authority", "a.test"},
+                                  {":path", "/"},
+                                  {"host", "a.test"},
+                                  {"cookie", "a=1; b=2; c=3"},
+                                  {"accept", "x"}}));
+  // Views of the input, but for the joined cookie.
+  EXPECT_EQ(out[0].value.data(), in_views[0].value.data());
+  EXPECT_EQ(out[3].value.data(), in_views[1].value.data());
+  EXPECT_EQ(out[4].value.data(), joined.data());
+  EXPECT_EQ(out[5].value.data(), in_views[4].value.data());
+}
+
+TEST(Http2Fields, ToHttp1KeepsHostAndOneCookieAsTheyCame) {
+  const FieldList in = {{":method", "GET"}, {":authority", "a.test"},
+                        {"host", "a.test"}, {"cookie", ""},
+                        {"x", "1"},         {"cookie", "b=2"}};
+  std::vector<Field> out;
+  std::string joined;
+  to_http1_fields(views(in), out, joined);
+  // An empty first crumb is still a crumb.
+  EXPECT_EQ(copy(out), (FieldList{{":method", "GET"},
+                                  {":authority", "a.test"},
+                                  {"host", "a.test"},
+                                  {"cookie", "; b=2"},
+                                  {"x", "1"}}));
+  const FieldList single = {{":method", "GET"}, {":authority", "a.test"}, {"cookie", "a=1"}};
+  const std::vector<Field> single_views = views(single);
+  to_http1_fields(single_views, out, joined);
+  EXPECT_EQ(
+      copy(out),
+      (FieldList{
+          {":method", "GET"}, {":authority", "a.test"}, {"host", "a.test"}, {"cookie", "a=1"}}));
+  EXPECT_EQ(out[3].value.data(), single_views[2].value.data());
+  EXPECT_TRUE(joined.empty());
+}
+
+// Every byte value at every position of names up to 20 bytes (the word steps and the
+// tail), against a byte-by-byte check.
+TEST(Http2Fields, HasUppercaseFindsEveryUpperCaseLetterAndNothingElse) {
+  for (size_t size = 1; size <= 20; ++size) {
+    for (size_t at = 0; at < size; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        std::string name(size, 'x');
+        name[at] = static_cast<char>(byte);
+        // Neighbours whose additions would carry into this byte without the masking.
+        if (at > 0) name[at - 1] = static_cast<char>(0xff);
+        if (at + 1 < size) name[at + 1] = static_cast<char>(0xff);
+        const bool expected = byte >= 'A' && byte <= 'Z';
+        ASSERT_EQ(has_uppercase(name), expected)
+            << "size " << size << " at " << at << " byte " << byte;
+      }
+    }
+  }
+  EXPECT_FALSE(has_uppercase(""));
+  EXPECT_FALSE(has_uppercase("x-upstream-service-time"));
+  EXPECT_TRUE(has_uppercase("x-upstream-service-timE"));
 }
 
 TEST(Http2Fields, OwnedFieldsSurviveGrowth) {

@@ -64,14 +64,14 @@ TEST(Http2Session, RequestAndResponseWithBodiesAndTrailers) {
   EXPECT_TRUE(got.ended);
 
   ASSERT_TRUE(
-      p.server.submit_response(*id, views({{":status", "200"}, {"server", "t"}}), false).ok());
+      p.server.submit_response(*id, views({{":status", "200"}, {"Server", "t"}}), false).ok());
   ASSERT_TRUE(p.server.send_data(*id, bytes("response body"), false).ok());
   ASSERT_TRUE(p.server.send_trailers(*id, views({{"grpc-status", "0"}})).ok());
   p.pump();
 
   auto& resp = p.client_events.streams[*id];
   ASSERT_EQ(resp.heads.size(), 1u);
-  EXPECT_EQ(resp.heads[0], (FieldList{{":status", "200"}, {"server", "t"}}));
+  EXPECT_EQ(resp.heads[0], (FieldList{{":status", "200"}, {"server", "t"}}));  // lower-cased
   EXPECT_EQ(resp.body, "response body");
   EXPECT_EQ(resp.trailers, (FieldList{{"grpc-status", "0"}}));
   EXPECT_TRUE(resp.ended);
