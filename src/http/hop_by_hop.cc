@@ -1,5 +1,6 @@
 // Hop-by-hop fields (RFC 9110 7.6.1): what a proxy removes before forwarding a message.
 #include <array>
+#include <bit>
 #include <cstdint>
 
 #include "ringside/http.h"
@@ -10,6 +11,26 @@ namespace {
 constexpr std::array<std::string_view, 7> kFixedHopByHop = {
     "Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
 };
+
+// Bit i is set in kBySize[n] when kFixedHopByHop[i] has n characters: a field's name is
+// compared with the fixed names of its size only (none, for most names).
+constexpr auto kBySize = [] {
+  std::array<uint8_t, 18> by_size{};
+  for (size_t i = 0; i < kFixedHopByHop.size(); ++i) {
+    by_size[kFixedHopByHop[i].size()] |= static_cast<uint8_t>(1u << i);
+  }
+  return by_size;
+}();
+
+// The bit (1 << index in kFixedHopByHop) of a fixed hop-by-hop name, or 0.
+uint32_t fixed_hop_by_hop_bit(std::string_view name) {
+  if (name.size() >= kBySize.size()) return 0;
+  for (uint32_t candidates = kBySize[name.size()]; candidates != 0; candidates &= candidates - 1) {
+    const int i = std::countr_zero(candidates);
+    if (iequals(name, kFixedHopByHop[static_cast<size_t>(i)])) return 1u << i;
+  }
+  return 0;
+}
 
 // Calls fn(option) for every option of every Connection field.
 template <typename Fn>
@@ -54,16 +75,8 @@ void hop_by_hop_names(std::span<const Field> fields, std::vector<std::string_vie
   // at the size check for most pairs), then the present ones in fixed order, and the
   // Connection options only when there is a Connection field.
   uint32_t present = 0;
-  bool has_connection = false;
-  for (const Field& f : fields) {
-    for (size_t i = 0; i < kFixedHopByHop.size(); ++i) {
-      if (iequals(f.name, kFixedHopByHop[i])) {
-        present |= 1u << i;
-        has_connection = has_connection || i == 0;
-        break;
-      }
-    }
-  }
+  for (const Field& f : fields) present |= fixed_hop_by_hop_bit(f.name);
+  const bool has_connection = (present & 1u) != 0;
   for (size_t i = 0; i < kFixedHopByHop.size(); ++i) {
     if ((present & (1u << i)) != 0) out.push_back(kFixedHopByHop[i]);
   }

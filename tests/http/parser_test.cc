@@ -3,6 +3,7 @@
 // transcript one-shot, byte by byte and split in two at every point).
 #include <gtest/gtest.h>
 
+#include <cctype>
 #include <string>
 #include <vector>
 
@@ -754,6 +755,27 @@ TEST(HopByHop, FixedSetAndConnectionOptions) {
   EXPECT_EQ(names, (std::vector<std::string_view>{"Connection", "Keep-Alive", "TE", "keep-alive",
                                                   "X-Internal-Token", "Foo"}));
   EXPECT_EQ(fixed_hop_by_hop_fields().size(), 7u);
+}
+
+// Each fixed name in any case is found alone, and names of the same sizes are not.
+TEST(HopByHop, EveryFixedNameInAnyCaseAndLookAlikesOfTheSameSize) {
+  for (std::string_view fixed : fixed_hop_by_hop_fields()) {
+    std::string lower(fixed);
+    std::string upper(fixed);
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    for (const std::string& name : {std::string(fixed), lower, upper}) {
+      std::vector<std::string_view> names;
+      // (An empty value: a Connection field's value would add its options.)
+      hop_by_hop_names(std::vector<Field>{{"Accept", "x"}, {name, ""}}, names);
+      EXPECT_EQ(names, std::vector<std::string_view>{fixed}) << name;
+    }
+    std::string other(fixed);
+    other.back() = other.back() == 'x' ? 'y' : 'x';
+    std::vector<std::string_view> names{"stale"};
+    hop_by_hop_names(std::vector<Field>{{other, "v"}}, names);
+    EXPECT_TRUE(names.empty()) << other;
+  }
 }
 
 }  // namespace
