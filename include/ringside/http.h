@@ -145,6 +145,10 @@ enum class RequestKind : uint8_t { kOther, kHead, kConnect };
 
 namespace detail {
 
+// The first byte of [p, end) that a field value may not hold (a control character other
+// than HTAB, or DEL), or end. Eight bytes a step (src/http/parser.cc); public for tests.
+const char* first_invalid_value_byte(const char* p, const char* end);
+
 // The state machine shared by RequestParser and ResponseParser (src/http/parser.cc).
 class ParserCore {
  public:

@@ -77,8 +77,8 @@ void hop_by_hop_names(std::span<const Field> fields, std::vector<std::string_vie
   uint32_t present = 0;
   for (const Field& f : fields) present |= fixed_hop_by_hop_bit(f.name);
   const bool has_connection = (present & 1u) != 0;
-  for (size_t i = 0; i < kFixedHopByHop.size(); ++i) {
-    if ((present & (1u << i)) != 0) out.push_back(kFixedHopByHop[i]);
+  for (uint32_t left = present; left != 0; left &= left - 1) {
+    out.push_back(kFixedHopByHop[static_cast<size_t>(std::countr_zero(left))]);
   }
   if (has_connection) {
     for_each_connection_option(fields, [&](std::string_view option) { out.push_back(option); });

@@ -757,6 +757,35 @@ TEST(HopByHop, FixedSetAndConnectionOptions) {
   EXPECT_EQ(fixed_hop_by_hop_fields().size(), 7u);
 }
 
+// The field-value check (eight bytes a step) against the byte class, for every byte
+// value at every position of values up to 20 bytes, beside neighbours that would borrow.
+TEST(FieldValue, FirstInvalidByteAtEveryPositionAndValue) {
+  for (size_t size = 1; size <= 20; ++size) {
+    for (size_t at = 0; at < size; ++at) {
+      for (int byte = 0; byte < 256; ++byte) {
+        for (const char neighbour : {'a', '\x00', '\x80', '\xff', '\t'}) {
+          std::string value(size, 'v');
+          value[at] = static_cast<char>(byte);
+          if (at + 1 < size) value[at + 1] = neighbour;
+          const auto valid = [](unsigned char c) { return c == '\t' || (c >= 0x20 && c != 0x7f); };
+          size_t expected = size;
+          for (size_t i = 0; i < size; ++i) {
+            if (!valid(static_cast<unsigned char>(value[i]))) {
+              expected = i;
+              break;
+            }
+          }
+          const char* begin = value.data();
+          ASSERT_EQ(detail::first_invalid_value_byte(begin, begin + size) - begin,
+                    static_cast<std::ptrdiff_t>(expected))
+              << "size " << size << " at " << at << " byte " << byte << " neighbour "
+              << static_cast<int>(static_cast<unsigned char>(neighbour));
+        }
+      }
+    }
+  }
+}
+
 // Each fixed name in any case is found alone, and names of the same sizes are not.
 TEST(HopByHop, EveryFixedNameInAnyCaseAndLookAlikesOfTheSameSize) {
   for (std::string_view fixed : fixed_hop_by_hop_fields()) {
