@@ -28,8 +28,6 @@ class OwnedFields {
   void add(std::string_view name, std::string_view value);
   // Adds name in lower case (ASCII): HTTP/2 field names are lower case on the wire.
   void add_lowercase(std::string_view name, std::string_view value);
-  // Appends to the value of the last field added (used to join cookie crumbs).
-  void append_to_last(std::string_view text);
   // Forgets the fields, keeps the capacity.
   void clear();
   // Forgets the fields and gives back capacity beyond keep_bytes (an idle connection

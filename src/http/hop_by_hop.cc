@@ -71,9 +71,9 @@ bool is_hop_by_hop(std::string_view name, std::span<const Field> fields) {
 
 void hop_by_hop_names(std::span<const Field> fields, std::vector<std::string_view>& out) {
   out.clear();
-  // One pass over the fields (this runs for every head the proxy encodes; iequals ends
-  // at the size check for most pairs), then the present ones in fixed order, and the
-  // Connection options only when there is a Connection field.
+  // One pass over the fields (this runs for every head the proxy encodes; most names
+  // match no fixed name's size, see kBySize), then the present ones in fixed order, and
+  // the Connection options only when there is a Connection field.
   uint32_t present = 0;
   for (const Field& f : fields) present |= fixed_hop_by_hop_bit(f.name);
   const bool has_connection = (present & 1u) != 0;

@@ -35,13 +35,6 @@ void OwnedFields::add_lowercase(std::string_view name, std::string_view value) {
   for (size_t i = at; i < at + name.size(); ++i) bytes_[i] = lower(bytes_[i]);
 }
 
-void OwnedFields::append_to_last(std::string_view text) {
-  // The last field's value ends the buffer, so it grows in place.
-  bytes_.append(text);
-  spans_.back().value_len += static_cast<uint32_t>(text.size());
-  views_stale_ = true;
-}
-
 void OwnedFields::clear() {
   bytes_.clear();
   spans_.clear();
