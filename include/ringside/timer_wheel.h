@@ -34,8 +34,9 @@ class TimerWheel {
   // must not be scheduled or cancelled again.
   ~TimerWheel() = default;
 
-  // Links node to fire at deadline_ms, unlinking it first if it was scheduled. A
-  // deadline that has already passed fires on the next advance().
+  // Links node to fire at deadline_ms, unlinking it first if it was scheduled (a no-op
+  // when it already has that deadline). A deadline that has already passed fires on the
+  // next advance().
   void schedule(TimerNode* node, uint64_t deadline_ms);
   // Unlinks node; a no-op if it is not scheduled.
   void cancel(TimerNode* node);

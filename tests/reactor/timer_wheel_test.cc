@@ -72,6 +72,48 @@ TEST(TimerWheelTest, RescheduleMovesDeadlineBothWays) {
   EXPECT_EQ(advance_ids(wheel, 300), std::vector<int>{7});
 }
 
+TEST(TimerWheelTest, RescheduleToTheSameDeadlineKeepsOneNodeOnTime) {
+  const uint64_t start = 50'000;
+  TimerWheel wheel(start);
+  Timer near{{}, 1}, far{{}, 2}, past{{}, 3};
+  wheel.schedule(&near.node, start + 25);
+  wheel.schedule(&far.node, start + 30'000);  // three revolutions on
+  wheel.schedule(&past.node, start - 10);
+  wheel.schedule(&near.node, start + 25);
+  wheel.schedule(&far.node, start + 30'000);
+  wheel.schedule(&past.node, start - 10);
+  EXPECT_EQ(wheel.size(), 3u);
+  EXPECT_EQ(wheel.ms_until_next(start), 0);
+  EXPECT_EQ(advance_ids(wheel, start), std::vector<int>{3});
+  EXPECT_GT(wheel.ms_until_next(start), 0);  // up to a tick early (its slot's start)
+  EXPECT_LE(wheel.ms_until_next(start), 25);
+  EXPECT_TRUE(advance_ids(wheel, start + 24).empty());
+  EXPECT_EQ(advance_ids(wheel, start + 25), std::vector<int>{1});
+  // The far node has been revisited (and relinked by advance) once per revolution.
+  for (uint64_t now = start + 25; now < start + 30'000; now += 997) {
+    EXPECT_TRUE(advance_ids(wheel, now).empty());
+    wheel.schedule(&far.node, start + 30'000);
+    EXPECT_EQ(wheel.size(), 1u);
+    const int64_t wait = wheel.ms_until_next(now);
+    EXPECT_GE(wait, 0);
+    EXPECT_LE(static_cast<uint64_t>(wait), start + 30'000 - now);
+  }
+  EXPECT_TRUE(advance_ids(wheel, start + 29'999).empty());
+  EXPECT_EQ(advance_ids(wheel, start + 30'000), std::vector<int>{2});
+  EXPECT_EQ(wheel.size(), 0u);
+}
+
+TEST(TimerWheelTest, RescheduleToTheSameDeadlineLeavesTheNodeInPlace) {
+  TimerWheel wheel(0);
+  Timer a{{}, 1}, b{{}, 2};
+  wheel.schedule(&a.node, 100);
+  wheel.schedule(&b.node, 100);
+  const TimerNode* next = a.node.next;
+  wheel.schedule(&a.node, 100);  // not unlinked and appended after b
+  EXPECT_EQ(a.node.next, next);
+  EXPECT_EQ(advance_ids(wheel, 100), (std::vector<int>{1, 2}));
+}
+
 TEST(TimerWheelTest, PastDeadlineFiresOnNextAdvance) {
   TimerWheel wheel(10'000);
   Timer t{{}, 3};
@@ -239,6 +281,8 @@ TEST(TimerWheelTest, MatchesReferenceModel) {
     if (op < 5) {
       uint64_t deadline = now + rng() % 3000;
       if (rng() % 20 == 0) deadline = now > 50 ? now - 50 : 0;
+      // As a keep-alive connection does: re-armed to the deadline it already has.
+      if (auto it = model.find(id); it != model.end() && rng() % 4 == 0) deadline = it->second;
       wheel.schedule(&timers[id].node, deadline);
       model[id] = deadline;
     } else if (op < 7) {
