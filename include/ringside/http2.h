@@ -168,12 +168,18 @@ class Session {
   // Nothing more to read or write: close the connection (after sending produce()'s bytes).
   bool finished() const;
 
+  // Whether a head's names are known to be lower case (to_http2_response's are): kLower
+  // skips the check for upper-case letters (debug builds still assert it).
+  enum class NameCase : uint8_t { kAny, kLower };
+
   // Server role. The response head (":status" first; names are lower-cased, connection-
   // specific fields are the caller's to drop: see to_http2_fields). Without end_stream,
   // the body follows through send_data / send_trailers.
-  Result<void> submit_response(int32_t stream_id, std::span<const Field> fields, bool end_stream);
+  Result<void> submit_response(int32_t stream_id, std::span<const Field> fields, bool end_stream,
+                               NameCase names = NameCase::kAny);
   // Server role: a 1xx head (e.g. 100 Continue) before the final one.
-  Result<void> submit_interim(int32_t stream_id, std::span<const Field> fields);
+  Result<void> submit_interim(int32_t stream_id, std::span<const Field> fields,
+                              NameCase names = NameCase::kAny);
 
   // Client role: opens a stream. Errors: kind kResource "no stream capacity" when the
   // peer's SETTINGS_MAX_CONCURRENT_STREAMS is reached (use another connection); kind
@@ -219,7 +225,7 @@ class Session {
   void glitch();
   void report_connection_error(uint32_t code, std::string_view reason);
   Result<void> submit_head(int32_t stream_id, std::span<const Field> fields, bool end_stream,
-                           bool interim);
+                           bool interim, NameCase names);
   // fields, or a lower-cased copy of them in scratch_ when a name has an upper-case letter.
   std::span<const Field> lowercased(std::span<const Field> fields);
   Stream* find(int32_t stream_id) const;

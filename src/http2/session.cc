@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cassert>
 #include <chrono>
 #include <cstring>
 #include <new>
@@ -596,14 +597,20 @@ std::span<const Field> Session::lowercased(std::span<const Field> fields) {
 }
 
 Result<void> Session::submit_head(int32_t stream_id, std::span<const Field> fields, bool end_stream,
-                                  bool interim) {
+                                  bool interim, NameCase names) {
   if (role_ != Role::kServer) return make_error(ErrorKind::kInternal, side(), "not a server");
   Stream* st = find(stream_id);
   if (st == nullptr || !st->known || st->owner_reset || st->has_provider || st->end_queued) {
     return make_error(ErrorKind::kInternal, side(), "no such stream awaiting a head");
   }
   std::vector<nghttp2_nv>& nv = nv_scratch();
-  to_nv(lowercased(fields), nv);
+  if (names == NameCase::kLower) {
+    assert(std::none_of(fields.begin(), fields.end(),
+                        [](const Field& f) { return has_uppercase(f.name); }));
+    to_nv(fields, nv);
+  } else {
+    to_nv(lowercased(fields), nv);
+  }
   int rv = 0;
   if (interim) {
     rv = nghttp2_submit_headers(session_, NGHTTP2_FLAG_NONE, stream_id, nullptr, nv.data(),
@@ -623,12 +630,13 @@ Result<void> Session::submit_head(int32_t stream_id, std::span<const Field> fiel
 }
 
 Result<void> Session::submit_response(int32_t stream_id, std::span<const Field> fields,
-                                      bool end_stream) {
-  return submit_head(stream_id, fields, end_stream, false);
+                                      bool end_stream, NameCase names) {
+  return submit_head(stream_id, fields, end_stream, false, names);
 }
 
-Result<void> Session::submit_interim(int32_t stream_id, std::span<const Field> fields) {
-  return submit_head(stream_id, fields, false, true);
+Result<void> Session::submit_interim(int32_t stream_id, std::span<const Field> fields,
+                                     NameCase names) {
+  return submit_head(stream_id, fields, false, true, names);
 }
 
 size_t Session::available_streams() const {

@@ -578,13 +578,14 @@ http::ResponsePlan Worker::h2_send_response_head(Exchange& ex, const http::Respo
   context.request_is_head = ex.kind == http::RequestKind::kHead;
   if (!head.interim()) context.upstream_service_time_ms = ex.service_time_ms;
   const bool body = http2::to_http2_response(head, context, h2_fields_);
+  constexpr auto kLower = http2::Session::NameCase::kLower;  // to_http2_response's names
   if (head.interim()) {
-    if (!h.session.submit_interim(id, h2_fields_.fields()).ok()) return {};
+    if (!h.session.submit_interim(id, h2_fields_.fields(), kLower).ok()) return {};
     h2_mark_dirty(ex.down);
     return {};
   }
   const bool end = !body || context.request_is_head;
-  if (!h.session.submit_response(id, h2_fields_.fields(), end).ok()) {
+  if (!h.session.submit_response(id, h2_fields_.fields(), end, kLower).ok()) {
     st->response_ended = true;
     h.session.reset(id, http2::kInternalError);
   }

@@ -85,6 +85,38 @@ TEST(Http2Fields, ToHttp1KeepsHostAndOneCookieAsTheyCame) {
 
 // Every byte value at every position of names up to 20 bytes (the word steps and the
 // tail), against a byte-by-byte check.
+// Session::submit_response trusts this (NameCase::kLower): every name the response
+// translation gives is lower case, whatever case the HTTP/1.1 app used.
+TEST(Http2Fields, ToHttp2ResponseGivesLowerCaseNamesOnly) {
+  const FieldList app = {{"Content-Type", "text/plain"}, {"X-Custom-ID", "7"},
+                         {"Connection", "close"},        {"Set-Cookie", "a=1"},
+                         {"SERVER", "app/1.0"},          {"X-Upstream-Service-Time", "1"},
+                         {"Content-Length", "5"},        {"vary", "Accept"}};
+  const std::vector<Field> fields = views(app);
+  http::ResponseHead head;
+  head.status = 200;
+  head.fields = fields;
+  head.framing = http::Framing::kContentLength;
+  head.content_length = 5;
+  http::ResponseContext context;
+  context.upstream_service_time_ms = 3;
+  OwnedFields out;
+  EXPECT_TRUE(to_http2_response(head, context, out));
+  EXPECT_EQ(copy(out.fields()), (FieldList{{":status", "200"},
+                                           {"content-type", "text/plain"},
+                                           {"x-custom-id", "7"},
+                                           {"set-cookie", "a=1"},
+                                           {"vary", "Accept"},
+                                           {"content-length", "5"},
+                                           {"server", "ringside"},
+                                           {"x-upstream-service-time", "3"}}));
+  head.status = 103;  // an interim head: its end-to-end fields only, still lower case
+  head.framing = http::Framing::kNone;
+  EXPECT_FALSE(to_http2_response(head, context, out));
+  for (const Field& f : out.fields()) EXPECT_FALSE(has_uppercase(f.name)) << f.name;
+  EXPECT_EQ(out.fields().front().value, "103");
+}
+
 TEST(Http2Fields, HasUppercaseFindsEveryUpperCaseLetterAndNothingElse) {
   for (size_t size = 1; size <= 20; ++size) {
     for (size_t at = 0; at < size; ++at) {
