@@ -18,7 +18,7 @@ TimerWheel::TimerWheel(uint64_t now_ms, uint32_t tick_ms, uint32_t slots)
 
 void TimerWheel::schedule(TimerNode* node, uint64_t deadline_ms) {
   if (node->linked()) {
-    // A keep-alive connection re-arms its timer at each step of a request, mostly to the
+    // A keep-alive connection re-arms its timer at each step of a request, often to the
     // deadline it already has: left where it is, the node fires as if never moved.
     if (node->deadline_ms == deadline_ms) return;
     unlink(node);
