@@ -18,11 +18,7 @@ SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "b
 
 class AbBuildsTest(unittest.TestCase):
     def setUp(self):
-        if (os.cpu_count() or 1) < 2:
-            self.skipTest("bench/ab-builds needs two CPUs")
-        harness.require_tool("taskset")
-        for name in ("ringside", "ringside-bench", "ringside-ca"):
-            harness.binary(name)  # a missing binary fails, never builds
+        harness.require_bench_script("bench/ab-builds")
 
     def test_an_a_a_run_at_a_fixed_rate(self):
         build = harness.build_root()

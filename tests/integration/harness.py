@@ -73,6 +73,17 @@ def require_tool(name):
     raise unittest.SkipTest(f"{name} is not installed")
 
 
+def require_bench_script(script):
+    """What every bench/ script's smoke test needs: two CPUs (the proxy on one, the load
+    on the other; else the test skips), taskset, and ringside, ringside-bench and
+    ringside-ca built (a missing binary fails, never builds)."""
+    if (os.cpu_count() or 1) < 2:
+        raise unittest.SkipTest(f"{script} needs two CPUs")
+    require_tool("taskset")
+    for name in ("ringside", "ringside-bench", "ringside-ca"):
+        binary(name)
+
+
 def missing_python_package(package):
     """A python3-* package tools/setup.sh installs could not be imported by this
     interpreter: the calling test skips, except under CI=true, where it fails (the
